@@ -1,0 +1,68 @@
+r"""The RDN paper's x2 setup on DIV2K (Zhang et al., CVPR 2018).
+
+D=16 blocks of C=8 layers, G=G0=64 (22,123,395 parameters), 48x48 LR patches, batch 16, L1 loss,
+Adam(0.9, 0.999) at 1e-4 halved every 200k steps, 1M steps. DIV2K comes from tensorflow-datasets (downloaded on
+first use, or read offline from the official zips: see README "DIV2K").
+
+  python -m sr_jax.main --config=configs/default.py --workdir=runs/rdn_x2_div2k
+
+Expected (paper, 1M steps): Set5 x2 38.24 dB, Set14 34.01 dB, B100 32.34 dB.
+Other scales: --config.model.scale=3 --config.data.patch_size=32 (and the matching tfds config).
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # Seeds parameter init and the data order (patch i of the run is a function of seed and i).
+
+  config.model = ml_collections.ConfigDict()
+  config.model.scale = 2  # Up-scaling factor: 2, 3 or 4.
+  config.model.num_blocks = 16  # D: residual dense blocks.
+  config.model.num_layers = 8  # C: conv layers per block.
+  config.model.growth = 64  # G: channels each layer adds.
+  config.model.features = 64  # G0: block input/output channels.
+  config.model.channels = 3  # Colour channels: 3 (RGB) or 1 (gray).
+  config.model.dtype = "float32"  # Compute dtype: float32, or bfloat16 (parameters stay float32).
+
+  config.data = ml_collections.ConfigDict()
+  # Training images. A source is 'kind:arg'; join several with '+'. Kinds: 'folder:PATH' (or a bare path),
+  # 'bench:NAME' (a folder under data_dir, e.g. bench:T91+bench:BSD200), 'skimage:NAME,NAME' (photos bundled
+  # with scikit-image), 'tfds:div2k/bicubic_x2' (HR of tfds's train split; ':SPLIT' may follow).
+  config.data.train = "tfds:div2k/bicubic_x2"
+  # Held-out validation sets, same syntax; each '+'-part is scored and logged separately.
+  config.data.val = "bench:Set5"
+  config.data.data_dir = ""  # Root for 'bench:' sources; empty means $SR_DATA_DIR.
+  config.data.tfds_data_dir = ""  # tensorflow-datasets data_dir; empty means tfds's default (~/tensorflow_datasets).
+  config.data.patch_size = 48  # LR patch side; HR patches are patch_size * scale.
+  config.data.augment = True  # Apply one of the 8 dihedral transforms (flips/rotations) per patch.
+  config.data.cache_gb = 16.0  # Keep decoded training images in memory up to this size; above it, decode per use.
+  config.data.max_val_images = 0  # Score at most this many images per validation set (0: all).
+  config.data.max_image_pixels = 178_956_970  # Larger images are refused (decompression-bomb guard).
+
+  config.loss = ml_collections.ConfigDict()
+  # Weights of the pixel losses on [0, 1] images; the total is their weighted sum (0 switches a term off).
+  config.loss.l1 = 1.0  # Mean absolute error (the RDN paper).
+  config.loss.mse = 0.0  # Mean squared error.
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 16  # Global batch (all processes and devices together).
+  config.train.num_steps = 1_000_000  # Total optimizer steps.
+  config.train.learning_rate = 1e-4  # Peak Adam learning rate.
+  config.train.lr_schedule = "step"  # 'step' (x decay_factor every decay_steps), 'cosine' or 'constant'.
+  config.train.lr_decay_steps = 200_000  # Step schedule: steps between decays.
+  config.train.lr_decay_factor = 0.5  # Step schedule: multiplier at each decay.
+  config.train.warmup_steps = 0  # Linear warm-up from 0 over this many steps.
+  config.train.adam_b1 = 0.9  # Adam beta1.
+  config.train.adam_b2 = 0.999  # Adam beta2.
+  config.train.adam_eps = 1e-8  # Adam epsilon.
+  config.train.grad_clip = 0.0  # Clip gradients to this global norm (0: no clipping).
+  config.train.num_devices = 0  # Devices in the data-parallel mesh (0: all; must be all when multi-process).
+
+  config.log_every = 100  # Steps between console/TensorBoard training metrics.
+  config.eval_every = 5000  # Steps between validations (and the end of training).
+  config.checkpoint_every = 5000  # Steps between checkpoints (and the end of training, and at validations).
+  config.keep_checkpoints = 3  # Latest checkpoints kept, besides the best by validation PSNR.
+  config.num_image_triplets = 3  # HR / bicubic / SR image triplets written to TensorBoard per validation set.
+  return config

@@ -1,0 +1,197 @@
+"""Image sources: folders, benchmark sets, scikit-image's bundled photos and tensorflow-datasets' DIV2K.
+
+A source string is ``kind:arg`` and several are joined with ``+`` (see configs/default.py). ``load_source``
+decodes every image once, skipping unusable files with one warning each, and returns an ``ImageSet``: the
+named uint8 images that training and validation read.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import os
+from typing import Callable
+
+import numpy as np
+from absl import logging
+
+from sr_jax import image_io
+
+SOURCE_KINDS = ("folder", "bench", "skimage", "tfds")
+DATA_ENV = "SR_DATA_DIR"
+
+
+@dataclasses.dataclass
+class ImageSet:
+  """Decoded images of one source. ``images[i]`` is HxWx3 uint8 (HxW for gray when keep_gray)."""
+  name: str
+  names: list[str]
+  images: list[np.ndarray] | None  # None when not cached; ``get`` decodes on demand.
+  shapes: np.ndarray  # (N, 2) int64 heights and widths.
+  skipped: list[str]  # 'file: reason' for each file that was left out.
+  loader: Callable[[int], np.ndarray] | None = None
+
+  def __len__(self) -> int:
+    return len(self.names)
+
+  def get(self, i: int) -> np.ndarray:
+    return self.images[i] if self.images is not None else self.loader(i)
+
+
+def split_sources(spec: str) -> list[str]:
+  parts = [p.strip() for p in spec.split("+") if p.strip()]
+  if not parts:
+    raise ValueError(f"empty source specification {spec!r}")
+  return parts
+
+
+def parse_source(spec: str) -> tuple[str, str]:
+  """'kind:arg' -> (kind, arg); a bare path is a folder. Raises ValueError listing the accepted kinds."""
+  kind, sep, arg = spec.partition(":")
+  if not sep or (len(kind) == 1 and os.name == "nt"):
+    return "folder", spec
+  if kind not in SOURCE_KINDS:
+    raise ValueError(f"unknown source kind {kind!r} in {spec!r}; accepted: "
+                     + ", ".join(f"'{k}:...'" for k in SOURCE_KINDS) + " or a folder path")
+  if not arg:
+    raise ValueError(f"source {spec!r} names no {kind}")
+  return kind, arg
+
+
+def source_name(spec: str) -> str:
+  kind, arg = parse_source(spec)
+  if kind == "folder":
+    return os.path.basename(os.path.normpath(arg)) or arg
+  if kind == "skimage":
+    return "skimage"
+  if kind == "tfds":
+    return arg.replace("/", "_").replace(":", "_")
+  return arg
+
+
+def resolve_data_dir(data_dir: str) -> str:
+  root = data_dir or os.environ.get(DATA_ENV, "")
+  if not root:
+    raise ValueError(f"'bench:' sources need config.data.data_dir or the {DATA_ENV} environment variable "
+                     "(the folder holding Set5/, Set14/, B100/, T91/, BSD200/ ...)")
+  return root
+
+
+def skimage_files(names: str) -> list[str]:
+  """Files of scikit-image's bundled data for comma-separated names (e.g. 'astronaut,chelsea')."""
+  import skimage.data
+  root = os.path.dirname(skimage.data.__file__)
+  available = {os.path.splitext(f)[0]: f for f in os.listdir(root)
+               if f.lower().endswith(image_io.IMAGE_EXTENSIONS)}
+  aliases = {"immunohistochemistry": "ihc", "cat": "chelsea"}
+  files = []
+  for name in (n.strip() for n in names.split(",")):
+    key = aliases.get(name, name)
+    if key not in available:
+      raise ValueError(f"skimage has no bundled image {name!r}; available: {', '.join(sorted(available))}")
+    files.append(os.path.join(root, available[key]))
+  return files
+
+
+def _files_for(kind: str, arg: str, data_dir: str) -> list[str]:
+  if kind == "folder":
+    return image_io.list_images(arg)
+  if kind == "bench":
+    root = resolve_data_dir(data_dir)
+    folder = os.path.join(root, arg)
+    if not os.path.isdir(folder):
+      have = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))) \
+          if os.path.isdir(root) else []
+      raise FileNotFoundError(f"benchmark set {arg!r} not found at {folder}"
+                              + (f"; {root} holds: {', '.join(have)}" if have else f" ({root} does not exist)"))
+    return image_io.list_images(folder)
+  if kind == "skimage":
+    return skimage_files(arg)
+  raise AssertionError(kind)
+
+
+def _decode_files(files: list[str], keep_gray: bool, max_pixels: int | None, min_size: int
+                  ) -> tuple[list[str], list[np.ndarray], list[str]]:
+  def read(path):
+    try:
+      img = image_io.read_image(path, keep_gray=keep_gray, max_pixels=max_pixels)
+    except image_io.ImageReadError as e:
+      return None, str(e)
+    if min(img.shape[:2]) < min_size:
+      return None, f"{path}: {img.shape[1]}x{img.shape[0]} is smaller than the {min_size}px minimum"
+    return img, None
+
+  names, images, skipped = [], [], []
+  with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    for path, (img, err) in zip(files, pool.map(read, files)):
+      if err is not None:
+        logging.warning("Skipping %s", err)
+        skipped.append(err)
+      else:
+        names.append(os.path.basename(path))
+        images.append(img)
+  return names, images, skipped
+
+
+def _tfds_images(arg: str, tfds_data_dir: str, keep_gray: bool) -> tuple[list[str], list[np.ndarray]]:
+  from sr_jax import div2k  # tensorflow-datasets is imported only for tfds sources.
+  return div2k.load_hr_images(arg, data_dir=tfds_data_dir or None, keep_gray=keep_gray)
+
+
+def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", keep_gray: bool = False,
+                max_pixels: int | None = None, min_size: int = 1, cache_gb: float = float("inf"),
+                process_index: int = 0) -> ImageSet:
+  """Decodes all images of a '+'-joined source spec. Raises if none is usable."""
+  del process_index  # Every process holds the whole index; patches (not files) are sharded.
+  names, images, skipped = [], [], []
+  files_all: list[str] = []
+  for part in split_sources(spec):
+    kind, arg = parse_source(part)
+    if kind == "tfds":
+      n, ims = _tfds_images(arg, tfds_data_dir, keep_gray)
+      small = [i for i, im in enumerate(ims) if min(im.shape[:2]) < min_size]
+      for i in small:
+        skipped.append(f"{part}/{n[i]}: smaller than the {min_size}px minimum")
+      names += [x for i, x in enumerate(n) if i not in small]
+      images += [x for i, x in enumerate(ims) if i not in small]
+      files_all += [""] * (len(n) - len(small))
+      continue
+    files = _files_for(kind, arg, data_dir)
+    n, ims, sk = _decode_files(files, keep_gray, max_pixels, min_size)
+    by_name = {os.path.basename(f): f for f in files}
+    names += n
+    images += ims
+    skipped += sk
+    files_all += [by_name[x] for x in n]
+  if not images:
+    raise ValueError(f"no usable images in {spec!r}"
+                     + (f" ({len(skipped)} skipped: {'; '.join(skipped[:5])})" if skipped else ""))
+  if skipped:
+    logging.warning("%s: %d of %d files skipped", spec, len(skipped), len(skipped) + len(images))
+  shapes = np.array([im.shape[:2] for im in images], dtype=np.int64)
+  total_gb = sum(im.nbytes for im in images) / 2**30
+  image_set = ImageSet(name="+".join(source_name(p) for p in split_sources(spec)), names=names,
+                       images=images, shapes=shapes, skipped=skipped)
+  if total_gb > cache_gb and all(files_all):
+    logging.info("%s: %.1f GB decoded is over data.cache_gb=%.1f; decoding images on use", spec, total_gb,
+                 cache_gb)
+    image_set.images = None
+    image_set.loader = _lru_loader(files_all, keep_gray, max_pixels)
+  return image_set
+
+
+def _lru_loader(files: list[str], keep_gray: bool, max_pixels: int | None, size: int = 8):
+  cache: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+
+  def load(i: int) -> np.ndarray:
+    if i in cache:
+      cache.move_to_end(i)
+      return cache[i]
+    img = image_io.read_image(files[i], keep_gray=keep_gray, max_pixels=max_pixels)
+    cache[i] = img
+    if len(cache) > size:
+      cache.popitem(last=False)
+    return img
+
+  return load

@@ -1,0 +1,34 @@
+"""Trains an RDN: ``python -m sr_jax.main --config=configs/quickstart.py --workdir=runs/quickstart``.
+
+Override any config value with ``--config.section.key=value``. Multi-host: see README "Multi-host".
+"""
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from sr_jax import checkpointing, train
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results (resumed if it exists).")
+config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host; auto-detects "
+                  "SLURM / Cloud TPU, or use --coordinator_address, --num_processes, --process_id).")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-host).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
+flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  checkpointing.quiet_library_logs()
+  if FLAGS.distributed or FLAGS.coordinator_address:
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

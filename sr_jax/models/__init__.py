@@ -1,0 +1,1 @@
+"""Networks: RDN (the generator)."""

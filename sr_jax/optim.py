@@ -1,0 +1,32 @@
+"""Optimizer and learning-rate schedule from the ``train`` config section."""
+
+from __future__ import annotations
+
+import optax
+
+
+def learning_rate_schedule(cfg) -> optax.Schedule:
+  """cfg: config.train. 'step' multiplies by lr_decay_factor every lr_decay_steps (the RDN paper)."""
+  peak = cfg.learning_rate
+  decay_steps = max(1, cfg.num_steps - cfg.warmup_steps)
+  if cfg.lr_schedule == "step":
+    main = optax.exponential_decay(peak, transition_steps=cfg.lr_decay_steps, decay_rate=cfg.lr_decay_factor,
+                                   staircase=True)
+  elif cfg.lr_schedule == "cosine":
+    main = optax.cosine_decay_schedule(peak, decay_steps=decay_steps)
+  elif cfg.lr_schedule == "constant":
+    main = optax.constant_schedule(peak)
+  else:
+    raise ValueError(f"train.lr_schedule={cfg.lr_schedule!r}; accepted: 'step', 'cosine', 'constant'")
+  if cfg.warmup_steps <= 0:
+    return main
+  warmup = optax.linear_schedule(0.0, peak, cfg.warmup_steps)
+  return optax.join_schedules([warmup, main], [cfg.warmup_steps])
+
+
+def make_optimizer(cfg) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  schedule = learning_rate_schedule(cfg)
+  tx = optax.adam(schedule, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps)
+  if cfg.grad_clip > 0:
+    tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
+  return tx, schedule

@@ -1,0 +1,30 @@
+"""Test set-up: 8 fake CPU devices (before JAX is imported), quiet TensorFlow, the data folder fixture."""
+
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import pytest  # noqa: E402
+
+DATA_ENV = "SR_DATA_DIR"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> str:
+  """The benchmark/training images (../shared/data). CI sets SR_DATA_DIR; missing data fails there."""
+  root = os.environ.get(DATA_ENV, "")
+  if not root or not os.path.isdir(os.path.join(root, "Set5")):
+    if os.environ.get("CI"):
+      pytest.fail(f"{DATA_ENV}={root!r} does not hold the benchmark data (Set5/ ...)")
+    pytest.skip(f"set {DATA_ENV} to the shared data folder to run this test")
+  return root
+
+
+@pytest.fixture
+def test_config():
+  from configs import test as test_cfg
+  return test_cfg.get_config()

@@ -1,0 +1,59 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sr_jax import config_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("name", ["default", "quickstart", "test"])
+def test_shipped_configs_validate(name):
+  import importlib
+  config = importlib.import_module(f"configs.{name}").get_config()
+  config_lib.validate(config, num_devices=1)
+
+
+def test_default_is_the_paper_setup():
+  from configs import default
+  c = default.get_config()
+  assert (c.model.num_blocks, c.model.num_layers, c.model.growth, c.model.features) == (16, 8, 64, 64)
+  assert (c.train.batch_size, c.data.patch_size, c.loss.l1, c.train.learning_rate) == (16, 48, 1.0, 1e-4)
+  assert (c.train.lr_decay_steps, c.train.lr_decay_factor) == (200_000, 0.5)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("model.scale", 5, "model.scale=5"),
+    ("data.patch_size", 0, "data.patch_size"),
+    ("train.batch_size", -1, "train.batch_size"),
+    ("train.lr_schedule", "linear", "train.lr_schedule"),
+    ("data.train", "s3:bucket", "config.data.train"),
+    ("loss.l1", 0.0, "at least one loss weight"),
+])
+def test_impossible_values_name_the_key(test_config, key, value, match):
+  section, field = key.split(".")
+  test_config[section][field] = value
+  with pytest.raises(config_lib.ConfigError, match=match):
+    config_lib.validate(test_config, num_devices=1)
+
+
+def test_batch_not_divisible_by_devices(test_config):
+  test_config.train.batch_size = 6
+  with pytest.raises(config_lib.ConfigError, match="multiple of the 4 devices"):
+    config_lib.validate(test_config, num_devices=4)
+
+
+def _run_main(*args):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "sr_jax.main", "--config=configs/test.py", *args],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_rejects_unknown_and_ill_typed_overrides(tmp_path):
+  out = _run_main(f"--workdir={tmp_path}", "--config.model.scael=2")
+  assert out.returncode != 0 and "scael" in out.stderr
+  out = _run_main(f"--workdir={tmp_path}", "--config.train.batch_size=lots")
+  assert out.returncode != 0 and "batch_size" in out.stderr
+  assert not os.path.exists(tmp_path / "checkpoints")

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+from sr_jax import datasets, imresize, input_pipeline
+
+
+@pytest.fixture(scope="module")
+def photos():
+  return datasets.load_source("skimage:astronaut,coffee,chelsea", min_size=64)
+
+
+def _batches(images, n, **kw):
+  args = dict(patch_size=8, scale=2, global_batch=4, seed=3)
+  args.update(kw)
+  it = input_pipeline.train_dataset(images, **args).as_numpy_iterator()
+  return [next(it) for _ in range(n)]
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_lr_patch_is_matlab_bicubic_of_hr_patch(photos, scale):
+  (batch,) = _batches(photos, 1, scale=scale, patch_size=6)
+  assert batch["hr"].shape == (4, 6 * scale, 6 * scale, 3) and batch["hr"].dtype == np.uint8
+  assert batch["lr"].shape == (4, 6, 6, 3) and batch["lr"].dtype == np.uint8
+  for hr, lr in zip(batch["hr"], batch["lr"]):
+    ref = imresize.to_uint8(imresize.imresize(hr / 255.0, 1.0 / scale))
+    # TF computes in float32: a value within 1e-4 of a .5 rounding boundary may round the other way.
+    assert np.abs(lr.astype(int) - ref).max() <= 1
+    assert (lr == ref).mean() > 0.999
+
+
+def test_patches_are_crops_of_the_images(photos):
+  sampler = input_pipeline.PatchSampler(photos, 16, seed=0, augment=False)
+  for i in range(10):
+    img, top, left, k = sampler.location(i)
+    assert k == 0
+    np.testing.assert_array_equal(sampler.sample(i), photos.get(img)[top:top + 16, left:left + 16])
+
+
+def test_epoch_visits_every_image_once(photos):
+  sampler = input_pipeline.PatchSampler(photos, 16, seed=0)
+  for epoch in range(3):
+    seen = sorted(sampler.location(epoch * 3 + j)[0] for j in range(3))
+    assert seen == [0, 1, 2]
+
+
+def test_deterministic_and_resumable(photos):
+  a = _batches(photos, 5)
+  b = _batches(photos, 5)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x["hr"], y["hr"])
+  resumed = _batches(photos, 2, start_step=3)
+  np.testing.assert_array_equal(resumed[0]["hr"], a[3]["hr"])
+  np.testing.assert_array_equal(resumed[1]["lr"], a[4]["lr"])
+  other_seed = _batches(photos, 1, seed=4)
+  assert not np.array_equal(other_seed[0]["hr"], a[0]["hr"])
+
+
+def test_process_shards_are_disjoint_rows_of_the_global_batch(photos):
+  full = _batches(photos, 2)
+  parts = [_batches(photos, 2, process_index=p, process_count=2) for p in range(2)]
+  for step in range(2):
+    joined = np.concatenate([parts[0][step]["hr"], parts[1][step]["hr"]])
+    np.testing.assert_array_equal(joined, full[step]["hr"])
+  with pytest.raises(ValueError, match="not divisible"):
+    _batches(photos, 1, global_batch=5, process_count=2)
+
+
+def test_dihedral_transforms_are_the_eight_distinct_ones():
+  x = np.arange(12).reshape(2, 2, 3)
+  outs = {input_pipeline.dihedral(x, k).tobytes() for k in range(8)}
+  assert len(outs) == 8
+
+
+def test_gray_training_channel(photos):
+  (batch,) = _batches(photos, 1, channels=1)
+  assert batch["hr"].shape == (4, 16, 16, 1) and batch["lr"].shape == (4, 8, 8, 1)
+
+
+def test_images_smaller_than_patch_are_skipped(tmp_path):
+  from PIL import Image
+  Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(tmp_path / "small.png")
+  Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "ok.png")
+  (tmp_path / "notes.txt").write_text("not an image")
+  images = datasets.load_source(str(tmp_path), min_size=32)
+  assert images.names == ["ok.png"] and len(images.skipped) == 2
+  with pytest.raises(ValueError, match="no usable images"):
+    datasets.load_source(str(tmp_path), min_size=64)

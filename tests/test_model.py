@@ -1,0 +1,68 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from sr_jax.models import rdn
+
+
+def test_paper_parameter_count():
+  model = nnx.eval_shape(lambda: rdn.RDN(scale=2, rngs=nnx.Rngs(0)))
+  assert rdn.count_params(model) == 22_123_395
+
+
+def test_paper_flops_per_output_pixel():
+  flops = rdn.flops_per_output_pixel(scale=2, num_blocks=16, num_layers=8, growth=64, features=64)
+  assert flops / 1e6 == pytest.approx(11.06, abs=0.01)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_output_shapes_any_size(scale):
+  model = rdn.RDN(scale=scale, num_blocks=2, num_layers=2, growth=4, features=8, rngs=nnx.Rngs(0))
+  for h, w in [(7, 9), (12, 5)]:
+    out = model(jnp.zeros((2, h, w, 3)))
+    assert out.shape == (2, h * scale, w * scale, 3) and out.dtype == jnp.float32
+
+
+def test_paper_model_shapes_x3_x4():
+  for scale in (3, 4):
+    model = nnx.eval_shape(lambda: rdn.RDN(scale=scale, rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(model)
+    out = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state, jax.ShapeDtypeStruct((1, 16, 20, 3),
+                                                                                             jnp.float32))
+    assert out.shape == (1, 16 * scale, 20 * scale, 3)
+
+
+def test_pixel_shuffle_matches_pytorch_order():
+  n, h, w, c, r = 1, 2, 3, 2, 3
+  x = np.random.default_rng(0).normal(size=(n, h, w, c * r * r)).astype(np.float32)
+  ref = np.zeros((n, h * r, w * r, c), np.float32)  # torch: out[c, h*r+i, w*r+j] = in[c*r*r + i*r + j, h, w]
+  for ch in range(c):
+    for i in range(r):
+      for j in range(r):
+        ref[:, i::r, j::r, ch] = x[..., ch * r * r + i * r + j]
+  np.testing.assert_array_equal(np.asarray(rdn.pixel_shuffle(jnp.asarray(x), r)), ref)
+
+
+def test_gray_model_and_bf16():
+  model = rdn.RDN(scale=2, num_blocks=1, num_layers=2, growth=4, features=8, channels=1, dtype=jnp.bfloat16,
+                  rngs=nnx.Rngs(0))
+  out = model(jnp.ones((1, 6, 6, 1)))
+  assert out.shape == (1, 12, 12, 1) and out.dtype == jnp.float32
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def test_receptive_field_bounds_influence():
+  model = rdn.RDN(scale=2, num_blocks=2, num_layers=2, growth=4, features=8, rngs=nnx.Rngs(0))
+  radius = rdn.receptive_field_radius(2, 2, 2)
+  x = jnp.zeros((1, 31, 31, 3))
+  base, pert = model(x), model(x.at[0, 15, 15].set(1.0))
+  diff = np.abs(np.asarray(pert - base))[0].max(-1)
+  ys, xs = np.nonzero(diff > 0)
+  assert ys.size and (np.abs(ys // 2 - 15) <= radius).all() and (np.abs(xs // 2 - 15) <= radius).all()
+
+
+def test_unsupported_scale():
+  with pytest.raises(ValueError, match="scale 2, 3 or 4"):
+    rdn.RDN(scale=5, num_blocks=1, num_layers=1, growth=4, features=4, rngs=nnx.Rngs(0))

@@ -1,0 +1,98 @@
+"""End-to-end behaviour of train_and_evaluate on the tiny config (8 fake CPU devices)."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sr_jax import config_lib, imresize, metrics, optim, train, train_step
+
+
+def _params(state):
+  return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state.params))]
+
+
+def test_one_device_equals_eight_devices(test_config, tmp_path):
+  results = []
+  for n in (1, 8):
+    test_config.train.num_devices = n
+    results.append(_params(train.train_and_evaluate(test_config, str(tmp_path / f"d{n}"))))
+  for a, b in zip(*results):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  losses = []
+  for n in (1, 8):
+    with open(tmp_path / f"d{n}" / "validation.json") as f:
+      losses.append([h["sets"]["skimage"]["psnr"] for h in json.load(f)["history"]])
+  np.testing.assert_allclose(losses[0], losses[1], atol=1e-3)
+
+
+def test_interrupted_run_resumes_to_identical_parameters(test_config, tmp_path):
+  test_config.train.num_devices = 2
+  full = _params(train.train_and_evaluate(test_config, str(tmp_path / "full")))
+  # Crash after step 5: the last checkpoint is step 3, so steps 4-5 are redone on resume.
+  train.train_and_evaluate(test_config, str(tmp_path / "crash"), _crash_after_step=5)
+  assert sorted(os.listdir(tmp_path / "crash" / "checkpoints")) == ["3"]
+  resumed = _params(train.train_and_evaluate(test_config, str(tmp_path / "crash")))
+  for a, b in zip(full, resumed):
+    np.testing.assert_array_equal(a, b)
+  with open(tmp_path / "crash" / "validation.json") as f:
+    assert [h["step"] for h in json.load(f)["history"]] == [3, 6]
+
+
+def test_finished_run_is_not_redone(test_config, tmp_path):
+  state = train.train_and_evaluate(test_config, str(tmp_path))
+  stamp = os.path.getmtime(tmp_path / "validation.json")
+  again = train.train_and_evaluate(test_config, str(tmp_path))
+  assert int(again.step) == int(state.step) == test_config.train.num_steps
+  assert os.path.getmtime(tmp_path / "validation.json") == stamp
+  for a, b in zip(_params(state), _params(again)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_workdir_of_another_model_is_refused(test_config, tmp_path):
+  test_config.train.num_steps = 3
+  train.train_and_evaluate(test_config, str(tmp_path))
+  test_config.model.scale = 3
+  with pytest.raises(config_lib.ConfigError, match="model.scale: workdir has 2, config has 3"):
+    train.train_and_evaluate(test_config, str(tmp_path))
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(test_config, tmp_path):
+  test_config.train.learning_rate = 1e38  # Overflows to Inf/NaN after the first update.
+  test_config.loss.l1, test_config.loss.mse = 0.0, 1.0
+  test_config.log_every = 1
+  test_config.train.num_devices = 1
+  with pytest.raises(train.NonFiniteLossError, match=r"NaN/Inf at step (\d+)") as err:
+    train.train_and_evaluate(test_config, str(tmp_path))
+  assert "step 2" in str(err.value) or "step 3" in str(err.value)
+  assert not os.path.exists(tmp_path / "checkpoints" / "6")
+
+
+def test_overfits_a_fixed_batch_well_above_bicubic():
+  """A small RDN trained on one batch must beat bicubic on it by a wide margin."""
+  from configs import test as test_cfg
+  from sr_jax import datasets, input_pipeline
+  config = test_cfg.get_config()
+  config.model.update(num_blocks=2, num_layers=3, growth=16, features=16)
+  config.train.update(learning_rate=2e-3, num_steps=400)
+  images = datasets.load_source("skimage:astronaut", min_size=64)
+  batch = next(input_pipeline.train_dataset(images, patch_size=12, scale=2, global_batch=4, seed=0)
+               .as_numpy_iterator())
+  tx, schedule = optim.make_optimizer(config.train)
+  model = train.build_model(config.model)
+  from flax import nnx
+  graphdef, params = nnx.split(model)
+  state = train_step.create_state(params, tx)
+  step = jax.jit(lambda s, b: train_step.train_step(s, b, graphdef=graphdef, tx=tx, loss_weights={"l1": 1.0},
+                                                    learning_rate_fn=schedule))
+  for _ in range(config.train.num_steps):
+    state, _ = step(state, batch)
+  sr = np.asarray(train_step.predict(state.params, jnp.asarray(batch["lr"]), graphdef=graphdef))
+  gain = []
+  for lr, hr, out in zip(batch["lr"], batch["hr"], sr):
+    bic = imresize.to_uint8(imresize.imresize(lr / 255.0, 2))
+    gain.append(metrics.psnr(imresize.to_uint8(out), hr, shave=2) - metrics.psnr(bic, hr, shave=2))
+  assert np.mean(gain) > 3.0, gain
