@@ -1,0 +1,82 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sr_jax import evaluate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Bicubic rows of the RDN paper's table (../shared/data/published_psnr.md).
+PUBLISHED_BICUBIC = {"Set5": (33.66, 30.39, 28.42), "Set14": (30.24, 27.55, 26.00), "B100": (29.56, 27.21, 25.96)}
+
+
+def test_bicubic_baseline_reproduces_the_published_rows(data_dir, tmp_path):
+  upscalers = {s: evaluate.bicubic_upscale(s) for s in (2, 3, 4)}
+  summary = evaluate.evaluate(upscalers, list(PUBLISHED_BICUBIC), data_dir, str(tmp_path), label="bicubic",
+                              error_analysis=False)
+  for name, row in PUBLISHED_BICUBIC.items():
+    for scale, published in zip((2, 3, 4), row):
+      assert summary[name][f"x{scale}"]["psnr"] == pytest.approx(published, abs=0.03), (name, scale)
+  assert summary["B100"]["x2"]["num_images"] == 100 and summary["Set14"]["x2"]["num_images"] == 14
+  table = (tmp_path / "table.md").read_text()
+  assert "| Set5 | x2 | 33.68" in table
+  rows = (tmp_path / "per_image.csv").read_text().splitlines()
+  assert len(rows) == 1 + 3 * (5 + 14 + 100)
+
+
+def _run(*args):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "sr_jax.evaluate", *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+def test_cli_writes_table_json_heatmaps_and_sheets(data_dir, tmp_path):
+  out = _run("--baseline=bicubic", f"--data_dir={data_dir}", "--datasets=Set5", "--scales=3",
+             f"--output_dir={tmp_path}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert set(summary) == {"Set5"} and set(summary["Set5"]["x3"]) >= {"psnr", "ssim", "num_images"}
+  assert "| Set5 | x3 | 30.4" in out.stdout
+  heatmaps = sorted(os.listdir(tmp_path / "heatmaps" / "Set5_x3"))
+  assert heatmaps == ["baby.png", "bird.png", "butterfly.png", "head.png", "woman.png"]
+  assert Image.open(tmp_path / "heatmaps" / "Set5_x3" / "bird.png").size == (288, 288)
+  assert Image.open(tmp_path / "sheets" / "Set5_x3.png").size[1] > 200
+
+
+def test_bad_inputs_are_reported(tmp_path):
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(FileNotFoundError, match="empty"):
+    evaluate.load_pairs(str(tmp_path / "empty"), 2, "")
+  with pytest.raises(FileNotFoundError, match="not found"):
+    evaluate.load_pairs("Urban100", 2, str(tmp_path))
+  folder = tmp_path / "mixed"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)).save(folder / "good.png")
+  (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+  (folder / "empty.jpg").write_bytes(b"")
+  summary = evaluate.evaluate({2: evaluate.bicubic_upscale(2)}, [str(folder)], "", str(tmp_path / "out"),
+                              label="bicubic", error_analysis=False)
+  assert summary["mixed"]["x2"]["num_images"] == 1 and summary["mixed"]["x2"]["skipped"] == 2
+
+
+def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path, data_dir):
+  from sr_jax import inference, train
+  test_config.train.num_devices = 1
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(test_config, workdir)
+  config, graphdef, params, step = inference.load_run(workdir, "latest")
+  assert step == test_config.train.num_steps and config.model.scale == 2
+  upscaler = inference.Upscaler(graphdef, params, config.model)
+  summary = evaluate.evaluate({2: upscaler}, ["Set5"], data_dir, str(tmp_path / "ev"), label="RDN")
+  assert 0 < summary["Set5"]["x2"]["psnr"] < 60 and summary["Set5"]["x2"]["bicubic_psnr"] == pytest.approx(
+      33.68, abs=0.01)
+  assert os.path.exists(tmp_path / "ev" / "sheets" / "Set5_x2.png")
+  out = _run(f"--workdir={workdir}", f"--data_dir={data_dir}", "--datasets=Set5", "--scales=3")
+  assert out.returncode != 0 and "scale mismatch" in out.stderr and "x2" in out.stderr
+  with pytest.raises(ValueError, match="no checkpoint at step 999"):
+    inference.load_run(workdir, 999)
