@@ -58,6 +58,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.adam_b2 = 0.999  # Adam beta2.
   config.train.adam_eps = 1e-8  # Adam epsilon.
   config.train.grad_clip = 0.0  # Clip gradients to this global norm (0: no clipping).
+  # Initialise from another run (a workdir: its best checkpoint; or WORKDIR/checkpoints/STEP) instead of
+  # random weights; parameters whose shape differs (the up-sampler when the scale differs) stay random.
+  config.train.init_from = ""
   config.train.num_devices = 0  # Devices in the data-parallel mesh (0: all; must be all when multi-process).
 
   config.log_every = 100  # Steps between console/TensorBoard training metrics.

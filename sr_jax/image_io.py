@@ -33,6 +33,12 @@ def read_image(path: str, *, keep_gray: bool = False, max_pixels: int | None = N
   Handles gray, gray+alpha, RGBA (alpha dropped), palette, CMYK, 1-bit and 16-bit files and applies the EXIF
   orientation. Raises ImageReadError naming the file for anything unreadable or over ``max_pixels``.
   """
+  return read_image_and_alpha(path, keep_gray=keep_gray, max_pixels=max_pixels)[0]
+
+
+def read_image_and_alpha(path: str, *, keep_gray: bool = False, max_pixels: int | None = None
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
+  """Like ``read_image``, and also returns the HxW uint8 alpha channel (None when the file has none)."""
   name = os.fspath(path)
   try:
     with warnings.catch_warnings():
@@ -52,7 +58,8 @@ def read_image(path: str, *, keep_gray: bool = False, max_pixels: int | None = N
   except ImageReadError:
     raise
   except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-    raise ImageReadError(f"{name}: refused as a possible decompression bomb ({e})") from e
+    raise ImageReadError(f"{name}: over the limit of {max_pixels:,} pixels (decompression-bomb guard); raise "
+                         f"the limit if the file is trusted ({e})") from e
   except FileNotFoundError as e:
     raise ImageReadError(f"{name}: no such file") from e
   except Exception as e:  # PIL raises many types for truncated/corrupt/non-image data.
@@ -61,15 +68,17 @@ def read_image(path: str, *, keep_gray: bool = False, max_pixels: int | None = N
     raise ImageReadError(f"{name}: image has no pixels")
 
   mode = im.mode
+  if mode == "P":
+    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    mode = im.mode
+  alpha = np.asarray(im.getchannel("A")) if mode in ("RGBA", "LA", "PA") else None
   if mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
     gray = np.asarray(im.convert("L") if mode in ("1", "LA") else im)
     gray = _to_uint8(gray)
-    return gray if keep_gray else np.repeat(gray[..., None], 3, axis=-1)
-  if mode == "P":
-    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    return (gray if keep_gray else np.repeat(gray[..., None], 3, axis=-1)), alpha
   if im.mode != "RGB":
-    im = im.convert("RGB")  # RGBA (alpha dropped), CMYK, YCbCr, LAB, HSV.
-  return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+    im = im.convert("RGB")  # RGBA (alpha returned apart), CMYK, YCbCr, LAB, HSV.
+  return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), alpha
 
 
 def list_images(folder: str) -> list[str]:

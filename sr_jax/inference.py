@@ -34,16 +34,12 @@ def _inverse_dihedral(x: np.ndarray, k: int) -> np.ndarray:
   return x[:, ::-1] if k >= 4 else x
 
 
-def _starts(size: int, window: int, core: int) -> list[int]:
-  """Core starts covering [0, size) in steps of ``core``."""
-  return list(range(0, size, core))
-
-
 class Upscaler:
   """``upscaler(lr_uint8 HxWxC) -> float HR image in [0, 1] (unclipped)``."""
 
   def __init__(self, graphdef: nnx.GraphDef, params, model_cfg: ml_collections.ConfigDict, *, tile: int = 0,
-               overlap: int | None = None, batch_size: int = 4, self_ensemble: bool = False):
+               overlap: int | None = None, batch_size: int = 4, self_ensemble: bool = False,
+               progress: bool = False):
     self.graphdef, self.params = graphdef, params
     self.scale = model_cfg.scale
     self.channels = model_cfg.channels
@@ -53,6 +49,7 @@ class Upscaler:
     self.overlap = self.receptive_field if overlap is None else overlap
     self.batch_size = batch_size
     self.self_ensemble = self_ensemble
+    self.progress = progress
     self._predict = jax.jit(functools.partial(train_step.predict, graphdef=graphdef))
 
   def _run(self, batch: np.ndarray) -> np.ndarray:
@@ -68,14 +65,18 @@ class Upscaler:
     if win_h == h and win_w == w:
       return self._full(lr)
     jobs = []  # (window top/left, core top/left, core size)
-    for cy in _starts(h, win_h, self.tile):
-      for cx in _starts(w, win_w, self.tile):
+    for cy in range(0, h, self.tile):
+      for cx in range(0, w, self.tile):
         ch, cw = min(self.tile, h - cy), min(self.tile, w - cx)
         wy = int(np.clip(cy - m, 0, h - win_h))
         wx = int(np.clip(cx - m, 0, w - win_w))
         jobs.append((wy, wx, cy, cx, ch, cw))
     out = np.zeros((h * s, w * s, self.channels), np.float32)
-    for i in range(0, len(jobs), self.batch_size):
+    chunks = range(0, len(jobs), self.batch_size)
+    if self.progress and len(chunks) > 1:
+      from tqdm import tqdm
+      chunks = tqdm(chunks, desc="tiles", unit="batch", leave=False)
+    for i in chunks:
       chunk = jobs[i:i + self.batch_size]
       windows = np.stack([lr[wy:wy + win_h, wx:wx + win_w] for wy, wx, *_ in chunk])
       if len(chunk) < self.batch_size:  # Pad to the compiled batch size.
@@ -102,47 +103,50 @@ class Upscaler:
     return np.mean(outs, axis=0)
 
 
-def load_run(workdir: str, step: int | str = "best") -> tuple[ml_collections.ConfigDict, nnx.GraphDef, object,
-                                                              int]:
+def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False
+             ) -> tuple[ml_collections.ConfigDict, nnx.GraphDef, object, int]:
   """(config, graphdef, params, step) of a training workdir; ``step`` is 'best', 'latest' or a number."""
-  from sr_jax import train  # Late import: train pulls in tf.data.
+  from sr_jax import optim, train  # Late import: train pulls in tf.data.
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise FileNotFoundError(f"{workdir} is not a training workdir (no config.json)")
   with open(config_path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  ckpt = checkpointing.Checkpointer(workdir, keep=10 ** 6, async_save=False)
-  steps = ckpt.all_steps()
-  if not steps:
-    raise FileNotFoundError(f"{workdir} has no checkpoints")
+  if bf16:
+    config.model.dtype = "bfloat16"
+  ckpt = checkpointing.Checkpointer(workdir, keep=10**6, async_save=False)
+  try:
+    steps = ckpt.all_steps()
+    if not steps:
+      raise FileNotFoundError(f"{workdir} has no checkpoints")
+    step = _pick_step(workdir, steps, step)
+    tx, _ = optim.make_optimizer(config.train)
+    init = lambda: train_step.create_state(nnx.state(train.build_model(config.model, config.seed)), tx)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                            jax.eval_shape(init))
+    try:
+      state, _ = ckpt.restore(step, abstract)
+    except Exception as e:
+      raise ValueError(f"checkpoint {ckpt.directory}/{step} does not match the model in {config_path} "
+                       f"(architecture or scale mismatch): {e}") from e
+  finally:
+    ckpt.close()
+  graphdef = nnx.graphdef(nnx.eval_shape(lambda: train.build_model(config.model, config.seed)))
+  return config, graphdef, state.params, step
+
+
+def _pick_step(workdir: str, steps: list[int], step: int | str) -> int:
   if step == "latest":
-    step = max(steps)
-  elif step == "best":
-    step = max(steps)
+    return max(steps)
+  if step == "best":
     val = os.path.join(workdir, "validation.json")
     if os.path.exists(val):
       with open(val) as f:
         best = json.load(f).get("best")
       if best and best["step"] in steps:
-        step = best["step"]
-  elif int(step) not in steps:
-    raise ValueError(f"{workdir} has no checkpoint at step {step}; available: {steps}")
-  step = int(step)
-  model = nnx.eval_shape(lambda: train.build_model(config.model, config.seed))
-  graphdef, abstract_params = nnx.split(model)
-  tx_cfg = config.train
-  from sr_jax import optim
-  tx, _ = optim.make_optimizer(tx_cfg)
-  abstract = jax.eval_shape(lambda: train_step.create_state(
-      nnx.state(train.build_model(config.model, config.seed)), tx))
-  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
-  try:
-    state, _ = ckpt.restore(step, abstract)
-  except Exception as e:
-    raise ValueError(f"checkpoint {ckpt.directory}/{step} does not match the model in {config_path} "
-                     f"(architecture or scale mismatch): {e}") from e
-  finally:
-    ckpt.close()
-  del abstract_params
-  return config, graphdef, state.params, step
+        return int(best["step"])
+    return max(steps)
+  if int(step) not in steps:
+    raise ValueError(f"{workdir} has no checkpoint at step {step}; available: {sorted(steps)}")
+  return int(step)

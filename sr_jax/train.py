@@ -103,6 +103,33 @@ class Validator:
     return results, images
 
 
+def init_params_from(source: str, params):
+  """Copies every parameter of the run at ``source`` whose path and shape match into ``params``."""
+  from sr_jax import inference
+  source = os.path.normpath(source)
+  parent = os.path.dirname(source)
+  if os.path.basename(parent) == "checkpoints" and os.path.basename(source).isdigit():
+    workdir, step = os.path.dirname(parent), os.path.basename(source)
+  else:
+    workdir, step = source, "best"
+  _, _, src, src_step = inference.load_run(workdir, step)
+  src_flat = dict(nnx.to_flat_state(src))
+  copied, skipped, out = 0, [], []
+  for path, var in nnx.to_flat_state(params):
+    other = src_flat.get(path)
+    if other is not None and other.shape == var.shape:
+      out.append((path, var.replace(np.asarray(other[...]))))
+      copied += 1
+    else:
+      out.append((path, var))
+      skipped.append("/".join(map(str, path)))
+  if not copied:
+    raise config_lib.ConfigError(f"config.train.init_from={source!r}: no parameter matches this model")
+  logging.info("Initialised %d parameters from %s (step %s); kept random: %s", copied, workdir, src_step,
+               ", ".join(skipped) or "none")
+  return nnx.from_flat_state(out)
+
+
 def _format_eta(seconds: float) -> str:
   seconds = int(max(0, seconds))
   h, rem = divmod(seconds, 3600)
@@ -134,12 +161,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
                                 jax.eval_shape(init_state))
   ckpt = checkpointing.Checkpointer(workdir, keep=config.keep_checkpoints)
-  start_step = ckpt.latest_step() or 0
-  if start_step:
+  latest = ckpt.latest_step()
+  start_step = latest or 0
+  if latest is not None:
     logging.info("Resuming from %s at step %d", ckpt.directory, start_step)
     state, _ = ckpt.restore(start_step, abstract_state)
   else:
     state = jax.jit(init_state, out_shardings=replicated)()
+    if cfg_t.init_from:
+      state = state.replace(params=jax.device_put(init_params_from(cfg_t.init_from, state.params), replicated))
   if start_step >= cfg_t.num_steps:
     logging.info("Run in %s already finished (%d/%d steps); nothing to do.", workdir, start_step,
                  cfg_t.num_steps)

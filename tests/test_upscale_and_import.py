@@ -1,0 +1,163 @@
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from PIL import Image
+
+from sr_jax import import_weights, inference, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+  from configs import test as test_cfg
+  config = test_cfg.get_config()
+  config.train.num_devices = 1
+  config.train.num_steps = 3
+  workdir = str(tmp_path_factory.mktemp("run"))
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+def _upscale(*args):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "sr_jax.upscale", *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_upscale_cli_handles_every_input_mode(trained_workdir, tmp_path):
+  src = tmp_path / "in"
+  src.mkdir()
+  rng = np.random.default_rng(0)
+  rgb = rng.integers(0, 256, (21, 30, 3)).astype(np.uint8)
+  Image.fromarray(rgb).save(src / "rgb.png")
+  Image.fromarray(rgb).save(src / "photo.jpg")
+  Image.fromarray(rgb[..., 0]).save(src / "gray.png")
+  Image.fromarray(np.dstack([rgb, np.full((21, 30), 128, np.uint8)])).save(src / "rgba.png")
+  Image.fromarray(rgb).convert("P").save(src / "palette.png")
+  Image.fromarray((rgb[..., 1].astype(np.uint16) * 257)).save(src / "deep.tif")
+  rotated = Image.fromarray(rgb)
+  exif = rotated.getexif()
+  exif[0x0112] = 6  # Rotate 90 CW on display.
+  rotated.save(src / "exif.jpg", exif=exif)
+  (src / "broken.png").write_bytes(b"not an image")
+  before = {p.name: p.read_bytes() for p in src.iterdir()}
+  out = _upscale(f"--workdir={trained_workdir}", f"--input={src}", f"--output={tmp_path / 'out'}", "--tile=8")
+  assert out.returncode == 1, out.stderr[-2000:]  # One file failed, the rest were written.
+  assert "broken.png" in out.stdout and "7 image(s) upscaled x2" in out.stdout
+  res = {p.name: Image.open(p) for p in (tmp_path / "out").iterdir()}
+  assert res["rgb_x2.png"].size == (60, 42) and res["rgb_x2.png"].mode == "RGB"
+  assert res["gray_x2.png"].mode == "L"
+  assert res["rgba_x2.png"].mode == "RGBA"
+  assert np.asarray(res["rgba_x2.png"])[..., 3].min() >= 127
+  assert res["palette_x2.png"].mode == "RGB" and res["deep_x2.tif"].size == (60, 42)
+  assert res["exif_x2.jpg"].size == (42, 60)  # Orientation applied: portrait.
+  assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # Inputs untouched.
+
+
+def test_upscale_never_overwrites_inputs_and_refuses_bombs(trained_workdir, tmp_path):
+  img = tmp_path / "a_x2.png"
+  Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "a.png")
+  Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(img)
+  original = img.read_bytes()
+  out = _upscale(f"--workdir={trained_workdir}", f"--input={tmp_path}", f"--output={tmp_path}")
+  assert out.returncode == 1 and "would overwrite an input" in out.stdout
+  assert img.read_bytes() == original
+  out = _upscale(f"--workdir={trained_workdir}", f"--input={tmp_path / 'a.png'}", f"--output={tmp_path / 'o'}",
+                 "--max_pixels=100")
+  assert out.returncode == 1 and "decompression-bomb" in out.stdout
+
+
+def _random_rdn(scale, seed=0):
+  model = train.build_model(_model_cfg(scale), seed=seed)
+  # Non-zero biases, so the rgb_range rescaling is exercised.
+  graphdef, params = nnx.split(model)
+  leaves, treedef = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.key(seed), len(leaves))
+  leaves = [l + 0.01 * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)]
+  return graphdef, jax.tree.unflatten(treedef, leaves)
+
+
+def _model_cfg(scale):
+  from configs import test as test_cfg
+  cfg = test_cfg.get_config().model
+  cfg.update(scale=scale, num_blocks=2, num_layers=3, growth=4, features=6)
+  return cfg
+
+
+@pytest.mark.parametrize("scale,fmt", [(2, ".npz"), (3, ".safetensors"), (4, ".npz")])
+def test_import_round_trip_in_authors_naming(tmp_path, scale, fmt):
+  graphdef, params = _random_rdn(scale)
+  arch = dict(_model_cfg(scale))
+  arch = {k: arch[k] for k in ("scale", "num_blocks", "num_layers", "growth", "features", "channels")}
+  sd = import_weights.to_state_dict(params, arch, rgb_range=255.0)
+  assert "RDBs.1.convs.2.conv.0.weight" in sd and "GFF.1.bias" in sd and sd["SFENet1.weight"].shape == (6, 3, 3, 3)
+  assert ("UPNet.4.weight" in sd) == (scale == 4)
+  path = str(tmp_path / f"rdn{fmt}")
+  if fmt == ".npz":
+    np.savez(path, **{f"module.{k}": v for k, v in sd.items()})  # DataParallel prefix is stripped.
+  else:
+    from safetensors.numpy import save_file
+    save_file({k: np.ascontiguousarray(v) for k, v in sd.items()}, path)
+  workdir = str(tmp_path / "imported")
+  assert import_weights.import_to_workdir(path, workdir) == arch
+  config, graphdef2, params2, step = inference.load_run(workdir, "latest")
+  assert step == 0 and config.model.scale == scale
+  x = jnp.asarray(np.random.default_rng(1).uniform(size=(1, 9, 11, 3)).astype(np.float32))
+  ref = nnx.merge(graphdef, params)(x)
+  np.testing.assert_allclose(np.asarray(nnx.merge(graphdef2, params2)(x)), np.asarray(ref), atol=1e-5)
+  with pytest.raises(FileExistsError):
+    import_weights.import_to_workdir(path, workdir)
+
+
+def test_imported_kernel_orientation_matches_pytorch_conv(tmp_path):
+  """A PyTorch Conv2d (OIHW cross-correlation, zero padding 1) computed by hand equals the imported layer."""
+  graphdef, params = _random_rdn(2, seed=3)
+  arch = {"scale": 2, "num_blocks": 2, "num_layers": 3, "growth": 4, "features": 6, "channels": 3}
+  sd = import_weights.to_state_dict(params, arch, rgb_range=1.0)
+  w, b = sd["SFENet1.weight"], sd["SFENet1.bias"]
+  rng = np.random.default_rng(0)
+  sd["SFENet1.weight"] = w = rng.normal(size=w.shape).astype(np.float32)
+  x = rng.normal(size=(3, 5, 7)).astype(np.float32)  # CHW
+  xp = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+  ref = np.zeros((6, 5, 7), np.float32)
+  for o in range(6):
+    for i in range(5):
+      for j in range(7):
+        ref[o, i, j] = np.sum(w[o] * xp[:, i:i + 3, j:j + 3]) + b[o]
+  imported = import_weights.to_params(sd, arch, params, rgb_range=1.0)
+  model = nnx.merge(graphdef, imported)
+  out = np.asarray(model.sfe1(jnp.asarray(x.transpose(1, 2, 0)[None])))[0].transpose(2, 0, 1)
+  np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_bad_weight_files(tmp_path):
+  with pytest.raises(FileNotFoundError):
+    import_weights.read_state_dict(str(tmp_path / "missing.npz"))
+  (tmp_path / "w.bin").write_bytes(b"x")
+  with pytest.raises(ValueError, match="unsupported weights format"):
+    import_weights.read_state_dict(str(tmp_path / "w.bin"))
+  np.savez(tmp_path / "other.npz", conv1=np.zeros(3))
+  with pytest.raises(ValueError, match="not an RDN state dict"):
+    import_weights.infer_architecture(import_weights.read_state_dict(str(tmp_path / "other.npz")))
+
+
+def test_fine_tune_from_another_scale_keeps_matching_layers(trained_workdir):
+  from configs import test as test_cfg
+  config = test_cfg.get_config()
+  config.model.scale = 3
+  fresh = nnx.state(train.build_model(config.model, seed=5))
+  init = train.init_params_from(trained_workdir, fresh)
+  _, _, src, _ = inference.load_run(trained_workdir, "best")
+  got, want, rnd = (dict(nnx.to_flat_state(p)) for p in (init, src, fresh))
+  np.testing.assert_array_equal(np.asarray(got[("sfe1", "kernel")][...]), np.asarray(want[("sfe1", "kernel")][...]))
+  np.testing.assert_array_equal(np.asarray(got[("out", "kernel")][...]), np.asarray(want[("out", "kernel")][...]))
+  # The x3 up-sampler has another shape: it keeps its fresh initialisation.
+  assert got[("up", 0, "kernel")].shape != want[("up", 0, "kernel")].shape
+  np.testing.assert_array_equal(np.asarray(got[("up", 0, "kernel")][...]), np.asarray(rnd[("up", 0, "kernel")][...]))
