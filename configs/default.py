@@ -35,6 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.val = "bench:Set5"
   config.data.data_dir = ""  # Root for 'bench:' sources; empty means $SR_DATA_DIR.
   config.data.tfds_data_dir = ""  # tensorflow-datasets data_dir; empty means tfds's default (~/tensorflow_datasets).
+  config.data.tfds_manual_dir = ""  # Offline DIV2K: folder with the official zips (default <tfds data_dir>/downloads/manual).
   config.data.patch_size = 48  # LR patch side; HR patches are patch_size * scale.
   config.data.augment = True  # Apply one of the 8 dihedral transforms (flips/rotations) per patch.
   config.data.cache_gb = 16.0  # Keep decoded training images in memory up to this size; above it, decode per use.

@@ -134,12 +134,15 @@ def _decode_files(files: list[str], keep_gray: bool, max_pixels: int | None, min
   return names, images, skipped
 
 
-def _tfds_images(arg: str, tfds_data_dir: str, keep_gray: bool) -> tuple[list[str], list[np.ndarray]]:
+def _tfds_images(arg: str, tfds_data_dir: str, tfds_manual_dir: str, keep_gray: bool
+                 ) -> tuple[list[str], list[np.ndarray]]:
   from sr_jax import div2k  # tensorflow-datasets is imported only for tfds sources.
-  return div2k.load_hr_images(arg, data_dir=tfds_data_dir or None, keep_gray=keep_gray)
+  return div2k.load_hr_images(arg, data_dir=tfds_data_dir or None, manual_dir=tfds_manual_dir or None,
+                              keep_gray=keep_gray)
 
 
-def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", keep_gray: bool = False,
+def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", tfds_manual_dir: str = "",
+                keep_gray: bool = False,
                 max_pixels: int | None = None, min_size: int = 1, cache_gb: float = float("inf"),
                 process_index: int = 0) -> ImageSet:
   """Decodes all images of a '+'-joined source spec. Raises if none is usable."""
@@ -149,7 +152,7 @@ def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", keep_
   for part in split_sources(spec):
     kind, arg = parse_source(part)
     if kind == "tfds":
-      n, ims = _tfds_images(arg, tfds_data_dir, keep_gray)
+      n, ims = _tfds_images(arg, tfds_data_dir, tfds_manual_dir, keep_gray)
       small = [i for i, im in enumerate(ims) if min(im.shape[:2]) < min_size]
       for i in small:
         skipped.append(f"{part}/{n[i]}: smaller than the {min_size}px minimum")

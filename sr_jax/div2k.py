@@ -1,18 +1,48 @@
-"""DIV2K through tensorflow-datasets (the ``tfds:`` source kind)."""
+"""DIV2K through tensorflow-datasets (the ``tfds:`` source kind and ``evaluate --datasets=div2k``).
+
+tfds's ``div2k/<config>`` builders (bicubic_x2/x3/x4, unknown_x2/x3/x4, ...) download the official zips on
+first use and prepare them under ``data_dir`` (default ~/tensorflow_datasets). Offline, put the official zips
+in the manual directory (default ``<data_dir>/downloads/manual``, or config.data.tfds_manual_dir); they are
+used instead of downloading (tfds still checks their checksums). See ``MANUAL_INSTRUCTIONS``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+MANUAL_INSTRUCTIONS = """\
+DIV2K could not be downloaded or prepared. On a connected machine the first use downloads it. Offline, copy
+the official zips (https://data.vision.ee.ethz.ch/cvl/DIV2K/) into the tfds manual directory
+({manual_dir}) and run again:
+  DIV2K_train_HR.zip and DIV2K_valid_HR.zip (always), and for div2k/bicubic_xS:
+  DIV2K_train_LR_bicubic_XS.zip and DIV2K_valid_LR_bicubic_XS.zip (S = 2, 3 or 4; unknown_xS: ..._LR_unknown_XS.zip)."""
 
-def load_hr_images(arg: str, *, data_dir: str | None = None, keep_gray: bool = False
-                   ) -> tuple[list[str], list[np.ndarray]]:
-  """HR images of ``NAME[:SPLIT]`` (e.g. ``div2k/bicubic_x2:validation``; default split 'train')."""
+
+def _load(name: str, split: str, data_dir: str | None, manual_dir: str | None):
+  import os
+
   import tensorflow_datasets as tfds
+  kwargs = {}
+  if manual_dir:
+    kwargs["download_and_prepare_kwargs"] = {
+        "download_config": tfds.download.DownloadConfig(manual_dir=manual_dir)}
+  try:
+    return tfds.as_numpy(tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False, **kwargs))
+  except (tfds.core.registered.DatasetNotFoundError, ValueError):
+    raise
+  except Exception as e:  # Network errors, checksum mismatches, missing manual files.
+    root = data_dir or os.path.expanduser("~/tensorflow_datasets")
+    where = manual_dir or os.path.join(root, "downloads", "manual")
+    raise RuntimeError(f"tfds:{name}:{split}: {type(e).__name__}: {e}\n"
+                       + MANUAL_INSTRUCTIONS.format(manual_dir=where)) from e
+
+
+def load_hr_images(arg: str, *, data_dir: str | None = None, manual_dir: str | None = None,
+                   keep_gray: bool = False) -> tuple[list[str], list[np.ndarray]]:
+  """HR images of ``NAME[:SPLIT]`` (e.g. ``div2k/bicubic_x2:validation``; default split 'train')."""
   name, _, split = arg.partition(":")
-  ds = tfds.load(name, split=split or "train", data_dir=data_dir, shuffle_files=False)
   names, images = [], []
-  for i, example in enumerate(tfds.as_numpy(ds)):
+  for i, example in enumerate(_load(name, split or "train", data_dir, manual_dir)):
     hr = example["hr"]
     if hr.shape[-1] == 1 and not keep_gray:
       hr = np.repeat(hr, 3, axis=-1)
@@ -21,13 +51,11 @@ def load_hr_images(arg: str, *, data_dir: str | None = None, keep_gray: bool = F
   return names, images
 
 
-def validation_pairs(scale: int, *, data_dir: str | None = None):
+def validation_pairs(scale: int, *, data_dir: str | None = None, manual_dir: str | None = None):
   """DIV2K validation at ``scale`` as test pairs, scored on the LR images DIV2K ships (MATLAB-made)."""
-  import tensorflow_datasets as tfds
   from sr_jax import eval_lib, imresize, metrics
-  ds = tfds.load(f"div2k/bicubic_x{scale}", split="validation", data_dir=data_dir, shuffle_files=False)
   pairs = []
-  for i, example in enumerate(tfds.as_numpy(ds)):
+  for i, example in enumerate(_load(f"div2k/bicubic_x{scale}", "validation", data_dir, manual_dir)):
     lr = example["lr"]
     hr = imresize.modcrop(example["hr"], scale)[:lr.shape[0] * scale, :lr.shape[1] * scale]
     bic = imresize.to_uint8(imresize.imresize(lr / 255.0, scale))

@@ -23,14 +23,22 @@ def save_heatmap(path: str, hr: np.ndarray, sr: np.ndarray, vmax: float = 32.0) 
   Image.fromarray(rgb).save(path)
 
 
-def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int) -> list[tuple[float, int, int]]:
-  """(PSNR on Y, top, left) of each non-overlapping HR patch inside the shaved border."""
+def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std: float = 4.0
+                 ) -> list[tuple[float, int, int]]:
+  """(PSNR on Y, top, left) of each non-overlapping HR patch inside the shaved border.
+
+  Flat patches (HR standard deviation below ``min_std`` gray levels) are left out: every method is perfect
+  there, and they would crowd out the informative "best" patches.
+  """
   a, b = _y(sr), _y(pair.hr)
   h, w = a.shape
   out = []
   for top in range(scale, h - scale - patch + 1, patch):
     for left in range(scale, w - scale - patch + 1, patch):
-      mse = float(np.mean((a[top:top + patch, left:left + patch] - b[top:top + patch, left:left + patch]) ** 2))
+      ref = b[top:top + patch, left:left + patch]
+      if ref.std() < min_std:
+        continue
+      mse = float(np.mean((a[top:top + patch, left:left + patch] - ref) ** 2))
       out.append((metrics.psnr_from_mse(mse), top, left))
   return out
 
@@ -56,7 +64,7 @@ def save_contact_sheet(path: str, title: str, items: list[tuple[float, str, Test
       axes[r, c].set_title(label, fontsize=7)
       axes[r, c].axis("off")
   fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
+  fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / len(rows)))
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fig.savefig(path, dpi=100)
   plt.close(fig)

@@ -18,29 +18,17 @@ import os
 
 from absl import app, flags, logging
 
-from sr_jax import datasets, error_maps, eval_lib, imresize
+from sr_jax import checkpointing, datasets, error_maps, eval_lib, imresize
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
-flags.DEFINE_string("step", "best", "Checkpoint: 'best' (by validation PSNR), 'latest' or a step number.")
-flags.DEFINE_enum("baseline", None, ["bicubic"], "Evaluate a baseline instead of a trained run.")
-flags.DEFINE_string("data_dir", None, "Folder holding the benchmark sets (default: $SR_DATA_DIR).")
-flags.DEFINE_list("datasets", ["Set5", "Set14", "B100"], "Benchmark set names, folder paths or 'div2k'.")
-flags.DEFINE_list("scales", None, "Scales to evaluate (default: the run's scale; 2,3,4 for baselines).")
-flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval, or ./eval_bicubic).")
-flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
-flags.DEFINE_integer("tile", 0, "LR tile size for tiled inference (0: whole images).")
-flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).")
-flags.DEFINE_bool("error_maps", True, "Write heatmaps and best/worst patch sheets.")
-flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data_dir for 'div2k'.")
 
 
-def load_pairs(dataset: str, scale: int, data_dir: str, tfds_data_dir: str | None = None
-               ) -> tuple[list[eval_lib.TestPair], list[str]]:
+def load_pairs(dataset: str, scale: int, data_dir: str, tfds_data_dir: str | None = None,
+               tfds_manual_dir: str | None = None) -> tuple[list[eval_lib.TestPair], list[str]]:
   """(test pairs, skipped files) of one dataset at one scale."""
   if dataset.lower() == "div2k":
     from sr_jax import div2k
-    return div2k.validation_pairs(scale, data_dir=tfds_data_dir), []
+    return div2k.validation_pairs(scale, data_dir=tfds_data_dir, manual_dir=tfds_manual_dir), []
   candidates = ([os.path.join(data_dir, dataset)] if data_dir else []) + [dataset]
   folder = next((c for c in candidates if os.path.isdir(c)), None)
   if folder is None:
@@ -73,14 +61,15 @@ def markdown_table(summary: dict, label: str) -> str:
 
 
 def evaluate(upscalers: dict[int, object], dataset_names: list[str], data_dir: str, output_dir: str, *,
-             label: str, error_analysis: bool = True, tfds_data_dir: str | None = None) -> dict:
+             label: str, error_analysis: bool = True, tfds_data_dir: str | None = None,
+             tfds_manual_dir: str | None = None) -> dict:
   """Scores every dataset at every scale in ``upscalers``; writes summary.json, per_image.csv, table.md."""
   os.makedirs(output_dir, exist_ok=True)
   summary, rows = {}, []
   for dataset in dataset_names:
     name = os.path.basename(os.path.normpath(dataset))
     for scale, upscale in upscalers.items():
-      pairs, skipped = load_pairs(dataset, scale, data_dir, tfds_data_dir)
+      pairs, skipped = load_pairs(dataset, scale, data_dir, tfds_data_dir, tfds_manual_dir)
       result, per_image, outputs = eval_lib.score_set(pairs, upscale, scale, keep_outputs=len(pairs))
       result["skipped"] = len(skipped)
       summary.setdefault(name, {})[f"x{scale}"] = result
@@ -119,6 +108,7 @@ def _error_analysis(heat_dir: str, sheet_path: str, title: str, pairs, outputs, 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  checkpointing.quiet_library_logs()
   if bool(FLAGS.workdir) == bool(FLAGS.baseline):
     raise app.UsageError("give exactly one of --workdir and --baseline")
   data_dir = FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
@@ -139,11 +129,29 @@ def main(argv):
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.workdir, "eval")
     label = f"RDN{'+' if FLAGS.self_ensemble else ''} (step {step})"
   evaluate(upscalers, FLAGS.datasets, data_dir, output_dir, label=label, error_analysis=FLAGS.error_maps,
-           tfds_data_dir=FLAGS.tfds_data_dir)
+           tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir)
   with open(os.path.join(output_dir, "table.md")) as f:
     print(f.read())
   print(f"Results in {output_dir}/ (summary.json, per_image.csv, table.md, heatmaps/, sheets/)")
 
 
+def define_flags() -> None:
+  """Command-line flags, defined only when run as a program (the module is also imported as a library)."""
+  flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
+  flags.DEFINE_string("step", "best", "Checkpoint: 'best' (by validation PSNR), 'latest' or a step number.")
+  flags.DEFINE_enum("baseline", None, ["bicubic"], "Evaluate a baseline instead of a trained run.")
+  flags.DEFINE_string("data_dir", None, "Folder holding the benchmark sets (default: $SR_DATA_DIR).")
+  flags.DEFINE_list("datasets", ["Set5", "Set14", "B100"], "Benchmark set names, folder paths or 'div2k'.")
+  flags.DEFINE_list("scales", None, "Scales to evaluate (default: the run's scale; 2,3,4 for baselines).")
+  flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval, or ./eval_bicubic).")
+  flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
+  flags.DEFINE_integer("tile", 0, "LR tile size for tiled inference (0: whole images).")
+  flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).")
+  flags.DEFINE_bool("error_maps", True, "Write heatmaps and best/worst patch sheets.")
+  flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data_dir for 'div2k'.")
+  flags.DEFINE_string("tfds_manual_dir", None, "Folder with the official DIV2K zips (offline use).")
+
+
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -98,3 +98,8 @@ def save_image(path: str, img: np.ndarray) -> None:
   if arr.ndim == 3 and arr.shape[-1] == 1:
     arr = arr[..., 0]
   Image.fromarray(arr).save(path)
+
+
+def rgb_to_gray_uint8(rgb: np.ndarray) -> np.ndarray:
+  """BT.601 luma of uint8 RGB [..., 3] as uint8 [..., 1] (input of gray models)."""
+  return np.round(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])[..., None].astype(np.uint8)

@@ -151,18 +151,16 @@ def import_to_workdir(weights: str, workdir: str, rgb_range: float = 255.0):
   return arch
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("weights", None, "The authors' RDN weights (.pth/.pt, .safetensors or .npz).")
-flags.DEFINE_string("workdir", None, "New workdir to create.")
-flags.DEFINE_float("rgb_range", 255.0, "Pixel range the weights were trained on (authors: 255).")
-
-
 def main(argv):
   del argv
-  arch = import_to_workdir(FLAGS.weights, FLAGS.workdir, FLAGS.rgb_range)
-  print(f"Imported RDN {arch} into {FLAGS.workdir} (checkpoint step 0)")
+  f = flags.FLAGS
+  arch = import_to_workdir(f.weights, f.workdir, f.rgb_range)
+  print(f"Imported RDN {arch} into {f.workdir} (checkpoint step 0)")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # Flags are defined here only, so the module can be imported beside other CLIs.
+  flags.DEFINE_string("weights", None, "The authors' RDN weights (.pth/.pt, .safetensors or .npz).")
+  flags.DEFINE_string("workdir", None, "New workdir to create.")
+  flags.DEFINE_float("rgb_range", 255.0, "Pixel range the weights were trained on (authors: 255).")
   flags.mark_flags_as_required(["weights", "workdir"])
   app.run(main)

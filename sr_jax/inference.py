@@ -19,19 +19,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sr_jax import checkpointing, train_step
+from sr_jax import checkpointing, dihedral, image_io, train_step
 from sr_jax.models import rdn
-
-
-def _dihedral(x: np.ndarray, k: int) -> np.ndarray:
-  if k >= 4:
-    x = x[:, ::-1]
-  return np.rot90(x, k % 4, axes=(0, 1))
-
-
-def _inverse_dihedral(x: np.ndarray, k: int) -> np.ndarray:
-  x = np.rot90(x, -(k % 4), axes=(0, 1))
-  return x[:, ::-1] if k >= 4 else x
 
 
 class Upscaler:
@@ -96,10 +85,10 @@ class Upscaler:
     if self.channels == 3 and lr.shape[-1] == 1:
       lr = np.repeat(lr, 3, axis=-1)
     elif self.channels == 1 and lr.shape[-1] == 3:
-      lr = np.round(lr @ [0.299, 0.587, 0.114])[..., None].astype(np.uint8)
+      lr = image_io.rgb_to_gray_uint8(lr)
     if not self.self_ensemble:
       return self._once(lr)
-    outs = [_inverse_dihedral(self._once(np.ascontiguousarray(_dihedral(lr, k))), k) for k in range(8)]
+    outs = [dihedral.invert(self._once(np.ascontiguousarray(dihedral.apply(lr, k))), k) for k in range(8)]
     return np.mean(outs, axis=0)
 
 

@@ -21,7 +21,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from sr_jax import imresize
+from sr_jax import dihedral, image_io, imresize
 from sr_jax.datasets import ImageSet
 
 
@@ -63,17 +63,10 @@ class PatchSampler:
     image, top, left, transform = self.location(index)
     s = self.hr_size
     patch = self.images.get(image)[top:top + s, left:left + s]
-    return dihedral(patch, transform)
+    return np.ascontiguousarray(dihedral.apply(patch, transform))
 
   def sample_batch(self, first: int, count: int) -> np.ndarray:
     return np.stack([self.sample(first + j) for j in range(count)])
-
-
-def dihedral(x: np.ndarray, k: int) -> np.ndarray:
-  """The k-th (0..7) of the 8 flips/rotations of an HxWxC array (k=0: identity)."""
-  if k >= 4:
-    x = x[:, ::-1]
-  return np.ascontiguousarray(np.rot90(x, k % 4, axes=(0, 1)))
 
 
 def make_lr(hr: tf.Tensor, scale: int) -> tf.Tensor:
@@ -98,7 +91,7 @@ def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch
   def py_batch(step):
     patches = sampler.sample_batch(int(step) * global_batch + process_index * local, local)
     if channels == 1:
-      patches = np.round(patches.astype(np.float64) @ [0.299, 0.587, 0.114])[..., None].astype(np.uint8)
+      patches = image_io.rgb_to_gray_uint8(patches)
     return patches
 
   def make(step):

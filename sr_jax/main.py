@@ -17,6 +17,8 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (mult
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-host).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
 flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
+flags.DEFINE_enum("cpu_collectives", None, ["gloo", "mpi"], "Cross-process collectives for CPU-only runs "
+                  "(e.g. several local processes over loopback).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -24,6 +26,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   checkpointing.quiet_library_logs()
+  if FLAGS.cpu_collectives:
+    jax.config.update("jax_cpu_collectives_implementation", FLAGS.cpu_collectives)
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())

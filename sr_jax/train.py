@@ -20,7 +20,8 @@ from clu import metric_writers, periodic_actions
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import checkpointing, config_lib, datasets, eval_lib, input_pipeline, optim, train_step
+from sr_jax import (checkpointing, config_lib, datasets, eval_lib, image_io, input_pipeline, optim,
+                    train_step)
 from sr_jax.models import rdn
 
 
@@ -78,7 +79,8 @@ class Validator:
     self.sets = {}
     for spec in datasets.split_sources(config.data.val):
       images = datasets.load_source(spec, data_dir=config.data.data_dir, tfds_data_dir=config.data.tfds_data_dir,
-                                    keep_gray=True, max_pixels=config.data.max_image_pixels,
+                                    tfds_manual_dir=config.data.tfds_manual_dir, keep_gray=True,
+                                    max_pixels=config.data.max_image_pixels,
                                     min_size=eval_lib.min_eval_size(scale))
       self.sets[images.name] = eval_lib.prepare(images, scale, config.data.max_val_images)
     self.replicated = NamedSharding(mesh, P())
@@ -87,7 +89,7 @@ class Validator:
                             out_shardings=self.replicated)
 
   def upscale(self, params, lr: np.ndarray) -> np.ndarray:
-    x = lr[None] if self.channels == 3 else np.round(lr @ [0.299, 0.587, 0.114])[None, ..., None].astype(np.uint8)
+    x = (lr if self.channels == 3 else image_io.rgb_to_gray_uint8(lr))[None]
     x = jax.make_array_from_process_local_data(self.replicated, x)
     return np.asarray(self._predict(params, x).addressable_data(0))[0]
 
@@ -163,6 +165,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   ckpt = checkpointing.Checkpointer(workdir, keep=config.keep_checkpoints)
   latest = ckpt.latest_step()
   start_step = latest or 0
+  if latest is not None and start_step >= cfg_t.num_steps:
+    logging.info("Run in %s already finished (%d/%d steps); nothing to do.", workdir, start_step,
+                 cfg_t.num_steps)
+    state, _ = ckpt.restore(start_step, abstract_state)
+    ckpt.close()
+    return state
+
+  # Data first: everything that can fail on user input fails before any compilation.
+  hr_size = config.data.patch_size * scale
+  try:
+    train_images = datasets.load_source(
+        config.data.train, data_dir=config.data.data_dir, tfds_data_dir=config.data.tfds_data_dir,
+        tfds_manual_dir=config.data.tfds_manual_dir, max_pixels=config.data.max_image_pixels, min_size=hr_size,
+        cache_gb=config.data.cache_gb)
+    validator = Validator(config, mesh, graphdef)
+  except BaseException:
+    ckpt.close()
+    raise
+  logging.info("Training on %d images of %s (%d skipped)", len(train_images), config.data.train,
+               len(train_images.skipped))
   if latest is not None:
     logging.info("Resuming from %s at step %d", ckpt.directory, start_step)
     state, _ = ckpt.restore(start_step, abstract_state)
@@ -170,20 +192,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     state = jax.jit(init_state, out_shardings=replicated)()
     if cfg_t.init_from:
       state = state.replace(params=jax.device_put(init_params_from(cfg_t.init_from, state.params), replicated))
-  if start_step >= cfg_t.num_steps:
-    logging.info("Run in %s already finished (%d/%d steps); nothing to do.", workdir, start_step,
-                 cfg_t.num_steps)
-    ckpt.close()
-    return state
-
-  # Data (everything that can fail on user input happens before compilation).
-  hr_size = config.data.patch_size * scale
-  train_images = datasets.load_source(
-      config.data.train, data_dir=config.data.data_dir, tfds_data_dir=config.data.tfds_data_dir,
-      max_pixels=config.data.max_image_pixels, min_size=hr_size, cache_gb=config.data.cache_gb)
-  logging.info("Training on %d images of %s (%d skipped)", len(train_images), config.data.train,
-               len(train_images.skipped))
-  validator = Validator(config, mesh, graphdef)
   dataset = input_pipeline.train_dataset(
       train_images, patch_size=config.data.patch_size, scale=scale, global_batch=cfg_t.batch_size,
       seed=config.seed, start_step=start_step, augment=config.data.augment,

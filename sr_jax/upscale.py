@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
-from sr_jax import image_io, imresize, metrics
+from sr_jax import checkpointing, image_io, imresize, metrics
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (uses its best checkpoint, see --step).")
@@ -63,6 +63,7 @@ def collect_inputs(path: str) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  checkpointing.quiet_library_logs()
   if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
     raise app.UsageError("give exactly one of --workdir and --checkpoint")
   from tqdm import tqdm

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sr_jax import datasets, imresize, input_pipeline
+from sr_jax import datasets, dihedral, imresize, input_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,10 @@ def test_process_shards_are_disjoint_rows_of_the_global_batch(photos):
 
 def test_dihedral_transforms_are_the_eight_distinct_ones():
   x = np.arange(12).reshape(2, 2, 3)
-  outs = {input_pipeline.dihedral(x, k).tobytes() for k in range(8)}
+  outs = {np.ascontiguousarray(dihedral.apply(x, k)).tobytes() for k in range(8)}
   assert len(outs) == 8
+  for k in range(8):
+    np.testing.assert_array_equal(dihedral.invert(dihedral.apply(x, k), k), x)
 
 
 def test_gray_training_channel(photos):
