@@ -23,7 +23,7 @@ def save_heatmap(path: str, hr: np.ndarray, sr: np.ndarray, vmax: float = 32.0) 
   Image.fromarray(rgb).save(path)
 
 
-def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std: float = 4.0
+def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std: float = 12.0
                  ) -> list[tuple[float, int, int]]:
   """(PSNR on Y, top, left) of each non-overlapping HR patch inside the shaved border.
 
@@ -52,7 +52,7 @@ def save_contact_sheet(path: str, title: str, items: list[tuple[float, str, Test
   ranked = sorted(items, key=lambda t: t[0])
   finite = [t for t in ranked if np.isfinite(t[0])] or ranked
   rows = [("worst", t) for t in finite[:count]] + [("best", t) for t in finite[::-1][:count]]
-  fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.1 * len(rows)), squeeze=False)
+  fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.1 * len(rows)), squeeze=False, layout="constrained")
   for r, (kind, (score, name, pair, sr, top, left)) in enumerate(rows):
     crops = [as_rgb(x)[top:top + patch, left:left + patch] for x in (pair.hr, pair.bicubic, sr)]
     bic_mse = np.mean((_y(pair.bicubic[top:top + patch, left:left + patch])
@@ -64,7 +64,6 @@ def save_contact_sheet(path: str, title: str, items: list[tuple[float, str, Test
       axes[r, c].set_title(label, fontsize=7)
       axes[r, c].axis("off")
   fig.suptitle(title, fontsize=9)
-  fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / len(rows)))
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fig.savefig(path, dpi=100)
   plt.close(fig)
