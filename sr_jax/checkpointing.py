@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
@@ -27,8 +26,10 @@ class Checkpointer:
         pp.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=False, n=1,
                  keep_checkpoints_without_metrics=False),
     ])
+    # cleanup_tmp_directories: a save interrupted by a crash leaves a '*.orbax-checkpoint-tmp*' folder; it is
+    # never taken for a checkpoint and is removed on the next start.
     options = ocp.CheckpointManagerOptions(create=True, preservation_policy=policy,
-                                           enable_async_checkpointing=async_save)
+                                           enable_async_checkpointing=async_save, cleanup_tmp_directories=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
 
   def latest_step(self) -> int | None:
@@ -38,32 +39,35 @@ class Checkpointer:
     return list(self.manager.all_steps())
 
   def save(self, step: int, state: Any, meta: dict, metrics: dict | None = None) -> None:
-    self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                    meta=ocp.args.JsonSave(meta)),
-                      metrics=metrics, force=True)
+    try:
+      self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                      meta=ocp.args.JsonSave(meta)),
+                        metrics=metrics, force=True)
+    except OSError as e:
+      raise self._save_error(step, e) from e
+
+  def _save_error(self, step: int, e: OSError) -> OSError:
+    kept = sorted(s for s in self.all_steps() if s != step)
+    reason = "the disk is full" if e.errno == 28 else f"{type(e).__name__}: {e}"
+    return OSError(e.errno, f"saving checkpoint {step} in {self.directory} failed: {reason}. Earlier "
+                   f"checkpoints are intact ({kept or 'none'}); free space and re-run the same command to "
+                   "resume from the latest of them.")
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
     return restored["state"], restored["meta"]
 
-  def restore_meta(self, step: int) -> dict:
-    return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-
   def reached_preemption(self, step: int) -> bool:
     return self.manager.reached_preemption(step)
 
-  def wait(self) -> None:
-    self.manager.wait_until_finished()
-
   def close(self) -> None:
-    self.manager.wait_until_finished()
-    self.manager.close()
-
-
-def abstract_like(tree: Any) -> Any:
-  """ShapeDtypeStructs (with shardings) describing ``tree``, the target orbax restores into."""
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+    try:
+      self.manager.wait_until_finished()
+    except OSError as e:  # An asynchronous save failed in the background.
+      raise self._save_error(self.manager.latest_step() or -1, e) from e
+    finally:
+      self.manager.close()
 
 
 def quiet_library_logs() -> None:

@@ -1,0 +1,140 @@
+"""Faults: kill -9 mid-run (and mid-save), leftover partial checkpoints, a full disk, odd image files."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from sr_jax import checkpointing, datasets, image_io, inference, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ARGS = ["--config=configs/test.py", "--config.train.num_steps=60", "--config.checkpoint_every=4",
+         "--config.eval_every=60", "--config.log_every=4", "--config.train.num_devices=1"]
+
+
+def _main(workdir):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.Popen([sys.executable, "-m", "sr_jax.main", f"--workdir={workdir}", *_ARGS], cwd=REPO,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _params(workdir):
+  _, _, params, step = inference.load_run(str(workdir), "latest")
+  return step, [np.asarray(x) for x in jax.tree.leaves(params)]
+
+
+def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):
+  reference = _main(tmp_path / "ref")
+  out = reference.communicate(timeout=600)[0]
+  assert reference.returncode == 0, out[-3000:]
+  victim = _main(tmp_path / "run")
+  ckpts = tmp_path / "run" / "checkpoints"
+  deadline = time.time() + 300
+  while time.time() < deadline and not (ckpts.exists() and any(d.name.isdigit() and int(d.name) >= 12
+                                                               for d in ckpts.iterdir())):
+    time.sleep(0.02)
+  victim.send_signal(signal.SIGKILL)  # Mid-run; often mid-save of the next checkpoint too.
+  victim.communicate()
+  done = sorted(int(d.name) for d in ckpts.iterdir() if d.name.isdigit())
+  assert done and max(done) < 60, done
+  resumed = _main(tmp_path / "run")
+  out = resumed.communicate(timeout=600)[0]
+  assert resumed.returncode == 0 and "Resuming" in out, out[-3000:]
+  (s1, a), (s2, b) = _params(tmp_path / "ref"), _params(tmp_path / "run")
+  assert s1 == s2 == 60
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_half_written_checkpoint_is_never_restored(test_config, tmp_path):
+  test_config.train.update(num_devices=1, num_steps=3)
+  train.train_and_evaluate(test_config, str(tmp_path))
+  # What a kill during the save of step 6 leaves behind.
+  partial = tmp_path / "checkpoints" / "6.orbax-checkpoint-tmp-1234"
+  (partial / "state").mkdir(parents=True)
+  (partial / "state" / "garbage").write_bytes(b"\0" * 10)
+  ckpt = checkpointing.Checkpointer(str(tmp_path))
+  assert ckpt.latest_step() == 3
+  ckpt.close()
+  test_config.train.num_steps = 6
+  state = train.train_and_evaluate(test_config, str(tmp_path))
+  assert int(state.step) == 6 and not partial.exists()
+
+
+def test_disk_full_during_save_is_a_clear_error(test_config, tmp_path, monkeypatch):
+  test_config.train.update(num_devices=1, num_steps=6)
+  ckpt_cls = checkpointing.ocp.CheckpointManager
+  real_save = ckpt_cls.save
+
+  def save(self, step, *args, **kwargs):
+    if step == 6:
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return real_save(self, step, *args, **kwargs)
+
+  monkeypatch.setattr(ckpt_cls, "save", save)
+  with pytest.raises(OSError, match=r"saving checkpoint 6 .* the disk is full\. Earlier checkpoints are "
+                                    r"intact \(\[3\]\)"):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  monkeypatch.undo()
+  assert _params(tmp_path)[0] == 3
+
+
+def _odd_images(folder):
+  rng = np.random.default_rng(0)
+  rgb = rng.integers(0, 256, (48, 40, 3)).astype(np.uint8)
+  Image.fromarray(rgb).save(folder / "ok.png")
+  Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+  Image.fromarray(rgb).convert("P").save(folder / "palette.png")
+  Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(folder / "deep16.png")
+  Image.fromarray(rgb[..., 0]).save(folder / "gray.bmp")
+  Image.fromarray(np.dstack([rgb, rgb[..., 0]])).save(folder / "rgba.webp", lossless=True, exact=True)
+  exif = Image.Image.getexif(Image.fromarray(rgb))
+  exif[0x0112] = 8  # Rotate 90 CCW.
+  Image.fromarray(rgb).save(folder / "exif.jpg", exif=exif)
+  good = (folder / "ok.png").read_bytes()
+  (folder / "truncated.png").write_bytes(good[: len(good) // 2])
+  (folder / "zero.png").write_bytes(b"")
+  (folder / "notes.txt").write_text("hello")
+  Image.fromarray(rgb[:10, :10]).save(folder / "tiny.png")
+  return rgb
+
+
+def test_odd_image_files_are_decoded_or_skipped_with_a_reason(tmp_path, caplog):
+  rgb = _odd_images(tmp_path)
+  images = datasets.load_source(str(tmp_path), min_size=16)
+  assert sorted(images.names) == sorted(["ok.png", "cmyk.jpg", "palette.png", "deep16.png", "gray.bmp",
+                                         "rgba.webp", "exif.jpg"])
+  reasons = "\n".join(images.skipped)
+  for name in ("truncated.png", "zero.png", "notes.txt", "tiny.png"):
+    assert name in reasons
+  assert "smaller than the 16px minimum" in reasons
+  get = dict(zip(images.names, images.images))
+  np.testing.assert_array_equal(get["ok.png"], rgb)
+  np.testing.assert_array_equal(get["rgba.webp"], rgb)
+  assert get["exif.jpg"].shape == (40, 48, 3)  # Rotated by its EXIF orientation.
+  np.testing.assert_array_equal(get["deep16.png"][..., 0], rgb[..., 0])
+  assert all(im.dtype == np.uint8 and im.shape[-1] == 3 for im in images.images)
+
+
+def test_decompression_bomb_is_refused_with_the_limit(tmp_path):
+  Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
+  with pytest.raises(image_io.ImageReadError, match="big.png.*decompression-bomb"):
+    image_io.read_image(str(tmp_path / "big.png"), max_pixels=1000)
+
+
+def test_folder_without_usable_images_fails_before_compiling(test_config, tmp_path, monkeypatch):
+  (tmp_path / "data").mkdir()
+  (tmp_path / "data" / "a.png").write_bytes(b"broken")
+  test_config.data.train = str(tmp_path / "data")
+  compiled = []
+  monkeypatch.setattr(jax, "jit", lambda *a, **k: compiled.append(1))
+  with pytest.raises(ValueError, match=r"no usable images .*a.png"):
+    train.train_and_evaluate(test_config, str(tmp_path / "run"))
+  assert not compiled
