@@ -36,6 +36,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.data_dir = ""  # Root for 'bench:' sources; empty means $SR_DATA_DIR.
   config.data.tfds_data_dir = ""  # tensorflow-datasets data_dir; empty means tfds's default (~/tensorflow_datasets).
   config.data.tfds_manual_dir = ""  # Offline DIV2K: folder with the official zips (default <tfds data_dir>/downloads/manual).
+  # Train on the LR images a tfds source ships (e.g. div2k/unknown_x2) instead of making LR with our MATLAB
+  # bicubic; needs tfds sources of the matching scale.
+  config.data.lr_from_dataset = False
   config.data.patch_size = 48  # LR patch side; HR patches are patch_size * scale.
   config.data.augment = True  # Apply one of the 8 dihedral transforms (flips/rotations) per patch.
   config.data.cache_gb = 16.0  # Keep decoded training images in memory up to this size; above it, decode per use.

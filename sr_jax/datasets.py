@@ -31,6 +31,7 @@ class ImageSet:
   shapes: np.ndarray  # (N, 2) int64 heights and widths.
   skipped: list[str]  # 'file: reason' for each file that was left out.
   loader: Callable[[int], np.ndarray] | None = None
+  lr_images: list[np.ndarray] | None = None  # The dataset's own LR images (data.lr_from_dataset), aligned.
 
   def __len__(self) -> int:
     return len(self.names)
@@ -134,32 +135,36 @@ def _decode_files(files: list[str], keep_gray: bool, max_pixels: int | None, min
   return names, images, skipped
 
 
-def _tfds_images(arg: str, tfds_data_dir: str, tfds_manual_dir: str, keep_gray: bool
-                 ) -> tuple[list[str], list[np.ndarray]]:
+def _tfds_images(arg: str, tfds_data_dir: str, tfds_manual_dir: str, keep_gray: bool, lr_scale: int):
   from sr_jax import div2k  # tensorflow-datasets is imported only for tfds sources.
   return div2k.load_hr_images(arg, data_dir=tfds_data_dir or None, manual_dir=tfds_manual_dir or None,
-                              keep_gray=keep_gray)
+                              keep_gray=keep_gray, scale=lr_scale)
 
 
 def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", tfds_manual_dir: str = "",
                 keep_gray: bool = False,
                 max_pixels: int | None = None, min_size: int = 1, cache_gb: float = float("inf"),
-                process_index: int = 0) -> ImageSet:
-  """Decodes all images of a '+'-joined source spec. Raises if none is usable."""
-  del process_index  # Every process holds the whole index; patches (not files) are sharded.
-  names, images, skipped = [], [], []
+                lr_scale: int = 0) -> ImageSet:
+  """Decodes all images of a '+'-joined source spec. Raises if none is usable.
+
+  ``lr_scale`` > 0 also keeps the dataset's own LR images (tfds sources only; data.lr_from_dataset).
+  """
+  names, images, skipped, lrs = [], [], [], []
   files_all: list[str] = []
   for part in split_sources(spec):
     kind, arg = parse_source(part)
     if kind == "tfds":
-      n, ims = _tfds_images(arg, tfds_data_dir, tfds_manual_dir, keep_gray)
+      n, ims, lr = _tfds_images(arg, tfds_data_dir, tfds_manual_dir, keep_gray, lr_scale)
       small = [i for i, im in enumerate(ims) if min(im.shape[:2]) < min_size]
       for i in small:
         skipped.append(f"{part}/{n[i]}: smaller than the {min_size}px minimum")
       names += [x for i, x in enumerate(n) if i not in small]
       images += [x for i, x in enumerate(ims) if i not in small]
+      lrs += [x for i, x in enumerate(lr or []) if i not in small]
       files_all += [""] * (len(n) - len(small))
       continue
+    if lr_scale:
+      raise ValueError(f"data.lr_from_dataset needs tfds sources (which ship LR images); {part!r} has none")
     files = _files_for(kind, arg, data_dir)
     n, ims, sk = _decode_files(files, keep_gray, max_pixels, min_size)
     by_name = {os.path.basename(f): f for f in files}
@@ -175,8 +180,8 @@ def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", tfds_
   shapes = np.array([im.shape[:2] for im in images], dtype=np.int64)
   total_gb = sum(im.nbytes for im in images) / 2**30
   image_set = ImageSet(name="+".join(source_name(p) for p in split_sources(spec)), names=names,
-                       images=images, shapes=shapes, skipped=skipped)
-  if total_gb > cache_gb and all(files_all):
+                       images=images, shapes=shapes, skipped=skipped, lr_images=lrs if lr_scale else None)
+  if total_gb > cache_gb and all(files_all) and not lr_scale:
     logging.info("%s: %.1f GB decoded is over data.cache_gb=%.1f; decoding images on use", spec, total_gb,
                  cache_gb)
     image_set.images = None

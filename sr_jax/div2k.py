@@ -38,17 +38,31 @@ def _load(name: str, split: str, data_dir: str | None, manual_dir: str | None):
 
 
 def load_hr_images(arg: str, *, data_dir: str | None = None, manual_dir: str | None = None,
-                   keep_gray: bool = False) -> tuple[list[str], list[np.ndarray]]:
-  """HR images of ``NAME[:SPLIT]`` (e.g. ``div2k/bicubic_x2:validation``; default split 'train')."""
+                   keep_gray: bool = False, scale: int = 0
+                   ) -> tuple[list[str], list[np.ndarray], list[np.ndarray] | None]:
+  """(names, HR images, LR images) of ``NAME[:SPLIT]`` (e.g. ``div2k/bicubic_x2:validation``; split 'train').
+
+  With ``scale`` > 0 the dataset's own LR images are returned too, each HR cropped to exactly ``scale`` times
+  its LR (top-left aligned, as DIV2K's were made); otherwise the LR list is None.
+  """
   name, _, split = arg.partition(":")
-  names, images = [], []
+  names, images, lrs = [], [], []
   for i, example in enumerate(_load(name, split or "train", data_dir, manual_dir)):
     hr = example["hr"]
     if hr.shape[-1] == 1 and not keep_gray:
       hr = np.repeat(hr, 3, axis=-1)
+    if scale:
+      lr = example["lr"]
+      if lr.shape[-1] == 1 and not keep_gray:
+        lr = np.repeat(lr, 3, axis=-1)
+      if hr.shape[0] < lr.shape[0] * scale or hr.shape[1] < lr.shape[1] * scale:
+        raise ValueError(f"tfds:{arg} example {i}: HR {hr.shape[:2]} is not x{scale} of LR {lr.shape[:2]}; "
+                         "is data.lr_from_dataset used with the matching div2k/..._x<scale> config?")
+      hr = hr[:lr.shape[0] * scale, :lr.shape[1] * scale]
+      lrs.append(lr)
     names.append(f"{i:04d}")
     images.append(hr)
-  return names, images
+  return names, images, (lrs if scale else None)
 
 
 def validation_pairs(scale: int, *, data_dir: str | None = None, manual_dir: str | None = None):

@@ -28,11 +28,13 @@ from sr_jax.datasets import ImageSet
 class PatchSampler:
   """Deterministic random HR patches: ``sample(i)`` depends only on (seed, i)."""
 
-  def __init__(self, images: ImageSet, hr_size: int, *, seed: int, augment: bool = True):
+  def __init__(self, images: ImageSet, hr_size: int, *, seed: int, augment: bool = True, scale: int = 1):
     if (images.shapes < hr_size).any():
       raise ValueError(f"images smaller than the {hr_size}px HR patch reached the sampler")
     self.images = images
     self.hr_size = hr_size
+    # With the dataset's own LR images, crops sit on the LR grid (HR offsets are multiples of the scale).
+    self.grid = scale if images.lr_images is not None else 1
     self.seed = int(seed)
     self.augment = augment
     self._perms: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
@@ -54,8 +56,9 @@ class PatchSampler:
     image = int(self._permutation(index // n)[index % n])
     h, w = self.images.shapes[image]
     rng = np.random.default_rng([self.seed, 1, index])
-    top = int(rng.integers(0, h - self.hr_size + 1))
-    left = int(rng.integers(0, w - self.hr_size + 1))
+    g = self.grid
+    top = int(rng.integers(0, (h - self.hr_size) // g + 1)) * g
+    left = int(rng.integers(0, (w - self.hr_size) // g + 1)) * g
     transform = int(rng.integers(0, 8)) if self.augment else 0
     return image, top, left, transform
 
@@ -63,6 +66,13 @@ class PatchSampler:
     image, top, left, transform = self.location(index)
     s = self.hr_size
     patch = self.images.get(image)[top:top + s, left:left + s]
+    return np.ascontiguousarray(dihedral.apply(patch, transform))
+
+  def sample_lr(self, index: int) -> np.ndarray:
+    """The dataset's own LR patch aligned with ``sample(index)``."""
+    image, top, left, transform = self.location(index)
+    g, s = self.grid, self.hr_size // self.grid
+    patch = self.images.lr_images[image][top // g:top // g + s, left // g:left // g + s]
     return np.ascontiguousarray(dihedral.apply(patch, transform))
 
   def sample_batch(self, first: int, count: int) -> np.ndarray:
@@ -86,18 +96,25 @@ def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch
     raise ValueError(f"train.batch_size={global_batch} is not divisible by the {process_count} processes")
   local = global_batch // process_count
   hr_size = patch_size * scale
-  sampler = PatchSampler(images, hr_size, seed=seed, augment=augment)
+  sampler = PatchSampler(images, hr_size, seed=seed, augment=augment, scale=scale)
+  paired = images.lr_images is not None
+  gray = image_io.rgb_to_gray_uint8 if channels == 1 else (lambda x: x)
 
   def py_batch(step):
-    patches = sampler.sample_batch(int(step) * global_batch + process_index * local, local)
-    if channels == 1:
-      patches = image_io.rgb_to_gray_uint8(patches)
-    return patches
+    first = int(step) * global_batch + process_index * local
+    hr = gray(sampler.sample_batch(first, local))
+    if not paired:
+      return hr
+    return hr, gray(np.stack([sampler.sample_lr(first + j) for j in range(local)]))
 
   def make(step):
-    hr = tf.numpy_function(py_batch, [step], tf.uint8, stateful=False)
+    if paired:
+      hr, lr = tf.numpy_function(py_batch, [step], (tf.uint8, tf.uint8), stateful=False)
+      lr = tf.ensure_shape(lr, (local, patch_size, patch_size, channels))
+    else:
+      hr = tf.numpy_function(py_batch, [step], tf.uint8, stateful=False)
     hr = tf.ensure_shape(hr, (local, hr_size, hr_size, channels))
-    return {"lr": make_lr(hr, scale), "hr": hr}
+    return {"lr": lr if paired else make_lr(hr, scale), "hr": hr}
 
   ds = tf.data.Dataset.counter(start=start_step)
   ds = ds.map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -178,7 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     train_images = datasets.load_source(
         config.data.train, data_dir=config.data.data_dir, tfds_data_dir=config.data.tfds_data_dir,
         tfds_manual_dir=config.data.tfds_manual_dir, max_pixels=config.data.max_image_pixels, min_size=hr_size,
-        cache_gb=config.data.cache_gb)
+        cache_gb=config.data.cache_gb, lr_scale=scale if config.data.lr_from_dataset else 0)
     validator = Validator(config, mesh, graphdef)
   except BaseException:
     ckpt.close()

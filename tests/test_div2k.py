@@ -52,3 +52,29 @@ def test_missing_data_explains_the_offline_set_up(monkeypatch, tmp_path):
   with pytest.raises(RuntimeError, match="DIV2K_train_LR_bicubic_XS.zip") as err:
     datasets.load_source("tfds:div2k/bicubic_x2", tfds_manual_dir=str(tmp_path))
   assert str(tmp_path) in str(err.value) and "DIV2K_train_HR.zip" in str(err.value)
+
+
+def test_training_on_the_datasets_own_lr_images():
+  """data.lr_from_dataset: LR patches are crops of the shipped LR images, aligned with the HR crops."""
+  rng = np.random.default_rng(1)
+  hrs = [rng.integers(0, 256, (h, w, 3)).astype(np.uint8) for h, w in ((61, 80), (72, 50))]
+  # A degradation that is not our bicubic (like div2k/unknown_x2): 2x2 box average, rounded.
+  lrs = [np.round(hr[:h // 2 * 2, :w // 2 * 2].reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3))).astype(np.uint8)
+         for hr, (h, w) in zip(hrs, ((61, 80), (72, 50)))]
+
+  def as_dataset(self, *args, **kwargs):
+    return tf.data.Dataset.from_generator(
+        lambda: ({"hr": hr, "lr": lr} for hr, lr in zip(hrs, lrs)),
+        output_signature={"hr": tf.TensorSpec((None, None, 3), tf.uint8),
+                          "lr": tf.TensorSpec((None, None, 3), tf.uint8)})
+
+  with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+    images = datasets.load_source("tfds:div2k/unknown_x2", min_size=16, lr_scale=2)
+  assert images.shapes.tolist() == [[60, 80], [72, 50]]
+  batch = next(input_pipeline.train_dataset(images, patch_size=8, scale=2, global_batch=6, seed=0,
+                                            augment=False).as_numpy_iterator())
+  for hr, lr in zip(batch["hr"], batch["lr"]):
+    box = np.round(hr.reshape(8, 2, 8, 2, 3).mean((1, 3))).astype(np.uint8)
+    np.testing.assert_array_equal(lr, box)  # The shipped LR of exactly this HR crop.
+  with pytest.raises(ValueError, match="needs tfds sources"):
+    datasets.load_source("skimage:astronaut", lr_scale=2)
