@@ -125,6 +125,15 @@ def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False
   return config, graphdef, state.params, step
 
 
+def split_checkpoint_path(path: str) -> tuple[str, str]:
+  """'WORKDIR/checkpoints/STEP' -> (WORKDIR, STEP); any other path is a workdir -> (path, 'best')."""
+  path = os.path.normpath(path)
+  parent = os.path.dirname(path)
+  if os.path.basename(parent) == "checkpoints" and os.path.basename(path).isdigit():
+    return os.path.dirname(parent), os.path.basename(path)
+  return path, "best"
+
+
 def _pick_step(workdir: str, steps: list[int], step: int | str) -> int:
   if step == "latest":
     return max(steps)

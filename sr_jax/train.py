@@ -108,12 +108,7 @@ class Validator:
 def init_params_from(source: str, params):
   """Copies every parameter of the run at ``source`` whose path and shape match into ``params``."""
   from sr_jax import inference
-  source = os.path.normpath(source)
-  parent = os.path.dirname(source)
-  if os.path.basename(parent) == "checkpoints" and os.path.basename(source).isdigit():
-    workdir, step = os.path.dirname(parent), os.path.basename(source)
-  else:
-    workdir, step = source, "best"
+  workdir, step = inference.split_checkpoint_path(source)
   _, _, src, src_step = inference.load_run(workdir, step)
   src_flat = dict(nnx.to_flat_state(src))
   copied, skipped, out = 0, [], []

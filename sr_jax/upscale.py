@@ -69,8 +69,9 @@ def main(argv):
   from tqdm import tqdm
   from sr_jax import inference
   if FLAGS.checkpoint:
-    ckpt = os.path.normpath(FLAGS.checkpoint)
-    workdir, step = os.path.dirname(os.path.dirname(ckpt)), os.path.basename(ckpt)
+    workdir, step = inference.split_checkpoint_path(FLAGS.checkpoint)
+    if step == "best":
+      raise app.UsageError(f"--checkpoint={FLAGS.checkpoint} is not a WORKDIR/checkpoints/STEP directory")
   else:
     workdir, step = FLAGS.workdir, FLAGS.step
   config, graphdef, params, step = inference.load_run(workdir, step, bf16=FLAGS.bf16)
