@@ -1,0 +1,171 @@
+r"""Speed and memory of RDN training, inference and the input pipeline; one JSON line per measurement.
+
+  python -m experiments.benchmarks.bench --config=configs/default.py --batch=4 --patch=32 --infer_size=128
+  python -m experiments.benchmarks.bench --smoke            # tiny model, seconds (what CI runs)
+
+Train step: median of --steps timed steps after one warm-up (compile time reported apart), patches/s,
+GFLOP/s from the analytic FLOP count (forward x3 for forward+backward; the paper RDN x2 is 11.06 MFLOP per
+output pixel) and MFU when the device's peak is known (or --peak_tflops). Inference: megapixels/s of output
+for whole-image and tiled paths. Pipeline: HR patches/s of the tf.data pipeline alone. Memory: peak host RSS
+and, on accelerators, peak device bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import resource
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from flax import nnx
+from ml_collections import config_flags
+
+from sr_jax import datasets, inference, input_pipeline, optim, train, train_step
+from sr_jax.models import rdn
+
+config_flags.DEFINE_config_file("config", "configs/default.py", "Model/optimizer config.")
+flags.DEFINE_bool("smoke", False, "Tiny model and sizes: checks the script and its JSON fields quickly.")
+flags.DEFINE_list("what", ["train", "infer", "pipeline"], "Measurements to run.")
+flags.DEFINE_integer("batch", 4, "Train batch (global).")
+flags.DEFINE_integer("patch", 32, "LR patch side for the train step.")
+flags.DEFINE_integer("steps", 5, "Timed train steps / inference repeats.")
+flags.DEFINE_integer("infer_size", 128, "LR side of the inference image.")
+flags.DEFINE_integer("tile", 64, "LR tile side for the tiled inference measurement.")
+flags.DEFINE_string("dtype", None, "Override model.dtype (float32 / bfloat16).")
+flags.DEFINE_float("peak_tflops", None, "Device peak TFLOP/s for MFU (default: known devices only).")
+flags.DEFINE_string("pipeline_source", "skimage:astronaut,rocket,coffee,chelsea", "Images for the pipeline.")
+flags.DEFINE_integer("pipeline_patch", 48, "LR patch for the pipeline measurement (x scale = HR).")
+FLAGS = flags.FLAGS
+
+# Dense bf16 peaks (TFLOP/s) of accelerators we may run on; float32 CPU has no entry (give --peak_tflops).
+_PEAKS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
+
+
+def _peak(dtype: str) -> float | None:
+  if FLAGS.peak_tflops:
+    return FLAGS.peak_tflops
+  kind = jax.devices()[0].device_kind
+  for name, tflops in _PEAKS.items():
+    if name in kind:
+      return tflops if dtype == "bfloat16" else tflops / 2  # TF32 tensor-core peak is half of bf16.
+  return None
+
+
+def _memory() -> dict:
+  out = {"peak_host_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+  stats = jax.devices()[0].memory_stats() or {}
+  if "peak_bytes_in_use" in stats:
+    out["peak_device_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
+  return out
+
+
+def _base(config) -> dict:
+  m = config.model
+  return {"device": jax.devices()[0].device_kind, "num_devices": jax.device_count(), "jax": jax.__version__,
+          "model": {k: m[k] for k in ("scale", "num_blocks", "num_layers", "growth", "features", "dtype")}}
+
+
+def bench_train(config) -> dict:
+  m = config.model
+  tx, schedule = optim.make_optimizer(config.train)
+  graphdef, params = nnx.split(train.build_model(m))
+  state = train_step.create_state(params, tx)
+  step = jax.jit(functools.partial(train_step.train_step, graphdef=graphdef, tx=tx,
+                                   loss_weights=config.loss.to_dict(), learning_rate_fn=schedule),
+                 donate_argnums=0)
+  rng = np.random.default_rng(0)
+  p, s, b = FLAGS.patch, m.scale, FLAGS.batch
+  batch = {"lr": jnp.asarray(rng.integers(0, 256, (b, p, p, m.channels), dtype=np.uint8)),
+           "hr": jnp.asarray(rng.integers(0, 256, (b, p * s, p * s, m.channels), dtype=np.uint8))}
+  t0 = time.perf_counter()
+  state, metrics = step(state, batch)
+  jax.block_until_ready(metrics)
+  compile_s = time.perf_counter() - t0
+  times = []
+  for _ in range(FLAGS.steps):
+    t0 = time.perf_counter()
+    state, metrics = step(state, batch)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t0)
+  median = statistics.median(times)
+  flops = 3 * rdn.flops_per_output_pixel(scale=s, num_blocks=m.num_blocks, num_layers=m.num_layers,
+                                         growth=m.growth, features=m.features, channels=m.channels) \
+      * b * (p * s) ** 2
+  gflops = flops / median / 1e9
+  peak = _peak(m.dtype)
+  return {"benchmark": "train_step", "batch": b, "lr_patch": p, "compile_plus_first_step_s": round(compile_s, 3),
+          "step_s_median": round(median, 4), "patches_per_s": round(b / median, 2),
+          "gflop_per_step": round(flops / 1e9, 2), "gflops_per_s": round(gflops, 1),
+          "mfu": round(gflops / (peak * 1e3), 4) if peak else None, "loss_finite": bool(np.isfinite(
+              float(metrics["loss"])))}
+
+
+def bench_infer(config) -> list[dict]:
+  m = config.model
+  graphdef, params = nnx.split(train.build_model(m))
+  lr = np.random.default_rng(0).integers(0, 256, (FLAGS.infer_size, FLAGS.infer_size, m.channels), np.uint8)
+  per_px = rdn.flops_per_output_pixel(scale=m.scale, num_blocks=m.num_blocks, num_layers=m.num_layers,
+                                      growth=m.growth, features=m.features, channels=m.channels)
+  out = []
+  for mode, tile in (("full", 0), ("tiled", FLAGS.tile)):
+    upscaler = inference.Upscaler(graphdef, params, m, tile=tile)
+    t0 = time.perf_counter()
+    sr = upscaler(lr)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(max(1, FLAGS.steps // 2)):
+      t0 = time.perf_counter()
+      sr = upscaler(lr)
+      times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    mpix = sr.shape[0] * sr.shape[1] / 1e6
+    out.append({"benchmark": f"inference_{mode}", "lr_size": FLAGS.infer_size, "tile": tile,
+                "overlap": upscaler.overlap if tile else 0, "compile_plus_first_s": round(first, 3),
+                "seconds_median": round(median, 4), "output_mpix_per_s": round(mpix / median, 4),
+                "gflops_per_s_useful": round(per_px * mpix * 1e6 / median / 1e9, 1)})
+  return out
+
+
+def bench_pipeline(config) -> dict:
+  s = config.model.scale
+  images = datasets.load_source(FLAGS.pipeline_source, min_size=FLAGS.pipeline_patch * s)
+  ds = input_pipeline.train_dataset(images, patch_size=FLAGS.pipeline_patch, scale=s, global_batch=16, seed=0)
+  it = ds.as_numpy_iterator()
+  for _ in range(5):
+    next(it)
+  n = 20 if FLAGS.smoke else 200
+  t0 = time.perf_counter()
+  for _ in range(n):
+    next(it)
+  dt = time.perf_counter() - t0
+  return {"benchmark": "input_pipeline", "hr_patch": FLAGS.pipeline_patch * s, "batch": 16,
+          "patches_per_s": round(16 * n / dt, 1)}
+
+
+def main(argv):
+  del argv
+  config = FLAGS.config
+  if FLAGS.smoke:
+    config.model.update(num_blocks=2, num_layers=2, growth=8, features=8)
+    FLAGS.patch, FLAGS.infer_size, FLAGS.tile, FLAGS.steps, FLAGS.pipeline_patch = 8, 24, 8, 2, 16
+  if FLAGS.dtype:
+    config.model.dtype = FLAGS.dtype
+  base = _base(config)
+  results = []
+  if "train" in FLAGS.what:
+    results.append(bench_train(config))
+  if "infer" in FLAGS.what:
+    results += bench_infer(config)
+  if "pipeline" in FLAGS.what:
+    results.append(bench_pipeline(config))
+  for r in results:
+    print(json.dumps({**base, **r, **_memory()}), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
