@@ -216,6 +216,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     with open(val_path) as f:
       history = json.load(f)
     history["history"] = [h for h in history["history"] if h["step"] <= start_step]
+  # Training wall time carried across restarts (the report plots PSNR against it).
+  wall_offset = history["history"][-1].get("wall_time_s", 0.0) if history["history"] else 0.0
+  run_start = time.time()
 
   def check_finite():
     bad = int(jax.device_get(state.first_bad_step.addressable_data(0)))
@@ -256,7 +259,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
             logging.info("validation %s step %d: PSNR %.3f dB (bicubic %.3f), SSIM %.4f (bicubic %.4f)",
                          name, step, r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"])
           writer.write_images(step, images)
-          history["history"].append({"step": step, "sets": results})
+          history["history"].append({"step": step, "wall_time_s": round(wall_offset + time.time() - run_start, 1),
+                                     "sets": results})
           first = next(iter(results.values()))
           best = history.get("best")
           if best is None or first["psnr"] > best["psnr"]:

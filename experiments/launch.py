@@ -1,0 +1,109 @@
+r"""Runs every member of a sweep in its own workdir.
+
+  python -m experiments.launch experiments/loss_study.py --root=runs/loss_study [--parallel=2] [--dry_run]
+      [--evaluate=Set5,Set14,B100]
+
+Each member trains with ``sr_jax.main`` in ROOT/<name from its overrides>, logging to train.log there, and its
+status goes to ROOT/<name>/launch.json. Re-running skips finished members and resumes interrupted ones (the
+trainer resumes from its checkpoints). A failing member is reported and the others go on; the exit code is 1
+if any failed. ``--dry_run`` prints the commands (e.g. for a cluster scheduler) and runs nothing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+from experiments import sweep_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("root", None, "Folder holding one workdir per member.")
+flags.DEFINE_integer("parallel", 1, "Members run at once.")
+flags.DEFINE_bool("dry_run", False, "Print the commands only.")
+flags.DEFINE_list("evaluate", [], "After training, evaluate each member on these datasets (sr_jax.evaluate).")
+flags.DEFINE_string("data_dir", None, "Benchmark folder for --evaluate (default: $SR_DATA_DIR).")
+
+
+def _status(workdir: str) -> dict:
+  path = os.path.join(workdir, "launch.json")
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_status(workdir: str, status: dict) -> None:
+  with open(os.path.join(workdir, "launch.json.tmp"), "w") as f:
+    json.dump(status, f, indent=1)
+  os.replace(os.path.join(workdir, "launch.json.tmp"), os.path.join(workdir, "launch.json"))
+
+
+def run_member(base: str, root: str, overrides: dict, evaluate: list[str], data_dir: str | None) -> dict:
+  name = sweep_lib.member_name(overrides)
+  workdir = os.path.join(root, name)
+  previous = _status(workdir)
+  if previous.get("status") == "done":
+    return {"name": name, "status": "skipped (done)", "seconds": previous.get("seconds")}
+  os.makedirs(workdir, exist_ok=True)
+  commands = [sweep_lib.command_line(base, workdir, overrides, sys.executable)]
+  if evaluate:
+    commands.append([sys.executable, "-m", "sr_jax.evaluate", f"--workdir={workdir}",
+                     f"--datasets={','.join(evaluate)}"] + ([f"--data_dir={data_dir}"] if data_dir else []))
+  status = {"name": name, "overrides": overrides, "base_config": base, "status": "running",
+            "command": shlex.join(commands[0]), "seconds": previous.get("seconds", 0.0)}
+  _write_status(workdir, status)
+  start = time.time()
+  with open(os.path.join(workdir, "train.log"), "a") as log:
+    for cmd in commands:
+      rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd()).returncode
+      if rc:
+        break
+  status.update(status="done" if rc == 0 else "failed", returncode=rc,
+                seconds=round(status["seconds"] + time.time() - start, 1))
+  _write_status(workdir, status)
+  if rc:
+    with open(os.path.join(workdir, "train.log")) as f:
+      status["error"] = (f.read().strip().splitlines() or [""])[-1][:300]
+  return status
+
+
+def launch(sweep_file: str, root: str, *, parallel: int = 1, evaluate: list[str] = (),
+           data_dir: str | None = None) -> list[dict]:
+  base, members = sweep_lib.load(sweep_file)
+  os.makedirs(root, exist_ok=True)
+  with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+    futures = [pool.submit(run_member, base, root, m, list(evaluate), data_dir) for m in members]
+    return [f.result() for f in futures]
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise app.UsageError("usage: python -m experiments.launch SWEEP_FILE --root=DIR")
+  if not FLAGS.root:
+    raise app.UsageError("--root is required")
+  if FLAGS.dry_run:
+    base, members = sweep_lib.load(argv[1])
+    for m in members:
+      print(shlex.join(sweep_lib.command_line(base, os.path.join(FLAGS.root, sweep_lib.member_name(m)), m)))
+    return
+  results = launch(argv[1], FLAGS.root, parallel=FLAGS.parallel, evaluate=FLAGS.evaluate,
+                   data_dir=FLAGS.data_dir)
+  print(f"{'member':40s} status          seconds")
+  for r in results:
+    print(f"{r['name']:40s} {r['status']:15s} {r.get('seconds') or 0:8.1f}"
+          + (f"  {r['error']}" if r.get("error") else ""))
+  failed = [r for r in results if r["status"] == "failed"]
+  print(f"{len(results)} members: {len(results) - len(failed)} ok, {len(failed)} failed")
+  if failed:
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,79 @@
+"""Sweeps as code: a sweep file defines BASE_CONFIG and ``sweep(add)``; this module expands and names them.
+
+  BASE_CONFIG = "configs/rdn_291_x2.py"
+
+  def sweep(add):
+    for overrides in product({"loss.l1": [1.0, 0.0]}, zip_({"model.num_blocks": [2, 4], "model.growth": [8, 16]})):
+      add(**overrides)
+
+``add(**{"train.learning_rate": 1e-3})`` adds one member; keys are config paths (dots), values plain Python.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import re
+from typing import Any, Iterator
+
+
+def product(*grids) -> Iterator[dict[str, Any]]:
+  """Every combination: each argument is a grid {key: [values]} or an iterable of override dicts (zip_)."""
+  parts = [list(_one_grid(g)) if isinstance(g, dict) else list(g) for g in grids]
+  for combo in itertools.product(*parts):
+    merged: dict[str, Any] = {}
+    for d in combo:
+      merged.update(d)
+    yield merged
+
+
+def _one_grid(grid: dict[str, list]) -> Iterator[dict[str, Any]]:
+  keys = list(grid)
+  for values in itertools.product(*(grid[k] for k in keys)):
+    yield dict(zip(keys, values))
+
+
+def zip_(grid: dict[str, list]) -> Iterator[dict[str, Any]]:
+  """The i-th values of every key together (all lists must have the same length)."""
+  lengths = {len(v) for v in grid.values()}
+  if len(lengths) > 1:
+    raise ValueError(f"zip_ needs lists of one length, got {({k: len(v) for k, v in grid.items()})}")
+  keys = list(grid)
+  for values in zip(*(grid[k] for k in keys)):
+    yield dict(zip(keys, values))
+
+
+def load(path: str) -> tuple[str, list[dict[str, Any]]]:
+  """(base config path, override sets) of a sweep file."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"sweep file {path} does not exist")
+  spec = importlib.util.spec_from_file_location("sweep_" + re.sub(r"\W", "_", path), path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  for attr in ("BASE_CONFIG", "sweep"):
+    if not hasattr(module, attr):
+      raise ValueError(f"sweep file {path} defines no {attr}")
+  members: list[dict[str, Any]] = []
+  module.sweep(lambda **overrides: members.append(overrides))
+  if not members:
+    raise ValueError(f"sweep file {path} added no members")
+  names = [member_name(m) for m in members]
+  dup = {n for n in names if names.count(n) > 1}
+  if dup:
+    raise ValueError(f"sweep file {path} adds the same member twice: {sorted(dup)}")
+  return module.BASE_CONFIG, members
+
+
+def member_name(overrides: dict[str, Any]) -> str:
+  """A folder name from the overrides: 'loss.l1=1.0, model.growth=8' -> 'l1=1.0,growth=8'."""
+  if not overrides:
+    return "base"
+  parts = [f"{k.split('.')[-1]}={v}" for k, v in overrides.items()]
+  return re.sub(r"[^A-Za-z0-9=.,_+-]", "_", ",".join(parts))
+
+
+def command_line(base_config: str, workdir: str, overrides: dict[str, Any], python: str = "python"
+                 ) -> list[str]:
+  return [python, "-m", "sr_jax.main", f"--config={base_config}", f"--workdir={workdir}",
+          *(f"--config.{k}={v}" for k, v in overrides.items())]
