@@ -65,11 +65,11 @@ def collect(root: str) -> list[dict]:
 
 def table(runs: list[dict]) -> tuple[list[str], list[list]]:
   cols = sorted({(d, s) for r in runs for d, per in r["summary"].items() for s in per})
-  header = ["run", "status", "params", "GFLOP/px", "steps", "wall (min)"] + [
+  header = ["run", "status", "params", "MFLOP/px", "steps", "wall (min)"] + [
       f"{d} {s} PSNR / SSIM (gain)" for d, s in cols]
   rows = []
   for r in runs:
-    row = [r["name"], r["status"], f"{r['params']:,}", f"{r['gflop_per_pixel']:.5f}", r["steps"],
+    row = [r["name"], r["status"], f"{r['params']:,}", f"{r['gflop_per_pixel'] * 1e3:.3f}", r["steps"],
            f"{r['wall_time_s'] / 60:.1f}" if r["wall_time_s"] else ""]
     for d, s in cols:
       v = r["summary"].get(d, {}).get(s)
