@@ -15,7 +15,6 @@ import csv
 import json
 import os
 
-import numpy as np
 from absl import app, flags
 
 FLAGS = flags.FLAGS
