@@ -13,7 +13,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_shipped_configs_validate(name):
   import importlib
   config = importlib.import_module(f"configs.{name}").get_config()
-  config_lib.validate(config, num_devices=1)
+  assert config_lib.validate(config, num_devices=1) is None  # Raises ConfigError when a value is invalid.
+  assert config.is_locked is False and set(config) >= {"model", "data", "loss", "train", "seed"}
+  with pytest.raises(config_lib.ConfigError, match="train.batch_size"):
+    config.train.batch_size = 0
+    config_lib.validate(config, num_devices=1)
 
 
 def test_default_is_the_paper_setup():
