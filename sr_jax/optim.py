@@ -30,3 +30,12 @@ def make_optimizer(cfg) -> tuple[optax.GradientTransformation, optax.Schedule]:
   if cfg.grad_clip > 0:
     tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
   return tx, schedule
+
+
+def discriminator_config(config):
+  """config.train with the discriminator's learning rate and Adam betas (``config.gan``), no clipping."""
+  cfg = config.train.copy_and_resolve_references()
+  cfg.learning_rate = config.gan.learning_rate
+  cfg.adam_b1, cfg.adam_b2 = config.gan.adam_b1, config.gan.adam_b2
+  cfg.grad_clip = 0.0
+  return cfg

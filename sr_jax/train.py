@@ -20,9 +20,9 @@ from clu import metric_writers, periodic_actions
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import (checkpointing, config_lib, datasets, eval_lib, image_io, input_pipeline, optim,
+from sr_jax import (checkpointing, config_lib, datasets, eval_lib, image_io, input_pipeline, losses, optim,
                     train_step)
-from sr_jax.models import rdn
+from sr_jax.models import discriminator, rdn
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -41,6 +41,41 @@ def build_model(model_cfg: ml_collections.ConfigDict, seed: int = 0) -> rdn.RDN:
   return rdn.RDN(scale=model_cfg.scale, num_blocks=model_cfg.num_blocks, num_layers=model_cfg.num_layers,
                  growth=model_cfg.growth, features=model_cfg.features, channels=model_cfg.channels,
                  dtype=jnp.dtype(model_cfg.dtype), rngs=nnx.Rngs(seed))
+
+
+def uses_gan(config: ml_collections.ConfigDict) -> bool:
+  return float(config.loss.get("adversarial", 0.0)) > 0
+
+
+def build_discriminator(config: ml_collections.ConfigDict, seed: int = 0) -> discriminator.PatchDiscriminator:
+  return discriminator.PatchDiscriminator(channels=config.model.channels, features=config.gan.features,
+                                          num_stages=config.gan.num_stages, dtype=jnp.dtype(config.model.dtype),
+                                          rngs=nnx.Rngs(seed + 1))
+
+
+def state_initializer(config: ml_collections.ConfigDict):
+  """(init_fn, tx, lr schedule, discriminator tx or None): init_fn() builds a fresh TrainState."""
+  tx, schedule = optim.make_optimizer(config.train)
+  disc_tx = optim.make_optimizer(optim.discriminator_config(config))[0] if uses_gan(config) else None
+
+  def init_fn():
+    params = nnx.state(build_model(config.model, config.seed))
+    disc = nnx.state(build_discriminator(config, config.seed)) if disc_tx is not None else None
+    return train_step.create_state(params, tx, disc, disc_tx)
+
+  return init_fn, tx, schedule, disc_tx
+
+
+def make_train_step(config: ml_collections.ConfigDict, tx, schedule, disc_tx):
+  """(step(state, batch, frozen), frozen): the pure train step for this config and the frozen loss arrays
+  (perceptual VGG weights, loaded here: a missing file fails before any compilation)."""
+  loss, frozen = losses.build(config)
+  graphdef = nnx.graphdef(nnx.eval_shape(lambda: build_model(config.model, config.seed)))
+  disc_graphdef = (nnx.graphdef(nnx.eval_shape(lambda: build_discriminator(config, config.seed)))
+                   if disc_tx is not None else None)
+  step = functools.partial(train_step.train_step, graphdef=graphdef, tx=tx, loss=loss, learning_rate_fn=schedule,
+                           disc_graphdef=disc_graphdef, disc_tx=disc_tx)
+  return step, frozen
 
 
 def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
@@ -148,12 +183,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   mesh = make_mesh(cfg_t.num_devices)
   replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-  tx, schedule = optim.make_optimizer(cfg_t)
-
-  def init_state():
-    model = build_model(config.model, config.seed)
-    return train_step.create_state(nnx.state(model), tx)
-
+  init_state, tx, schedule, disc_tx = state_initializer(config)
   graphdef = nnx.graphdef(nnx.eval_shape(lambda: build_model(config.model, config.seed)))
   abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
                                 jax.eval_shape(init_state))
@@ -175,6 +205,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         tfds_manual_dir=config.data.tfds_manual_dir, max_pixels=config.data.max_image_pixels, min_size=hr_size,
         cache_gb=config.data.cache_gb, lr_scale=scale if config.data.lr_from_dataset else 0)
     validator = Validator(config, mesh, graphdef)
+    step, frozen = make_train_step(config, tx, schedule, disc_tx)
   except BaseException:
     ckpt.close()
     raise
@@ -193,10 +224,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       process_index=jax.process_index(), process_count=jax.process_count(), channels=config.model.channels)
   batches = dataset.as_numpy_iterator()
 
-  step_fn = jax.jit(
-      functools.partial(train_step.train_step, graphdef=graphdef, tx=tx, loss_weights=config.loss.to_dict(),
-                        learning_rate_fn=schedule),
-      in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated), donate_argnums=0)
+  frozen = jax.device_put(frozen, replicated)
+  step_fn = jax.jit(step, in_shardings=(replicated, batch_sharding, replicated),
+                    out_shardings=(replicated, replicated), donate_argnums=0)
 
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
   if start_step == 0:
@@ -233,7 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     with metric_writers.ensure_flushes(writer):
       for step in range(start_step + 1, cfg_t.num_steps + 1):
         batch = global_batch(next(batches), batch_sharding)
-        state, metrics = step_fn(state, batch)
+        state, metrics = step_fn(state, batch, frozen)
         pending.append(metrics)
         report_progress(step)
         last = step == cfg_t.num_steps

@@ -15,6 +15,15 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
+from sr_jax import losses
+
+
+@struct.dataclass
+class DiscState:
+  """Discriminator parameters and optimizer state (adversarial training only)."""
+  params: nnx.State
+  opt_state: optax.OptState
+
 
 @struct.dataclass
 class TrainState:
@@ -22,17 +31,14 @@ class TrainState:
   params: nnx.State
   opt_state: optax.OptState
   first_bad_step: jax.Array  # int32 scalar: first step with a non-finite loss/gradient, -1 if none.
+  disc: DiscState | None = None  # Present when config.loss.adversarial > 0.
 
 
-def create_state(params: nnx.State, tx: optax.GradientTransformation) -> TrainState:
+def create_state(params: nnx.State, tx: optax.GradientTransformation, disc_params: nnx.State | None = None,
+                 disc_tx: optax.GradientTransformation | None = None) -> TrainState:
+  disc = None if disc_params is None else DiscState(disc_params, disc_tx.init(disc_params))
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    first_bad_step=jnp.full((), -1, jnp.int32))
-
-
-PIXEL_LOSSES: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
-    "l1": lambda pred, target: jnp.mean(jnp.abs(pred - target)),
-    "mse": lambda pred, target: jnp.mean(jnp.square(pred - target)),
-}
+                    first_bad_step=jnp.full((), -1, jnp.int32), disc=disc)
 
 
 def to_unit(x: jax.Array) -> jax.Array:
@@ -40,35 +46,60 @@ def to_unit(x: jax.Array) -> jax.Array:
   return x.astype(jnp.float32) / 255.0
 
 
-def loss_terms(pred: jax.Array, target: jax.Array, weights: dict[str, float]) -> dict[str, jax.Array]:
-  return {name: PIXEL_LOSSES[name](pred, target) for name, w in weights.items() if w}
-
-
-def train_step(state: TrainState, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
-               tx: optax.GradientTransformation, loss_weights: dict[str, float],
-               learning_rate_fn: Callable[[jax.Array], jax.Array]) -> tuple[TrainState, dict[str, Any]]:
-  lr_img, hr_img = to_unit(batch["lr"]), to_unit(batch["hr"])
-
-  def loss_fn(params):
-    pred = nnx.merge(graphdef, params)(lr_img)
-    terms = loss_terms(pred, hr_img, loss_weights)
-    return sum(loss_weights[k] * v for k, v in terms.items()), terms
-
-  (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  grad_norm = optax.tree.norm(grads)
-  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-  updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
-  new_params = optax.apply_updates(state.params, updates)
-  # Non-finite step: keep the old parameters and optimizer state, remember where it happened.
+def _apply(tx, grads, opt_state, params, finite):
+  """Optimizer update; a non-finite step keeps the old parameters and optimizer state."""
+  updates, new_opt_state = tx.update(grads, opt_state, params)
+  new_params = optax.apply_updates(params, updates)
   keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+  return keep(new_params, params), keep(new_opt_state, opt_state)
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, graphdef: nnx.GraphDef,
+               tx: optax.GradientTransformation, loss: losses.GeneratorLoss,
+               learning_rate_fn: Callable[[jax.Array], jax.Array], disc_graphdef: nnx.GraphDef | None = None,
+               disc_tx: optax.GradientTransformation | None = None) -> tuple[TrainState, dict[str, Any]]:
+  """One generator update, then (adversarial training) one discriminator update on the same batch.
+
+  ``frozen`` holds arrays the losses read but never train (the perceptual VGG): an argument, so they are
+  neither baked into the compiled program nor differentiated nor in any optimizer state.
+  """
+  lr_img, hr_img = to_unit(batch["lr"]), to_unit(batch["hr"])
+  gan = state.disc is not None
+
+  def g_loss_fn(params):
+    pred = nnx.merge(graphdef, params)(lr_img)
+    terms = loss.terms(pred, hr_img, frozen)
+    if gan:  # ESRGAN: the discriminator is fixed during the generator update.
+      disc = nnx.merge(disc_graphdef, jax.lax.stop_gradient(state.disc.params))
+      terms["adversarial"] = losses.ragan_generator_loss(jax.lax.stop_gradient(disc(hr_img)), disc(pred))
+    return loss.total(terms), (terms, pred)
+
+  (total, (terms, pred)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.params)
+  grad_norm = optax.tree.norm(grads)
+  finite = jnp.isfinite(total) & jnp.isfinite(grad_norm)
+  metrics = {"loss": total, "grad_norm": grad_norm, "learning_rate": learning_rate_fn(state.step),
+             **{f"loss_{k}": v for k, v in terms.items()}}
+  new_disc = state.disc
+  if gan:
+    fake = jax.lax.stop_gradient(pred)
+
+    def d_loss_fn(d_params):
+      disc = nnx.merge(disc_graphdef, d_params)
+      real_logits, fake_logits = disc(hr_img), disc(fake)
+      return losses.ragan_discriminator_loss(real_logits, fake_logits), (real_logits, fake_logits)
+
+    (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.disc.params)
+    d_grad_norm = optax.tree.norm(d_grads)
+    finite = finite & jnp.isfinite(d_loss) & jnp.isfinite(d_grad_norm)
+    d_params, d_opt = _apply(disc_tx, d_grads, state.disc.opt_state, state.disc.params, finite)
+    new_disc = DiscState(d_params, d_opt)
+    metrics.update(disc_loss=d_loss, disc_grad_norm=d_grad_norm,
+                   disc_real_logit=jnp.mean(real_logits), disc_fake_logit=jnp.mean(fake_logits))
+  params, opt_state = _apply(tx, grads, state.opt_state, state.params, finite)
   step = state.step + 1
   new_state = state.replace(
-      step=step,
-      params=keep(new_params, state.params),
-      opt_state=keep(new_opt_state, state.opt_state),
+      step=step, params=params, opt_state=opt_state, disc=new_disc,
       first_bad_step=jnp.where((state.first_bad_step < 0) & ~finite, step, state.first_bad_step))
-  metrics = {"loss": loss, "grad_norm": grad_norm, "learning_rate": learning_rate_fn(state.step),
-             **{f"loss_{k}": v for k, v in terms.items()}}
   return new_state, metrics
 
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sr_jax import config_lib, imresize, metrics, optim, train, train_step
+from sr_jax import config_lib, imresize, losses, metrics, optim, train, train_step
 
 
 def _params(state):
@@ -86,7 +86,8 @@ def test_overfits_a_fixed_batch_well_above_bicubic():
   from flax import nnx
   graphdef, params = nnx.split(model)
   state = train_step.create_state(params, tx)
-  step = jax.jit(lambda s, b: train_step.train_step(s, b, graphdef=graphdef, tx=tx, loss_weights={"l1": 1.0},
+  loss = losses.GeneratorLoss((("l1", 1.0),))
+  step = jax.jit(lambda s, b: train_step.train_step(s, b, {}, graphdef=graphdef, tx=tx, loss=loss,
                                                     learning_rate_fn=schedule))
   for _ in range(config.train.num_steps):
     state, _ = step(state, batch)

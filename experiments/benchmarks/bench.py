@@ -25,7 +25,7 @@ from absl import app, flags
 from flax import nnx
 from ml_collections import config_flags
 
-from sr_jax import datasets, inference, input_pipeline, optim, train, train_step
+from sr_jax import datasets, inference, input_pipeline, train
 from sr_jax.models import rdn
 
 config_flags.DEFINE_config_file("config", "configs/default.py", "Model/optimizer config.")
@@ -72,12 +72,10 @@ def _base(config) -> dict:
 
 def bench_train(config) -> dict:
   m = config.model
-  tx, schedule = optim.make_optimizer(config.train)
-  graphdef, params = nnx.split(train.build_model(m))
-  state = train_step.create_state(params, tx)
-  step = jax.jit(functools.partial(train_step.train_step, graphdef=graphdef, tx=tx,
-                                   loss_weights=config.loss.to_dict(), learning_rate_fn=schedule),
-                 donate_argnums=0)
+  init_state, tx, schedule, disc_tx = train.state_initializer(config)
+  state = jax.jit(init_state)()
+  step_fn, frozen = train.make_train_step(config, tx, schedule, disc_tx)
+  step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
   rng = np.random.default_rng(0)
   p, s, b = FLAGS.patch, m.scale, FLAGS.batch
   batch = {"lr": jnp.asarray(rng.integers(0, 256, (b, p, p, m.channels), dtype=np.uint8)),

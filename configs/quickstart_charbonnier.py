@@ -1,0 +1,13 @@
+r"""Quickstart trained with the Charbonnier loss (eps 1e-3) instead of L1.
+
+  python -m sr_jax.main --config=configs/quickstart_charbonnier.py --workdir=runs/quickstart_charbonnier
+"""
+
+from configs import quickstart
+
+
+def get_config():
+  config = quickstart.get_config()
+  config.loss.l1 = 0.0
+  config.loss.charbonnier = 1.0
+  return config

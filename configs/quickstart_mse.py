@@ -1,0 +1,13 @@
+r"""Quickstart trained with MSE instead of L1 (compare with configs/quickstart.py; same data and budget).
+
+  python -m sr_jax.main --config=configs/quickstart_mse.py --workdir=runs/quickstart_mse
+"""
+
+from configs import quickstart
+
+
+def get_config():
+  config = quickstart.get_config()
+  config.loss.l1 = 0.0
+  config.loss.mse = 1.0
+  return config

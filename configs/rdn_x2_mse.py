@@ -1,0 +1,13 @@
+r"""Loss comparison, MSE member: the paper RDN x2 on DIV2K trained with mean squared error.
+
+  python -m sr_jax.main --config=configs/rdn_x2_mse.py --workdir=runs/rdn_x2_mse
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.loss.l1 = 0.0
+  config.loss.mse = 1.0
+  return config

