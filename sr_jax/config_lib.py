@@ -8,7 +8,7 @@ import ml_collections
 
 from sr_jax import datasets
 from sr_jax import losses
-from sr_jax.models import vgg
+from sr_jax.models import rdn, vgg
 
 
 class ConfigError(ValueError):
@@ -28,6 +28,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
     _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
   _require(m.channels in (1, 3), "model.channels", m.channels, "1 (gray) or 3 (RGB)")
   _require(m.dtype in ("float32", "bfloat16"), "model.dtype", m.dtype, "'float32' or 'bfloat16'")
+  _require(m.get("conv_impl", "auto") in rdn.CONV_IMPLS, "model.conv_impl", m.get("conv_impl"),
+           ", ".join(repr(c) for c in rdn.CONV_IMPLS))
   _require(d.patch_size >= 1, "data.patch_size", d.patch_size, "an integer >= 1 (LR pixels)")
   _require(d.cache_gb >= 0, "data.cache_gb", d.cache_gb, "a size in GB >= 0")
   for key in ("train", "val"):

@@ -24,6 +24,9 @@ import tensorflow as tf
 from sr_jax import dihedral, image_io, imresize
 from sr_jax.datasets import ImageSet
 
+# The pipeline runs on host CPUs; a GPU build of TensorFlow must not claim accelerator memory JAX needs.
+tf.config.set_visible_devices([], "GPU")
+
 
 class PatchSampler:
   """Deterministic random HR patches: ``sample(i)`` depends only on (seed, i)."""

@@ -40,7 +40,8 @@ def make_mesh(num_devices: int = 0) -> Mesh:
 def build_model(model_cfg: ml_collections.ConfigDict, seed: int = 0) -> rdn.RDN:
   return rdn.RDN(scale=model_cfg.scale, num_blocks=model_cfg.num_blocks, num_layers=model_cfg.num_layers,
                  growth=model_cfg.growth, features=model_cfg.features, channels=model_cfg.channels,
-                 dtype=jnp.dtype(model_cfg.dtype), rngs=nnx.Rngs(seed))
+                 dtype=jnp.dtype(model_cfg.dtype), conv_impl=model_cfg.get("conv_impl", "auto"),
+                 rngs=nnx.Rngs(seed))
 
 
 def uses_gan(config: ml_collections.ConfigDict) -> bool:

@@ -2,6 +2,7 @@ r"""Speed and memory of RDN training, inference and the input pipeline; one JSON
 
   python -m experiments.benchmarks.bench --config=configs/default.py --batch=4 --patch=32 --infer_size=128
   python -m experiments.benchmarks.bench --smoke            # tiny model, seconds (what CI runs)
+  python -m experiments.benchmarks.bench --config=configs/default.py --with_torch   # + PyTorch side by side
 
 Train step: median of --steps timed steps after one warm-up (compile time reported apart), patches/s,
 GFLOP/s from the analytic FLOP count (forward x3 for forward+backward; the paper RDN x2 is 11.06 MFLOP per
@@ -14,8 +15,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import jax
@@ -40,6 +44,8 @@ flags.DEFINE_string("dtype", None, "Override model.dtype (float32 / bfloat16).")
 flags.DEFINE_float("peak_tflops", None, "Device peak TFLOP/s for MFU (default: known devices only).")
 flags.DEFINE_string("pipeline_source", "skimage:astronaut,rocket,coffee,chelsea", "Images for the pipeline.")
 flags.DEFINE_integer("pipeline_patch", 48, "LR patch for the pipeline measurement (x scale = HR).")
+flags.DEFINE_bool("with_torch", False, "Then time the reference PyTorch RDN (torch_rdn.py) in a subprocess with "
+                  "the same model and sizes, one thread per core; needs torch.")
 FLAGS = flags.FLAGS
 
 # Dense bf16 peaks (TFLOP/s) of accelerators we may run on; float32 CPU has no entry (give --peak_tflops).
@@ -66,8 +72,20 @@ def _memory() -> dict:
 
 def _base(config) -> dict:
   m = config.model
-  return {"device": jax.devices()[0].device_kind, "num_devices": jax.device_count(), "jax": jax.__version__,
-          "model": {k: m[k] for k in ("scale", "num_blocks", "num_layers", "growth", "features", "dtype")}}
+  return {"framework": "jax", "device": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
+          "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+          "model": {**{k: m[k] for k in ("scale", "num_blocks", "num_layers", "growth", "features", "dtype")},
+                    "conv_impl": rdn.resolve_conv_impl(m.get("conv_impl", "auto"))}}
+
+
+def run_torch(config) -> None:
+  m = config.model
+  what = ",".join(w for w in FLAGS.what if w in ("train", "infer"))
+  cmd = [sys.executable, "-m", "experiments.benchmarks.torch_rdn", f"--threads={os.cpu_count()}",
+         f"--batch={FLAGS.batch}", f"--patch={FLAGS.patch}", f"--infer_size={FLAGS.infer_size}",
+         f"--steps={FLAGS.steps}", f"--what={what}",
+         *(f"--{k}={m[k]}" for k in ("scale", "num_blocks", "num_layers", "growth", "features", "channels"))]
+  subprocess.run(cmd, check=True)
 
 
 def bench_train(config) -> dict:
@@ -163,6 +181,8 @@ def main(argv):
     results.append(bench_pipeline(config))
   for r in results:
     print(json.dumps({**base, **r, **_memory()}), flush=True)
+  if FLAGS.with_torch:
+    run_torch(config)
 
 
 if __name__ == "__main__":

@@ -41,47 +41,108 @@ def upsampler_stages(scale: int) -> tuple[int, ...]:
   raise ValueError(f"RDN supports scale 2, 3 or 4, got {scale}")
 
 
+# How convolutions are computed (the parameters are the same HWIO kernels either way, so checkpoints move freely):
+# 'xla': lax.conv (cuDNN on GPU, TPU convolutions); 'im2col': 3x3 neighbourhoods gathered into the channel axis
+# and one matmul per conv, which XLA:CPU runs near its matmul peak, backward pass included. In dense blocks
+# 'im2col' also gathers each layer's output once and reuses it for every later layer. 'auto': im2col on CPU.
+CONV_IMPLS = ("auto", "xla", "im2col")
+
+
+def resolve_conv_impl(impl: str) -> str:
+  if impl not in CONV_IMPLS:
+    raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
+  if impl == "auto":
+    return "im2col" if jax.default_backend() == "cpu" else "xla"
+  return impl
+
+
+def im2col(x: jax.Array, k: int) -> jax.Array:
+  """NHWC -> NHW(k*k*C): the k x k 'SAME' neighbourhood of every pixel, ordered (dy, dx, c) like HWIO kernels."""
+  if k == 1:
+    return x
+  p = k // 2
+  h, w = x.shape[1], x.shape[2]
+  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  return jnp.concatenate([xp[:, i:i + h, j:j + w, :] for i in range(k) for j in range(k)], axis=-1)
+
+
 class _Conv(nnx.Conv):
 
-  def __init__(self, cin: int, cout: int, k: int, *, dtype, rngs: nnx.Rngs):
+  def __init__(self, cin: int, cout: int, k: int, *, dtype, impl: str = "xla", rngs: nnx.Rngs):
     super().__init__(cin, cout, (k, k), padding="SAME", kernel_init=_TORCH_KERNEL_INIT, dtype=dtype,
                      param_dtype=jnp.float32, rngs=rngs)
+    self.impl = impl
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.impl == "xla":
+      return super().__call__(x)
+    k = self.kernel_size[0]
+    return self.from_columns(im2col(x.astype(self.dtype), k))
+
+  def from_columns(self, cols: jax.Array, kernel_rows: jax.Array | None = None) -> jax.Array:
+    """Applies the conv to im2col columns (rows of the kernel in the columns' order)."""
+    kernel = self.kernel[...] if kernel_rows is None else kernel_rows
+    kernel = kernel.reshape(-1, kernel.shape[-1]).astype(self.dtype)
+    return jnp.dot(cols, kernel) + self.bias[...].astype(self.dtype)
 
 
 class ResidualDenseBlock(nnx.Module):
 
-  def __init__(self, g0: int, g: int, c: int, *, dtype, rngs: nnx.Rngs):
-    self.convs = nnx.List([_Conv(g0 + i * g, g, 3, dtype=dtype, rngs=rngs) for i in range(c)])
-    self.lff = _Conv(g0 + c * g, g0, 1, dtype=dtype, rngs=rngs)
+  def __init__(self, g0: int, g: int, c: int, *, dtype, impl: str = "xla", rngs: nnx.Rngs):
+    self.convs = nnx.List([_Conv(g0 + i * g, g, 3, dtype=dtype, impl=impl, rngs=rngs) for i in range(c)])
+    self.lff = _Conv(g0 + c * g, g0, 1, dtype=dtype, impl=impl, rngs=rngs)
+    self.impl = impl
 
   def __call__(self, x: jax.Array) -> jax.Array:
+    if self.impl == "im2col":
+      return self._dense_im2col(x)
     feats = x
     for conv in self.convs:
       feats = jnp.concatenate([feats, nnx.relu(conv(feats))], axis=-1)
     return x + self.lff(feats)
+
+  def _dense_im2col(self, x: jax.Array) -> jax.Array:
+    """Layer i's input columns are the concatenated columns of x, out_1 ... out_{i-1}, each gathered once;
+    the kernel rows are reordered from (dy, dx, [x, out_1, ...]) to ([x, out_1, ...], dy, dx) to match."""
+    x = x.astype(self.convs[0].dtype)
+    chunks, cols = [x], [im2col(x, 3)]
+    for conv in self.convs:
+      kernel = conv.kernel[...]
+      bounds = [0]
+      for c in chunks:
+        bounds.append(bounds[-1] + c.shape[-1])
+      rows = jnp.concatenate([kernel[:, :, a:b, :].reshape(-1, kernel.shape[-1])
+                              for a, b in zip(bounds[:-1], bounds[1:])], axis=0)
+      out = nnx.relu(conv.from_columns(jnp.concatenate(cols, axis=-1), rows))
+      chunks.append(out)
+      cols.append(im2col(out, 3))
+    return x + self.lff(jnp.concatenate(chunks, axis=-1))
 
 
 class RDN(nnx.Module):
   """RDN with D blocks of C layers, growth G, G0 features, for a fixed up-scaling factor."""
 
   def __init__(self, *, scale: int, num_blocks: int = 16, num_layers: int = 8, growth: int = 64,
-               features: int = 64, channels: int = 3, dtype=jnp.float32, rngs: nnx.Rngs):
+               features: int = 64, channels: int = 3, dtype=jnp.float32, conv_impl: str = "xla",
+               rngs: nnx.Rngs):
     self.scale = scale
     self.dtype = dtype
+    impl = resolve_conv_impl(conv_impl)
     g0, g = features, growth
-    self.sfe1 = _Conv(channels, g0, 3, dtype=dtype, rngs=rngs)
-    self.sfe2 = _Conv(g0, g0, 3, dtype=dtype, rngs=rngs)
+    conv = lambda cin, cout, k: _Conv(cin, cout, k, dtype=dtype, impl=impl, rngs=rngs)
+    self.sfe1 = conv(channels, g0, 3)
+    self.sfe2 = conv(g0, g0, 3)
     self.blocks = nnx.List(
-        [ResidualDenseBlock(g0, g, num_layers, dtype=dtype, rngs=rngs) for _ in range(num_blocks)])
-    self.gff1 = _Conv(num_blocks * g0, g0, 1, dtype=dtype, rngs=rngs)
-    self.gff2 = _Conv(g0, g0, 3, dtype=dtype, rngs=rngs)
+        [ResidualDenseBlock(g0, g, num_layers, dtype=dtype, impl=impl, rngs=rngs) for _ in range(num_blocks)])
+    self.gff1 = conv(num_blocks * g0, g0, 1)
+    self.gff2 = conv(g0, g0, 3)
     self.up_factors = upsampler_stages(scale)
     ups, cin = [], g0
     for r in self.up_factors:
-      ups.append(_Conv(cin, g * r * r, 3, dtype=dtype, rngs=rngs))
+      ups.append(conv(cin, g * r * r, 3))
       cin = g
     self.up = nnx.List(ups)
-    self.out = _Conv(g, channels, 3, dtype=dtype, rngs=rngs)
+    self.out = conv(g, channels, 3)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """Maps NHWC LR images in [0, 1] to NHWC SR images (float32, unclipped)."""

@@ -1,0 +1,141 @@
+r"""Reference PyTorch RDN timing (the authors' EDSR-PyTorch ``model/rdn.py``), same JSON fields as bench.py.
+
+  pip install torch==2.13.0   # CPU build
+  python -m experiments.benchmarks.torch_rdn --threads=2 --batch=4 --patch=32 --infer_size=128
+
+bench.py --with_torch runs this in a subprocess (its own thread pool) with the same sizes, so one command
+prints both frameworks side by side. Train step: Adam + L1, median of --steps after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+
+
+def build(torch, nn, *, scale, num_blocks, num_layers, growth, features, channels):
+  class RDBConv(nn.Module):
+    def __init__(self, cin, g):
+      super().__init__()
+      self.conv = nn.Sequential(nn.Conv2d(cin, g, 3, padding=1), nn.ReLU())
+
+    def forward(self, x):
+      return torch.cat((x, self.conv(x)), 1)
+
+  class RDB(nn.Module):
+    def __init__(self, g0, g, c):
+      super().__init__()
+      self.convs = nn.Sequential(*[RDBConv(g0 + i * g, g) for i in range(c)])
+      self.lff = nn.Conv2d(g0 + c * g, g0, 1)
+
+    def forward(self, x):
+      return self.lff(self.convs(x)) + x
+
+  class RDN(nn.Module):
+    def __init__(self):
+      super().__init__()
+      g0, g, d = features, growth, num_blocks
+      self.sfe1 = nn.Conv2d(channels, g0, 3, padding=1)
+      self.sfe2 = nn.Conv2d(g0, g0, 3, padding=1)
+      self.rdbs = nn.ModuleList([RDB(g0, g, num_layers) for _ in range(d)])
+      self.gff = nn.Sequential(nn.Conv2d(d * g0, g0, 1), nn.Conv2d(g0, g0, 3, padding=1))
+      if scale in (2, 3):
+        up = [nn.Conv2d(g0, g * scale * scale, 3, padding=1), nn.PixelShuffle(scale)]
+      else:
+        up = [nn.Conv2d(g0, g * 4, 3, padding=1), nn.PixelShuffle(2), nn.Conv2d(g, g * 4, 3, padding=1),
+              nn.PixelShuffle(2)]
+      self.up = nn.Sequential(*up, nn.Conv2d(g, channels, 3, padding=1))
+
+    def forward(self, x):
+      f1 = self.sfe1(x)
+      h = self.sfe2(f1)
+      outs = []
+      for rdb in self.rdbs:
+        h = rdb(h)
+        outs.append(h)
+      return self.up(self.gff(torch.cat(outs, 1)) + f1)
+
+  return RDN()
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--threads", type=int, default=2)
+  ap.add_argument("--batch", type=int, default=4)
+  ap.add_argument("--patch", type=int, default=32)
+  ap.add_argument("--infer_size", type=int, default=128)
+  ap.add_argument("--steps", type=int, default=5)
+  ap.add_argument("--scale", type=int, default=2)
+  ap.add_argument("--num_blocks", type=int, default=16)
+  ap.add_argument("--num_layers", type=int, default=8)
+  ap.add_argument("--growth", type=int, default=64)
+  ap.add_argument("--features", type=int, default=64)
+  ap.add_argument("--channels", type=int, default=3)
+  ap.add_argument("--what", default="train,infer")
+  a = ap.parse_args(argv)
+  import torch
+  from torch import nn
+
+  from sr_jax.models.rdn import flops_per_output_pixel
+  torch.set_num_threads(a.threads)
+  arch = dict(scale=a.scale, num_blocks=a.num_blocks, num_layers=a.num_layers, growth=a.growth,
+              features=a.features, channels=a.channels)
+  per_px = flops_per_output_pixel(**arch)
+  model = build(torch, nn, **arch)
+  base = {"framework": "torch", "torch": torch.__version__, "threads": a.threads, "device": "cpu",
+          "model": {**arch, "dtype": "float32"}}
+  out = []
+  if "train" in a.what:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    p, s, b = a.patch, a.scale, a.batch
+    lr = torch.rand(b, a.channels, p, p, generator=gen)
+    hr = torch.rand(b, a.channels, p * s, p * s, generator=gen)
+
+    def step():
+      opt.zero_grad(set_to_none=True)
+      loss = torch.nn.functional.l1_loss(model(lr), hr)
+      loss.backward()
+      opt.step()
+      return loss
+
+    t0 = time.perf_counter()
+    step()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(a.steps):
+      t0 = time.perf_counter()
+      step()
+      times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    flops = 3 * per_px * b * (p * s) ** 2
+    out.append({"benchmark": "train_step", "batch": b, "lr_patch": p, "first_step_s": round(first, 3),
+                "step_s_median": round(median, 4), "patches_per_s": round(b / median, 2),
+                "gflop_per_step": round(flops / 1e9, 2), "gflops_per_s": round(flops / median / 1e9, 1)})
+  if "infer" in a.what:
+    model.eval()
+    x = torch.rand(1, a.channels, a.infer_size, a.infer_size)
+    with torch.inference_mode():
+      t0 = time.perf_counter()
+      y = model(x)
+      first = time.perf_counter() - t0
+      times = []
+      for _ in range(max(1, a.steps // 2)):
+        t0 = time.perf_counter()
+        y = model(x)
+        times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    mpix = y.shape[-1] * y.shape[-2] / 1e6
+    out.append({"benchmark": "inference_full", "lr_size": a.infer_size, "compile_plus_first_s": round(first, 3),
+                "seconds_median": round(median, 4), "output_mpix_per_s": round(mpix / median, 4),
+                "gflops_per_s_useful": round(per_px * mpix * 1e6 / median / 1e9, 1)})
+  rss = {"peak_host_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+  for r in out:
+    print(json.dumps({**base, **r, **rss}), flush=True)
+
+
+if __name__ == "__main__":
+  main()
