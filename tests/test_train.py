@@ -92,8 +92,9 @@ def test_overfits_a_fixed_batch_well_above_bicubic():
   for _ in range(config.train.num_steps):
     state, _ = step(state, batch)
   sr = np.asarray(train_step.predict(state.params, jnp.asarray(batch["lr"]), graphdef=graphdef))
-  gain = []
-  for lr, hr, out in zip(batch["lr"], batch["hr"], sr):
-    bic = imresize.to_uint8(imresize.imresize(lr / 255.0, 2))
-    gain.append(metrics.psnr(imresize.to_uint8(out), hr, shave=2) - metrics.psnr(bic, hr, shave=2))
-  assert np.mean(gain) > 3.0, gain
+  bic = np.stack([imresize.to_uint8(imresize.imresize(lr / 255.0, 2)) for lr in batch["lr"]])
+  # PSNR of the whole batch (patches stacked into one image): single 24-px patches are too noisy alone.
+  stack = lambda x: np.asarray(x).reshape(-1, x.shape[2], x.shape[3])
+  gain = (metrics.psnr(stack(imresize.to_uint8(sr)), stack(batch["hr"]), shave=0)
+          - metrics.psnr(stack(bic), stack(batch["hr"]), shave=0))
+  assert gain > 3.0, gain
