@@ -8,6 +8,7 @@ the latest complete one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -30,7 +31,9 @@ class Checkpointer:
     # never taken for a checkpoint and is removed on the next start.
     options = ocp.CheckpointManagerOptions(create=True, preservation_policy=policy,
                                            enable_async_checkpointing=async_save, cleanup_tmp_directories=True)
-    self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=options,
+        item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -54,9 +57,28 @@ class Checkpointer:
                    "resume from the latest of them.")
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
+    absent = self._fields_absent_on_disk(step, abstract_state)
+    target = abstract_state
+    if absent:  # Written before those (unused, None) fields existed: restore the rest, keep them None.
+      target = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)
+                if f.name not in absent}
     restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-    return restored["state"], restored["meta"]
+        state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+    state = restored["state"]
+    if absent:
+      state = dataclasses.replace(abstract_state, **state)
+    return state, restored["meta"]
+
+  def _fields_absent_on_disk(self, step: int, abstract_state: Any) -> set[str]:
+    """Dataclass fields that are None in ``abstract_state`` and missing from the checkpoint's tree."""
+    if not dataclasses.is_dataclass(abstract_state):
+      return set()
+    optional = {f.name for f in dataclasses.fields(abstract_state) if getattr(abstract_state, f.name) is None}
+    if not optional:
+      return set()
+    tree = self.manager.item_metadata(step)["state"]
+    saved = set(tree.keys()) if hasattr(tree, "keys") else set()
+    return optional - saved if saved else set()
 
   def reached_preemption(self, step: int) -> bool:
     return self.manager.reached_preemption(step)

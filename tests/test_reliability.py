@@ -86,6 +86,24 @@ def test_disk_full_during_save_is_a_clear_error(test_config, tmp_path, monkeypat
   assert _params(tmp_path)[0] == 3
 
 
+def test_checkpoint_from_before_the_disc_field_still_loads(test_config, tmp_path):
+  """Runs saved before TrainState grew its optional GAN field resume and load (the field stays None)."""
+  test_config.train.update(num_devices=1, num_steps=3)
+  state = train.train_and_evaluate(test_config, str(tmp_path / "new"))
+  old = {k: v for k, v in vars(state).items() if k != "disc"}  # The TrainState layout of earlier releases.
+  (tmp_path / "old").mkdir()
+  (tmp_path / "old" / "config.json").write_text((tmp_path / "new" / "config.json").read_text())
+  ckpt = checkpointing.Checkpointer(str(tmp_path / "old"), async_save=False)
+  ckpt.save(3, old, {"note": "legacy"})
+  ckpt.close()
+  _, _, params, step = inference.load_run(str(tmp_path / "old"), "latest")
+  assert step == 3
+  jax.tree.map(np.testing.assert_array_equal, params, state.params)
+  test_config.train.num_steps = 4
+  resumed = train.train_and_evaluate(test_config, str(tmp_path / "old"))
+  assert int(resumed.step) == 4 and resumed.disc is None
+
+
 def _odd_images(folder):
   rng = np.random.default_rng(0)
   rgb = rng.integers(0, 256, (48, 40, 3)).astype(np.uint8)
