@@ -25,8 +25,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.features = 64  # G0: block input/output channels.
   config.model.channels = 3  # Colour channels: 3 (RGB) or 1 (gray).
   config.model.dtype = "float32"  # Compute dtype: float32, or bfloat16 (parameters stay float32).
-  # How convolutions run: 'auto' (im2col matmuls on CPU, lax.conv elsewhere), 'xla' or 'im2col'. Same
-  # parameters and results either way (to float rounding); only speed differs (experiments/results/benchmarks.md).
+  # How convolutions run: 'auto' ('wide' on CPU, 'xla' elsewhere), 'xla' (batched lax.conv) or 'wide' (batch laid
+  # side by side along the width, faster on XLA:CPU). Same parameters and results either way (to float rounding);
+  # only speed differs (experiments/results/benchmarks.md).
   config.model.conv_impl = "auto"
 
   config.data = ml_collections.ConfigDict()

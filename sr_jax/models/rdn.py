@@ -41,82 +41,65 @@ def upsampler_stages(scale: int) -> tuple[int, ...]:
   raise ValueError(f"RDN supports scale 2, 3 or 4, got {scale}")
 
 
-# How convolutions are computed (the parameters are the same HWIO kernels either way, so checkpoints move freely):
-# 'xla': lax.conv (cuDNN on GPU, TPU convolutions); 'im2col': 3x3 neighbourhoods gathered into the channel axis
-# and one matmul per conv, which XLA:CPU runs near its matmul peak, backward pass included. In dense blocks
-# 'im2col' also gathers each layer's output once and reuses it for every later layer. 'auto': im2col on CPU.
-CONV_IMPLS = ("auto", "xla", "im2col")
+# How convolutions run (the parameters are the same HWIO kernels either way, so checkpoints move freely):
+# 'xla': lax.conv on the NHWC batch (cuDNN on GPU). 'wide': the batch is laid side by side along the width,
+# one zero column between images, and every conv output is re-zeroed on those columns, so each image still
+# sees 'SAME' zero padding and the result equals 'xla' exactly. XLA:CPU's convolution runs about twice as fast
+# on one wide image as on a batch of narrow ones (measured in experiments/results/benchmarks.md).
+# 'auto': 'wide' on CPU, 'xla' elsewhere.
+CONV_IMPLS = ("auto", "xla", "wide")
 
 
 def resolve_conv_impl(impl: str) -> str:
   if impl not in CONV_IMPLS:
     raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
   if impl == "auto":
-    return "im2col" if jax.default_backend() == "cpu" else "xla"
+    return "wide" if jax.default_backend() == "cpu" else "xla"
   return impl
 
 
-def im2col(x: jax.Array, k: int) -> jax.Array:
-  """NHWC -> NHW(k*k*C): the k x k 'SAME' neighbourhood of every pixel, ordered (dy, dx, c) like HWIO kernels."""
-  if k == 1:
-    return x
-  p = k // 2
-  h, w = x.shape[1], x.shape[2]
-  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-  return jnp.concatenate([xp[:, i:i + h, j:j + w, :] for i in range(k) for j in range(k)], axis=-1)
+def fold_batch(x: jax.Array) -> jax.Array:
+  """(B, H, W, C) -> (1, H, B*(W+1), C): images side by side, each followed by a zero column."""
+  b, h, w, c = x.shape
+  x = jnp.pad(x, ((0, 0), (0, 0), (0, 1), (0, 0)))
+  return x.transpose(1, 0, 2, 3).reshape(1, h, b * (w + 1), c)
+
+
+def unfold_batch(x: jax.Array, batch: int, width: int) -> jax.Array:
+  """Inverse of fold_batch for a layout scaled by r: (1, rH, B*(W+1)*r, C) -> (B, rH, W*r, C)."""
+  _, h, total, c = x.shape
+  r = total // (batch * (width + 1))
+  return x.reshape(h, batch, (width + 1) * r, c).transpose(1, 0, 2, 3)[:, :, :width * r]
+
+
+def fold_mask(batch: int, width: int, r: int, dtype) -> jax.Array:
+  """(1, 1, B*(W+1)*r, 1): 1 on image columns, 0 on the separators of a folded layout scaled by r."""
+  cols = jnp.arange(batch * (width + 1) * r) % ((width + 1) * r)
+  return (cols < width * r).astype(dtype)[None, None, :, None]
 
 
 class _Conv(nnx.Conv):
 
-  def __init__(self, cin: int, cout: int, k: int, *, dtype, impl: str = "xla", rngs: nnx.Rngs):
+  def __init__(self, cin: int, cout: int, k: int, *, dtype, rngs: nnx.Rngs):
     super().__init__(cin, cout, (k, k), padding="SAME", kernel_init=_TORCH_KERNEL_INIT, dtype=dtype,
                      param_dtype=jnp.float32, rngs=rngs)
-    self.impl = impl
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    if self.impl == "xla":
-      return super().__call__(x)
-    k = self.kernel_size[0]
-    return self.from_columns(im2col(x.astype(self.dtype), k))
-
-  def from_columns(self, cols: jax.Array, kernel_rows: jax.Array | None = None) -> jax.Array:
-    """Applies the conv to im2col columns (rows of the kernel in the columns' order)."""
-    kernel = self.kernel[...] if kernel_rows is None else kernel_rows
-    kernel = kernel.reshape(-1, kernel.shape[-1]).astype(self.dtype)
-    return jnp.dot(cols, kernel) + self.bias[...].astype(self.dtype)
+  def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    y = super().__call__(x)
+    return y if mask is None else y * mask
 
 
 class ResidualDenseBlock(nnx.Module):
 
-  def __init__(self, g0: int, g: int, c: int, *, dtype, impl: str = "xla", rngs: nnx.Rngs):
-    self.convs = nnx.List([_Conv(g0 + i * g, g, 3, dtype=dtype, impl=impl, rngs=rngs) for i in range(c)])
-    self.lff = _Conv(g0 + c * g, g0, 1, dtype=dtype, impl=impl, rngs=rngs)
-    self.impl = impl
+  def __init__(self, g0: int, g: int, c: int, *, dtype, rngs: nnx.Rngs):
+    self.convs = nnx.List([_Conv(g0 + i * g, g, 3, dtype=dtype, rngs=rngs) for i in range(c)])
+    self.lff = _Conv(g0 + c * g, g0, 1, dtype=dtype, rngs=rngs)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    if self.impl == "im2col":
-      return self._dense_im2col(x)
+  def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     feats = x
     for conv in self.convs:
-      feats = jnp.concatenate([feats, nnx.relu(conv(feats))], axis=-1)
-    return x + self.lff(feats)
-
-  def _dense_im2col(self, x: jax.Array) -> jax.Array:
-    """Layer i's input columns are the concatenated columns of x, out_1 ... out_{i-1}, each gathered once;
-    the kernel rows are reordered from (dy, dx, [x, out_1, ...]) to ([x, out_1, ...], dy, dx) to match."""
-    x = x.astype(self.convs[0].dtype)
-    chunks, cols = [x], [im2col(x, 3)]
-    for conv in self.convs:
-      kernel = conv.kernel[...]
-      bounds = [0]
-      for c in chunks:
-        bounds.append(bounds[-1] + c.shape[-1])
-      rows = jnp.concatenate([kernel[:, :, a:b, :].reshape(-1, kernel.shape[-1])
-                              for a, b in zip(bounds[:-1], bounds[1:])], axis=0)
-      out = nnx.relu(conv.from_columns(jnp.concatenate(cols, axis=-1), rows))
-      chunks.append(out)
-      cols.append(im2col(out, 3))
-    return x + self.lff(jnp.concatenate(chunks, axis=-1))
+      feats = jnp.concatenate([feats, nnx.relu(conv(feats, mask))], axis=-1)
+    return x + self.lff(feats, mask)
 
 
 class RDN(nnx.Module):
@@ -127,13 +110,13 @@ class RDN(nnx.Module):
                rngs: nnx.Rngs):
     self.scale = scale
     self.dtype = dtype
-    impl = resolve_conv_impl(conv_impl)
+    self.conv_impl = resolve_conv_impl(conv_impl)
     g0, g = features, growth
-    conv = lambda cin, cout, k: _Conv(cin, cout, k, dtype=dtype, impl=impl, rngs=rngs)
+    conv = lambda cin, cout, k: _Conv(cin, cout, k, dtype=dtype, rngs=rngs)
     self.sfe1 = conv(channels, g0, 3)
     self.sfe2 = conv(g0, g0, 3)
     self.blocks = nnx.List(
-        [ResidualDenseBlock(g0, g, num_layers, dtype=dtype, impl=impl, rngs=rngs) for _ in range(num_blocks)])
+        [ResidualDenseBlock(g0, g, num_layers, dtype=dtype, rngs=rngs) for _ in range(num_blocks)])
     self.gff1 = conv(num_blocks * g0, g0, 1)
     self.gff2 = conv(g0, g0, 3)
     self.up_factors = upsampler_stages(scale)
@@ -147,16 +130,26 @@ class RDN(nnx.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     """Maps NHWC LR images in [0, 1] to NHWC SR images (float32, unclipped)."""
     x = x.astype(self.dtype)
-    f_1 = self.sfe1(x)
-    h = self.sfe2(f_1)
+    batch, width = x.shape[0], x.shape[2]
+    wide = self.conv_impl == "wide" and batch > 1
+    mask = (lambda r: fold_mask(batch, width, r, self.dtype)) if wide else (lambda r: None)
+    if wide:
+      x = fold_batch(x)
+    f_1 = self.sfe1(x, mask(1))
+    h = self.sfe2(f_1, mask(1))
     outs = []
     for block in self.blocks:
-      h = block(h)
+      h = block(h, mask(1))
       outs.append(h)
-    h = self.gff2(self.gff1(jnp.concatenate(outs, axis=-1))) + f_1
+    h = self.gff2(self.gff1(jnp.concatenate(outs, axis=-1), mask(1)), mask(1)) + f_1
+    r_total = 1
     for conv, r in zip(self.up, self.up_factors):
-      h = pixel_shuffle(conv(h), r)
-    return self.out(h).astype(jnp.float32)
+      h = pixel_shuffle(conv(h, mask(r_total)), r)
+      r_total *= r
+    h = self.out(h)
+    if wide:
+      h = unfold_batch(h, batch, width)
+    return h.astype(jnp.float32)
 
 
 def receptive_field_radius(num_blocks: int, num_layers: int, scale: int) -> int:
