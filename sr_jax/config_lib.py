@@ -51,6 +51,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   for key in ("log_every", "eval_every", "checkpoint_every"):
     _require(config[key] >= 1, key, config[key], "an integer >= 1 (steps)")
   _require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints, "an integer >= 1")
+  k = t.get("steps_per_dispatch", 1)
+  _require(k >= 1, "train.steps_per_dispatch", k, "an integer >= 1")
+  for key, value in (("train.num_steps", t.num_steps), ("log_every", config.log_every),
+                     ("eval_every", config.eval_every), ("checkpoint_every", config.checkpoint_every)):
+    _require(value % k == 0, key, value, f"a multiple of train.steps_per_dispatch={k}")
   _validate_losses(config)
   if num_devices is not None:
     if process_count > 1 and t.num_devices not in (0, num_devices):

@@ -226,8 +226,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   batches = dataset.as_numpy_iterator()
 
   frozen = jax.device_put(frozen, replicated)
+  per_call = cfg_t.get("steps_per_dispatch", 1)
+  if per_call > 1:
+    if start_step % per_call:
+      raise config_lib.ConfigError(
+          f"config.train.steps_per_dispatch={per_call}: the run in {workdir} resumes from step {start_step}, "
+          f"not a multiple; use a divisor of {start_step}")
+    step = functools.partial(train_step.scan_steps, step)
+    batch_sharding = NamedSharding(mesh, P(None, "data"))
   step_fn = jax.jit(step, in_shardings=(replicated, batch_sharding, replicated),
                     out_shardings=(replicated, replicated), donate_argnums=0)
+
+  def next_batch():
+    if per_call == 1:
+      return global_batch(next(batches), batch_sharding)
+    group = [next(batches) for _ in range(per_call)]
+    return global_batch({k: np.stack([b[k] for b in group]) for k in group[0]}, batch_sharding)
 
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
   if start_step == 0:
@@ -262,9 +276,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   pending, t_last, step_last = [], time.time(), start_step
   try:
     with metric_writers.ensure_flushes(writer):
-      for step in range(start_step + 1, cfg_t.num_steps + 1):
-        batch = global_batch(next(batches), batch_sharding)
-        state, metrics = step_fn(state, batch, frozen)
+      for step in range(start_step + per_call, cfg_t.num_steps + 1, per_call):
+        state, metrics = step_fn(state, next_batch(), frozen)
         pending.append(metrics)
         report_progress(step)
         last = step == cfg_t.num_steps
