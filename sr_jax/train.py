@@ -68,7 +68,8 @@ def state_initializer(config: ml_collections.ConfigDict):
 
 
 def make_train_step(config: ml_collections.ConfigDict, tx, schedule, disc_tx):
-  """(step(state, batch, frozen), frozen): the pure train step for this config and the frozen loss arrays
+  """(step(state, batch, frozen), frozen): the pure train step for this config (K steps over a K-stacked batch
+  when train.steps_per_dispatch=K) and the frozen loss arrays
   (perceptual VGG weights, loaded here: a missing file fails before any compilation)."""
   loss, frozen = losses.build(config)
   graphdef = nnx.graphdef(nnx.eval_shape(lambda: build_model(config.model, config.seed)))
@@ -76,6 +77,8 @@ def make_train_step(config: ml_collections.ConfigDict, tx, schedule, disc_tx):
                    if disc_tx is not None else None)
   step = functools.partial(train_step.train_step, graphdef=graphdef, tx=tx, loss=loss, learning_rate_fn=schedule,
                            disc_graphdef=disc_graphdef, disc_tx=disc_tx)
+  if config.train.get("steps_per_dispatch", 1) > 1:  # Batches then carry a leading axis of that many steps.
+    step = functools.partial(train_step.scan_steps, step)
   return step, frozen
 
 
@@ -232,7 +235,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       raise config_lib.ConfigError(
           f"config.train.steps_per_dispatch={per_call}: the run in {workdir} resumes from step {start_step}, "
           f"not a multiple; use a divisor of {start_step}")
-    step = functools.partial(train_step.scan_steps, step)
     batch_sharding = NamedSharding(mesh, P(None, "data"))
   step_fn = jax.jit(step, in_shardings=(replicated, batch_sharding, replicated),
                     out_shardings=(replicated, replicated), donate_argnums=0)

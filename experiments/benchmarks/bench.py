@@ -29,7 +29,7 @@ from absl import app, flags
 from flax import nnx
 from ml_collections import config_flags
 
-from sr_jax import datasets, inference, input_pipeline, train, train_step
+from sr_jax import datasets, inference, input_pipeline, train
 from sr_jax.models import rdn
 
 config_flags.DEFINE_config_file("config", "configs/default.py", "Model/optimizer config.")
@@ -94,8 +94,6 @@ def bench_train(config) -> dict:
   state = jax.jit(init_state)()
   step_fn, frozen = train.make_train_step(config, tx, schedule, disc_tx)
   k = config.train.get("steps_per_dispatch", 1)  # Optimizer steps per call (lax.scan); times are per step.
-  if k > 1:
-    step_fn = functools.partial(train_step.scan_steps, step_fn)
   step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
   rng = np.random.default_rng(0)
   p, s, b = FLAGS.patch, m.scale, FLAGS.batch
