@@ -21,14 +21,13 @@ import time
 
 from absl import app, flags
 
-from experiments import sweep_lib
+from experiments import common_flags, sweep_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", None, "Folder holding one workdir per member.")
 flags.DEFINE_integer("parallel", 1, "Members run at once.")
 flags.DEFINE_bool("dry_run", False, "Print the commands only.")
 flags.DEFINE_list("evaluate", [], "After training, evaluate each member on these datasets (sr_jax.evaluate).")
-flags.DEFINE_string("data_dir", None, "Benchmark folder for --evaluate (default: $SR_DATA_DIR).")
 
 
 def _status(workdir: str) -> dict:
@@ -94,7 +93,7 @@ def main(argv):
       print(shlex.join(sweep_lib.command_line(base, os.path.join(FLAGS.root, sweep_lib.member_name(m)), m)))
     return
   results = launch(argv[1], FLAGS.root, parallel=FLAGS.parallel, evaluate=FLAGS.evaluate,
-                   data_dir=FLAGS.data_dir)
+                   data_dir=common_flags.DATA_DIR.value)
   print(f"{'member':40s} status          seconds")
   for r in results:
     print(f"{r['name']:40s} {r['status']:15s} {r.get('seconds') or 0:8.1f}"

@@ -2,7 +2,7 @@
 
 from experiments.sweep_lib import zip_
 
-BASE_CONFIG = "configs/rdn_291_x2.py"
+BASE_CONFIG = "rdn_291_x2"
 
 
 def sweep(add):

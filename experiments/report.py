@@ -15,31 +15,30 @@ import csv
 import json
 import os
 
+import matplotlib
 from absl import app, flags
 
+from experiments import common_flags
+from sr_jax import color, eval_lib, image_io, imresize, inference, run_dir
+from sr_jax.models import registry
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+flags.DEFINE_string("out", None, "Output folder (default ROOT/report).")
 FLAGS = flags.FLAGS
 GRID_IMAGES = ("Set14/zebra.png", "Set14/barbara.png", "B100/img_062.png")
-
-
-def _read(path: str):
-  with open(path) as f:
-    return json.load(f)
+_read = run_dir.read_json
 
 
 def collect(root: str) -> list[dict]:
   """One dict per training workdir under ``root`` (sorted by name)."""
-  import ml_collections
-  from flax import nnx
-
-  from sr_jax import train
-  from sr_jax.models import rdn
   runs = []
   for name in sorted(os.listdir(root)):
     wd = os.path.join(root, name)
     if not os.path.exists(os.path.join(wd, "config.json")):
       continue
-    config = ml_collections.ConfigDict(_read(os.path.join(wd, "config.json")))
-    m = config.model
+    m = run_dir.load_config(wd).model
     launch = _read(os.path.join(wd, "launch.json")) if os.path.exists(os.path.join(wd, "launch.json")) else {}
     val = _read(os.path.join(wd, "validation.json")) if os.path.exists(os.path.join(wd, "validation.json")) \
         else {"history": []}
@@ -50,10 +49,8 @@ def collect(root: str) -> list[dict]:
     runs.append({
         "name": name, "workdir": wd, "overrides": launch.get("overrides", {}),
         "status": launch.get("status", "?"),
-        "params": rdn.count_params(nnx.eval_shape(lambda: train.build_model(m))),
-        "gflop_per_pixel": rdn.flops_per_output_pixel(scale=m.scale, num_blocks=m.num_blocks,
-                                                      num_layers=m.num_layers, growth=m.growth,
-                                                      features=m.features, channels=m.channels) / 1e9,
+        "params": registry.count_params(m),
+        "gflop_per_pixel": registry.flops_per_output_pixel(m) / 1e9,
         "steps": hist[-1]["step"] if hist else 0,
         "wall_time_s": launch.get("seconds") or (hist[-1].get("wall_time_s") if hist else None),
         "history": hist, "summary": summary})
@@ -78,9 +75,6 @@ def table(runs: list[dict]) -> tuple[list[str], list[list]]:
 
 
 def plots(runs: list[dict], out: str) -> list[str]:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   written = []
   for key, xlabel, fname in (("step", "step", "psnr_vs_step.png"), ("wall_time_s", "wall time (s)",
                                                                       "psnr_vs_time.png")):
@@ -105,18 +99,13 @@ def plots(runs: list[dict], out: str) -> list[str]:
 
 def grid(runs: list[dict], data_dir: str, out: str, crop: int = 64) -> str | None:
   """HR | bicubic | each run, on the centre crop of a few benchmark images."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  from sr_jax import eval_lib, image_io, imresize, inference
   paths = [os.path.join(data_dir, p) for p in GRID_IMAGES if os.path.exists(os.path.join(data_dir, p))]
   if not paths:
     return None
   models = []
   for r in runs:
     try:
-      config, graphdef, params, _ = inference.load_run(r["workdir"], "best")
+      config, graphdef, params, _ = run_dir.load_run(r["workdir"], "best")
       models.append((r["name"], config.model.scale, inference.Upscaler(graphdef, params, config.model)))
     except (FileNotFoundError, ValueError):
       continue
@@ -125,14 +114,12 @@ def grid(runs: list[dict], data_dir: str, out: str, crop: int = 64) -> str | Non
   cols = 2 + len(models)
   fig, axes = plt.subplots(len(paths), cols, figsize=(2 * cols, 2.2 * len(paths)), squeeze=False)
   for i, path in enumerate(paths):
-    scale = models[0][1]
-    hr = imresize.modcrop(image_io.read_image(path), scale)
-    lr = imresize.downscale_uint8(hr, scale)
-    t, l = (hr.shape[0] - crop) // 2, (hr.shape[1] - crop) // 2
-    panels = [("HR", hr), ("bicubic", imresize.to_uint8(imresize.imresize(lr / 255.0, scale)))]
-    panels += [(name, imresize.to_uint8(up(lr))) for name, _, up in models]
+    pair = eval_lib.make_pair(os.path.basename(path), image_io.read_image(path), models[0][1])
+    t, l = (pair.hr.shape[0] - crop) // 2, (pair.hr.shape[1] - crop) // 2
+    panels = [("HR", pair.hr), ("bicubic", pair.bicubic)]
+    panels += [(name, imresize.to_uint8(up(pair.lr))) for name, _, up in models]
     for j, (label, img) in enumerate(panels):
-      axes[i, j].imshow(eval_lib.as_rgb(img)[t:t + crop, l:l + crop], interpolation="nearest")
+      axes[i, j].imshow(color.gray_to_rgb(img)[t:t + crop, l:l + crop], interpolation="nearest")
       axes[i, j].set_title(label if i == 0 else "", fontsize=7)
       axes[i, j].axis("off")
     axes[i, 0].text(0, -4, os.path.relpath(path, data_dir), fontsize=6)
@@ -165,13 +152,11 @@ def build(root: str, out: str | None = None, data_dir: str | None = None) -> str
 def main(argv):
   if len(argv) != 2:
     raise app.UsageError("usage: python -m experiments.report ROOT")
-  out = build(argv[1], FLAGS.out, FLAGS.data_dir or os.environ.get("SR_DATA_DIR"))
+  out = build(argv[1], FLAGS.out, common_flags.DATA_DIR.value or os.environ.get("SR_DATA_DIR"))
   with open(os.path.join(out, "report.md")) as f:
     print(f.read())
   print(f"Report in {out}/")
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("out", None, "Output folder (default ROOT/report).")
-  flags.DEFINE_string("data_dir", None, "Benchmark folder for the visual grid (default $SR_DATA_DIR).")
   app.run(main)

@@ -1,6 +1,6 @@
 """Sweeps as code: a sweep file defines BASE_CONFIG and ``sweep(add)``; this module expands and names them.
 
-  BASE_CONFIG = "configs/rdn_291_x2.py"
+  BASE_CONFIG = "rdn_291_x2"
 
   def sweep(add):
     for overrides in product({"loss.l1": [1.0, 0.0]}, zip_({"model.num_blocks": [2, 4], "model.growth": [8, 16]})):

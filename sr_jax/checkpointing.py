@@ -9,18 +9,26 @@ the latest complete one.
 from __future__ import annotations
 
 import dataclasses
+import logging as py_logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 import orbax.checkpoint as ocp
+from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 BEST_METRIC = "val_psnr"
 
 
 class Checkpointer:
+  """The run's checkpoint manager; a context manager that waits for pending saves on exit.
 
-  def __init__(self, workdir: str, *, keep: int = 3, async_save: bool = True):
+  The training loop only asks ``maybe_save(step, ...)``: it saves every ``save_every`` steps, with every
+  validation's metrics, at the last step and when preemption is signalled, and answers whether to stop.
+  """
+
+  def __init__(self, workdir: str, *, keep: int = 3, save_every: int = 0, async_save: bool = True):
+    self.save_every = save_every
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     policy = pp.AnyPreservationPolicy([
         pp.LatestN(n=max(1, keep)),
@@ -40,6 +48,31 @@ class Checkpointer:
 
   def all_steps(self) -> list[int]:
     return list(self.manager.all_steps())
+
+  def best_step(self) -> int | None:
+    """The step with the best validation metric among the kept checkpoints (latest if none has one)."""
+    scored = [(m[BEST_METRIC], s) for s in self.all_steps()
+              if (m := self.manager.metrics(s)) and BEST_METRIC in m]
+    return max(scored)[1] if scored else self.latest_step()
+
+  def maybe_save(self, step: int, state: Any, meta: dict, *, last: bool, metrics: dict | None = None,
+                 before_save: Callable[[], None] | None = None) -> bool:
+    """Saves when it is time (interval, validation metrics, last step, preemption); True means stop now.
+
+    ``before_save`` runs first when a save is due (the loop's NaN check: a bad state is never saved).
+    """
+    preempted = self.reached_preemption(step)
+    if last or preempted or metrics is not None or (self.save_every and step % self.save_every == 0):
+      if before_save is not None:
+        before_save()
+      self.save(step, state, meta, metrics=metrics)
+    return preempted
+
+  def __enter__(self) -> "Checkpointer":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
 
   def save(self, step: int, state: Any, meta: dict, metrics: dict | None = None) -> None:
     try:
@@ -94,8 +127,6 @@ class Checkpointer:
 
 def quiet_library_logs() -> None:
   """Drops Orbax's INFO chatter (dozens of lines per save) from the console; warnings still show."""
-  import logging as py_logging
-  from absl import logging as absl_logging
 
   def keep(record: py_logging.LogRecord) -> bool:
     return record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname.replace("\\", "/")

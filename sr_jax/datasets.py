@@ -1,6 +1,6 @@
 """Image sources: folders, benchmark sets, scikit-image's bundled photos and tensorflow-datasets' DIV2K.
 
-A source string is ``kind:arg`` and several are joined with ``+`` (see configs/default.py). ``load_source``
+A source string is ``kind:arg`` and several are joined with ``+`` (see sr_jax/configs/default.py). ``load_source``
 decodes every image once, skipping unusable files with one warning each, and returns an ``ImageSet``: the
 named uint8 images that training and validation read.
 """
@@ -14,9 +14,10 @@ import os
 from typing import Callable
 
 import numpy as np
+import skimage.data
 from absl import logging
 
-from sr_jax import image_io
+from sr_jax import div2k, image_io
 
 SOURCE_KINDS = ("folder", "bench", "skimage", "tfds")
 DATA_ENV = "SR_DATA_DIR"
@@ -81,7 +82,6 @@ def resolve_data_dir(data_dir: str) -> str:
 
 def skimage_files(names: str) -> list[str]:
   """Files of scikit-image's bundled data for comma-separated names (e.g. 'astronaut,chelsea')."""
-  import skimage.data
   root = os.path.dirname(skimage.data.__file__)
   available = {os.path.splitext(f)[0]: f for f in os.listdir(root)
                if f.lower().endswith(image_io.IMAGE_EXTENSIONS)}
@@ -136,7 +136,6 @@ def _decode_files(files: list[str], keep_gray: bool, max_pixels: int | None, min
 
 
 def _tfds_images(arg: str, tfds_data_dir: str, tfds_manual_dir: str, keep_gray: bool, lr_scale: int):
-  from sr_jax import div2k  # tensorflow-datasets is imported only for tfds sources.
   return div2k.load_hr_images(arg, data_dir=tfds_data_dir or None, manual_dir=tfds_manual_dir or None,
                               keep_gray=keep_gray, scale=lr_scale)
 

@@ -1,4 +1,4 @@
-"""DIV2K through tensorflow-datasets (the ``tfds:`` source kind and ``evaluate --datasets=div2k``).
+"""DIV2K through tensorflow-datasets: a data source only (the ``tfds:`` kind and ``evaluate --datasets=div2k``).
 
 tfds's ``div2k/<config>`` builders (bicubic_x2/x3/x4, unknown_x2/x3/x4, ...) download the official zips on
 first use and prepare them under ``data_dir`` (default ~/tensorflow_datasets). Offline, put the official zips
@@ -8,7 +8,11 @@ used instead of downloading (tfds still checks their checksums). See ``MANUAL_IN
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+from sr_jax import color
 
 MANUAL_INSTRUCTIONS = """\
 DIV2K could not be downloaded or prepared. On a connected machine the first use downloads it. Offline, copy
@@ -19,9 +23,7 @@ the official zips (https://data.vision.ee.ethz.ch/cvl/DIV2K/) into the tfds manu
 
 
 def _load(name: str, split: str, data_dir: str | None, manual_dir: str | None):
-  import os
-
-  import tensorflow_datasets as tfds
+  import tensorflow_datasets as tfds  # Heavy and only needed for tfds sources.
   kwargs = {}
   if manual_dir:
     kwargs["download_and_prepare_kwargs"] = {
@@ -46,33 +48,22 @@ def load_hr_images(arg: str, *, data_dir: str | None = None, manual_dir: str | N
   its LR (top-left aligned, as DIV2K's were made); otherwise the LR list is None.
   """
   name, _, split = arg.partition(":")
+  split = split or "train"
+  first = 801 if split == "validation" else 1  # DIV2K's file numbers: 0001-0800 train, 0801-0900 validation.
   names, images, lrs = [], [], []
-  for i, example in enumerate(_load(name, split or "train", data_dir, manual_dir)):
+  for i, example in enumerate(_load(name, split, data_dir, manual_dir)):
     hr = example["hr"]
-    if hr.shape[-1] == 1 and not keep_gray:
-      hr = np.repeat(hr, 3, axis=-1)
+    if not keep_gray:
+      hr = color.gray_to_rgb(hr)
     if scale:
       lr = example["lr"]
-      if lr.shape[-1] == 1 and not keep_gray:
-        lr = np.repeat(lr, 3, axis=-1)
+      if not keep_gray:
+        lr = color.gray_to_rgb(lr)
       if hr.shape[0] < lr.shape[0] * scale or hr.shape[1] < lr.shape[1] * scale:
         raise ValueError(f"tfds:{arg} example {i}: HR {hr.shape[:2]} is not x{scale} of LR {lr.shape[:2]}; "
                          "is data.lr_from_dataset used with the matching div2k/..._x<scale> config?")
       hr = hr[:lr.shape[0] * scale, :lr.shape[1] * scale]
       lrs.append(lr)
-    names.append(f"{i:04d}")
+    names.append(f"{first + i:04d}")
     images.append(hr)
   return names, images, (lrs if scale else None)
-
-
-def validation_pairs(scale: int, *, data_dir: str | None = None, manual_dir: str | None = None):
-  """DIV2K validation at ``scale`` as test pairs, scored on the LR images DIV2K ships (MATLAB-made)."""
-  from sr_jax import eval_lib, imresize, metrics
-  pairs = []
-  for i, example in enumerate(_load(f"div2k/bicubic_x{scale}", "validation", data_dir, manual_dir)):
-    lr = example["lr"]
-    hr = imresize.modcrop(example["hr"], scale)[:lr.shape[0] * scale, :lr.shape[1] * scale]
-    bic = imresize.to_uint8(imresize.imresize(lr / 255.0, scale))
-    pairs.append(eval_lib.TestPair(f"{801 + i:04d}", hr, lr, bic, metrics.psnr(bic, hr, shave=scale),
-                                   metrics.ssim(bic, hr, shave=scale)))
-  return pairs

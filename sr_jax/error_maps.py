@@ -6,18 +6,19 @@ import os
 
 import numpy as np
 
-from sr_jax import metrics
-from sr_jax.eval_lib import TestPair, as_rgb
+from PIL import Image
+
+from sr_jax import color, metrics
+from sr_jax.eval_lib import TestPair
 
 
 def _y(img: np.ndarray) -> np.ndarray:
-  return img.astype(np.float64) if img.ndim == 2 else metrics.rgb_to_y(img)
+  return img.astype(np.float64) if img.ndim == 2 else color.rgb_to_y(img)
 
 
 def save_heatmap(path: str, hr: np.ndarray, sr: np.ndarray, vmax: float = 32.0) -> None:
   """|HR - SR| on Y (0 .. vmax gray levels) with the inferno colour map, as a PNG of the image's size."""
-  from matplotlib import colormaps
-  from PIL import Image
+  from matplotlib import colormaps  # matplotlib is imported only when figures are made.
   err = np.abs(_y(hr) - _y(sr)) / vmax
   rgb = (colormaps["inferno"](np.clip(err, 0, 1))[..., :3] * 255).astype(np.uint8)
   Image.fromarray(rgb).save(path)
@@ -54,7 +55,7 @@ def save_contact_sheet(path: str, title: str, items: list[tuple[float, str, Test
   rows = [("worst", t) for t in finite[:count]] + [("best", t) for t in finite[::-1][:count]]
   fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.1 * len(rows)), squeeze=False, layout="constrained")
   for r, (kind, (score, name, pair, sr, top, left)) in enumerate(rows):
-    crops = [as_rgb(x)[top:top + patch, left:left + patch] for x in (pair.hr, pair.bicubic, sr)]
+    crops = [color.gray_to_rgb(x)[top:top + patch, left:left + patch] for x in (pair.hr, pair.bicubic, sr)]
     bic_mse = np.mean((_y(pair.bicubic[top:top + patch, left:left + patch])
                        - _y(pair.hr[top:top + patch, left:left + patch])) ** 2)
     labels = [f"{kind}: {name}\nHR ({top},{left})", f"bicubic {metrics.psnr_from_mse(float(bic_mse)):.2f} dB",

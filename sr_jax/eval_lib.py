@@ -1,19 +1,24 @@
 """Scoring SR against HR the papers' way, shared by in-training validation and ``sr_jax.evaluate``.
 
-``prepare`` turns HR images into the papers' test pairs (modcrop, LR = MATLAB bicubic rounded to uint8) and
-scores the bicubic baseline once; ``score_set`` runs any ``upscale(lr_uint8) -> sr`` function (float, [0, 1]
-scale) over them.
+``make_pairs`` turns HR images into the papers' test pairs (modcrop, LR = MATLAB bicubic rounded to uint8, or
+the LR images a dataset ships) and scores the bicubic baseline once; ``score_set`` runs any
+``upscale(lr_uint8) -> sr`` function (float, [0, 1] scale) over them; ``Validator`` does both for the
+validation sets of a training config with the model on the device mesh.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
+import jax
+import ml_collections
 import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import imresize, metrics
-from sr_jax.datasets import ImageSet
+from sr_jax import color, datasets, imresize, metrics, train_step
 
 
 @dataclasses.dataclass
@@ -26,26 +31,30 @@ class TestPair:
   bicubic_ssim: float
 
 
-def as_rgb(img: np.ndarray) -> np.ndarray:
-  return np.repeat(img[..., None], 3, axis=-1) if img.ndim == 2 else img
-
-
 def min_eval_size(scale: int) -> int:
   """Smallest HR side that survives the shave and the 11x11 SSIM window."""
   return 2 * scale + 11 + scale
 
 
-def prepare(image_set: ImageSet, scale: int, max_images: int = 0) -> list[TestPair]:
-  pairs = []
+def make_pair(name: str, hr: np.ndarray, scale: int, lr: np.ndarray | None = None) -> TestPair:
+  """One test pair. ``lr`` None: made from HR by MATLAB bicubic; else the dataset's own LR (HR cropped to it)."""
+  if lr is None:
+    hr = imresize.modcrop(hr, scale)
+    lr = imresize.downscale_uint8(color.gray_to_rgb(hr), scale)
+  else:
+    hr = hr[:lr.shape[0] * scale, :lr.shape[1] * scale]
+    lr = color.gray_to_rgb(lr)
+  bic = imresize.to_uint8(imresize.imresize(lr / 255.0, scale))
+  bic = bic if hr.ndim == 3 else bic[..., 0]  # Gray in -> R = G = B out.
+  return TestPair(name, hr, lr, bic, metrics.psnr(bic, hr, shave=scale), metrics.ssim(bic, hr, shave=scale))
+
+
+def prepare(image_set: datasets.ImageSet, scale: int, max_images: int = 0) -> list[TestPair]:
+  """Test pairs of an image set (its own LR images when it has them), at most ``max_images`` (0: all)."""
   count = len(image_set) if max_images <= 0 else min(max_images, len(image_set))
-  for i in range(count):
-    hr = imresize.modcrop(image_set.get(i), scale)
-    lr = imresize.downscale_uint8(as_rgb(hr), scale)
-    bic = imresize.to_uint8(imresize.imresize(lr / 255.0, scale))
-    bic = bic if hr.ndim == 3 else bic[..., 0]  # Gray in -> R = G = B out.
-    pairs.append(TestPair(image_set.names[i], hr, lr, bic, metrics.psnr(bic, hr, shave=scale),
-                          metrics.ssim(bic, hr, shave=scale)))
-  return pairs
+  lrs = image_set.lr_images
+  return [make_pair(image_set.names[i], image_set.get(i), scale, None if lrs is None else lrs[i])
+          for i in range(count)]
 
 
 def score_set(pairs: list[TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
@@ -78,5 +87,45 @@ def triplet(pair: TestPair, sr: np.ndarray, size: int = 192) -> np.ndarray:
   """HR | bicubic | SR side by side (uint8 RGB), a centre crop of at most ``size`` pixels."""
   h, w = pair.hr.shape[:2]
   t, l = max(0, (h - size) // 2), max(0, (w - size) // 2)
-  crop = lambda x: as_rgb(x)[t:t + size, l:l + size]
+  crop = lambda x: color.gray_to_rgb(x)[t:t + size, l:l + size]
   return np.concatenate([crop(pair.hr), crop(pair.bicubic), crop(sr)], axis=1)
+
+
+def load_validation_sets(config: ml_collections.ConfigDict) -> dict[str, list[TestPair]]:
+  """{set name: test pairs} of config.data.val ('+'-joined sources, each scored apart)."""
+  d, scale = config.data, config.model.scale
+  sets = {}
+  for spec in datasets.split_sources(d.val):
+    images = datasets.load_source(spec, data_dir=d.data_dir, tfds_data_dir=d.tfds_data_dir,
+                                  tfds_manual_dir=d.tfds_manual_dir, keep_gray=True, max_pixels=d.max_image_pixels,
+                                  min_size=min_eval_size(scale))
+    sets[images.name] = prepare(images, scale, d.max_val_images)
+  return sets
+
+
+class Validator:
+  """Full-image validation of parameters on the config's held-out sets, replicated on ``mesh``."""
+
+  def __init__(self, config: ml_collections.ConfigDict, mesh: Mesh, graphdef: nnx.GraphDef):
+    self.scale = config.model.scale
+    self.channels = config.model.channels
+    self.num_triplets = config.num_image_triplets
+    self.sets = load_validation_sets(config)
+    self.replicated = NamedSharding(mesh, P())
+    self._predict = jax.jit(functools.partial(train_step.predict, graphdef=graphdef),
+                            out_shardings=self.replicated)
+
+  def upscale(self, params: nnx.State, lr: np.ndarray) -> np.ndarray:
+    x = jax.make_array_from_process_local_data(self.replicated, color.to_channels(lr, self.channels)[None])
+    return np.asarray(self._predict(params, x).addressable_data(0))[0]
+
+  def __call__(self, params: nnx.State) -> tuple[dict, dict]:
+    """Returns ({set: summary}, {image tag: HR|bicubic|SR uint8 triplet})."""
+    results, images = {}, {}
+    for name, pairs in self.sets.items():
+      summary, _, outputs = score_set(pairs, functools.partial(self.upscale, params), self.scale,
+                                      keep_outputs=self.num_triplets)
+      results[name] = summary
+      for pair, sr in zip(pairs, outputs):
+        images[f"val/{name}/{pair.name}"] = triplet(pair, sr)[None]
+    return results, images

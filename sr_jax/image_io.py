@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from sr_jax import color
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
@@ -75,7 +77,7 @@ def read_image_and_alpha(path: str, *, keep_gray: bool = False, max_pixels: int 
   if mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
     gray = np.asarray(im.convert("L") if mode in ("1", "LA") else im)
     gray = _to_uint8(gray)
-    return (gray if keep_gray else np.repeat(gray[..., None], 3, axis=-1)), alpha
+    return (gray if keep_gray else color.gray_to_rgb(gray)), alpha
   if im.mode != "RGB":
     im = im.convert("RGB")  # RGBA (alpha returned apart), CMYK, YCbCr, LAB, HSV.
   return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), alpha
@@ -98,8 +100,3 @@ def save_image(path: str, img: np.ndarray) -> None:
   if arr.ndim == 3 and arr.shape[-1] == 1:
     arr = arr[..., 0]
   Image.fromarray(arr).save(path)
-
-
-def rgb_to_gray_uint8(rgb: np.ndarray) -> np.ndarray:
-  """BT.601 luma of uint8 RGB [..., 3] as uint8 [..., 1] (input of gray models)."""
-  return np.round(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])[..., None].astype(np.uint8)

@@ -21,11 +21,8 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from sr_jax import dihedral, image_io, imresize
+from sr_jax import color, dihedral, imresize
 from sr_jax.datasets import ImageSet
-
-# The pipeline runs on host CPUs; a GPU build of TensorFlow must not claim accelerator memory JAX needs.
-tf.config.set_visible_devices([], "GPU")
 
 
 class PatchSampler:
@@ -90,10 +87,11 @@ def make_lr(hr: tf.Tensor, scale: int) -> tf.Tensor:
 
 def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch: int, seed: int,
                   start_step: int = 0, augment: bool = True, process_index: int = 0,
-                  process_count: int = 1, channels: int = 3) -> tf.data.Dataset:
+                  process_count: int = 1, channels: int = 3, steps_per_call: int = 1) -> tf.data.Dataset:
   """Infinite dataset of this process's rows of each global batch from ``start_step`` on.
 
-  Elements are dicts of uint8 arrays: ``lr`` (b, p, p, C) and ``hr`` (b, p*s, p*s, C), b = global/processes.
+  Elements are dicts of uint8 arrays: ``lr`` (b, p, p, C) and ``hr`` (b, p*s, p*s, C), b = global/processes;
+  with ``steps_per_call`` K > 1, K consecutive batches stacked on a leading axis (train.steps_per_dispatch).
   """
   if global_batch % process_count:
     raise ValueError(f"train.batch_size={global_batch} is not divisible by the {process_count} processes")
@@ -101,7 +99,7 @@ def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch
   hr_size = patch_size * scale
   sampler = PatchSampler(images, hr_size, seed=seed, augment=augment, scale=scale)
   paired = images.lr_images is not None
-  gray = image_io.rgb_to_gray_uint8 if channels == 1 else (lambda x: x)
+  gray = color.rgb_to_gray_uint8 if channels == 1 else (lambda x: x)
 
   def py_batch(step):
     first = int(step) * global_batch + process_index * local
@@ -125,4 +123,6 @@ def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch
   options.deterministic = True
   options.threading.private_threadpool_size = 0
   ds = ds.with_options(options)
+  if steps_per_call > 1:
+    ds = ds.batch(steps_per_call, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)

@@ -21,6 +21,8 @@ import ml_collections
 import optax
 from flax import nnx
 
+from sr_jax import vgg_weights
+
 PIXEL_LOSSES = ("l1", "mse", "charbonnier")
 ALL_LOSSES = PIXEL_LOSSES + ("perceptual", "adversarial")
 CRITERIA: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
@@ -108,18 +110,18 @@ class GeneratorLoss:
     w = dict(self.weights)
     return sum(w[k] * v for k, v in terms.items() if k in w)
 
-  @property
-  def adversarial(self) -> float:
-    return dict(self.weights).get("adversarial", 0.0)
+
+def uses_gan(config: ml_collections.ConfigDict) -> bool:
+  """Whether the run trains a discriminator (config.loss.adversarial > 0)."""
+  return float(config.loss.adversarial) > 0
 
 
 def build(config: ml_collections.ConfigDict) -> tuple[GeneratorLoss, dict]:
   """GeneratorLoss and the frozen arrays it needs ({'vgg': params} for a perceptual term, else {})."""
   loss_cfg = config.loss
-  weights = tuple((name, float(loss_cfg[name])) for name in ALL_LOSSES if float(loss_cfg.get(name, 0.0)) > 0)
+  weights = tuple((name, float(loss_cfg[name])) for name in ALL_LOSSES if float(loss_cfg[name]) > 0)
   perceptual, frozen = None, {}
   if dict(weights).get("perceptual"):
-    from sr_jax import vgg_weights
     p = config.perceptual
     layers = parse_layers(p.layers)
     w = vgg_weights.load(p.weights)
@@ -127,4 +129,4 @@ def build(config: ml_collections.ConfigDict) -> tuple[GeneratorLoss, dict]:
                                          dtype=jnp.dtype(config.model.dtype))
     perceptual = Perceptual(graphdef, tuple(layers.items()), p.criterion)
     frozen = {"vgg": params}
-  return GeneratorLoss(weights, float(loss_cfg.get("charbonnier_eps", 1e-3)), perceptual), frozen
+  return GeneratorLoss(weights, float(loss_cfg.charbonnier_eps), perceptual), frozen

@@ -1,17 +1,21 @@
-"""Trains an RDN: ``python -m sr_jax.main --config=configs/quickstart.py --workdir=runs/quickstart``.
+"""Trains a model: ``python -m sr_jax.main --config=quickstart --workdir=runs/quickstart`` (or ``sr-train``).
 
-Override any config value with ``--config.section.key=value``. Multi-host: see README "Multi-host".
+``--config`` is a shipped config's name (sr_jax/configs/) or a config file path; override any value with
+``--config.section.key=value``. Multi-host: see README "Multi-host".
 """
 
+import sys
+
 import jax
+import tensorflow as tf
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from sr_jax import checkpointing, train
+from sr_jax import checkpointing, configs, train
 
-FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results (resumed if it exists).")
-config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)
+config_flags.DEFINE_config_file("config", None, "Training config: a shipped config's name or a file path.",
+                                lock_config=True)
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host; auto-detects "
                   "SLURM / Cloud TPU, or use --coordinator_address, --num_processes, --process_id).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-host).")
@@ -20,11 +24,14 @@ flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
 flags.DEFINE_enum("cpu_collectives", None, ["gloo", "mpi"], "Cross-process collectives for CPU-only runs "
                   "(e.g. several local processes over loopback).")
 flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # tf.data runs on host CPUs; a GPU build of TensorFlow must not claim accelerator memory JAX needs.
+  tf.config.set_visible_devices([], "GPU")
   checkpointing.quiet_library_logs()
   if FLAGS.cpu_collectives:
     jax.config.update("jax_cpu_collectives_implementation", FLAGS.cpu_collectives)
@@ -34,5 +41,10 @@ def main(argv):
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
+def run() -> None:
+  """Console script ``sr-train``."""
+  app.run(main, argv=configs.resolve_argv(sys.argv))
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

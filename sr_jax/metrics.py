@@ -12,23 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-# MATLAB rgb2ycbcr, Y row, for RGB in [0, 255].
-_Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
-
-
-def rgb_to_y(img: np.ndarray) -> np.ndarray:
-  """Y of MATLAB rgb2ycbcr for RGB in [0, 255] (float, 16-235)."""
-  return 16.0 + np.asarray(img, np.float64)[..., :3] @ _Y_WEIGHTS
-
-
-def rgb_to_luma(img: np.ndarray) -> np.ndarray:
-  """BT.601 luma in the image's own range (0-255): the gray value a gray ground truth is compared to."""
-  return np.asarray(img, np.float64)[..., :3] @ (_Y_WEIGHTS * 255.0 / 219.0)
-
-
-def is_gray(img: np.ndarray) -> bool:
-  return img.ndim == 2 or img.shape[-1] == 1
-
+from sr_jax import color
 
 def _check_pair(sr: np.ndarray, hr: np.ndarray) -> None:
   if sr.shape[:2] != hr.shape[:2]:
@@ -41,14 +25,14 @@ def _check_pair(sr: np.ndarray, hr: np.ndarray) -> None:
 def scoring_channels(sr: np.ndarray, hr: np.ndarray, mode: str = "y") -> tuple[np.ndarray, np.ndarray]:
   """Returns the float arrays that are compared: Y/Y, gray/gray or RGB/RGB."""
   _check_pair(sr, hr)
-  if is_gray(hr):
+  if color.is_gray(hr):
     hr_c = hr.reshape(hr.shape[:2]).astype(np.float64)
-    sr_c = sr.reshape(sr.shape[:2]).astype(np.float64) if is_gray(sr) else rgb_to_luma(sr)
+    sr_c = sr.reshape(sr.shape[:2]).astype(np.float64) if color.is_gray(sr) else color.rgb_to_luma(sr)
     return sr_c, hr_c
-  if is_gray(sr):
+  if color.is_gray(sr):
     raise ValueError("SR is gray but the ground truth is colour")
   if mode == "y":
-    return rgb_to_y(sr), rgb_to_y(hr)
+    return color.rgb_to_y(sr), color.rgb_to_y(hr)
   if mode == "rgb":
     return sr[..., :3].astype(np.float64), hr[..., :3].astype(np.float64)
   raise ValueError(f"unknown metric mode {mode!r}; accepted: 'y', 'rgb'")

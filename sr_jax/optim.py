@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import optax
 
+SCHEDULES = ("step", "cosine", "constant")  # config.train.lr_schedule.
+
 
 def learning_rate_schedule(cfg) -> optax.Schedule:
   """cfg: config.train. 'step' multiplies by lr_decay_factor every lr_decay_steps (the RDN paper)."""
@@ -17,7 +19,7 @@ def learning_rate_schedule(cfg) -> optax.Schedule:
   elif cfg.lr_schedule == "constant":
     main = optax.constant_schedule(peak)
   else:
-    raise ValueError(f"train.lr_schedule={cfg.lr_schedule!r}; accepted: 'step', 'cosine', 'constant'")
+    raise ValueError(f"train.lr_schedule={cfg.lr_schedule!r}; accepted: {', '.join(SCHEDULES)}")
   if cfg.warmup_steps <= 0:
     return main
   warmup = optax.linear_schedule(0.0, peak, cfg.warmup_steps)

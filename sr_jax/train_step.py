@@ -1,44 +1,27 @@
 """Pure training/evaluation steps: no files, no flags, no host round-trips.
 
 The model is handled functionally (flax examples/gemma style): ``graphdef`` is static, the parameters are an
-``nnx.State`` pytree inside ``TrainState``, and ``train_step`` merges them inside jit. The step skips the
+``nnx.State`` pytree inside ``TrainState``, and ``train_step`` merges them inside jit. ``build(config, opt)``
+binds the step to a config; it is the only part that reads files (the perceptual loss's VGG weights, so a
+missing file fails before anything compiles). The step skips the
 update when the loss or gradients are not finite and records the first such step in the state, so the driver
 can stop with the step number at its next check without any per-step synchronisation.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
-from flax import nnx, struct
+from flax import nnx
 
 from sr_jax import losses
-
-
-@struct.dataclass
-class DiscState:
-  """Discriminator parameters and optimizer state (adversarial training only)."""
-  params: nnx.State
-  opt_state: optax.OptState
-
-
-@struct.dataclass
-class TrainState:
-  step: jax.Array  # int32 scalar: optimizer steps done.
-  params: nnx.State
-  opt_state: optax.OptState
-  first_bad_step: jax.Array  # int32 scalar: first step with a non-finite loss/gradient, -1 if none.
-  disc: DiscState | None = None  # Present when config.loss.adversarial > 0.
-
-
-def create_state(params: nnx.State, tx: optax.GradientTransformation, disc_params: nnx.State | None = None,
-                 disc_tx: optax.GradientTransformation | None = None) -> TrainState:
-  disc = None if disc_params is None else DiscState(disc_params, disc_tx.init(disc_params))
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    first_bad_step=jnp.full((), -1, jnp.int32), disc=disc)
+from sr_jax.models import registry
+from sr_jax.state import DiscState, Optimizers, TrainState
 
 
 def to_unit(x: jax.Array) -> jax.Array:
@@ -120,3 +103,17 @@ def scan_steps(step_fn, state: TrainState, batches: dict, frozen: dict, *, unrol
   if unroll is None:
     unroll = jax.default_backend() == "cpu"
   return jax.lax.scan(lambda s, b: step_fn(s, b, frozen), state, batches, unroll=unroll)
+
+
+def build(config: ml_collections.ConfigDict, opt: Optimizers) -> tuple[Callable, dict]:
+  """(step(state, batch, frozen), frozen arrays) for ``config``.
+
+  With train.steps_per_dispatch=K > 1 the step runs K optimizer steps over a batch with a leading axis of K.
+  """
+  loss, frozen = losses.build(config)
+  disc_graphdef = registry.discriminator_graphdef(config) if opt.disc_tx is not None else None
+  step = functools.partial(train_step, graphdef=registry.generator_graphdef(config.model), tx=opt.tx, loss=loss,
+                           learning_rate_fn=opt.schedule, disc_graphdef=disc_graphdef, disc_tx=opt.disc_tx)
+  if config.train.steps_per_dispatch > 1:
+    step = functools.partial(scan_steps, step)
+  return step, frozen

@@ -1,4 +1,4 @@
-r"""Upscales image files with a trained RDN.
+r"""Upscales image files with a trained model.
 
   python -m sr_jax.upscale --workdir=runs/quickstart --input=photos/ --output=upscaled/
   python -m sr_jax.upscale --checkpoint=runs/x2/checkpoints/3000 --input=frame.png --output=out/ --tile=0
@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
 from absl import app, flags, logging
+from tqdm import tqdm
 
-from sr_jax import checkpointing, image_io, imresize, metrics
+from sr_jax import checkpointing, image_io, inference, run_dir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (uses its best checkpoint, see --step).")
@@ -41,17 +41,6 @@ def output_path(src: str, out_dir: str, scale: int, ext: str | None) -> str:
   return os.path.join(out_dir, f"{stem}_x{scale}{ext}")
 
 
-def upscale_array(upscaler, img: np.ndarray, alpha: np.ndarray | None, scale: int) -> np.ndarray:
-  """uint8 image (HxW gray or HxWx3) [+ alpha] -> uint8 upscaled image of the same layout."""
-  sr = imresize.to_uint8(upscaler(img))
-  if img.ndim == 2:  # Gray in, gray out.
-    sr = sr[..., 0] if sr.shape[-1] == 1 else imresize.to_uint8(metrics.rgb_to_luma(sr), peak=255.0)
-  if alpha is not None:
-    a = imresize.to_uint8(imresize.imresize(alpha / 255.0, scale))
-    sr = np.concatenate([sr if sr.ndim == 3 else sr[..., None], a[..., None]], axis=-1)
-  return sr
-
-
 def collect_inputs(path: str) -> list[str]:
   if os.path.isdir(path):
     return image_io.list_images(path)
@@ -66,15 +55,13 @@ def main(argv):
   checkpointing.quiet_library_logs()
   if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
     raise app.UsageError("give exactly one of --workdir and --checkpoint")
-  from tqdm import tqdm
-  from sr_jax import inference
   if FLAGS.checkpoint:
-    workdir, step = inference.split_checkpoint_path(FLAGS.checkpoint)
+    workdir, step = run_dir.split_checkpoint_path(FLAGS.checkpoint)
     if step == "best":
       raise app.UsageError(f"--checkpoint={FLAGS.checkpoint} is not a WORKDIR/checkpoints/STEP directory")
   else:
     workdir, step = FLAGS.workdir, FLAGS.step
-  config, graphdef, params, step = inference.load_run(workdir, step, bf16=FLAGS.bf16)
+  config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16)
   scale = config.model.scale
   upscaler = inference.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, overlap=FLAGS.overlap,
                                 batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble,
@@ -91,7 +78,7 @@ def main(argv):
       continue
     try:
       img, alpha = image_io.read_image_and_alpha(src, keep_gray=True, max_pixels=FLAGS.max_pixels)
-      sr = upscale_array(upscaler, img, alpha, scale)
+      sr = inference.upscale_image(upscaler, img, alpha)
       if alpha is not None and os.path.splitext(dst)[1].lower() in (".jpg", ".jpeg", ".bmp"):
         sr = sr[..., :-1]  # Formats without alpha.
       image_io.save_image(dst, sr)
@@ -105,5 +92,10 @@ def main(argv):
     sys.exit(1)
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """Console script ``sr-upscale``."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

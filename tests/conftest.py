@@ -25,6 +25,24 @@ def data_dir() -> str:
 
 
 @pytest.fixture
+def crash_after(monkeypatch):
+  """Fault injection: ``crash_after(n)`` makes training die right after step n (before that step's save
+  decision), as a killed process would; ``crash_after(None)`` disarms it."""
+  from sr_jax import checkpointing
+  real = checkpointing.Checkpointer.maybe_save
+
+  def arm(crash_step):
+    def maybe_save(self, step, *args, **kwargs):
+      if step == crash_step:
+        raise RuntimeError(f"simulated crash after step {step}")
+      return real(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(checkpointing.Checkpointer, "maybe_save", maybe_save)
+
+  return arm
+
+
+@pytest.fixture
 def test_config():
-  from configs import test as test_cfg
+  from sr_jax.configs import test as test_cfg
   return test_cfg.get_config()

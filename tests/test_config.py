@@ -1,18 +1,18 @@
+import importlib
 import os
 import subprocess
 import sys
 
 import pytest
 
-from sr_jax import config_lib
+from sr_jax import config_lib, configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("name", ["default", "quickstart", "test"])
+@pytest.mark.parametrize("name", configs.names())
 def test_shipped_configs_validate(name):
-  import importlib
-  config = importlib.import_module(f"configs.{name}").get_config()
+  config = importlib.import_module(f"sr_jax.configs.{name}").get_config()
   assert config_lib.validate(config, num_devices=1) is None  # Raises ConfigError when a value is invalid.
   assert config.is_locked is False and set(config) >= {"model", "data", "loss", "train", "seed"}
   with pytest.raises(config_lib.ConfigError, match="train.batch_size"):
@@ -21,7 +21,7 @@ def test_shipped_configs_validate(name):
 
 
 def test_default_is_the_paper_setup():
-  from configs import default
+  from sr_jax.configs import default
   c = default.get_config()
   assert (c.model.num_blocks, c.model.num_layers, c.model.growth, c.model.features) == (16, 8, 64, 64)
   assert (c.train.batch_size, c.data.patch_size, c.loss.l1, c.train.learning_rate) == (16, 48, 1.0, 1e-4)
@@ -51,7 +51,7 @@ def test_batch_not_divisible_by_devices(test_config):
 
 def _run_main(*args):
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "sr_jax.main", "--config=configs/test.py", *args],
+  return subprocess.run([sys.executable, "-m", "sr_jax.main", "--config=test", *args],
                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 

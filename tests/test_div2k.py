@@ -6,7 +6,7 @@ import pytest
 tfds = pytest.importorskip("tensorflow_datasets")
 tf = pytest.importorskip("tensorflow")
 
-from sr_jax import datasets, div2k, imresize, input_pipeline  # noqa: E402
+from sr_jax import datasets, div2k, eval_report, imresize, input_pipeline  # noqa: E402
 
 
 def _aligned_div2k(scale, sizes=((64, 80), (72, 48), (96, 96))):
@@ -28,7 +28,7 @@ def test_tfds_source_yields_aligned_training_patches():
   hrs, as_dataset = _aligned_div2k(2)
   with tfds.testing.mock_data(as_dataset_fn=as_dataset):
     images = datasets.load_source("tfds:div2k/bicubic_x2", min_size=32)
-  assert len(images) == 3 and images.names == ["0000", "0001", "0002"]
+  assert len(images) == 3 and images.names == ["0001", "0002", "0003"]  # DIV2K file numbers
   np.testing.assert_array_equal(images.get(1), hrs[1])
   batch = next(input_pipeline.train_dataset(images, patch_size=16, scale=2, global_batch=4, seed=0)
                .as_numpy_iterator())
@@ -39,7 +39,7 @@ def test_tfds_source_yields_aligned_training_patches():
 def test_div2k_validation_pairs_use_the_shipped_lr():
   hrs, as_dataset = _aligned_div2k(3)
   with tfds.testing.mock_data(as_dataset_fn=as_dataset):
-    pairs = div2k.validation_pairs(3)
+    pairs, _ = eval_report.load_pairs("div2k", 3, "")
   assert [p.name for p in pairs] == ["0801", "0802", "0803"]
   assert pairs[0].lr.shape == (64 // 3, 80 // 3, 3) and pairs[0].hr.shape == (63, 78, 3)
   assert 0 < pairs[0].bicubic_psnr < 60

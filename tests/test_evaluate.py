@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import evaluate
+from sr_jax import eval_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bicubic rows of the RDN paper's table (../shared/data/published_psnr.md).
@@ -15,8 +15,8 @@ PUBLISHED_BICUBIC = {"Set5": (33.66, 30.39, 28.42), "Set14": (30.24, 27.55, 26.0
 
 
 def test_bicubic_baseline_reproduces_the_published_rows(data_dir, tmp_path):
-  upscalers = {s: evaluate.bicubic_upscale(s) for s in (2, 3, 4)}
-  summary = evaluate.evaluate(upscalers, list(PUBLISHED_BICUBIC), data_dir, str(tmp_path), label="bicubic",
+  upscalers = {s: eval_report.bicubic_upscale(s) for s in (2, 3, 4)}
+  summary = eval_report.evaluate(upscalers, list(PUBLISHED_BICUBIC), data_dir, str(tmp_path), label="bicubic",
                               error_analysis=False)
   for name, row in PUBLISHED_BICUBIC.items():
     for scale, published in zip((2, 3, 4), row):
@@ -50,33 +50,33 @@ def test_cli_writes_table_json_heatmaps_and_sheets(data_dir, tmp_path):
 def test_bad_inputs_are_reported(tmp_path):
   (tmp_path / "empty").mkdir()
   with pytest.raises(FileNotFoundError, match="empty"):
-    evaluate.load_pairs(str(tmp_path / "empty"), 2, "")
+    eval_report.load_pairs(str(tmp_path / "empty"), 2, "")
   with pytest.raises(FileNotFoundError, match="not found"):
-    evaluate.load_pairs("Urban100", 2, str(tmp_path))
+    eval_report.load_pairs("Urban100", 2, str(tmp_path))
   folder = tmp_path / "mixed"
   folder.mkdir()
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)).save(folder / "good.png")
   (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
   (folder / "empty.jpg").write_bytes(b"")
-  summary = evaluate.evaluate({2: evaluate.bicubic_upscale(2)}, [str(folder)], "", str(tmp_path / "out"),
+  summary = eval_report.evaluate({2: eval_report.bicubic_upscale(2)}, [str(folder)], "", str(tmp_path / "out"),
                               label="bicubic", error_analysis=False)
   assert summary["mixed"]["x2"]["num_images"] == 1 and summary["mixed"]["x2"]["skipped"] == 2
 
 
 def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path, data_dir):
-  from sr_jax import inference, train
+  from sr_jax import inference, run_dir, train
   test_config.train.num_devices = 1
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(test_config, workdir)
-  config, graphdef, params, step = inference.load_run(workdir, "latest")
+  config, graphdef, params, step = run_dir.load_run(workdir, "latest")
   assert step == test_config.train.num_steps and config.model.scale == 2
   upscaler = inference.Upscaler(graphdef, params, config.model)
-  summary = evaluate.evaluate({2: upscaler}, ["Set5"], data_dir, str(tmp_path / "ev"), label="RDN")
+  summary = eval_report.evaluate({2: upscaler}, ["Set5"], data_dir, str(tmp_path / "ev"), label="RDN")
   assert 0 < summary["Set5"]["x2"]["psnr"] < 60 and summary["Set5"]["x2"]["bicubic_psnr"] == pytest.approx(
       33.68, abs=0.01)
   assert os.path.exists(tmp_path / "ev" / "sheets" / "Set5_x2.png")
   out = _run(f"--workdir={workdir}", f"--data_dir={data_dir}", "--datasets=Set5", "--scales=3")
   assert out.returncode != 0 and "scale mismatch" in out.stderr and "x2" in out.stderr
   with pytest.raises(ValueError, match="no checkpoint at step 999"):
-    inference.load_run(workdir, 999)
+    run_dir.load_run(workdir, 999)

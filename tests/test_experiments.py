@@ -3,10 +3,11 @@ import os
 import pytest
 
 from experiments import launch, report, sweep_lib
+from sr_jax import configs
 
 SWEEP = '''
 from experiments.sweep_lib import product, zip_
-BASE_CONFIG = "configs/test.py"
+BASE_CONFIG = "test"
 
 def sweep(add):
   for o in product({"seed": [0, 1]}, zip_({"model.growth": [4, 8], "model.features": [6, 10]})):
@@ -14,7 +15,7 @@ def sweep(add):
 '''
 
 TINY = '''
-BASE_CONFIG = "configs/test.py"
+BASE_CONFIG = "test"
 
 def sweep(add):
   add(seed=0)
@@ -27,7 +28,7 @@ def test_sweep_file_expands_to_the_expected_override_sets(tmp_path):
   path = tmp_path / "s.py"
   path.write_text(SWEEP)
   base, members = sweep_lib.load(str(path))
-  assert base == "configs/test.py"
+  assert base == "test"
   assert members == [
       {"seed": 0, "model.growth": 4, "model.features": 6}, {"seed": 0, "model.growth": 8, "model.features": 10},
       {"seed": 1, "model.growth": 4, "model.features": 6}, {"seed": 1, "model.growth": 8, "model.features": 10}]
@@ -42,7 +43,7 @@ def test_sweep_file_expands_to_the_expected_override_sets(tmp_path):
 def test_shipped_sweeps_load():
   for name, count in (("loss_study", 4), ("model_size", 8), ("patch_size", 4)):
     base, members = sweep_lib.load(f"experiments/{name}.py")
-    assert os.path.exists(base) and len(members) == count
+    assert os.path.exists(configs.path(base)) and len(members) == count
 
 
 def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, data_dir):

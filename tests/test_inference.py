@@ -2,15 +2,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import test as test_cfg
-from sr_jax import inference, train
+from sr_jax.configs import test as test_cfg
+from sr_jax import inference
+from sr_jax.models import registry
 
 
 @pytest.fixture(scope="module")
 def model_parts():
   config = test_cfg.get_config()
   config.model.update(num_blocks=2, num_layers=2, growth=8, features=8)
-  graphdef, params = nnx.split(train.build_model(config.model, seed=1))
+  graphdef, params = nnx.split(registry.build_generator(config.model, seed=1))
   return config, graphdef, params
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import test as test_cfg
-from sr_jax import config_lib, losses, train, vgg_weights
+from sr_jax.configs import test as test_cfg
+from sr_jax import config_lib, losses, run_dir, state as state_lib, train, train_step, vgg_weights
 from sr_jax.models import discriminator, vgg
 
 RNG = np.random.default_rng(0)
@@ -254,9 +254,9 @@ def test_every_loss_is_minimal_on_identical_images_with_finite_nonzero_gradients
 
 
 def _run_steps(config, n=2):
-  init_state, tx, schedule, disc_tx = train.state_initializer(config)
-  step, frozen = train.make_train_step(config, tx, schedule, disc_tx)
-  state0 = jax.jit(init_state)()
+  opt = state_lib.Optimizers.from_config(config)
+  step, frozen = train_step.build(config, opt)
+  state0 = jax.jit(state_lib.init_fn(config, opt))()
   snapshot = jax.tree.map(np.asarray, (state0, frozen))
   rng = np.random.default_rng(1)
   p, s = config.data.patch_size, config.model.scale
@@ -306,7 +306,7 @@ def test_gan_patch_size_and_resume_conflicts_are_checked(tmp_path):
   with pytest.raises(config_lib.ConfigError, match="config.gan.num_stages"):
     config_lib.validate(config)
   pixel = test_cfg.get_config()
-  saved = json.loads(pixel.to_json())
+  saved = run_dir.overlay_on_defaults(json.loads(pixel.to_json()))
   config.gan.num_stages = 2
   assert any("loss.adversarial" in c for c in config_lib.resume_conflicts(saved, config))
 
@@ -325,10 +325,9 @@ def test_parse_layers():
     losses.parse_layers(" , ")
 
 
-def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path):
+def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path, crash_after):
   """Through train_and_evaluate: a killed GAN + perceptual run resumes (discriminator included) to the same
   parameters as an uninterrupted one, and inference loads the GAN checkpoint."""
-  from sr_jax import inference
   path = str(tmp_path / "vgg16.npz")
   _write_torch_layout(path, _random_vgg("vgg16"), "vgg16")
   config = test_cfg.get_config()
@@ -338,11 +337,14 @@ def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path
   config.train.num_steps = 4
   config.update(eval_every=2, checkpoint_every=2)
   resumed = str(tmp_path / "resumed")
-  train.train_and_evaluate(config, resumed, _crash_after_step=3)  # Dies after step 3; checkpoint 2 on disk.
+  crash_after(3)  # Dies after step 3; checkpoint 2 on disk.
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    train.train_and_evaluate(config, resumed)
+  crash_after(None)
   state = train.train_and_evaluate(config, resumed)
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
   for a, b in ((state.params, straight.params), (state.disc.params, straight.disc.params)):
     jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
-  _, _, params, step = inference.load_run(resumed, "latest")
+  _, _, params, step = run_dir.load_run(resumed, "latest")
   assert step == 4
   jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), params, state.params)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from sr_jax import metrics
+from sr_jax import color, metrics
 
 
 def _img(seed=0, shape=(40, 36, 3)):
@@ -28,9 +28,9 @@ def test_known_mse_gives_known_psnr():
 
 
 def test_y_channel_is_matlab_rgb2ycbcr():
-  assert metrics.rgb_to_y(np.array([0, 0, 0])) == pytest.approx(16)
-  assert metrics.rgb_to_y(np.array([255, 255, 255])) == pytest.approx(235)
-  assert metrics.rgb_to_y(np.array([255, 0, 0])) == pytest.approx(16 + 65.481)
+  assert color.rgb_to_y(np.array([0, 0, 0])) == pytest.approx(16)
+  assert color.rgb_to_y(np.array([255, 255, 255])) == pytest.approx(235)
+  assert color.rgb_to_y(np.array([255, 0, 0])) == pytest.approx(16 + 65.481)
 
 
 def test_gray_ground_truth_scored_on_its_own_values():

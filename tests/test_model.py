@@ -4,17 +4,27 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax.models import rdn
+from sr_jax.configs import default
+from sr_jax.models import rdn, registry
 
 
 def test_paper_parameter_count():
-  model = nnx.eval_shape(lambda: rdn.RDN(scale=2, rngs=nnx.Rngs(0)))
-  assert rdn.count_params(model) == 22_123_395
+  assert registry.count_params(default.get_config().model) == 22_123_395
 
 
 def test_paper_flops_per_output_pixel():
-  flops = rdn.flops_per_output_pixel(scale=2, num_blocks=16, num_layers=8, growth=64, features=64)
-  assert flops / 1e6 == pytest.approx(11.06, abs=0.01)
+  assert registry.flops_per_output_pixel(default.get_config().model) / 1e6 == pytest.approx(11.06, abs=0.01)
+
+
+def test_registry_builds_from_config_and_names_unknown_architectures():
+  cfg = default.get_config().model
+  cfg.update(num_blocks=2, num_layers=2, growth=4, features=8)
+  assert isinstance(registry.build_generator(cfg), rdn.RDN)
+  assert registry.receptive_field(cfg) == rdn.receptive_field_radius(2, 2, 2)
+  assert registry.identity(cfg)["model.growth"] == 4
+  cfg.name = "srcnn"
+  with pytest.raises(ValueError, match="config.model.name='srcnn'.*'rdn'"):
+    registry.build_generator(cfg)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import jax
 
-from sr_jax import inference, train
+from sr_jax import run_dir, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,7 +24,7 @@ def _launch_two(workdir, steps):
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
              XLA_FLAGS="--xla_force_host_platform_device_count=2")
   procs = [subprocess.Popen(
-      [sys.executable, "-m", "sr_jax.main", "--config=configs/test.py", f"--workdir={workdir}",
+      [sys.executable, "-m", "sr_jax.main", "--config=test", f"--workdir={workdir}",
        f"--config.train.num_steps={steps}", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
        f"--process_id={i}", "--cpu_collectives=gloo"],
       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
@@ -35,7 +35,7 @@ def _launch_two(workdir, steps):
 
 
 def _params(workdir):
-  _, _, params, step = inference.load_run(workdir, "latest")
+  _, _, params, step = run_dir.load_run(workdir, "latest")
   return step, [np.asarray(x) for x in jax.tree.leaves(params)]
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import checkpointing, datasets, image_io, inference, train
+from sr_jax import checkpointing, datasets, image_io, run_dir, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_ARGS = ["--config=configs/test.py", "--config.train.num_steps=60", "--config.checkpoint_every=4",
+_ARGS = ["--config=test", "--config.train.num_steps=60", "--config.checkpoint_every=4",
          "--config.eval_every=60", "--config.log_every=4", "--config.train.num_devices=1"]
 
 
@@ -26,7 +26,7 @@ def _main(workdir):
 
 
 def _params(workdir):
-  _, _, params, step = inference.load_run(str(workdir), "latest")
+  _, _, params, step = run_dir.load_run(str(workdir), "latest")
   return step, [np.asarray(x) for x in jax.tree.leaves(params)]
 
 
@@ -96,7 +96,7 @@ def test_checkpoint_from_before_the_disc_field_still_loads(test_config, tmp_path
   ckpt = checkpointing.Checkpointer(str(tmp_path / "old"), async_save=False)
   ckpt.save(3, old, {"note": "legacy"})
   ckpt.close()
-  _, _, params, step = inference.load_run(str(tmp_path / "old"), "latest")
+  _, _, params, step = run_dir.load_run(str(tmp_path / "old"), "latest")
   assert step == 3
   jax.tree.map(np.testing.assert_array_equal, params, state.params)
   test_config.train.num_steps = 4

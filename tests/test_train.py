@@ -9,8 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from sr_jax import config_lib, imresize, losses, metrics, optim, train, train_step
-from sr_jax.models import rdn
+from sr_jax import config_lib, imresize, losses, metrics, optim, state as state_lib, train, train_step
+from sr_jax.models import rdn, registry
 
 
 def _params(state):
@@ -31,11 +31,14 @@ def test_one_device_equals_eight_devices(test_config, tmp_path):
   np.testing.assert_allclose(losses[0], losses[1], atol=1e-3)
 
 
-def test_interrupted_run_resumes_to_identical_parameters(test_config, tmp_path):
+def test_interrupted_run_resumes_to_identical_parameters(test_config, tmp_path, crash_after):
   test_config.train.num_devices = 2
   full = _params(train.train_and_evaluate(test_config, str(tmp_path / "full")))
   # Crash after step 5: the last checkpoint is step 3, so steps 4-5 are redone on resume.
-  train.train_and_evaluate(test_config, str(tmp_path / "crash"), _crash_after_step=5)
+  crash_after(5)
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    train.train_and_evaluate(test_config, str(tmp_path / "crash"))
+  crash_after(None)
   assert sorted(os.listdir(tmp_path / "crash" / "checkpoints")) == ["3"]
   resumed = _params(train.train_and_evaluate(test_config, str(tmp_path / "crash")))
   for a, b in zip(full, resumed):
@@ -71,11 +74,11 @@ def test_scan_steps_rolled_or_unrolled_equal_sequential_steps(unroll):
   rng = np.random.default_rng(0)
   batches = {"lr": rng.integers(0, 256, (3, 2, 6, 6, 3), dtype=np.uint8),
              "hr": rng.integers(0, 256, (3, 2, 12, 12, 3), dtype=np.uint8)}
-  seq = train_step.create_state(params, tx)
+  seq = state_lib.create_state(params, tx)
   for i in range(3):
     seq, _ = jax.jit(step)(seq, {k: v[i] for k, v in batches.items()}, {})
   fused, metrics = jax.jit(lambda s, b: train_step.scan_steps(step, s, b, {}, unroll=unroll))(
-      train_step.create_state(params, tx), batches)
+      state_lib.create_state(params, tx), batches)
   assert int(fused.step) == 3 and metrics["loss"].shape == (3,)
   for a, b in zip(_params(seq), _params(fused)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -112,7 +115,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(test_config, tm
 
 def test_overfits_a_fixed_batch_well_above_bicubic():
   """A small RDN trained on one batch must beat bicubic on it by a wide margin."""
-  from configs import test as test_cfg
+  from sr_jax.configs import test as test_cfg
   from sr_jax import datasets, input_pipeline
   config = test_cfg.get_config()
   config.model.update(num_blocks=2, num_layers=3, growth=16, features=16)
@@ -121,10 +124,9 @@ def test_overfits_a_fixed_batch_well_above_bicubic():
   batch = next(input_pipeline.train_dataset(images, patch_size=12, scale=2, global_batch=4, seed=0)
                .as_numpy_iterator())
   tx, schedule = optim.make_optimizer(config.train)
-  model = train.build_model(config.model)
   from flax import nnx
-  graphdef, params = nnx.split(model)
-  state = train_step.create_state(params, tx)
+  graphdef, params = nnx.split(registry.build_generator(config.model))
+  state = state_lib.create_state(params, tx)
   loss = losses.GeneratorLoss((("l1", 1.0),))
   step = jax.jit(lambda s, b: train_step.train_step(s, b, {}, graphdef=graphdef, tx=tx, loss=loss,
                                                     learning_rate_fn=schedule))

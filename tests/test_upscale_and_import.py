@@ -9,14 +9,15 @@ import pytest
 from flax import nnx
 from PIL import Image
 
-from sr_jax import import_weights, inference, train
+from sr_jax import importers, run_dir, train, weights_io
+from sr_jax.models import registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def trained_workdir(tmp_path_factory):
-  from configs import test as test_cfg
+  from sr_jax.configs import test as test_cfg
   config = test_cfg.get_config()
   config.train.num_devices = 1
   config.train.num_steps = 3
@@ -74,8 +75,26 @@ def test_upscale_never_overwrites_inputs_and_refuses_bombs(trained_workdir, tmp_
   assert out.returncode == 1 and "decompression-bomb" in out.stdout
 
 
+def to_authors_state_dict(params, arch, rgb_range):
+  """sr_jax RDN parameters in the authors' (EDSR-PyTorch) naming and layout, written independently of the
+  importer: OIHW kernels, biases in [0, 255] units."""
+  names = {("sfe1",): "SFENet1", ("sfe2",): "SFENet2", ("gff1",): "GFF.0", ("gff2",): "GFF.1"}
+  for i in range(arch["num_blocks"]):
+    names[("blocks", i, "lff")] = f"RDBs.{i}.LFF"
+    names.update({("blocks", i, "convs", j): f"RDBs.{i}.convs.{j}.conv.0" for j in range(arch["num_layers"])})
+  stages = 2 if arch["scale"] == 4 else 1
+  names.update({("up", k): f"UPNet.{2 * k}" for k in range(stages)})
+  names[("out",)] = f"UPNet.{2 * stages}"
+  sd = {}
+  for path, var in nnx.to_flat_state(params):
+    value = np.asarray(var[...])
+    leaf = "weight" if path[-1] == "kernel" else "bias"
+    sd[f"{names[tuple(path[:-1])]}.{leaf}"] = value.transpose(3, 2, 0, 1) if leaf == "weight" else value * rgb_range
+  return sd
+
+
 def _random_rdn(scale, seed=0):
-  model = train.build_model(_model_cfg(scale), seed=seed)
+  model = registry.build_generator(_model_cfg(scale), seed=seed)
   # Non-zero biases, so the rgb_range rescaling is exercised.
   graphdef, params = nnx.split(model)
   leaves, treedef = jax.tree.flatten(params)
@@ -85,7 +104,7 @@ def _random_rdn(scale, seed=0):
 
 
 def _model_cfg(scale):
-  from configs import test as test_cfg
+  from sr_jax.configs import test as test_cfg
   cfg = test_cfg.get_config().model
   cfg.update(scale=scale, num_blocks=2, num_layers=3, growth=4, features=6)
   return cfg
@@ -96,7 +115,7 @@ def test_import_round_trip_in_authors_naming(tmp_path, scale, fmt):
   graphdef, params = _random_rdn(scale)
   arch = dict(_model_cfg(scale))
   arch = {k: arch[k] for k in ("scale", "num_blocks", "num_layers", "growth", "features", "channels")}
-  sd = import_weights.to_state_dict(params, arch, rgb_range=255.0)
+  sd = to_authors_state_dict(params, arch, rgb_range=255.0)
   assert "RDBs.1.convs.2.conv.0.weight" in sd and "GFF.1.bias" in sd and sd["SFENet1.weight"].shape == (6, 3, 3, 3)
   assert ("UPNet.4.weight" in sd) == (scale == 4)
   path = str(tmp_path / f"rdn{fmt}")
@@ -106,21 +125,21 @@ def test_import_round_trip_in_authors_naming(tmp_path, scale, fmt):
     from safetensors.numpy import save_file
     save_file({k: np.ascontiguousarray(v) for k, v in sd.items()}, path)
   workdir = str(tmp_path / "imported")
-  assert import_weights.import_to_workdir(path, workdir) == arch
-  config, graphdef2, params2, step = inference.load_run(workdir, "latest")
+  assert importers.import_to_workdir(path, workdir) == arch
+  config, graphdef2, params2, step = run_dir.load_run(workdir, "latest")
   assert step == 0 and config.model.scale == scale
   x = jnp.asarray(np.random.default_rng(1).uniform(size=(1, 9, 11, 3)).astype(np.float32))
   ref = nnx.merge(graphdef, params)(x)
   np.testing.assert_allclose(np.asarray(nnx.merge(graphdef2, params2)(x)), np.asarray(ref), atol=1e-5)
   with pytest.raises(FileExistsError):
-    import_weights.import_to_workdir(path, workdir)
+    importers.import_to_workdir(path, workdir)
 
 
 def test_imported_kernel_orientation_matches_pytorch_conv(tmp_path):
   """A PyTorch Conv2d (OIHW cross-correlation, zero padding 1) computed by hand equals the imported layer."""
   graphdef, params = _random_rdn(2, seed=3)
   arch = {"scale": 2, "num_blocks": 2, "num_layers": 3, "growth": 4, "features": 6, "channels": 3}
-  sd = import_weights.to_state_dict(params, arch, rgb_range=1.0)
+  sd = to_authors_state_dict(params, arch, rgb_range=1.0)
   w, b = sd["SFENet1.weight"], sd["SFENet1.bias"]
   rng = np.random.default_rng(0)
   sd["SFENet1.weight"] = w = rng.normal(size=w.shape).astype(np.float32)
@@ -131,30 +150,33 @@ def test_imported_kernel_orientation_matches_pytorch_conv(tmp_path):
     for i in range(5):
       for j in range(7):
         ref[o, i, j] = np.sum(w[o] * xp[:, i:i + 3, j:j + 3]) + b[o]
-  imported = import_weights.to_params(sd, arch, params, rgb_range=1.0)
+  imported = importers.to_params(sd, arch, params, rgb_range=1.0)
   model = nnx.merge(graphdef, imported)
   out = np.asarray(model.sfe1(jnp.asarray(x.transpose(1, 2, 0)[None])))[0].transpose(2, 0, 1)
   np.testing.assert_allclose(out, ref, atol=1e-4)
 
 
 def test_bad_weight_files(tmp_path):
-  with pytest.raises(FileNotFoundError):
-    import_weights.read_state_dict(str(tmp_path / "missing.npz"))
+  with pytest.raises(weights_io.WeightsFileError, match="missing.npz does not exist"):
+    importers.read_state_dict(str(tmp_path / "missing.npz"))
   (tmp_path / "w.bin").write_bytes(b"x")
   with pytest.raises(ValueError, match="unsupported weights format"):
-    import_weights.read_state_dict(str(tmp_path / "w.bin"))
+    importers.read_state_dict(str(tmp_path / "w.bin"))
+  (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 truncated")
+  with pytest.raises(weights_io.WeightsFileError, match="cannot read .*cut.npz"):
+    importers.read_state_dict(str(tmp_path / "cut.npz"))
   np.savez(tmp_path / "other.npz", conv1=np.zeros(3))
   with pytest.raises(ValueError, match="not an RDN state dict"):
-    import_weights.infer_architecture(import_weights.read_state_dict(str(tmp_path / "other.npz")))
+    importers.infer_architecture(importers.read_state_dict(str(tmp_path / "other.npz")))
 
 
 def test_fine_tune_from_another_scale_keeps_matching_layers(trained_workdir):
-  from configs import test as test_cfg
+  from sr_jax.configs import test as test_cfg
   config = test_cfg.get_config()
   config.model.scale = 3
-  fresh = nnx.state(train.build_model(config.model, seed=5))
-  init = train.init_params_from(trained_workdir, fresh)
-  _, _, src, _ = inference.load_run(trained_workdir, "best")
+  fresh = nnx.state(registry.build_generator(config.model, seed=5))
+  init = run_dir.init_params_from(trained_workdir, fresh)
+  _, _, src, _ = run_dir.load_run(trained_workdir, "best")
   got, want, rnd = (dict(nnx.to_flat_state(p)) for p in (init, src, fresh))
   np.testing.assert_array_equal(np.asarray(got[("sfe1", "kernel")][...]), np.asarray(want[("sfe1", "kernel")][...]))
   np.testing.assert_array_equal(np.asarray(got[("out", "kernel")][...]), np.asarray(want[("out", "kernel")][...]))

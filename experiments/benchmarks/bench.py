@@ -1,8 +1,8 @@
 r"""Speed and memory of RDN training, inference and the input pipeline; one JSON line per measurement.
 
-  python -m experiments.benchmarks.bench --config=configs/default.py --batch=4 --patch=32 --infer_size=128
+  python -m experiments.benchmarks.bench --config=default --batch=4 --patch=32 --infer_size=128
   python -m experiments.benchmarks.bench --smoke            # tiny model, seconds (what CI runs)
-  python -m experiments.benchmarks.bench --config=configs/default.py --with_torch   # + PyTorch side by side
+  python -m experiments.benchmarks.bench --config=default --with_torch   # + PyTorch side by side
 
 Train step: median of --steps timed steps after one warm-up (compile time reported apart), patches/s,
 GFLOP/s from the analytic FLOP count (forward x3 for forward+backward; the paper RDN x2 is 11.06 MFLOP per
@@ -17,10 +17,8 @@ import functools
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +27,11 @@ from absl import app, flags
 from flax import nnx
 from ml_collections import config_flags
 
-from sr_jax import datasets, inference, input_pipeline, train
-from sr_jax.models import rdn
+from experiments.benchmarks import timing
+from sr_jax import configs, datasets, inference, input_pipeline, state as state_lib, train_step
+from sr_jax.models import rdn, registry
 
-config_flags.DEFINE_config_file("config", "configs/default.py", "Model/optimizer config.")
+config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
 flags.DEFINE_bool("smoke", False, "Tiny model and sizes: checks the script and its JSON fields quickly.")
 flags.DEFINE_list("what", ["train", "infer", "pipeline"], "Measurements to run.")
 flags.DEFINE_integer("batch", 4, "Train batch (global).")
@@ -74,8 +73,8 @@ def _base(config) -> dict:
   m = config.model
   return {"framework": "jax", "device": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
           "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
-          "model": {**{k: m[k] for k in ("scale", "num_blocks", "num_layers", "growth", "features", "dtype")},
-                    "conv_impl": rdn.resolve_conv_impl(m.get("conv_impl", "auto"))}}
+          "model": {**{k.removeprefix("model."): v for k, v in registry.identity(m).items()}, "dtype": m.dtype,
+                    "conv_impl": rdn.resolve_conv_impl(m.conv_impl)}}
 
 
 def run_torch(config) -> None:
@@ -84,65 +83,50 @@ def run_torch(config) -> None:
   cmd = [sys.executable, "-m", "experiments.benchmarks.torch_rdn", f"--threads={os.cpu_count()}",
          f"--batch={FLAGS.batch}", f"--patch={FLAGS.patch}", f"--infer_size={FLAGS.infer_size}",
          f"--steps={FLAGS.steps}", f"--what={what}",
-         *(f"--{k}={m[k]}" for k in ("scale", "num_blocks", "num_layers", "growth", "features", "channels"))]
+         *(f"--{k.removeprefix('model.')}={v}" for k, v in registry.identity(m).items() if k != "model.name")]
   subprocess.run(cmd, check=True)
 
 
 def bench_train(config) -> dict:
   m = config.model
-  init_state, tx, schedule, disc_tx = train.state_initializer(config)
-  state = jax.jit(init_state)()
-  step_fn, frozen = train.make_train_step(config, tx, schedule, disc_tx)
-  k = config.train.get("steps_per_dispatch", 1)  # Optimizer steps per call (lax.scan); times are per step.
+  opt = state_lib.Optimizers.from_config(config)
+  step_fn, frozen = train_step.build(config, opt)
+  k = config.train.steps_per_dispatch  # Optimizer steps per call (lax.scan); times are per step.
   step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
   rng = np.random.default_rng(0)
   p, s, b = FLAGS.patch, m.scale, FLAGS.batch
   lead = (k,) if k > 1 else ()
   batch = {"lr": jnp.asarray(rng.integers(0, 256, (*lead, b, p, p, m.channels), dtype=np.uint8)),
            "hr": jnp.asarray(rng.integers(0, 256, (*lead, b, p * s, p * s, m.channels), dtype=np.uint8))}
-  t0 = time.perf_counter()
-  state, metrics = step(state, batch)
-  jax.block_until_ready(metrics)
-  compile_s = time.perf_counter() - t0
-  times = []
-  for _ in range(FLAGS.steps):
-    t0 = time.perf_counter()
-    state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    times.append((time.perf_counter() - t0) / k)
-  median = statistics.median(times)
-  flops = 3 * rdn.flops_per_output_pixel(scale=s, num_blocks=m.num_blocks, num_layers=m.num_layers,
-                                         growth=m.growth, features=m.features, channels=m.channels) \
-      * b * (p * s) ** 2
+  carry = {"state": jax.jit(state_lib.init_fn(config, opt))()}
+
+  def one_call():
+    carry["state"], metrics = step(carry["state"], batch)
+    return metrics
+
+  compile_s, call_s = timing.warmup_then_median(one_call, FLAGS.steps, jax.block_until_ready)
+  median = call_s / k
+  flops = 3 * registry.flops_per_output_pixel(m) * b * (p * s) ** 2
   gflops = flops / median / 1e9
   peak = _peak(m.dtype)
   return {"benchmark": "train_step", "batch": b, "lr_patch": p, "steps_per_dispatch": k,
           "compile_plus_first_step_s": round(compile_s, 3),
           "step_s_median": round(median, 4), "patches_per_s": round(b / median, 2),
           "gflop_per_step": round(flops / 1e9, 2), "gflops_per_s": round(gflops, 1),
-          "mfu": round(gflops / (peak * 1e3), 4) if peak else None, "loss_finite": bool(np.isfinite(
-              np.asarray(metrics["loss"])).all())}
+          "mfu": round(gflops / (peak * 1e3), 4) if peak else None,
+          "loss_finite": bool(np.isfinite(np.asarray(one_call()["loss"])).all())}
 
 
 def bench_infer(config) -> list[dict]:
   m = config.model
-  graphdef, params = nnx.split(train.build_model(m))
+  graphdef, params = nnx.split(registry.build_generator(m))
   lr = np.random.default_rng(0).integers(0, 256, (FLAGS.infer_size, FLAGS.infer_size, m.channels), np.uint8)
-  per_px = rdn.flops_per_output_pixel(scale=m.scale, num_blocks=m.num_blocks, num_layers=m.num_layers,
-                                      growth=m.growth, features=m.features, channels=m.channels)
+  per_px = registry.flops_per_output_pixel(m)
   out = []
   for mode, tile in (("full", 0), ("tiled", FLAGS.tile)):
     upscaler = inference.Upscaler(graphdef, params, m, tile=tile)
-    t0 = time.perf_counter()
-    sr = upscaler(lr)
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(max(1, FLAGS.steps // 2)):
-      t0 = time.perf_counter()
-      sr = upscaler(lr)
-      times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
-    mpix = sr.shape[0] * sr.shape[1] / 1e6
+    first, median = timing.warmup_then_median(lambda: upscaler(lr), max(1, FLAGS.steps // 2))
+    mpix = (FLAGS.infer_size * m.scale) ** 2 / 1e6
     out.append({"benchmark": f"inference_{mode}", "lr_size": FLAGS.infer_size, "tile": tile,
                 "overlap": upscaler.overlap if tile else 0, "compile_plus_first_s": round(first, 3),
                 "seconds_median": round(median, 4), "output_mpix_per_s": round(mpix / median, 4),
@@ -158,12 +142,9 @@ def bench_pipeline(config) -> dict:
   for _ in range(5):
     next(it)
   n = 20 if FLAGS.smoke else 200
-  t0 = time.perf_counter()
-  for _ in range(n):
-    next(it)
-  dt = time.perf_counter() - t0
+  _, median = timing.warmup_then_median(lambda: [next(it) for _ in range(n)], 1)
   return {"benchmark": "input_pipeline", "hr_patch": FLAGS.pipeline_patch * s, "batch": 16,
-          "patches_per_s": round(16 * n / dt, 1)}
+          "patches_per_s": round(16 * n / median, 1)}
 
 
 def main(argv):
@@ -189,4 +170,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, argv=configs.resolve_argv(sys.argv))

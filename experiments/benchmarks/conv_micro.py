@@ -9,13 +9,13 @@ the same FLOPs, the machine's practical ceiling.
 from __future__ import annotations
 
 import json
-import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 from jax import lax
+
+from experiments.benchmarks import timing
 
 flags.DEFINE_list("shapes", ["4x32x32", "1x128x128", "1x32x132"], "NxHxW of the input.")
 flags.DEFINE_list("cin", ["64", "320", "576"], "Input channels (dense-block widths of the paper RDN).")
@@ -26,13 +26,7 @@ FLAGS = flags.FLAGS
 
 def _median_s(fn, *args) -> float:
   fn = jax.jit(fn)
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(FLAGS.repeats):
-    t = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t)
-  return float(np.median(times))
+  return timing.warmup_then_median(lambda: fn(*args), FLAGS.repeats, jax.block_until_ready)[1]
 
 
 def main(argv):

@@ -1,7 +1,7 @@
 r"""Times the paper RDN train step / inference under each CPU variant tried for issue #8; JSON lines.
 
   python -m experiments.benchmarks.cpu_variants --out=/tmp/cpu_variants.jsonl
-  python -m experiments.benchmarks.cpu_variants --variants=xla,wide --what=train
+  python -m experiments.benchmarks.cpu_variants --variants=xla,wide --what=train --config=default
 
 Every variant runs bench.py in a fresh process (XLA flags are read once per process): a conv formulation
 (model.conv_impl) and optional XLA_FLAGS. Each printed line is bench.py's JSON plus "variant".
@@ -9,11 +9,15 @@ Every variant runs bench.py in a fresh process (XLA flags are read once per proc
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
+
+from absl import app, flags
+
+from experiments.benchmarks import bench  # noqa: F401  (defines bench.py's flags, passed on to it)
+from sr_jax import configs
 
 # name -> (conv_impl, XLA_FLAGS)
 VARIANTS = {
@@ -26,24 +30,21 @@ VARIANTS = {
 }
 
 
-def main(argv=None):
-  ap = argparse.ArgumentParser()
-  ap.add_argument("--variants", default=",".join(VARIANTS))
-  ap.add_argument("--what", default="train,infer")
-  ap.add_argument("--config", default="configs/default.py")
-  ap.add_argument("--batch", type=int, default=4)
-  ap.add_argument("--patch", type=int, default=32)
-  ap.add_argument("--infer_size", type=int, default=128)
-  ap.add_argument("--steps", type=int, default=5)
-  ap.add_argument("--out", default="")
-  a = ap.parse_args(argv)
+flags.DEFINE_list("variants", list(VARIANTS), "Variants to time (names above).")
+flags.DEFINE_string("out", "", "Also write the JSON lines to this file.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  # bench.py's own flags (--config, --what, --batch, --patch, ...) given here are passed on unchanged.
+  passthrough = [a for a in sys.argv[1:] if not a.startswith(("--variants", "--out"))]
   lines = []
-  for name in a.variants.split(","):
+  for name in FLAGS.variants:
     impl, xla_flags = VARIANTS[name]
     env = dict(os.environ, XLA_FLAGS=xla_flags)
-    cmd = [sys.executable, "-m", "experiments.benchmarks.bench", f"--config={a.config}",
-           f"--config.model.conv_impl={impl}", f"--what={a.what}", f"--batch={a.batch}", f"--patch={a.patch}",
-           f"--infer_size={a.infer_size}", f"--tile={a.infer_size}", f"--steps={a.steps}"]
+    cmd = [sys.executable, "-m", "experiments.benchmarks.bench", *passthrough, f"--config.model.conv_impl={impl}",
+           f"--tile={FLAGS.infer_size}"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
       line = {"variant": name, "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
@@ -57,10 +58,10 @@ def main(argv=None):
           continue  # Tile = image here: the same as inference_full.
         print(json.dumps(line), flush=True)
         lines.append(line)
-  if a.out:
-    with open(a.out, "w") as f:
+  if FLAGS.out:
+    with open(FLAGS.out, "w") as f:
       f.writelines(json.dumps(x) + "\n" for x in lines)
 
 
 if __name__ == "__main__":
-  main()
+  app.run(main, argv=configs.resolve_argv(sys.argv))

@@ -9,11 +9,13 @@ prints both frameworks side by side. Train step: Adam + L1, median of --steps af
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
-import statistics
-import time
+
+from absl import app, flags
+
+from experiments.benchmarks import timing
+from sr_jax.models import rdn
 
 
 def build(torch, nn, *, scale, num_blocks, num_layers, growth, features, channels):
@@ -61,29 +63,31 @@ def build(torch, nn, *, scale, num_blocks, num_layers, growth, features, channel
   return RDN()
 
 
-def main(argv=None):
-  ap = argparse.ArgumentParser()
-  ap.add_argument("--threads", type=int, default=2)
-  ap.add_argument("--batch", type=int, default=4)
-  ap.add_argument("--patch", type=int, default=32)
-  ap.add_argument("--infer_size", type=int, default=128)
-  ap.add_argument("--steps", type=int, default=5)
-  ap.add_argument("--scale", type=int, default=2)
-  ap.add_argument("--num_blocks", type=int, default=16)
-  ap.add_argument("--num_layers", type=int, default=8)
-  ap.add_argument("--growth", type=int, default=64)
-  ap.add_argument("--features", type=int, default=64)
-  ap.add_argument("--channels", type=int, default=3)
-  ap.add_argument("--what", default="train,infer")
-  a = ap.parse_args(argv)
-  import torch
+flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
+flags.DEFINE_integer("batch", 4, "Train batch.")
+flags.DEFINE_integer("patch", 32, "LR patch side.")
+flags.DEFINE_integer("infer_size", 128, "LR side of the inference image.")
+flags.DEFINE_integer("steps", 5, "Timed steps.")
+flags.DEFINE_integer("scale", 2, "RDN scale.")
+flags.DEFINE_integer("num_blocks", 16, "D.")
+flags.DEFINE_integer("num_layers", 8, "C.")
+flags.DEFINE_integer("growth", 64, "G.")
+flags.DEFINE_integer("features", 64, "G0.")
+flags.DEFINE_integer("channels", 3, "Colour channels.")
+flags.DEFINE_string("what", "train,infer", "Measurements.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  a = FLAGS
+  import torch  # Optional: only this reference benchmark needs PyTorch.
   from torch import nn
 
-  from sr_jax.models.rdn import flops_per_output_pixel
   torch.set_num_threads(a.threads)
   arch = dict(scale=a.scale, num_blocks=a.num_blocks, num_layers=a.num_layers, growth=a.growth,
               features=a.features, channels=a.channels)
-  per_px = flops_per_output_pixel(**arch)
+  per_px = rdn.flops_per_output_pixel(**arch)
   model = build(torch, nn, **arch)
   base = {"framework": "torch", "torch": torch.__version__, "threads": a.threads, "device": "cpu",
           "model": {**arch, "dtype": "float32"}}
@@ -102,15 +106,7 @@ def main(argv=None):
       opt.step()
       return loss
 
-    t0 = time.perf_counter()
-    step()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(a.steps):
-      t0 = time.perf_counter()
-      step()
-      times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
+    first, median = timing.warmup_then_median(step, a.steps)
     flops = 3 * per_px * b * (p * s) ** 2
     out.append({"benchmark": "train_step", "batch": b, "lr_patch": p, "first_step_s": round(first, 3),
                 "step_s_median": round(median, 4), "patches_per_s": round(b / median, 2),
@@ -119,16 +115,8 @@ def main(argv=None):
     model.eval()
     x = torch.rand(1, a.channels, a.infer_size, a.infer_size)
     with torch.inference_mode():
-      t0 = time.perf_counter()
-      y = model(x)
-      first = time.perf_counter() - t0
-      times = []
-      for _ in range(max(1, a.steps // 2)):
-        t0 = time.perf_counter()
-        y = model(x)
-        times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
-    mpix = y.shape[-1] * y.shape[-2] / 1e6
+      first, median = timing.warmup_then_median(lambda: model(x), max(1, a.steps // 2))
+    mpix = (a.infer_size * a.scale) ** 2 / 1e6
     out.append({"benchmark": "inference_full", "lr_size": a.infer_size, "compile_plus_first_s": round(first, 3),
                 "seconds_median": round(median, 4), "output_mpix_per_s": round(mpix / median, 4),
                 "gflops_per_s_useful": round(per_px * mpix * 1e6 / median / 1e9, 1)})
@@ -138,4 +126,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  app.run(main)

@@ -14,13 +14,14 @@ import time
 import numpy as np
 from absl import app, flags
 
-from sr_jax import datasets, image_io, imresize, inference
+from sr_jax import datasets, image_io, imresize, inference, run_dir
 
 flags.DEFINE_string("workdir", None, "Trained workdir.")
 flags.DEFINE_string("image", None, "Input image (default: a resized bundled photo).")
 flags.DEFINE_string("size", "1920x1080", "WxH of the generated input when --image is not given.")
 flags.DEFINE_integer("tile", 192, "LR tile side (0: whole image).")
 flags.DEFINE_integer("batch_size", 4, "Tiles per forward pass.")
+flags.mark_flags_as_required(["workdir"])
 FLAGS = flags.FLAGS
 
 
@@ -32,7 +33,7 @@ def main(argv):
     w, h = (int(v) for v in FLAGS.size.split("x"))
     photo = image_io.read_image(datasets.skimage_files("hubble_deep_field")[0])
     lr = imresize.to_uint8(imresize.imresize(photo / 255.0, output_shape=(h, w)))
-  config, graphdef, params, step = inference.load_run(FLAGS.workdir, "best")
+  config, graphdef, params, step = run_dir.load_run(FLAGS.workdir, "best")
   upscaler = inference.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, batch_size=FLAGS.batch_size)
   t0 = time.perf_counter()
   side = 2 * FLAGS.tile + 2 * upscaler.overlap if FLAGS.tile else 64
@@ -51,5 +52,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["workdir"])
   app.run(main)

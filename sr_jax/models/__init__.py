@@ -1,1 +1,1 @@
-"""Networks: RDN (the generator)."""
+"""Networks: generators (RDN), the perceptual VGG, discriminators; ``registry`` builds them from config."""

@@ -175,7 +175,3 @@ def flops_per_output_pixel(*, scale: int, num_blocks: int, num_layers: int, grow
     cin = g
   macs += 9 * g * channels * scale * scale
   return 2.0 * macs / (scale * scale)
-
-
-def count_params(model: nnx.Module) -> int:
-  return sum(int(x.size) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

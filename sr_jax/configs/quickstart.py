@@ -2,12 +2,12 @@ r"""Quickstart: a small RDN trained on photos bundled with scikit-image; about 7
 
 No downloads: trains on six scikit-image photos and validates on two it never sees (chelsea, coffee).
 
-  python -m sr_jax.main --config=configs/quickstart.py --workdir=runs/quickstart
+  python -m sr_jax.main --config=quickstart --workdir=runs/quickstart
 
 Expected: validation PSNR (Y, x2) about 1.5 dB above bicubic on the held-out photos (see README).
 """
 
-from configs import default
+from sr_jax.configs import default
 
 
 def get_config():

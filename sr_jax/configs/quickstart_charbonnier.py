@@ -1,9 +1,9 @@
 r"""Quickstart trained with the Charbonnier loss (eps 1e-3) instead of L1.
 
-  python -m sr_jax.main --config=configs/quickstart_charbonnier.py --workdir=runs/quickstart_charbonnier
+  python -m sr_jax.main --config=quickstart_charbonnier --workdir=runs/quickstart_charbonnier
 """
 
-from configs import quickstart
+from sr_jax.configs import quickstart
 
 
 def get_config():

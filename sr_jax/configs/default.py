@@ -4,7 +4,7 @@ D=16 blocks of C=8 layers, G=G0=64 (22,123,395 parameters), 48x48 LR patches, ba
 Adam(0.9, 0.999) at 1e-4 halved every 200k steps, 1M steps. DIV2K comes from tensorflow-datasets (downloaded on
 first use, or read offline from the official zips: see README "DIV2K").
 
-  python -m sr_jax.main --config=configs/default.py --workdir=runs/rdn_x2_div2k
+  python -m sr_jax.main --config=default --workdir=runs/rdn_x2_div2k
 
 Expected (paper, 1M steps): Set5 x2 38.24 dB, Set14 34.01 dB, B100 32.34 dB.
 Other scales: --config.model.scale=3 --config.data.patch_size=32 (and the matching tfds config).
@@ -18,6 +18,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0  # Seeds parameter init and the data order (patch i of the run is a function of seed and i).
 
   config.model = ml_collections.ConfigDict()
+  config.model.name = "rdn"  # Architecture (sr_jax.models.registry): 'rdn'.
   config.model.scale = 2  # Up-scaling factor: 2, 3 or 4.
   config.model.num_blocks = 16  # D: residual dense blocks.
   config.model.num_layers = 8  # C: conv layers per block.
@@ -103,5 +104,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_every = 5000  # Steps between validations (and the end of training).
   config.checkpoint_every = 5000  # Steps between checkpoints (and the end of training, and at validations).
   config.keep_checkpoints = 3  # Latest checkpoints kept, besides the best by validation PSNR.
+  # XLA profiler trace of this many steps, from the 10th step after (re)starting, into the workdir (TensorBoard's
+  # Profile tab); 0: off.
+  config.profile_steps = 0
   config.num_image_triplets = 3  # HR / bicubic / SR image triplets written to TensorBoard per validation set.
   return config

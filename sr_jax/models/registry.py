@@ -1,0 +1,90 @@
+"""The one place that turns a config into a network: generators by ``config.model.name``, the discriminator.
+
+Each architecture registers how to build it, which ``config.model`` fields define its checkpoint (a workdir
+trained with other values is a different model), its receptive-field radius (tiled inference's overlap) and
+its FLOPs per output pixel (throughput, the benchmark and the report). A new architecture is one module under
+``sr_jax/models/`` and one entry in ``ARCHITECTURES``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from sr_jax.models import discriminator, rdn
+
+ModelConfig = ml_collections.ConfigDict  # config.model
+SCALES = (2, 3, 4)
+DTYPES = ("float32", "bfloat16")
+CHANNELS = (1, 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  build: Callable[[ModelConfig, nnx.Rngs], nnx.Module]
+  fields: tuple[str, ...]  # config.model fields that define the parameters (besides name).
+  receptive_field: Callable[[ModelConfig], int]  # Radius in LR pixels.
+  flops_per_output_pixel: Callable[[ModelConfig], float]  # Forward multiply-adds x2 per HR pixel.
+
+
+_RDN_FIELDS = ("scale", "num_blocks", "num_layers", "growth", "features", "channels")
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "rdn": Architecture(
+        build=lambda m, rngs: rdn.RDN(**{k: m[k] for k in _RDN_FIELDS}, dtype=jnp.dtype(m.dtype),
+                                     conv_impl=m.conv_impl, rngs=rngs),
+        fields=_RDN_FIELDS,
+        receptive_field=lambda m: rdn.receptive_field_radius(m.num_blocks, m.num_layers, m.scale),
+        flops_per_output_pixel=lambda m: rdn.flops_per_output_pixel(**{k: m[k] for k in _RDN_FIELDS})),
+}
+
+
+def architecture(model_cfg: ModelConfig) -> Architecture:
+  if model_cfg.name not in ARCHITECTURES:
+    raise ValueError(f"config.model.name={model_cfg.name!r} is not an architecture; accepted: "
+                     + ", ".join(repr(n) for n in ARCHITECTURES))
+  return ARCHITECTURES[model_cfg.name]
+
+
+def build_generator(model_cfg: ModelConfig, seed: int = 0) -> nnx.Module:
+  return architecture(model_cfg).build(model_cfg, nnx.Rngs(seed))
+
+
+def generator_graphdef(model_cfg: ModelConfig) -> nnx.GraphDef:
+  """The generator's static structure, without allocating parameters."""
+  return nnx.graphdef(nnx.eval_shape(lambda: build_generator(model_cfg)))
+
+
+def identity(model_cfg: ModelConfig) -> dict:
+  """{'model.<field>': value} of the fields that define the checkpoint (name included)."""
+  return {"model.name": model_cfg.name,
+          **{f"model.{k}": model_cfg[k] for k in architecture(model_cfg).fields}}
+
+
+def receptive_field(model_cfg: ModelConfig) -> int:
+  return architecture(model_cfg).receptive_field(model_cfg)
+
+
+def flops_per_output_pixel(model_cfg: ModelConfig) -> float:
+  return architecture(model_cfg).flops_per_output_pixel(model_cfg)
+
+
+def count_params(model_cfg: ModelConfig) -> int:
+  model = nnx.eval_shape(lambda: build_generator(model_cfg))
+  return sum(int(x.size) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def build_discriminator(config: ml_collections.ConfigDict, seed: int = 0) -> discriminator.PatchDiscriminator:
+  """The adversarial loss's discriminator (config.gan), seeded apart from the generator."""
+  return discriminator.PatchDiscriminator(channels=config.model.channels, features=config.gan.features,
+                                          num_stages=config.gan.num_stages, dtype=jnp.dtype(config.model.dtype),
+                                          rngs=nnx.Rngs(seed + 1))
+
+
+def discriminator_graphdef(config: ml_collections.ConfigDict) -> nnx.GraphDef:
+  return nnx.graphdef(nnx.eval_shape(lambda: build_discriminator(config)))

@@ -1,0 +1,176 @@
+"""A training workdir: its config, its validation log, its checkpoints as a model, and where a run starts from.
+
+Layout: ``WORKDIR/config.json`` (the run's full config), ``WORKDIR/validation.json`` (every validation, see
+``ValidationLog``), ``WORKDIR/checkpoints/<step>/`` (Orbax, see ``checkpointing``). A saved config is read by
+overlaying it on ``sr_jax/configs/default.py``, so runs written before a config key existed load with its default.
+Nothing here imports the training loop: evaluation, upscaling and the report read runs through this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from sr_jax import checkpointing, config_lib, state as state_lib
+from sr_jax.configs import default
+from sr_jax.models import registry
+
+CONFIG_FILE = "config.json"
+VALIDATION_FILE = "validation.json"
+
+
+def write_json(path: str, obj: Any) -> None:
+  """Writes JSON atomically (a temporary file renamed over ``path``): readers never see half a file."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=1)
+  os.replace(tmp, path)
+
+
+def read_json(path: str) -> Any:
+  with open(path) as f:
+    return json.load(f)
+
+
+def overlay_on_defaults(saved: dict) -> ml_collections.ConfigDict:
+  """``saved`` (a config as JSON) over the default config; keys the defaults no longer have are dropped."""
+  config = default.get_config()
+
+  def merge(node: ml_collections.ConfigDict, values: dict, prefix: str) -> None:
+    for key, value in values.items():
+      if key not in node:
+        logging.info("Ignoring config key %s%s of a saved run (no longer used)", prefix, key)
+      elif isinstance(node[key], ml_collections.ConfigDict) and isinstance(value, dict):
+        merge(node[key], value, f"{prefix}{key}.")
+      else:
+        node[key] = value
+
+  merge(config, saved, "")
+  return config
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{workdir} is not a training workdir (no {CONFIG_FILE})")
+  return overlay_on_defaults(read_json(path))
+
+
+def check_and_record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses a workdir trained as another model (architecture, scale, GAN or not); records ``config``."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if os.path.exists(path):
+    conflicts = config_lib.resume_conflicts(load_config(workdir), config)
+    if conflicts:
+      raise config_lib.ConfigError(f"workdir {workdir} holds a run of a different model; refusing to resume it ("
+                                   + "; ".join(conflicts) + "). Use a new --workdir.")
+  if jax.process_index() == 0:
+    write_json(path, json.loads(config.to_json()))
+
+
+class ValidationLog:
+  """``validation.json``: ``{"scale", "history": [{"step", "wall_time_s", "sets": {set: metrics}}], "best"}``.
+
+  On resume the entries after the restored step are dropped (they will be redone); training wall time is
+  carried across restarts (the report plots PSNR against it).
+  """
+
+  def __init__(self, workdir: str, scale: int, resume_step: int):
+    self.path = os.path.join(workdir, VALIDATION_FILE)
+    self.data = {"scale": scale, "history": []}
+    if os.path.exists(self.path):
+      self.data = read_json(self.path)
+      self.data["history"] = [h for h in self.data["history"] if h["step"] <= resume_step]
+    history = self.data["history"]
+    self.wall_offset = history[-1].get("wall_time_s", 0.0) if history else 0.0
+
+  def add(self, step: int, wall_time_s: float, results: dict[str, dict]) -> None:
+    """Records one validation; the first set's PSNR decides the run's best step."""
+    self.data["history"].append({"step": step, "wall_time_s": round(self.wall_offset + wall_time_s, 1),
+                                 "sets": results})
+    name, first = next(iter(results.items()))
+    best = self.data.get("best")
+    if best is None or first["psnr"] > best["psnr"]:
+      self.data["best"] = {"step": step, "psnr": first["psnr"], "set": name}
+    if jax.process_index() == 0:
+      write_json(self.path, self.data)
+
+
+def split_checkpoint_path(path: str) -> tuple[str, str]:
+  """'WORKDIR/checkpoints/STEP' -> (WORKDIR, STEP); any other path is a workdir -> (path, 'best')."""
+  path = os.path.normpath(path)
+  parent = os.path.dirname(path)
+  if os.path.basename(parent) == "checkpoints" and os.path.basename(path).isdigit():
+    return os.path.dirname(parent), os.path.basename(path)
+  return path, "best"
+
+
+@dataclasses.dataclass
+class Run:
+  """A trained model read from a workdir."""
+  config: ml_collections.ConfigDict
+  graphdef: nnx.GraphDef
+  params: nnx.State
+  step: int
+
+  def __iter__(self):  # (config, graphdef, params, step) = load_run(...)
+    return iter((self.config, self.graphdef, self.params, self.step))
+
+
+def _pick_step(ckpt: checkpointing.Checkpointer, step: int | str) -> int:
+  steps = ckpt.all_steps()
+  if not steps:
+    raise FileNotFoundError(f"{os.path.dirname(ckpt.directory)} has no checkpoints")
+  if step == "latest":
+    return max(steps)
+  if step == "best":
+    return ckpt.best_step()
+  if not str(step).isdigit() or int(step) not in steps:
+    raise ValueError(f"{os.path.dirname(ckpt.directory)} has no checkpoint at step {step}; available: "
+                     f"{sorted(steps)} (or 'best', 'latest')")
+  return int(step)
+
+
+def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False) -> Run:
+  """The model of a workdir at ``step``: 'best' (by validation PSNR), 'latest' or a step number."""
+  config = load_config(workdir)
+  if bf16:
+    config.model.dtype = "bfloat16"
+  abstract = state_lib.abstract_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+  with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False) as ckpt:
+    step = _pick_step(ckpt, step)
+    try:
+      state, _ = ckpt.restore(step, abstract)
+    except Exception as e:
+      raise ValueError(f"checkpoint {ckpt.directory}/{step} does not match the model in "
+                       f"{os.path.join(workdir, CONFIG_FILE)} (architecture or scale mismatch): {e}") from e
+  return Run(config, registry.generator_graphdef(config.model), state.params, step)
+
+
+def init_params_from(source: str, params: nnx.State) -> nnx.State:
+  """Copies every parameter of the run at ``source`` (workdir or checkpoint) whose path and shape match."""
+  workdir, step = split_checkpoint_path(source)
+  src = load_run(workdir, step)
+  src_flat = dict(nnx.to_flat_state(src.params))
+  copied, skipped, out = 0, [], []
+  for path, var in nnx.to_flat_state(params):
+    other = src_flat.get(path)
+    if other is not None and other.shape == var.shape:
+      out.append((path, var.replace(np.asarray(other[...]))))
+      copied += 1
+    else:
+      out.append((path, var))
+      skipped.append("/".join(map(str, path)))
+  if not copied:
+    raise config_lib.ConfigError(f"config.train.init_from={source!r}: no parameter matches this model")
+  logging.info("Initialised %d parameters from %s (step %s); kept random: %s", copied, workdir, src.step,
+               ", ".join(skipped) or "none")
+  return nnx.from_flat_state(out)

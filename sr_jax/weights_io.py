@@ -1,0 +1,68 @@
+"""Reads weight files into ``{name: float32 array}``: the one reader behind the VGG loader and the importers.
+
+Formats: ``.pth``/``.pt`` (PyTorch, needs torch; ``weights_only`` loading, never arbitrary pickles), ``.safetensors``,
+``.npz`` and ``.h5``/``.hdf5`` (Keras; names are the datasets' paths, e.g. ``block1_conv1/block1_conv1_W_1:0``).
+Checkpoints that nest their tensors (``params_ema``, ``params``, ``state_dict``, ``model``: BasicSR, mmagic,
+EDSR-PyTorch) are unwrapped, preferring ``params_ema``; DataParallel's ``module.`` prefix is removed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+from safetensors.numpy import load_file as load_safetensors
+
+EXTENSIONS = (".pth", ".pt", ".safetensors", ".npz", ".h5", ".hdf5")
+_NESTING_KEYS = ("params_ema", "params", "state_dict", "model")
+
+
+class WeightsFileError(ValueError):
+  """A weights file is missing, of an unknown format or unreadable; the message names it."""
+
+
+def _torch(path: str) -> dict:
+  try:
+    import torch  # Optional: only .pth files need it.
+  except ImportError:
+    raise WeightsFileError(f"{path}: reading .pth needs PyTorch (pip install torch); or convert it once to "
+                           ".safetensors/.npz on a machine that has torch (keys unchanged)") from None
+  obj = torch.load(path, map_location="cpu", weights_only=True)
+  for key in _NESTING_KEYS:
+    if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+      obj = obj[key]
+      break
+  return {k: v.detach().float().numpy() for k, v in obj.items() if hasattr(v, "detach")}
+
+
+def _h5(path: str) -> dict:
+  out = {}
+  with h5py.File(path, "r") as f:
+    f.visititems(lambda name, obj: out.__setitem__(name, np.asarray(obj)) if isinstance(obj, h5py.Dataset)
+                 and obj.dtype.kind == "f" else None)
+  return out
+
+
+def read_tensors(path: str) -> dict[str, np.ndarray]:
+  """All float tensors of a weights file as float32 NumPy arrays, keyed by name."""
+  if not os.path.isfile(path):
+    raise WeightsFileError(f"weights file {path} does not exist")
+  ext = os.path.splitext(path)[1].lower()
+  if ext not in EXTENSIONS:
+    raise WeightsFileError(f"{path}: unsupported weights format {ext!r}; accepted: {', '.join(EXTENSIONS)}")
+  try:
+    if ext in (".pth", ".pt"):
+      tensors = _torch(path)
+    elif ext == ".safetensors":
+      tensors = load_safetensors(path)
+    elif ext == ".npz":
+      with np.load(path, allow_pickle=False) as z:
+        tensors = {k: z[k] for k in z.files}
+    else:
+      tensors = _h5(path)
+  except WeightsFileError:
+    raise
+  except Exception as e:  # Truncated files, not-a-zip, not-HDF5, ...: name the file.
+    raise WeightsFileError(f"cannot read {path}: {type(e).__name__}: {e}") from e
+  return {k.removeprefix("module."): np.asarray(v, np.float32) for k, v in tensors.items()}

@@ -1,0 +1,146 @@
+"""The house rules, checked: no import cycles, evaluation never imports the training loop, short functions,
+flags only in CLIs, function-level imports only for optional heavy dependencies, installable console scripts."""
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PKG = os.path.join(REPO, "sr_jax")
+CLIS = {"sr_jax.main", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.import_weights"}
+# Optional or heavy dependencies that may be imported inside a function (only where they are needed).
+LAZY_OK = {"torch", "tensorflow", "tensorflow_datasets", "matplotlib", "matplotlib.pyplot"}
+
+
+def _modules() -> dict[str, ast.Module]:
+  out = {}
+  for root, _, files in os.walk(PKG):
+    for f in files:
+      if f.endswith(".py"):
+        rel = os.path.relpath(os.path.join(root, f), REPO)[:-3].replace(os.sep, ".")
+        name = rel.removesuffix(".__init__")
+        with open(os.path.join(root, f)) as fh:
+          out[name] = ast.parse(fh.read())
+  return out
+
+
+MODULES = _modules()
+
+
+def _imports(tree: ast.Module) -> list[tuple[str, ast.AST]]:
+  """(imported sr_jax module, node) for every import in the tree, at any depth."""
+  out = []
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      out += [(a.name, node) for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      for a in node.names:
+        sub = f"{node.module}.{a.name}"
+        out.append((sub if sub in MODULES else node.module, node))
+  return out
+
+
+def _graph() -> dict[str, set[str]]:
+  return {name: {m for m, _ in _imports(tree) if m in MODULES and m != name} for name, tree in MODULES.items()}
+
+
+def test_no_import_cycles_among_sr_jax_modules():
+  graph, cycles = _graph(), []
+  state: dict[str, int] = {}
+  stack: list[str] = []
+
+  def visit(node):
+    state[node] = 1
+    stack.append(node)
+    for nxt in sorted(graph[node]):
+      if state.get(nxt) == 1:
+        cycles.append(stack[stack.index(nxt):] + [nxt])
+      elif nxt not in state:
+        visit(nxt)
+    stack.pop()
+    state[node] = 2
+
+  for node in sorted(graph):
+    if node not in state:
+      visit(node)
+  assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def _reachable(start: str) -> set[str]:
+  graph, seen, todo = _graph(), set(), [start]
+  while todo:
+    node = todo.pop()
+    if node not in seen:
+      seen.add(node)
+      todo += graph[node]
+  return seen
+
+
+@pytest.mark.parametrize("module", ["sr_jax.inference", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.eval_lib",
+                                    "sr_jax.eval_report", "sr_jax.run_dir", "sr_jax.import_weights"])
+def test_evaluation_side_never_imports_the_training_loop(module):
+  reached = _reachable(module)
+  assert not reached & {"sr_jax.train", "sr_jax.input_pipeline", "sr_jax.main"}, sorted(reached)
+
+
+def test_functions_are_short():
+  """At most 60 lines a function (configs aside); the training loop's story at most 90."""
+  long = [f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
+          for name, tree in MODULES.items() if not name.startswith("sr_jax.configs")
+          for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+          and node.end_lineno - node.lineno + 1 > 60 and node.name != "train_and_evaluate"]
+  assert not long, long
+  train = next(n for n in ast.walk(MODULES["sr_jax.train"])
+               if isinstance(n, ast.FunctionDef) and n.name == "train_and_evaluate")
+  assert train.end_lineno - train.lineno + 1 <= 90
+
+
+def test_flags_are_defined_only_by_command_line_programs():
+  definers = {name for name, tree in MODULES.items() for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr.startswith("DEFINE")}
+  assert definers <= CLIS, definers - CLIS
+
+
+def test_function_level_imports_are_only_optional_heavy_dependencies():
+  bad = []
+  for name, tree in MODULES.items():
+    for fn in ast.walk(tree):
+      if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for node in ast.walk(fn):
+          if isinstance(node, ast.Import):
+            bad += [f"{name}: import {a.name}" for a in node.names if a.name not in LAZY_OK]
+          elif isinstance(node, ast.ImportFrom) and node.module not in LAZY_OK:
+            bad.append(f"{name}: from {node.module} import ...")
+  assert not bad, bad
+
+
+def _script(name):
+  path = shutil.which(name) or os.path.join(os.path.dirname(sys.executable), name)
+  if not os.path.exists(path):
+    if os.environ.get("CI"):
+      pytest.fail(f"console script {name} is not installed (pip install -e .)")
+    pytest.skip(f"console script {name} not installed; run pip install -e .")
+  return path
+
+
+def test_console_scripts_run_from_any_directory(tmp_path, data_dir):
+  """Installed entry points work outside the repository: a shipped config by name, evaluation, upscaling."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
+  data_dir = os.path.abspath(data_dir)
+  run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+  out = run(_script("sr-train"), "--config=test", "--workdir=run", "--config.train.num_steps=2",
+            "--config.eval_every=2", "--config.checkpoint_every=2", "--config.train.num_devices=1")
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert os.path.isdir(tmp_path / "run" / "checkpoints" / "2")
+  out = run(_script("sr-evaluate"), "--workdir=run", f"--data_dir={data_dir}", "--datasets=Set5",
+            "--noerror_maps")
+  assert out.returncode == 0 and "| Set5 | x2 |" in out.stdout, out.stderr[-3000:]
+  os.makedirs(tmp_path / "photos")
+  shutil.copy(os.path.join(data_dir, "Set5", "bird.png"), tmp_path / "photos")
+  out = run(_script("sr-upscale"), "--workdir=run", "--input=photos", "--output=up")
+  assert out.returncode == 0 and os.path.exists(tmp_path / "up" / "bird_x2.png"), out.stderr[-3000:]
