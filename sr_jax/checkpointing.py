@@ -4,6 +4,11 @@ Layout: ``WORKDIR/checkpoints/<step>/{state,meta}``. ``state`` is the TrainState
 (the config's model/scale and the validation metrics at that step). Orbax writes each step into a temporary
 directory and renames it when complete, so an interrupted save never shows up as a checkpoint; restore takes
 the latest complete one.
+
+Stopping: in a single-process run, SIGTERM (a scheduler's preemption) and SIGINT (Ctrl-C) are caught by the
+trainer's Checkpointer: the current step finishes, a checkpoint is saved, and ``maybe_save`` answers "stop"; a
+second signal acts at once. Multi-process runs get SIGTERM through JAX's distributed preemption sync (Orbax's
+``reached_preemption``), so that every process saves the same step.
 """
 
 from __future__ import annotations
@@ -11,13 +16,24 @@ from __future__ import annotations
 import dataclasses
 import logging as py_logging
 import os
+import shutil
+import signal
+import threading
 from typing import Any, Callable
 
+import jax
 import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from sr_jax.errors import UserError
+
 BEST_METRIC = "val_psnr"
+TMP_MARKER = ".orbax-checkpoint-tmp"
+
+
+class CheckpointSaveError(UserError, OSError):
+  """A save failed (disk full, permissions); earlier checkpoints are intact and the message lists them."""
 
 
 class Checkpointer:
@@ -27,21 +43,50 @@ class Checkpointer:
   validation's metrics, at the last step and when preemption is signalled, and answers whether to stop.
   """
 
-  def __init__(self, workdir: str, *, keep: int = 3, save_every: int = 0, async_save: bool = True):
+  def __init__(self, workdir: str, *, keep: int = 3, save_every: int = 0, async_save: bool = True,
+               read_only: bool = False, handle_signals: bool = False):
+    """``read_only``: for readers (evaluation, upscaling) of a workdir a trainer may be writing: creates and
+    deletes nothing. ``handle_signals``: the trainer's, see the module docstring."""
     self.save_every = save_every
+    self.stop_signal: str | None = None
+    self._previous_handlers: dict[int, Any] = {}
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     policy = pp.AnyPreservationPolicy([
         pp.LatestN(n=max(1, keep)),
         pp.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=False, n=1,
                  keep_checkpoints_without_metrics=False),
     ])
-    # cleanup_tmp_directories: a save interrupted by a crash leaves a '*.orbax-checkpoint-tmp*' folder; it is
-    # never taken for a checkpoint and is removed on the next start.
-    options = ocp.CheckpointManagerOptions(create=True, preservation_policy=policy,
-                                           enable_async_checkpointing=async_save, cleanup_tmp_directories=True)
+    if not read_only:
+      self._remove_partial_saves()
+    options = ocp.CheckpointManagerOptions(create=not read_only, read_only=read_only, preservation_policy=policy,
+                                           enable_async_checkpointing=async_save and not read_only)
     self.manager = ocp.CheckpointManager(
         self.directory, options=options,
         item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
+    if handle_signals and jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+
+  def _remove_partial_saves(self) -> None:
+    """A save cut short by a crash leaves a '<step>.orbax-checkpoint-tmp*' folder: never a checkpoint, removed
+    here, synchronously, by the trainer that holds the workdir's lock (readers never delete anything)."""
+    if os.path.isdir(self.directory):
+      for name in os.listdir(self.directory):
+        if TMP_MARKER in name:
+          absl_logging.info("Removing the partial save %s", name)
+          shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
+  def _on_signal(self, signum: int, frame) -> None:
+    del frame
+    self.stop_signal = signal.Signals(signum).name
+    self._restore_handlers()  # A second signal acts at once.
+    absl_logging.warning("%s received: the run saves a checkpoint after the current step and exits (send it "
+                         "again to stop at once, without saving).", self.stop_signal)
+
+  def _restore_handlers(self) -> None:
+    for sig, handler in self._previous_handlers.items():
+      signal.signal(sig, handler)
+    self._previous_handlers = {}
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -61,7 +106,7 @@ class Checkpointer:
 
     ``before_save`` runs first when a save is due (the loop's NaN check: a bad state is never saved).
     """
-    preempted = self.reached_preemption(step)
+    preempted = self.reached_preemption(step) or self.stop_signal is not None
     if last or preempted or metrics is not None or (self.save_every and step % self.save_every == 0):
       if before_save is not None:
         before_save()
@@ -82,10 +127,10 @@ class Checkpointer:
     except OSError as e:
       raise self._save_error(step, e) from e
 
-  def _save_error(self, step: int, e: OSError) -> OSError:
+  def _save_error(self, step: int, e: OSError) -> CheckpointSaveError:
     kept = sorted(s for s in self.all_steps() if s != step)
     reason = "the disk is full" if e.errno == 28 else f"{type(e).__name__}: {e}"
-    return OSError(e.errno, f"saving checkpoint {step} in {self.directory} failed: {reason}. Earlier "
+    return CheckpointSaveError(e.errno, f"saving checkpoint {step} in {self.directory} failed: {reason}. Earlier "
                    f"checkpoints are intact ({kept or 'none'}); free space and re-run the same command to "
                    "resume from the latest of them.")
 
@@ -117,6 +162,7 @@ class Checkpointer:
     return self.manager.reached_preemption(step)
 
   def close(self) -> None:
+    self._restore_handlers()
     try:
       self.manager.wait_until_finished()
     except OSError as e:  # An asynchronous save failed in the background.

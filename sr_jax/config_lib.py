@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ml_collections
 
+from sr_jax.errors import UserError
+
 from sr_jax import datasets, losses, optim
 from sr_jax.models import rdn, registry, vgg
 
 
-class ConfigError(ValueError):
-  pass
+class ConfigError(UserError, ValueError):
+  """A config value is invalid or contradicts the workdir; the message names the key."""
 
 
 def _require(ok: bool, key: str, value, accepted: str) -> None:

@@ -18,8 +18,10 @@ import skimage.data
 from absl import logging
 
 from sr_jax import div2k, image_io
+from sr_jax.errors import DataError
 
 SOURCE_KINDS = ("folder", "bench", "skimage", "tfds")
+
 DATA_ENV = "SR_DATA_DIR"
 
 
@@ -44,7 +46,7 @@ class ImageSet:
 def split_sources(spec: str) -> list[str]:
   parts = [p.strip() for p in spec.split("+") if p.strip()]
   if not parts:
-    raise ValueError(f"empty source specification {spec!r}")
+    raise DataError(f"empty source specification {spec!r}")
   return parts
 
 
@@ -54,10 +56,10 @@ def parse_source(spec: str) -> tuple[str, str]:
   if not sep or (len(kind) == 1 and os.name == "nt"):
     return "folder", spec
   if kind not in SOURCE_KINDS:
-    raise ValueError(f"unknown source kind {kind!r} in {spec!r}; accepted: "
+    raise DataError(f"unknown source kind {kind!r} in {spec!r}; accepted: "
                      + ", ".join(f"'{k}:...'" for k in SOURCE_KINDS) + " or a folder path")
   if not arg:
-    raise ValueError(f"source {spec!r} names no {kind}")
+    raise DataError(f"source {spec!r} names no {kind}")
   return kind, arg
 
 
@@ -75,7 +77,7 @@ def source_name(spec: str) -> str:
 def resolve_data_dir(data_dir: str) -> str:
   root = data_dir or os.environ.get(DATA_ENV, "")
   if not root:
-    raise ValueError(f"'bench:' sources need config.data.data_dir or the {DATA_ENV} environment variable "
+    raise DataError(f"'bench:' sources need config.data.data_dir or the {DATA_ENV} environment variable "
                      "(the folder holding Set5/, Set14/, B100/, T91/, BSD200/ ...)")
   return root
 
@@ -90,14 +92,15 @@ def skimage_files(names: str) -> list[str]:
   for name in (n.strip() for n in names.split(",")):
     key = aliases.get(name, name)
     if key not in available:
-      raise ValueError(f"skimage has no bundled image {name!r}; available: {', '.join(sorted(available))}")
+      raise DataError(f"skimage has no bundled image {name!r}; available: {', '.join(sorted(available))}")
     files.append(os.path.join(root, available[key]))
   return files
 
 
-def _files_for(kind: str, arg: str, data_dir: str) -> list[str]:
+def _files_for(kind: str, arg: str, data_dir: str) -> tuple[str, list[str]]:
+  """(root folder, image files below it) of a folder-like source."""
   if kind == "folder":
-    return image_io.list_images(arg)
+    return arg, image_io.list_images(arg)
   if kind == "bench":
     root = resolve_data_dir(data_dir)
     folder = os.path.join(root, arg)
@@ -106,14 +109,16 @@ def _files_for(kind: str, arg: str, data_dir: str) -> list[str]:
           if os.path.isdir(root) else []
       raise FileNotFoundError(f"benchmark set {arg!r} not found at {folder}"
                               + (f"; {root} holds: {', '.join(have)}" if have else f" ({root} does not exist)"))
-    return image_io.list_images(folder)
+    return folder, image_io.list_images(folder)
   if kind == "skimage":
-    return skimage_files(arg)
+    files = skimage_files(arg)
+    return os.path.dirname(files[0]), files
   raise AssertionError(kind)
 
 
-def _decode_files(files: list[str], keep_gray: bool, max_pixels: int | None, min_size: int
+def _decode_files(root: str, files: list[str], keep_gray: bool, max_pixels: int | None, min_size: int
                   ) -> tuple[list[str], list[np.ndarray], list[str]]:
+  """(names relative to ``root``, images, 'file: reason' of each file left out), decoded in threads."""
   def read(path):
     try:
       img = image_io.read_image(path, keep_gray=keep_gray, max_pixels=max_pixels)
@@ -130,7 +135,7 @@ def _decode_files(files: list[str], keep_gray: bool, max_pixels: int | None, min
         logging.warning("Skipping %s", err)
         skipped.append(err)
       else:
-        names.append(os.path.basename(path))
+        names.append(os.path.relpath(path, root))
         images.append(img)
   return names, images, skipped
 
@@ -163,16 +168,16 @@ def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", tfds_
       files_all += [""] * (len(n) - len(small))
       continue
     if lr_scale:
-      raise ValueError(f"data.lr_from_dataset needs tfds sources (which ship LR images); {part!r} has none")
-    files = _files_for(kind, arg, data_dir)
-    n, ims, sk = _decode_files(files, keep_gray, max_pixels, min_size)
-    by_name = {os.path.basename(f): f for f in files}
+      raise DataError(f"data.lr_from_dataset needs tfds sources (which ship LR images); {part!r} has none")
+    root, files = _files_for(kind, arg, data_dir)
+    n, ims, sk = _decode_files(root, files, keep_gray, max_pixels, min_size)
+    by_name = {os.path.relpath(f, root): f for f in files}
     names += n
     images += ims
     skipped += sk
     files_all += [by_name[x] for x in n]
   if not images:
-    raise ValueError(f"no usable images in {spec!r}"
+    raise DataError(f"no usable images in {spec!r}"
                      + (f" ({len(skipped)} skipped: {'; '.join(skipped[:5])})" if skipped else ""))
   if skipped:
     logging.warning("%s: %d of %d files skipped", spec, len(skipped), len(skipped) + len(images))

@@ -9,10 +9,16 @@ used instead of downloading (tfds still checks their checksums). See ``MANUAL_IN
 from __future__ import annotations
 
 import os
+from typing import Iterator
 
 import numpy as np
 
 from sr_jax import color
+from sr_jax.errors import DataError, UserError
+
+
+class DatasetUnavailableError(UserError, RuntimeError):
+  """The dataset could not be downloaded or prepared; the message says how to provide it offline."""
 
 MANUAL_INSTRUCTIONS = """\
 DIV2K could not be downloaded or prepared. On a connected machine the first use downloads it. Offline, copy
@@ -35,35 +41,36 @@ def _load(name: str, split: str, data_dir: str | None, manual_dir: str | None):
   except Exception as e:  # Network errors, checksum mismatches, missing manual files.
     root = data_dir or os.path.expanduser("~/tensorflow_datasets")
     where = manual_dir or os.path.join(root, "downloads", "manual")
-    raise RuntimeError(f"tfds:{name}:{split}: {type(e).__name__}: {e}\n"
+    raise DatasetUnavailableError(f"tfds:{name}:{split}: {type(e).__name__}: {e}\n"
                        + MANUAL_INSTRUCTIONS.format(manual_dir=where)) from e
+
+
+def iter_examples(arg: str, *, data_dir: str | None = None, manual_dir: str | None = None,
+                  keep_gray: bool = False, scale: int = 0) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+  """(name, HR, LR or None) of each example of ``NAME[:SPLIT]`` (e.g. ``div2k/bicubic_x2:validation``), one at a time.
+
+  With ``scale`` > 0 the dataset's own LR image comes too, and HR is cropped to exactly ``scale`` times it
+  (top-left aligned, as DIV2K's were made). Names are DIV2K's file numbers (0001-0800 train, 0801-0900 validation).
+  """
+  name, _, split = arg.partition(":")
+  split = split or "train"
+  first = 801 if split == "validation" else 1
+  for i, example in enumerate(_load(name, split, data_dir, manual_dir)):
+    hr, lr = example["hr"], example["lr"] if scale else None
+    if not keep_gray:
+      hr, lr = color.gray_to_rgb(hr), None if lr is None else color.gray_to_rgb(lr)
+    if scale:
+      if hr.shape[0] < lr.shape[0] * scale or hr.shape[1] < lr.shape[1] * scale:
+        raise DataError(f"tfds:{arg} example {i}: HR {hr.shape[:2]} is not x{scale} of LR {lr.shape[:2]}; "
+                        "is data.lr_from_dataset used with the matching div2k/..._x<scale> config?")
+      hr = hr[:lr.shape[0] * scale, :lr.shape[1] * scale]
+    yield f"{first + i:04d}", hr, lr
 
 
 def load_hr_images(arg: str, *, data_dir: str | None = None, manual_dir: str | None = None,
                    keep_gray: bool = False, scale: int = 0
                    ) -> tuple[list[str], list[np.ndarray], list[np.ndarray] | None]:
-  """(names, HR images, LR images) of ``NAME[:SPLIT]`` (e.g. ``div2k/bicubic_x2:validation``; split 'train').
-
-  With ``scale`` > 0 the dataset's own LR images are returned too, each HR cropped to exactly ``scale`` times
-  its LR (top-left aligned, as DIV2K's were made); otherwise the LR list is None.
-  """
-  name, _, split = arg.partition(":")
-  split = split or "train"
-  first = 801 if split == "validation" else 1  # DIV2K's file numbers: 0001-0800 train, 0801-0900 validation.
-  names, images, lrs = [], [], []
-  for i, example in enumerate(_load(name, split, data_dir, manual_dir)):
-    hr = example["hr"]
-    if not keep_gray:
-      hr = color.gray_to_rgb(hr)
-    if scale:
-      lr = example["lr"]
-      if not keep_gray:
-        lr = color.gray_to_rgb(lr)
-      if hr.shape[0] < lr.shape[0] * scale or hr.shape[1] < lr.shape[1] * scale:
-        raise ValueError(f"tfds:{arg} example {i}: HR {hr.shape[:2]} is not x{scale} of LR {lr.shape[:2]}; "
-                         "is data.lr_from_dataset used with the matching div2k/..._x<scale> config?")
-      hr = hr[:lr.shape[0] * scale, :lr.shape[1] * scale]
-      lrs.append(lr)
-    names.append(f"{first + i:04d}")
-    images.append(hr)
-  return names, images, (lrs if scale else None)
+  """(names, HR images, LR images or None) of a whole split: ``iter_examples`` collected."""
+  examples = list(iter_examples(arg, data_dir=data_dir, manual_dir=manual_dir, keep_gray=keep_gray, scale=scale))
+  names, hrs, lrs = (list(x) for x in zip(*examples)) if examples else ([], [], [])
+  return names, hrs, (lrs if scale else None)

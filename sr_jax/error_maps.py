@@ -1,37 +1,48 @@
-"""Error analysis images: per-image |HR - SR| heatmaps on Y and best/worst patch contact sheets."""
+"""Error analysis images, with memory bounded whatever the set size: |HR - SR| heatmaps on Y and contact
+sheets of the patches where the model gains most and least over bicubic.
+
+``ErrorAnalysis`` sees one image at a time and keeps only what it will draw: the heatmaps of the ``worst``
+images (lowest PSNR gain over bicubic; or every heatmap written at once with ``heatmaps='all'``) and the
+``count`` best and worst patch crops.
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 
+import matplotlib
 import numpy as np
-
 from PIL import Image
 
 from sr_jax import color, metrics
 from sr_jax.eval_lib import TestPair
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+HEATMAP_MODES = ("worst", "all", "none")
 
 
 def _y(img: np.ndarray) -> np.ndarray:
   return img.astype(np.float64) if img.ndim == 2 else color.rgb_to_y(img)
 
 
-def save_heatmap(path: str, hr: np.ndarray, sr: np.ndarray, vmax: float = 32.0) -> None:
-  """|HR - SR| on Y (0 .. vmax gray levels) with the inferno colour map, as a PNG of the image's size."""
-  from matplotlib import colormaps  # matplotlib is imported only when figures are made.
+def heatmap(hr: np.ndarray, sr: np.ndarray, vmax: float = 32.0) -> np.ndarray:
+  """|HR - SR| on Y (0 .. vmax gray levels) in the inferno colour map, uint8 RGB of the image's size."""
   err = np.abs(_y(hr) - _y(sr)) / vmax
-  rgb = (colormaps["inferno"](np.clip(err, 0, 1))[..., :3] * 255).astype(np.uint8)
-  Image.fromarray(rgb).save(path)
+  return (matplotlib.colormaps["inferno"](np.clip(err, 0, 1))[..., :3] * 255).astype(np.uint8)
 
 
 def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std: float = 12.0
-                 ) -> list[tuple[float, int, int]]:
-  """(PSNR on Y, top, left) of each non-overlapping HR patch inside the shaved border.
+                 ) -> list[tuple[float, float, int, int]]:
+  """(SR PSNR, bicubic PSNR, top, left) on Y of each non-overlapping HR patch inside the shaved border.
 
   Flat patches (HR standard deviation below ``min_std`` gray levels) are left out: every method is perfect
-  there, and they would crowd out the informative "best" patches.
+  there, and they would crowd out the informative ones.
   """
-  a, b = _y(sr), _y(pair.hr)
+  a, b, c = _y(sr), _y(pair.hr), _y(pair.bicubic)
   h, w = a.shape
   out = []
   for top in range(scale, h - scale - patch + 1, patch):
@@ -39,32 +50,66 @@ def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std
       ref = b[top:top + patch, left:left + patch]
       if ref.std() < min_std:
         continue
-      mse = float(np.mean((a[top:top + patch, left:left + patch] - ref) ** 2))
-      out.append((metrics.psnr_from_mse(mse), top, left))
+      psnr = lambda x: metrics.psnr_from_mse(float(np.mean((x[top:top + patch, left:left + patch] - ref) ** 2)))
+      out.append((psnr(a), psnr(c), top, left))
   return out
 
 
-def save_contact_sheet(path: str, title: str, items: list[tuple[float, str, TestPair, np.ndarray, int, int]],
-                       patch: int, count: int = 6) -> None:
-  """Rows of HR | bicubic | SR patches: the ``count`` best and ``count`` worst by SR PSNR."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  ranked = sorted(items, key=lambda t: t[0])
-  finite = [t for t in ranked if np.isfinite(t[0])] or ranked
-  rows = [("worst", t) for t in finite[:count]] + [("best", t) for t in finite[::-1][:count]]
-  fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.1 * len(rows)), squeeze=False, layout="constrained")
-  for r, (kind, (score, name, pair, sr, top, left)) in enumerate(rows):
-    crops = [color.gray_to_rgb(x)[top:top + patch, left:left + patch] for x in (pair.hr, pair.bicubic, sr)]
-    bic_mse = np.mean((_y(pair.bicubic[top:top + patch, left:left + patch])
-                       - _y(pair.hr[top:top + patch, left:left + patch])) ** 2)
-    labels = [f"{kind}: {name}\nHR ({top},{left})", f"bicubic {metrics.psnr_from_mse(float(bic_mse)):.2f} dB",
-              f"SR {score:.2f} dB"]
-    for c, (crop, label) in enumerate(zip(crops, labels)):
-      axes[r, c].imshow(crop, interpolation="nearest")
-      axes[r, c].set_title(label, fontsize=7)
-      axes[r, c].axis("off")
-  fig.suptitle(title, fontsize=9)
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+class ErrorAnalysis:
+  """Heatmaps and the best/worst-patch contact sheet of one set at one scale, fed image by image."""
+
+  def __init__(self, heat_dir: str, sheet_path: str | None, title: str, scale: int, *, heatmaps: str = "worst",
+               worst: int = 5, count: int = 6):
+    if heatmaps not in HEATMAP_MODES:
+      raise ValueError(f"heatmaps={heatmaps!r}; accepted: {', '.join(HEATMAP_MODES)}")
+    self.heat_dir, self.sheet_path, self.title, self.scale = heat_dir, sheet_path, title, scale
+    self.mode, self.worst, self.count, self.patch = heatmaps, worst, count, 16 * scale
+    self._heat: list = []  # Min-heap on -gain: the `worst` images with the lowest gain.
+    self._best: list = []  # Min-heap on gain: the `count` best patches.
+    self._low: list = []  # Min-heap on -gain: the `count` worst patches.
+    self._tie = itertools.count()
+
+  def add(self, pair: TestPair, sr: np.ndarray, gain_db: float) -> None:
+    if self.mode == "all":
+      self._save_heatmap(pair.name, heatmap(pair.hr, sr))
+    elif self.mode == "worst":
+      self._push(self._heat, -gain_db, (pair.name, heatmap(pair.hr, sr)), self.worst)
+    p = self.patch
+    for sr_db, bic_db, top, left in patch_scores(pair, sr, p, self.scale):
+      crops = tuple(color.gray_to_rgb(x)[top:top + p, left:left + p].copy() for x in (pair.hr, pair.bicubic, sr))
+      item = (pair.name, top, left, sr_db, bic_db, crops)
+      self._push(self._best, sr_db - bic_db, item, self.count)
+      self._push(self._low, bic_db - sr_db, item, self.count)
+
+  def _push(self, heap: list, key: float, item, size: int) -> None:
+    entry = (key, next(self._tie), item)
+    if len(heap) < size:
+      heapq.heappush(heap, entry)
+    elif key > heap[0][0]:
+      heapq.heapreplace(heap, entry)
+
+  def _save_heatmap(self, name: str, rgb: np.ndarray) -> None:
+    os.makedirs(self.heat_dir, exist_ok=True)
+    Image.fromarray(rgb).save(os.path.join(self.heat_dir, os.path.splitext(name)[0] + ".png"))
+
+  def finish(self) -> None:
+    for _, _, (name, rgb) in self._heat:
+      self._save_heatmap(name, rgb)
+    low = [("least gain", e[2]) for e in sorted(self._low, reverse=True)]
+    best = [("most gain", e[2]) for e in sorted(self._best, reverse=True)]
+    if self.sheet_path and (low or best):
+      self._save_sheet(low + best)
+
+  def _save_sheet(self, rows: list) -> None:
+    fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.1 * len(rows)), squeeze=False, layout="constrained")
+    for r, (kind, (name, top, left, sr_db, bic_db, crops)) in enumerate(rows):
+      labels = [f"{kind}: {name}\nHR ({top},{left})", f"bicubic {bic_db:.2f} dB",
+                f"SR {sr_db:.2f} dB ({sr_db - bic_db:+.2f})"]
+      for c, (crop, label) in enumerate(zip(crops, labels)):
+        axes[r, c].imshow(crop, interpolation="nearest")
+        axes[r, c].set_title(label, fontsize=7)
+        axes[r, c].axis("off")
+    fig.suptitle(self.title, fontsize=9)
+    os.makedirs(os.path.dirname(self.sheet_path) or ".", exist_ok=True)
+    fig.savefig(self.sheet_path, dpi=100)
+    plt.close(fig)

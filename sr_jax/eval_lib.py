@@ -57,16 +57,22 @@ def prepare(image_set: datasets.ImageSet, scale: int, max_images: int = 0) -> li
           for i in range(count)]
 
 
+def upscale_uint8(upscale: Callable[[np.ndarray], np.ndarray], pair: TestPair) -> np.ndarray:
+  """The SR image of ``pair`` as uint8 in the layout of its HR (HxW for gray ground truths)."""
+  sr = imresize.to_uint8(upscale(pair.lr))
+  if sr.shape[:2] != pair.hr.shape[:2]:
+    raise ValueError(f"{pair.name}: upscaled to {sr.shape[:2]}, expected {pair.hr.shape[:2]}")
+  if pair.hr.ndim == 2 and sr.ndim == 3 and sr.shape[-1] == 1:
+    sr = sr[..., 0]
+  return sr
+
+
 def score_set(pairs: list[TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
               keep_outputs: int = 0) -> tuple[dict, list[dict], list[np.ndarray]]:
   """Returns (summary, per-image rows, the first ``keep_outputs`` uint8 SR images)."""
   rows, outputs = [], []
   for k, pair in enumerate(pairs):
-    sr = imresize.to_uint8(upscale(pair.lr))
-    if sr.shape[:2] != pair.hr.shape[:2]:
-      raise ValueError(f"{pair.name}: upscaled to {sr.shape[:2]}, expected {pair.hr.shape[:2]}")
-    if pair.hr.ndim == 2 and sr.ndim == 3 and sr.shape[-1] == 1:
-      sr = sr[..., 0]
+    sr = upscale_uint8(upscale, pair)
     rows.append({"image": pair.name, "psnr": metrics.psnr(sr, pair.hr, shave=scale),
                  "ssim": metrics.ssim(sr, pair.hr, shave=scale), "bicubic_psnr": pair.bicubic_psnr,
                  "bicubic_ssim": pair.bicubic_ssim})

@@ -7,7 +7,9 @@ r"""Evaluates a trained run or the bicubic baseline on benchmark sets, the paper
 Datasets: names of folders under --data_dir (Set5, Set14, B100, Urban100, Manga109, ...), any folder path of
 HR images, or ``div2k`` (DIV2K validation through tensorflow-datasets, scored on its shipped LR images).
 Writes ``summary.json`` ({dataset: {"x2": {psnr, ssim, bicubic_psnr, bicubic_ssim, num_images, skipped}}}),
-``per_image.csv``, ``table.md``, ``heatmaps/`` and ``sheets/`` into --output_dir (default WORKDIR/eval).
+``per_image.csv``, ``table.md``, ``heatmaps/`` (the 5 worst images per set and scale; --heatmaps=all|none) and
+``sheets/`` into --output_dir (default WORKDIR/eval). Images are scored one at a time (memory does not grow
+with the set); unreadable files and files over --max_pixels are skipped with the reason and counted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 
 from absl import app, flags
 
-from sr_jax import checkpointing, datasets, eval_report, inference, run_dir
+from sr_jax import checkpointing, cli, datasets, error_maps, eval_report, image_io, inference, run_dir
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
 flags.DEFINE_string("step", "best", "Checkpoint: 'best' (by validation PSNR), 'latest' or a step number.")
@@ -28,7 +30,11 @@ flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval
 flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
 flags.DEFINE_integer("tile", 0, "LR tile size for tiled inference (0: whole images).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).")
-flags.DEFINE_bool("error_maps", True, "Write heatmaps and best/worst patch sheets.")
+flags.DEFINE_enum("heatmaps", "worst", error_maps.HEATMAP_MODES, "|HR - SR| heatmaps: of the 5 images with the "
+                  "lowest gain over bicubic per set and scale ('worst'), of every image ('all'), or none.")
+flags.DEFINE_bool("sheets", True, "Write a contact sheet of the patches of least and most gain per set and scale.")
+flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger images (decompression-bomb guard).")
+flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (bad flags, files, workdirs) too.")
 flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data_dir for 'div2k'.")
 flags.DEFINE_string("tfds_manual_dir", None, "Folder with the official DIV2K zips (offline use).")
 FLAGS = flags.FLAGS
@@ -41,7 +47,10 @@ def main(argv):
   if bool(FLAGS.workdir) == bool(FLAGS.baseline):
     raise app.UsageError("give exactly one of --workdir and --baseline")
   data_dir = FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
-  scales = [int(s) for s in FLAGS.scales] if FLAGS.scales else None
+  try:
+    scales = [int(s.lower().removeprefix("x")) for s in FLAGS.scales] if FLAGS.scales else None
+  except ValueError:
+    raise app.UsageError(f"--scales={','.join(FLAGS.scales)}: give integers, e.g. --scales=2,3,4") from None
   if FLAGS.baseline:
     upscalers = {s: eval_report.bicubic_upscale(s) for s in (scales or [2, 3, 4])}
     output_dir, label = FLAGS.output_dir or "eval_bicubic", "bicubic"
@@ -56,15 +65,15 @@ def main(argv):
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.workdir, "eval")
     label = f"{run.config.model.name.upper()}{'+' if FLAGS.self_ensemble else ''} (step {run.step})"
   summary = eval_report.evaluate(upscalers, FLAGS.datasets, data_dir, output_dir, label=label,
-                                 error_analysis=FLAGS.error_maps, tfds_data_dir=FLAGS.tfds_data_dir,
-                                 tfds_manual_dir=FLAGS.tfds_manual_dir)
+                                 heatmaps=FLAGS.heatmaps, sheets=FLAGS.sheets, max_pixels=FLAGS.max_pixels,
+                                 tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir)
   print(eval_report.markdown_table(summary, label))
   print(f"Results in {output_dir}/ (summary.json, per_image.csv, table.md, heatmaps/, sheets/)")
 
 
 def run() -> None:
   """Console script ``sr-evaluate``."""
-  app.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,43 @@
-"""Reading images into uint8 arrays, whatever their mode; the one place that talks to Pillow."""
+"""Reading and writing image files as uint8 arrays, whatever their mode; the one place that talks to Pillow.
+
+Pixel limit (decompression-bomb guard): every read compares the size in the file's header with the caller's
+``max_pixels`` before decoding anything. Pillow's own process-wide limit (``Image.MAX_IMAGE_PIXELS``, and the
+warnings it raises) is switched off once, at import, so that nothing is mutated per call: reads are
+thread-safe and the limit in force is the one the caller gave (config.data.max_image_pixels, --max_pixels).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from sr_jax import color
+from sr_jax.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+WRITE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own default hard limit (2 x 89,478,485).
+Image.MAX_IMAGE_PIXELS = None  # Replaced by the per-call header check below (see the module docstring).
+
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+_EXIF_ORIENTATION = 0x0112
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
   """An image could not be used; the message names the file and the reason."""
+
+
+@dataclasses.dataclass
+class Decoded:
+  """A decoded image file: uint8 pixels, alpha, and the metadata an output should keep."""
+  pixels: np.ndarray  # HxWx3 RGB, or HxW when gray and keep_gray.
+  alpha: np.ndarray | None  # HxW uint8, or None.
+  icc_profile: bytes | None  # The colour profile, when it describes the returned pixels (RGB or gray).
+  exif: bytes | None  # EXIF with the orientation reset (the pixels are already upright).
+  dpi: tuple[float, float] | None
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -29,74 +52,92 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
   return np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
 
 
-def read_image(path: str, *, keep_gray: bool = False, max_pixels: int | None = None) -> np.ndarray:
-  """Returns an HxWx3 uint8 RGB array (HxW when ``keep_gray`` and the file is gray).
-
-  Handles gray, gray+alpha, RGBA (alpha dropped), palette, CMYK, 1-bit and 16-bit files and applies the EXIF
-  orientation. Raises ImageReadError naming the file for anything unreadable or over ``max_pixels``.
-  """
-  return read_image_and_alpha(path, keep_gray=keep_gray, max_pixels=max_pixels)[0]
+def pixel_limit_message(name: str, width: int, height: int, max_pixels: int) -> str:
+  return (f"{name}: {width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} pixels "
+          "(decompression-bomb guard); raise the limit if the file is trusted")
 
 
-def read_image_and_alpha(path: str, *, keep_gray: bool = False, max_pixels: int | None = None
-                         ) -> tuple[np.ndarray, np.ndarray | None]:
-  """Like ``read_image``, and also returns the HxW uint8 alpha channel (None when the file has none)."""
-  name = os.fspath(path)
+def _open(name: str, max_pixels: int | None) -> Image.Image:
   try:
-    with warnings.catch_warnings():
-      warnings.simplefilter("error", Image.DecompressionBombWarning)
-      old_limit = Image.MAX_IMAGE_PIXELS
-      Image.MAX_IMAGE_PIXELS = max_pixels
-      try:
-        with Image.open(name) as im:
-          if max_pixels is not None and im.width * im.height > max_pixels:
-            raise ImageReadError(
-                f"{name}: {im.width}x{im.height} = {im.width * im.height:,} pixels is over the limit of "
-                f"{max_pixels:,} (decompression-bomb guard); raise the limit if the file is trusted")
-          im = ImageOps.exif_transpose(im)
-          im.load()
-      finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
-  except ImageReadError:
-    raise
-  except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-    raise ImageReadError(f"{name}: over the limit of {max_pixels:,} pixels (decompression-bomb guard); raise "
-                         f"the limit if the file is trusted ({e})") from e
+    im = Image.open(name)
   except FileNotFoundError as e:
     raise ImageReadError(f"{name}: no such file") from e
   except Exception as e:  # PIL raises many types for truncated/corrupt/non-image data.
     raise ImageReadError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
+  if max_pixels is not None and im.width * im.height > max_pixels:
+    im.close()
+    raise ImageReadError(pixel_limit_message(name, im.width, im.height, max_pixels))
   if im.width == 0 or im.height == 0:
+    im.close()
     raise ImageReadError(f"{name}: image has no pixels")
+  return im
 
+
+def decode(path: str, *, keep_gray: bool = False, max_pixels: int | None = None) -> Decoded:
+  """Decodes any image file (gray, gray+alpha, RGBA, palette, CMYK, 1-bit, 16-bit) upright (EXIF orientation).
+
+  Raises ImageReadError naming the file for anything unreadable or over ``max_pixels``.
+  """
+  name = os.fspath(path)
+  with _open(name, max_pixels) as src:
+    try:
+      icc = src.info.get("icc_profile")
+      im = ImageOps.exif_transpose(src)
+      im.load()
+    except Exception as e:
+      raise ImageReadError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
+    exif = im.getexif()
+    exif.pop(_EXIF_ORIENTATION, None)
+    dpi = src.info.get("dpi")
   mode = im.mode
   if mode == "P":
     im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     mode = im.mode
   alpha = np.asarray(im.getchannel("A")) if mode in ("RGBA", "LA", "PA") else None
-  if mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-    gray = np.asarray(im.convert("L") if mode in ("1", "LA") else im)
-    gray = _to_uint8(gray)
-    return (gray if keep_gray else color.gray_to_rgb(gray)), alpha
+  keeps_profile = mode in ("RGB", "RGBA") or (keep_gray and mode in ("L", "LA"))  # Not CMYK/LAB -> RGB.
+  meta = dict(icc_profile=icc if keeps_profile else None, exif=exif.tobytes() if len(exif) else None,
+              dpi=tuple(float(d) for d in dpi) if dpi else None)
+  if mode in _GRAY_MODES:
+    gray = _to_uint8(np.asarray(im.convert("L") if mode in ("1", "LA") else im))
+    return Decoded(gray if keep_gray else color.gray_to_rgb(gray), alpha, **meta)
   if im.mode != "RGB":
     im = im.convert("RGB")  # RGBA (alpha returned apart), CMYK, YCbCr, LAB, HSV.
-  return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), alpha
+  return Decoded(np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), alpha, **meta)
+
+
+def read_image(path: str, *, keep_gray: bool = False, max_pixels: int | None = None) -> np.ndarray:
+  """An HxWx3 uint8 RGB array (HxW when ``keep_gray`` and the file is gray); alpha dropped. See ``decode``."""
+  return decode(path, keep_gray=keep_gray, max_pixels=max_pixels).pixels
 
 
 def list_images(folder: str) -> list[str]:
-  """Sorted files of ``folder`` (not recursive), hidden files excluded. Raises if missing or empty."""
+  """Files of ``folder`` and its sub-folders, sorted; hidden files and folders excluded. Raises if none."""
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"image folder {folder!r} does not exist")
-  files = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                 if not f.startswith(".") and os.path.isfile(os.path.join(folder, f)))
+  files = []
+  for root, dirs, names in os.walk(folder):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    files += [os.path.join(root, f) for f in names if not f.startswith(".")]
   if not files:
     raise FileNotFoundError(f"image folder {folder!r} is empty")
-  return files
+  return sorted(files, key=lambda f: os.path.relpath(f, folder))
 
 
-def save_image(path: str, img: np.ndarray) -> None:
-  """Writes a uint8 HxW or HxWxC array; the format follows the extension."""
+def save_image(path: str, img: np.ndarray, *, quality: int = 95, icc_profile: bytes | None = None,
+               exif: bytes | None = None, dpi: tuple[float, float] | None = None) -> None:
+  """Writes a uint8 HxW or HxWxC array in the format of the extension, keeping the given metadata.
+
+  JPEG and WebP are written at ``quality`` (JPEG with 4:4:4 chroma, no colour sub-sampling).
+  """
   arr = np.asarray(img)
   if arr.ndim == 3 and arr.shape[-1] == 1:
     arr = arr[..., 0]
-  Image.fromarray(arr).save(path)
+  ext = os.path.splitext(path)[1].lower()
+  options = {k: v for k, v in (("icc_profile", icc_profile), ("exif", exif), ("dpi", dpi)) if v}
+  if ext in (".jpg", ".jpeg"):
+    options.update(quality=quality, subsampling=0)
+  elif ext == ".webp":
+    options.update(quality=quality)
+  elif ext == ".bmp":
+    options.pop("icc_profile", None), options.pop("exif", None)
+  Image.fromarray(arr).save(path, **options)

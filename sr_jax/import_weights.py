@@ -8,11 +8,12 @@ Files: ``.pth``/``.pt`` (needs torch), ``.safetensors`` or ``.npz`` (no torch ne
 
 from absl import app, flags
 
-from sr_jax import importers
+from sr_jax import cli, importers
 
 flags.DEFINE_string("weights", None, "The authors' RDN weights (.pth/.pt, .safetensors or .npz).")
 flags.DEFINE_string("workdir", None, "New workdir to create.")
 flags.DEFINE_float("rgb_range", 255.0, "Pixel range the weights were trained on (authors: 255).")
+flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (missing or unreadable files) too.")
 flags.mark_flags_as_required(["weights", "workdir"])
 FLAGS = flags.FLAGS
 
@@ -26,7 +27,7 @@ def main(argv):
 
 def run() -> None:
   """Console script ``sr-import-weights``."""
-  app.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":

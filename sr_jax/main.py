@@ -11,7 +11,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from sr_jax import checkpointing, configs, train
+from sr_jax import checkpointing, cli, configs, train
 
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results (resumed if it exists).")
 config_flags.DEFINE_config_file("config", None, "Training config: a shipped config's name or a file path.",
@@ -23,6 +23,7 @@ flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
 flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
 flags.DEFINE_enum("cpu_collectives", None, ["gloo", "mpi"], "Cross-process collectives for CPU-only runs "
                   "(e.g. several local processes over loopback).")
+flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (config, data, workdir) too.")
 flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
@@ -43,7 +44,7 @@ def main(argv):
 
 def run() -> None:
   """Console script ``sr-train``."""
-  app.run(main, argv=configs.resolve_argv(sys.argv))
+  cli.run(main, argv=configs.resolve_argv(sys.argv))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ Nothing here imports the training loop: evaluation, upscaling and the report rea
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
+import socket
+import time
 from typing import Any
 
 import jax
@@ -21,10 +24,50 @@ from flax import nnx
 
 from sr_jax import checkpointing, config_lib, state as state_lib
 from sr_jax.configs import default
+from sr_jax.errors import UserError
 from sr_jax.models import registry
 
 CONFIG_FILE = "config.json"
 VALIDATION_FILE = "validation.json"
+LOCK_FILE = ".lock"
+
+
+class WorkdirBusyError(UserError):
+  """Another live trainer holds the workdir."""
+
+
+class WorkdirLock:
+  """One trainer per workdir: an exclusive ``fcntl.flock`` on ``WORKDIR/.lock`` (process 0 of a multi-host run).
+
+  The kernel releases the lock when its process dies however it dies, so a killed run never blocks its own
+  resume; the file records who holds it (PID, host, start time) for the message a second trainer gets.
+  """
+
+  def __init__(self, workdir: str):
+    self.workdir, self.path, self._fd = workdir, os.path.join(workdir, LOCK_FILE), None
+
+  def __enter__(self) -> "WorkdirLock":
+    if jax.process_index() != 0:
+      return self
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.read(fd, 512).decode(errors="replace").strip() or "another process"
+      os.close(fd)
+      raise WorkdirBusyError(f"workdir {self.workdir} is in use by {holder}; two trainers on one workdir would "
+                             "overwrite each other's checkpoints. Wait for it, stop it, or use another --workdir.")
+    os.ftruncate(fd, 0)
+    os.write(fd, f"PID {os.getpid()} on host {socket.gethostname()} (since {time.strftime('%Y-%m-%d %H:%M:%S')})"
+             .encode())
+    self._fd = fd
+    return self
+
+  def __exit__(self, *exc) -> None:
+    if self._fd is not None:
+      fcntl.flock(self._fd, fcntl.LOCK_UN)
+      os.close(self._fd)
+      self._fd = None
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -64,16 +107,19 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   return overlay_on_defaults(read_json(path))
 
 
-def check_and_record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Refuses a workdir trained as another model (architecture, scale, GAN or not); records ``config``."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if os.path.exists(path):
+def check_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses to resume a workdir trained as another model (architecture, scale, GAN or not)."""
+  if os.path.exists(os.path.join(workdir, CONFIG_FILE)):
     conflicts = config_lib.resume_conflicts(load_config(workdir), config)
     if conflicts:
       raise config_lib.ConfigError(f"workdir {workdir} holds a run of a different model; refusing to resume it ("
                                    + "; ".join(conflicts) + "). Use a new --workdir.")
+
+
+def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Writes ``config.json`` (process 0), once training is about to start."""
   if jax.process_index() == 0:
-    write_json(path, json.loads(config.to_json()))
+    write_json(os.path.join(workdir, CONFIG_FILE), json.loads(config.to_json()))
 
 
 class ValidationLog:
@@ -145,7 +191,7 @@ def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False) -> R
   if bf16:
     config.model.dtype = "bfloat16"
   abstract = state_lib.abstract_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-  with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False) as ckpt:
+  with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False, read_only=True) as ckpt:
     step = _pick_step(ckpt, step)
     try:
       state, _ = ckpt.restore(step, abstract)

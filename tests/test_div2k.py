@@ -39,7 +39,7 @@ def test_tfds_source_yields_aligned_training_patches():
 def test_div2k_validation_pairs_use_the_shipped_lr():
   hrs, as_dataset = _aligned_div2k(3)
   with tfds.testing.mock_data(as_dataset_fn=as_dataset):
-    pairs, _ = eval_report.load_pairs("div2k", 3, "")
+    pairs = list(eval_report.iter_pairs("div2k", 3, "", []))
   assert [p.name for p in pairs] == ["0801", "0802", "0803"]
   assert pairs[0].lr.shape == (64 // 3, 80 // 3, 3) and pairs[0].hr.shape == (63, 78, 3)
   assert 0 < pairs[0].bicubic_psnr < 60

@@ -17,7 +17,7 @@ PUBLISHED_BICUBIC = {"Set5": (33.66, 30.39, 28.42), "Set14": (30.24, 27.55, 26.0
 def test_bicubic_baseline_reproduces_the_published_rows(data_dir, tmp_path):
   upscalers = {s: eval_report.bicubic_upscale(s) for s in (2, 3, 4)}
   summary = eval_report.evaluate(upscalers, list(PUBLISHED_BICUBIC), data_dir, str(tmp_path), label="bicubic",
-                              error_analysis=False)
+                                 heatmaps="none", sheets=False)
   for name, row in PUBLISHED_BICUBIC.items():
     for scale, published in zip((2, 3, 4), row):
       assert summary[name][f"x{scale}"]["psnr"] == pytest.approx(published, abs=0.03), (name, scale)
@@ -50,9 +50,9 @@ def test_cli_writes_table_json_heatmaps_and_sheets(data_dir, tmp_path):
 def test_bad_inputs_are_reported(tmp_path):
   (tmp_path / "empty").mkdir()
   with pytest.raises(FileNotFoundError, match="empty"):
-    eval_report.load_pairs(str(tmp_path / "empty"), 2, "")
+    list(eval_report.iter_pairs(str(tmp_path / "empty"), 2, "", []))
   with pytest.raises(FileNotFoundError, match="not found"):
-    eval_report.load_pairs("Urban100", 2, str(tmp_path))
+    list(eval_report.iter_pairs("Urban100", 2, str(tmp_path), []))
   folder = tmp_path / "mixed"
   folder.mkdir()
   rng = np.random.default_rng(0)
@@ -60,7 +60,7 @@ def test_bad_inputs_are_reported(tmp_path):
   (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
   (folder / "empty.jpg").write_bytes(b"")
   summary = eval_report.evaluate({2: eval_report.bicubic_upscale(2)}, [str(folder)], "", str(tmp_path / "out"),
-                              label="bicubic", error_analysis=False)
+                                 label="bicubic", heatmaps="none", sheets=False)
   assert summary["mixed"]["x2"]["num_images"] == 1 and summary["mixed"]["x2"]["skipped"] == 2
 
 

@@ -19,10 +19,10 @@ _ARGS = ["--config=test", "--config.train.num_steps=60", "--config.checkpoint_ev
          "--config.eval_every=60", "--config.log_every=4", "--config.train.num_devices=1"]
 
 
-def _main(workdir):
+def _main(workdir, *extra):
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.Popen([sys.executable, "-m", "sr_jax.main", f"--workdir={workdir}", *_ARGS], cwd=REPO,
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  return subprocess.Popen([sys.executable, "-m", "sr_jax.main", f"--workdir={workdir}", *_ARGS, *extra],
+                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _params(workdir):
@@ -30,27 +30,81 @@ def _params(workdir):
   return step, [np.asarray(x) for x in jax.tree.leaves(params)]
 
 
-def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):
-  reference = _main(tmp_path / "ref")
-  out = reference.communicate(timeout=600)[0]
-  assert reference.returncode == 0, out[-3000:]
-  victim = _main(tmp_path / "run")
-  ckpts = tmp_path / "run" / "checkpoints"
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+  """The 60-step run the interrupted ones must reproduce exactly."""
+  workdir = tmp_path_factory.mktemp("ref")
+  proc = _main(workdir)
+  out = proc.communicate(timeout=600)[0]
+  assert proc.returncode == 0, out[-3000:]
+  assert "Finished 60 steps" in out and "workdir" in out  # The one-line summary at the end.
+  return _params(workdir)
+
+
+def _wait_for_checkpoint(workdir, at_least: int) -> None:
+  ckpts = workdir / "checkpoints"
   deadline = time.time() + 300
-  while time.time() < deadline and not (ckpts.exists() and any(d.name.isdigit() and int(d.name) >= 12
+  while time.time() < deadline and not (ckpts.exists() and any(d.name.isdigit() and int(d.name) >= at_least
                                                                for d in ckpts.iterdir())):
     time.sleep(0.02)
-  victim.send_signal(signal.SIGKILL)  # Mid-run; often mid-save of the next checkpoint too.
-  victim.communicate()
-  done = sorted(int(d.name) for d in ckpts.iterdir() if d.name.isdigit())
-  assert done and max(done) < 60, done
-  resumed = _main(tmp_path / "run")
+
+
+def _assert_resumes_to(reference, workdir) -> None:
+  resumed = _main(workdir)
   out = resumed.communicate(timeout=600)[0]
   assert resumed.returncode == 0 and "Resuming" in out, out[-3000:]
-  (s1, a), (s2, b) = _params(tmp_path / "ref"), _params(tmp_path / "run")
+  (s1, a), (s2, b) = reference, _params(workdir)
   assert s1 == s2 == 60
   for x, y in zip(a, b):
     np.testing.assert_array_equal(x, y)
+
+
+def test_sigkill_mid_run_then_resume_is_bit_identical(reference_run, tmp_path):
+  victim = _main(tmp_path / "run")
+  _wait_for_checkpoint(tmp_path / "run", 12)
+  victim.send_signal(signal.SIGKILL)  # Mid-run; often mid-save of the next checkpoint too.
+  victim.communicate()
+  done = sorted(int(d.name) for d in (tmp_path / "run" / "checkpoints").iterdir() if d.name.isdigit())
+  assert done and max(done) < 60, done
+  _assert_resumes_to(reference_run, tmp_path / "run")
+
+
+def test_second_trainer_on_a_live_workdir_is_refused_and_a_dead_ones_lock_is_not(tmp_path):
+  long = "--config.train.num_steps=100000"
+  victim = _main(tmp_path / "run", long)
+  _wait_for_checkpoint(tmp_path / "run", 4)
+  # A reader never deletes a live trainer's in-flight save.
+  partial = tmp_path / "run" / "checkpoints" / f"999{checkpointing.TMP_MARKER}-1"
+  partial.mkdir()
+  run_dir.load_run(str(tmp_path / "run"), "latest")
+  assert partial.exists()
+  second = _main(tmp_path / "run", long)
+  out = second.communicate(timeout=300)[0]
+  assert second.returncode == 1 and f"in use by PID {victim.pid} on host" in out, out[-2000:]
+  assert "Traceback" not in out and partial.exists()
+  victim.send_signal(signal.SIGKILL)
+  victim.communicate()
+  last = max(int(d.name) for d in (tmp_path / "run" / "checkpoints").iterdir() if d.name.isdigit())
+  again = _main(tmp_path / "run", f"--config.train.num_steps={last + 4}")
+  out = again.communicate(timeout=300)[0]
+  assert again.returncode == 0 and "Resuming from" in out, out[-3000:]  # The dead process's lock is gone.
+  assert not partial.exists()  # The trainer that holds the lock cleans up partial saves.
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_save_exit_cleanly_and_resume_bit_identically(reference_run, tmp_path, sig):
+  victim = _main(tmp_path / "run")
+  _wait_for_checkpoint(tmp_path / "run", 8)
+  victim.send_signal(sig)
+  out = victim.communicate(timeout=300)[0]
+  name = signal.Signals(sig).name
+  assert victim.returncode == 0, out[-3000:]
+  assert f"Stopped by {name} at step" in out and "Traceback" not in out and "KeyboardInterrupt" not in out
+  stopped = int(out.split(f"Stopped by {name} at step ")[1].split("/")[0])
+  ckpts = tmp_path / "run" / "checkpoints"
+  assert stopped < 60 and (ckpts / str(stopped)).is_dir()  # Saved at the step it stopped at.
+  assert not [d for d in os.listdir(ckpts) if checkpointing.TMP_MARKER in d]
+  _assert_resumes_to(reference_run, tmp_path / "run")
 
 
 def test_half_written_checkpoint_is_never_restored(test_config, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(REPO, "sr_jax")
-CLIS = {"sr_jax.main", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.import_weights"}
+CLIS = {"sr_jax.main", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.import_weights", "sr_jax.fetch_data"}
 # Optional or heavy dependencies that may be imported inside a function (only where they are needed).
 LAZY_OK = {"torch", "tensorflow", "tensorflow_datasets", "matplotlib", "matplotlib.pyplot"}
 
@@ -138,7 +138,7 @@ def test_console_scripts_run_from_any_directory(tmp_path, data_dir):
   assert out.returncode == 0, out.stderr[-3000:]
   assert os.path.isdir(tmp_path / "run" / "checkpoints" / "2")
   out = run(_script("sr-evaluate"), "--workdir=run", f"--data_dir={data_dir}", "--datasets=Set5",
-            "--noerror_maps")
+            "--heatmaps=none", "--nosheets")
   assert out.returncode == 0 and "| Set5 | x2 |" in out.stdout, out.stderr[-3000:]
   os.makedirs(tmp_path / "photos")
   shutil.copy(os.path.join(data_dir, "Set5", "bird.png"), tmp_path / "photos")

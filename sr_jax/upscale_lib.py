@@ -1,0 +1,82 @@
+"""Upscaling image files: where each output goes, and writing it with the input's metadata.
+
+``plan`` maps input files to output paths before any model runs: ``<name>_x<scale>.<ext>`` in the output
+folder, mirroring sub-folders of an input folder; inputs whose outputs would collide (``photo.png`` and
+``photo.jpg`` with ``--ext=png``) get their own extension in the name (``photo_png_x2.png``, ``photo_jpg_x2.png``),
+and an output that would overwrite an input is refused. ``upscale_file`` keeps the ICC profile, EXIF (orientation
+reset: the pixels are written upright) and DPI, and writes JPEG/WebP at the given quality.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+
+from sr_jax import image_io, inference
+
+_NO_ALPHA = (".jpg", ".jpeg", ".bmp")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  src: str
+  dst: str | None  # None: refused (see ``problem``).
+  problem: str = ""
+
+
+def check_ext(ext: str | None) -> str | None:
+  """'.png'-style extension of ``--ext`` (None: keep each input's); raises ValueError for unwritable formats."""
+  if not ext:
+    return None
+  ext = "." + ext.lower().lstrip(".")
+  if ext not in image_io.WRITE_EXTENSIONS:
+    raise ValueError(f"--ext={ext[1:]}: not a format sr_jax writes; accepted: "
+                     + ", ".join(e[1:] for e in image_io.WRITE_EXTENSIONS))
+  return ext
+
+
+def collect_inputs(path: str) -> tuple[str, list[str]]:
+  """(root, files): a folder's images (sub-folders included) or one file."""
+  if os.path.isdir(path):
+    return path, image_io.list_images(path)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"--input {path!r} does not exist")
+  return os.path.dirname(path), [path]
+
+
+def plan(files: list[str], root: str, out_dir: str, scale: int, ext: str | None) -> list[Job]:
+  """One Job per input, output names decided up front (collisions disambiguated, inputs never overwritten)."""
+  def name(src: str, tag: str = "") -> str:
+    rel = os.path.relpath(src, root) if root else os.path.basename(src)
+    stem, src_ext = os.path.splitext(rel)
+    out_ext = ext or src_ext.lower() or ".png"
+    return os.path.join(out_dir, f"{stem}{tag}_x{scale}{out_ext}")
+
+  by_dst = collections.defaultdict(list)
+  for src in files:
+    by_dst[os.path.normpath(name(src))].append(src)
+  dst_of = {}
+  for dst, srcs in by_dst.items():
+    for src in srcs:  # Colliding names carry their own extension.
+      dst_of[src] = dst if len(srcs) == 1 else name(src, "_" + os.path.splitext(src)[1].lstrip(".").lower())
+  inputs = {os.path.realpath(f) for f in files}
+  jobs = []
+  for src in files:
+    dst = dst_of[src]
+    if os.path.realpath(dst) in inputs:
+      jobs.append(Job(src, None, f"{src}: output {dst} would overwrite an input; choose another --output"))
+    else:
+      jobs.append(Job(src, dst))
+  return jobs
+
+
+def upscale_file(upscaler: inference.Upscaler, src: str, dst: str, *, max_pixels: int | None,
+                 quality: int = 95) -> None:
+  """Reads ``src`` (any mode; gray stays gray, alpha is kept), upscales it and writes ``dst`` with its metadata."""
+  image = image_io.decode(src, keep_gray=True, max_pixels=max_pixels)
+  sr = inference.upscale_image(upscaler, image.pixels, image.alpha)
+  if image.alpha is not None and os.path.splitext(dst)[1].lower() in _NO_ALPHA:
+    sr = sr[..., :-1]
+  os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+  image_io.save_image(dst, sr, quality=quality, icc_profile=image.icc_profile, exif=image.exif, dpi=image.dpi)
