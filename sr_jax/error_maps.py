@@ -78,10 +78,11 @@ class ErrorAnalysis:
     for sr_db, bic_db, top, left in patch_scores(pair, sr, p, self.scale):
       crops = tuple(color.gray_to_rgb(x)[top:top + p, left:left + p].copy() for x in (pair.hr, pair.bicubic, sr))
       item = (pair.name, top, left, sr_db, bic_db, crops)
-      self._push(self._best, sr_db - bic_db, item, self.count)
-      self._push(self._low, bic_db - sr_db, item, self.count)
+      # Ranked by gain over bicubic; equal gains (the bicubic baseline itself) by the SR PSNR.
+      self._push(self._best, (sr_db - bic_db, sr_db), item, self.count)
+      self._push(self._low, (bic_db - sr_db, -sr_db), item, self.count)
 
-  def _push(self, heap: list, key: float, item, size: int) -> None:
+  def _push(self, heap: list, key, item, size: int) -> None:
     entry = (key, next(self._tie), item)
     if len(heap) < size:
       heapq.heappush(heap, entry)
