@@ -18,7 +18,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import color, datasets, imresize, metrics, train_step
+from sr_jax import color, datasets, imresize, lpips, metrics, niqe, train_step
 
 
 @dataclasses.dataclass
@@ -82,11 +82,38 @@ def score_set(pairs: list[TestPair], upscale: Callable[[np.ndarray], np.ndarray]
 
 
 def summarize(rows: list[dict]) -> dict:
-  """Mean of each metric over images (PSNR averaged in dB, as the papers do)."""
-  keys = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
-  summary = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+  """Mean of each metric over images (PSNR averaged in dB, as the papers do; NaN entries, e.g. NIQE of an image
+  too small for it, left out of the mean)."""
+  keys = [k for k in rows[0] if k != "image"]
+  summary = {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else float("nan")
+             for k in keys}
   summary["num_images"] = len(rows)
   return summary
+
+
+def _shaved(img: np.ndarray, shave: int) -> np.ndarray:
+  return img[shave:-shave, shave:-shave] if shave else img
+
+
+def lpips_alex(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
+  """LPIPS (AlexNet, v0.1) on RGB in [-1, 1], ``shave`` pixels cropped from each border (BasicSR's convention)."""
+  return lpips.scorer("alex")(_shaved(sr, shave), _shaved(hr, shave))
+
+
+def niqe_of(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
+  """NIQE of ``sr`` on Y with ``shave`` cropped (no reference: ``hr`` only says whether the image is gray, then
+  ``sr`` is scored on its luma, as PSNR is); NaN when the image holds fewer than two 96² blocks."""
+  if color.is_gray(hr) and not color.is_gray(sr):
+    sr = color.rgb_to_luma(sr)
+  try:
+    return niqe.niqe(sr, crop_border=shave)
+  except ValueError:
+    return float("nan")
+
+
+# Metrics beyond PSNR/SSIM that evaluation can add: name -> f(sr, hr, shave), lower is better for both.
+EXTRA_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {"lpips": lpips_alex, "niqe": niqe_of}
+METRICS = ("psnr", "ssim", *EXTRA_METRICS)
 
 
 def triplet(pair: TestPair, sr: np.ndarray, size: int = 192) -> np.ndarray:

@@ -54,9 +54,11 @@ def bicubic_upscale(scale: int) -> Callable[[np.ndarray], np.ndarray]:
 
 def markdown_table(summary: dict, label: str) -> str:
   bicubic = label == "bicubic"
-  head = (["| dataset | scale | bicubic PSNR / SSIM | images |", "|---|---|---|---|"] if bicubic else
-          [f"| dataset | scale | {label} PSNR / SSIM | bicubic PSNR / SSIM | gain (dB) | images |",
-           "|---|---|---|---|---|---|"])
+  extra = [m for m in eval_lib.EXTRA_METRICS if any(m in r for per in summary.values() for r in per.values())]
+  cols = (["bicubic PSNR / SSIM"] if bicubic else
+          [f"{label} PSNR / SSIM", "bicubic PSNR / SSIM", "gain (dB)"])
+  cols += [f"{m.upper()}" + ("" if bicubic else " (bicubic)") for m in extra]
+  head = ["| dataset | scale | " + " | ".join(cols) + " | images |", "|" + "---|" * (len(cols) + 3)]
   lines = []
   for dataset, per_scale in summary.items():
     for scale, r in per_scale.items():
@@ -64,19 +66,26 @@ def markdown_table(summary: dict, label: str) -> str:
       cells = [dataset, scale, f"{r['psnr']:.2f} / {r['ssim']:.4f}"]
       if not bicubic:
         cells += [f"{r['bicubic_psnr']:.2f} / {r['bicubic_ssim']:.4f}", f"{r['psnr'] - r['bicubic_psnr']:+.2f}"]
+      cells += [f"{r[m]:.4f}" + ("" if bicubic else f" ({r[f'bicubic_{m}']:.4f})") for m in extra]
       lines.append("| " + " | ".join(cells + [images]) + " |")
   return "\n".join(head + lines)
 
 
 def score_dataset(pairs: Iterator[eval_lib.TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
-                  analysis: error_maps.ErrorAnalysis | None) -> list[dict]:
-  """Per-image rows; each SR image is dropped once scored (and seen by the error analysis)."""
+                  analysis: error_maps.ErrorAnalysis | None, extra: tuple[str, ...] = ()) -> list[dict]:
+  """Per-image rows; each SR image is dropped once scored (and seen by the error analysis).
+
+  ``extra``: names in eval_lib.EXTRA_METRICS ('lpips', 'niqe'), each also computed for the bicubic image.
+  """
   rows = []
   for pair in pairs:
     sr = eval_lib.upscale_uint8(upscale, pair)
     row = {"image": pair.name, "psnr": metrics.psnr(sr, pair.hr, shave=scale),
            "ssim": metrics.ssim(sr, pair.hr, shave=scale), "bicubic_psnr": pair.bicubic_psnr,
            "bicubic_ssim": pair.bicubic_ssim}
+    for name in extra:
+      fn = eval_lib.EXTRA_METRICS[name]
+      row.update({name: fn(sr, pair.hr, scale), f"bicubic_{name}": fn(pair.bicubic, pair.hr, scale)})
     rows.append(row)
     if analysis is not None:
       analysis.add(pair, sr, row["psnr"] - row["bicubic_psnr"])
@@ -88,12 +97,17 @@ def score_dataset(pairs: Iterator[eval_lib.TestPair], upscale: Callable[[np.ndar
 def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir: str, output_dir: str, *,
              label: str, heatmaps: str = "worst", sheets: bool = True,
              max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS, tfds_data_dir: str | None = None,
-             tfds_manual_dir: str | None = None) -> dict:
+             tfds_manual_dir: str | None = None, metrics_: tuple[str, ...] = ("psnr", "ssim")) -> dict:
   """Scores every dataset at every scale in ``upscalers``; writes summary.json, per_image.csv, table.md.
 
   ``heatmaps``: 'worst' (the 5 images with the lowest gain over bicubic), 'all' or 'none'; ``sheets``: the
-  best/worst-patch contact sheet per set and scale.
+  best/worst-patch contact sheet per set and scale. ``metrics_``: PSNR and SSIM always, plus any of 'lpips'
+  (AlexNet) and 'niqe', scored with ``scale`` pixels cropped from each border as BasicSR does.
   """
+  unknown = [m for m in metrics_ if m not in eval_lib.METRICS]
+  if unknown:
+    raise ValueError(f"unknown metric(s) {', '.join(unknown)}; accepted: {', '.join(eval_lib.METRICS)}")
+  extra = tuple(m for m in metrics_ if m in eval_lib.EXTRA_METRICS)
   os.makedirs(output_dir, exist_ok=True)
   summary, rows = {}, []
   for dataset in dataset_names:
@@ -108,7 +122,7 @@ def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir:
             os.path.join(output_dir, "heatmaps", f"{name}_x{scale}"),
             os.path.join(output_dir, "sheets", f"{name}_x{scale}.png") if sheets else None,
             f"{label} on {name} x{scale}: patches of least and most gain over bicubic", scale, heatmaps=heatmaps)
-      per_image = score_dataset(pairs, upscale, scale, analysis)
+      per_image = score_dataset(pairs, upscale, scale, analysis, extra)
       if not per_image:
         raise datasets.DataError(f"dataset {dataset!r}: no usable image at x{scale}"
                                  + (f" ({len(skipped)} skipped: {'; '.join(skipped[:3])})" if skipped else ""))

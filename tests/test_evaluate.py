@@ -80,3 +80,26 @@ def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path
   assert out.returncode != 0 and "scale mismatch" in out.stderr and "x2" in out.stderr
   with pytest.raises(ValueError, match="no checkpoint at step 999"):
     run_dir.load_run(workdir, 999)
+
+
+def test_cli_adds_lpips_and_niqe_beside_bicubic(data_dir, tmp_path):
+  """issue #15's acceptance command: every set gets lpips and niqe in summary.json, with bicubic beside them."""
+  from sr_jax import lpips
+  try:
+    lpips.package_weights_path("alex")
+  except lpips.LPIPSWeightsError as e:
+    if os.environ.get("CI"):
+      pytest.fail(str(e))
+    pytest.skip(str(e))
+  out = _run("--baseline=bicubic", f"--data_dir={data_dir}", "--datasets=Set5,Set14", "--scales=4",
+             "--metrics=psnr,ssim,lpips,niqe", f"--output_dir={tmp_path}", "--heatmaps=none", "--nosheets")
+  assert out.returncode == 0, out.stderr[-3000:]
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  for name in ("Set5", "Set14"):
+    r = summary[name]["x4"]
+    assert 0.2 < r["lpips"] < 0.6 and 5 < r["niqe"] < 12, r
+    assert r["lpips"] == pytest.approx(r["bicubic_lpips"]) and r["niqe"] == pytest.approx(r["bicubic_niqe"])
+  assert "LPIPS" in out.stdout and "NIQE" in out.stdout
+  assert "lpips" in (tmp_path / "per_image.csv").read_text().splitlines()[0]
+  bad = _run("--baseline=bicubic", "--metrics=psnr,fid")
+  assert bad.returncode != 0 and "unknown fid" in bad.stderr

