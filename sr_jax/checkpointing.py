@@ -28,7 +28,9 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from sr_jax.errors import UserError
 
-BEST_METRIC = "val_psnr"
+BEST_METRIC = "val_psnr"  # Saved with every validation's checkpoint; "val_lpips" too when validated.
+# How each metric ranks checkpoints: a score where higher is better.
+RANKING = {"psnr": lambda m: m["val_psnr"], "lpips": lambda m: -m["val_lpips"]}
 TMP_MARKER = ".orbax-checkpoint-tmp"
 
 
@@ -44,21 +46,26 @@ class Checkpointer:
   """
 
   def __init__(self, workdir: str, *, keep: int = 3, save_every: int = 0, async_save: bool = True,
-               read_only: bool = False, handle_signals: bool = False):
+               read_only: bool = False, handle_signals: bool = False, best_metric: str = "psnr"):
     """``read_only``: for readers (evaluation, upscaling) of a workdir a trainer may be writing: creates and
     deletes nothing. ``handle_signals``: the trainer's, see the module docstring."""
     self.save_every = save_every
+    self._rank = RANKING[best_metric]
+    self._metric_key = f"val_{best_metric}"
     self.stop_signal: str | None = None
     self._previous_handlers: dict[int, Any] = {}
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     policy = pp.AnyPreservationPolicy([
         pp.LatestN(n=max(1, keep)),
-        pp.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=False, n=1,
+        pp.BestN(get_metric_fn=self._rank, reverse=False, n=1,
                  keep_checkpoints_without_metrics=False),
     ])
     if not read_only:
       self._remove_partial_saves()
+    # best_fn makes Orbax write each save's metrics to disk, so "best" survives restarts (the preservation policy
+    # and best_step read them back); which checkpoints are kept is decided by the policy alone.
     options = ocp.CheckpointManagerOptions(create=not read_only, read_only=read_only, preservation_policy=policy,
+                                           best_fn=self._rank, best_mode="max",
                                            enable_async_checkpointing=async_save and not read_only)
     self.manager = ocp.CheckpointManager(
         self.directory, options=options,
@@ -96,8 +103,8 @@ class Checkpointer:
 
   def best_step(self) -> int | None:
     """The step with the best validation metric among the kept checkpoints (latest if none has one)."""
-    scored = [(m[BEST_METRIC], s) for s in self.all_steps()
-              if (m := self.manager.metrics(s)) and BEST_METRIC in m]
+    scored = [(self._rank(m), s) for s in self.all_steps()
+              if (m := self.manager.metrics(s)) and self._metric_key in m]
     return max(scored)[1] if scored else self.latest_step()
 
   def maybe_save(self, step: int, state: Any, meta: dict, *, last: bool, metrics: dict | None = None,

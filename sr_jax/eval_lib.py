@@ -29,6 +29,7 @@ class TestPair:
   bicubic: np.ndarray  # uint8, MATLAB bicubic up-scaling of lr, same layout as hr.
   bicubic_psnr: float
   bicubic_ssim: float
+  bicubic_extra: dict = dataclasses.field(default_factory=dict)  # LPIPS/NIQE of the bicubic image, on demand.
 
 
 def min_eval_size(scale: int) -> int:
@@ -67,15 +68,27 @@ def upscale_uint8(upscale: Callable[[np.ndarray], np.ndarray], pair: TestPair) -
   return sr
 
 
+def score_pair(pair: TestPair, sr: np.ndarray, scale: int, extra: tuple[str, ...] = ()) -> dict:
+  """One image's row: PSNR/SSIM and each ``extra`` metric (EXTRA_METRICS) of SR, each beside bicubic's (whose
+  extra metrics are computed once per pair and cached)."""
+  row = {"image": pair.name, "psnr": metrics.psnr(sr, pair.hr, shave=scale),
+         "ssim": metrics.ssim(sr, pair.hr, shave=scale), "bicubic_psnr": pair.bicubic_psnr,
+         "bicubic_ssim": pair.bicubic_ssim}
+  for name in extra:
+    fn = EXTRA_METRICS[name]
+    if name not in pair.bicubic_extra:
+      pair.bicubic_extra[name] = fn(pair.bicubic, pair.hr, scale)
+    row.update({name: fn(sr, pair.hr, scale), f"bicubic_{name}": pair.bicubic_extra[name]})
+  return row
+
+
 def score_set(pairs: list[TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
-              keep_outputs: int = 0) -> tuple[dict, list[dict], list[np.ndarray]]:
+              keep_outputs: int = 0, extra: tuple[str, ...] = ()) -> tuple[dict, list[dict], list[np.ndarray]]:
   """Returns (summary, per-image rows, the first ``keep_outputs`` uint8 SR images)."""
   rows, outputs = [], []
   for k, pair in enumerate(pairs):
     sr = upscale_uint8(upscale, pair)
-    rows.append({"image": pair.name, "psnr": metrics.psnr(sr, pair.hr, shave=scale),
-                 "ssim": metrics.ssim(sr, pair.hr, shave=scale), "bicubic_psnr": pair.bicubic_psnr,
-                 "bicubic_ssim": pair.bicubic_ssim})
+    rows.append(score_pair(pair, sr, scale, extra))
     if k < keep_outputs:
       outputs.append(sr)
   return summarize(rows), rows, outputs
@@ -136,10 +149,21 @@ def load_validation_sets(config: ml_collections.ConfigDict) -> dict[str, list[Te
   return sets
 
 
+def config_metrics(config: ml_collections.ConfigDict) -> list[str]:
+  """config.val_metrics as a list ('psnr,ssim,lpips' -> ['psnr', 'ssim', 'lpips'])."""
+  return [m.strip() for m in config.val_metrics.split(",") if m.strip()]
+
+
 class Validator:
   """Full-image validation of parameters on the config's held-out sets, replicated on ``mesh``."""
 
   def __init__(self, config: ml_collections.ConfigDict, mesh: Mesh, graphdef: nnx.GraphDef):
+    self.extra = tuple(m for m in config_metrics(config) if m in EXTRA_METRICS)
+    if "lpips" in self.extra:  # Fail before any compilation when the weights are missing.
+      try:
+        lpips.package_weights_path("alex")
+      except lpips.LPIPSWeightsError as e:
+        raise lpips.LPIPSWeightsError(f"config.val_metrics={config.val_metrics!r}: {e}") from None
     self.scale = config.model.scale
     self.channels = config.model.channels
     self.num_triplets = config.num_image_triplets
@@ -157,7 +181,7 @@ class Validator:
     results, images = {}, {}
     for name, pairs in self.sets.items():
       summary, _, outputs = score_set(pairs, functools.partial(self.upscale, params), self.scale,
-                                      keep_outputs=self.num_triplets)
+                                      keep_outputs=self.num_triplets, extra=self.extra)
       results[name] = summary
       for pair, sr in zip(pairs, outputs):
         images[f"val/{name}/{pair.name}"] = triplet(pair, sr)[None]

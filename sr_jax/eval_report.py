@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import numpy as np
 from absl import logging
 
-from sr_jax import datasets, div2k, error_maps, eval_lib, image_io, imresize, metrics, run_dir
+from sr_jax import datasets, div2k, error_maps, eval_lib, image_io, imresize, run_dir
 
 
 def iter_pairs(dataset: str, scale: int, data_dir: str, skipped: list[str], *,
@@ -80,12 +80,7 @@ def score_dataset(pairs: Iterator[eval_lib.TestPair], upscale: Callable[[np.ndar
   rows = []
   for pair in pairs:
     sr = eval_lib.upscale_uint8(upscale, pair)
-    row = {"image": pair.name, "psnr": metrics.psnr(sr, pair.hr, shave=scale),
-           "ssim": metrics.ssim(sr, pair.hr, shave=scale), "bicubic_psnr": pair.bicubic_psnr,
-           "bicubic_ssim": pair.bicubic_ssim}
-    for name in extra:
-      fn = eval_lib.EXTRA_METRICS[name]
-      row.update({name: fn(sr, pair.hr, scale), f"bicubic_{name}": fn(pair.bicubic, pair.hr, scale)})
+    row = eval_lib.score_pair(pair, sr, scale, extra)
     rows.append(row)
     if analysis is not None:
       analysis.add(pair, sr, row["psnr"] - row["bicubic_psnr"])

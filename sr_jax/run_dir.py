@@ -129,8 +129,9 @@ class ValidationLog:
   carried across restarts (the report plots PSNR against it).
   """
 
-  def __init__(self, workdir: str, scale: int, resume_step: int):
+  def __init__(self, workdir: str, scale: int, resume_step: int, best_metric: str = "psnr"):
     self.path = os.path.join(workdir, VALIDATION_FILE)
+    self.best_metric = best_metric
     self.data = {"scale": scale, "history": []}
     if os.path.exists(self.path):
       self.data = read_json(self.path)
@@ -139,13 +140,14 @@ class ValidationLog:
     self.wall_offset = history[-1].get("wall_time_s", 0.0) if history else 0.0
 
   def add(self, step: int, wall_time_s: float, results: dict[str, dict]) -> None:
-    """Records one validation; the first set's PSNR decides the run's best step."""
+    """Records one validation; the first set's ``best_metric`` (PSNR up, LPIPS down) decides the best step."""
     self.data["history"].append({"step": step, "wall_time_s": round(self.wall_offset + wall_time_s, 1),
                                  "sets": results})
     name, first = next(iter(results.items()))
-    best = self.data.get("best")
-    if best is None or first["psnr"] > best["psnr"]:
-      self.data["best"] = {"step": step, "psnr": first["psnr"], "set": name}
+    m, best = self.best_metric, self.data.get("best")
+    better = best is None or m not in best or (first[m] < best[m] if m == "lpips" else first[m] > best[m])
+    if better:
+      self.data["best"] = {"step": step, m: first[m], "set": name, "metric": m}
     if jax.process_index() == 0:
       write_json(self.path, self.data)
 
@@ -191,7 +193,8 @@ def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False) -> R
   if bf16:
     config.model.dtype = "bfloat16"
   abstract = state_lib.abstract_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-  with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False, read_only=True) as ckpt:
+  with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False, read_only=True,
+                                  best_metric=config.best_metric) as ckpt:
     step = _pick_step(ckpt, step)
     try:
       state, _ = ckpt.restore(step, abstract)

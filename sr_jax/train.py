@@ -91,7 +91,8 @@ def validate(validator: eval_lib.Validator, params, step: int, writer, log: run_
                  r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"])
   writer.write_images(step, images)
   log.add(step, wall_time_s, results)
-  return {checkpointing.BEST_METRIC: next(iter(results.values()))["psnr"]}
+  first = next(iter(results.values()))
+  return {f"val_{k}": first[k] for k in ("psnr", "lpips") if k in first}
 
 
 def check_finite(state: state_lib.TrainState, ckpt: checkpointing.Checkpointer) -> None:
@@ -114,7 +115,8 @@ def summary_line(config: ml_collections.ConfigDict, workdir: str, step: int, sec
   done = (f"Stopped by {stop_signal} at step {step}/{config.train.num_steps}: checkpoint saved; run the same "
           "command to resume" if stop_signal else f"Finished {step} steps")
   best = val_log.data.get("best")
-  best = (f"; best {best['set']} PSNR {best['psnr']:.3f} dB at step {best['step']}" if best else "")
+  m = config.best_metric
+  best = (f"; best {best['set']} {m.upper()} {best[m]:.4g} at step {best['step']}" if best and m in best else "")
   return f"{done} in {seconds / 60:.1f} min{best}; workdir {workdir}"
 
 
@@ -128,7 +130,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   batch_sharding = NamedSharding(mesh, P(None, "data") if k > 1 else P("data"))  # K-stacked batches.
   opt = state_lib.Optimizers.from_config(config)
   with run_dir.WorkdirLock(workdir), checkpointing.Checkpointer(
-      workdir, keep=config.keep_checkpoints, save_every=config.checkpoint_every, handle_signals=True) as ckpt:
+      workdir, keep=config.keep_checkpoints, save_every=config.checkpoint_every, handle_signals=True,
+      best_metric=config.best_metric) as ckpt:
     start_step = ckpt.latest_step() or 0
     if ckpt.latest_step() is not None:  # A workdir without checkpoints is new, whatever config.json it holds.
       run_dir.check_config(config, workdir)
@@ -167,7 +170,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
                                             first_profile=start_step + 10 * k, every_secs=None))
     train_log = TrainLog(config, start_step)
-    val_log = run_dir.ValidationLog(workdir, config.model.scale, start_step)
+    val_log = run_dir.ValidationLog(workdir, config.model.scale, start_step, config.best_metric)
     run_start, step = time.time(), start_step
     with metric_writers.ensure_flushes(writer):
       for step in range(start_step + k, cfg_t.num_steps + 1, k):

