@@ -23,8 +23,9 @@ from typing import Callable
 from sr_jax.errors import DataError
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "benchmark_manifest.tsv")
-_DENOISING = "https://raw.githubusercontent.com/majedelhelou/denoising_datasets/d3636716c8e3fb806f4395bbb3f2e4c0fde50700"
-_DCSCN = "https://raw.githubusercontent.com/jiny2001/dcscn-super-resolution/27d8f11cd8b5d58de0b91128b4b6c72375c69e16"
+_RAW = "https://raw.githubusercontent.com"
+_DENOISING = f"{_RAW}/majedelhelou/denoising_datasets/d3636716c8e3fb806f4395bbb3f2e4c0fde50700"
+_DCSCN = f"{_RAW}/jiny2001/dcscn-super-resolution/27d8f11cd8b5d58de0b91128b4b6c72375c69e16"
 SOURCES = {
     "Set5": f"{_DENOISING}/Set5",
     "Set14": f"{_DENOISING}/Set14",

@@ -1,4 +1,4 @@
-"""LPIPS equals the reference PyTorch package given the same weights (golden made by tests/golden/lpips_reference.py)."""
+"""LPIPS equals the reference PyTorch package given the same weights (golden: tests/golden/lpips_reference.py)."""
 
 import json
 import os
