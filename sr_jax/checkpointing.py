@@ -28,8 +28,8 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from sr_jax.errors import UserError
 
-BEST_METRIC = "val_psnr"  # Saved with every validation's checkpoint; "val_lpips" too when validated.
-# How each metric ranks checkpoints: a score where higher is better.
+# Metrics that can pick the best checkpoint, saved as "val_<name>" with each validation's checkpoint, and how
+# each ranks checkpoints: a score where higher is better.
 RANKING = {"psnr": lambda m: m["val_psnr"], "lpips": lambda m: -m["val_lpips"]}
 TMP_MARKER = ".orbax-checkpoint-tmp"
 

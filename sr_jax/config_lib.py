@@ -56,10 +56,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
                      ("eval_every", config.eval_every), ("checkpoint_every", config.checkpoint_every)):
     _require(value % k == 0, key, value, f"a multiple of train.steps_per_dispatch={k}")
   _validate_losses(config)
-  metrics_ = eval_lib.config_metrics(config)
-  _require(all(m in eval_lib.METRICS for m in metrics_), "val_metrics", config.val_metrics,
+  names = eval_lib.config_metrics(config)
+  _require(all(m in eval_lib.METRICS for m in names), "val_metrics", config.val_metrics,
            "comma-separated names of " + ", ".join(eval_lib.METRICS))
-  _require(config.best_metric in checkpointing.RANKING and config.best_metric in metrics_ + ["psnr"], "best_metric",
+  _require(config.best_metric in checkpointing.RANKING and config.best_metric in names + ["psnr"], "best_metric",
            config.best_metric, "'psnr', or 'lpips' when val_metrics includes it")
   if num_devices is not None:
     if process_count > 1 and t.num_devices not in (0, num_devices):

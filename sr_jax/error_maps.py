@@ -72,8 +72,8 @@ class ErrorAnalysis:
   def add(self, pair: TestPair, sr: np.ndarray, gain_db: float) -> None:
     if self.mode == "all":
       self._save_heatmap(pair.name, heatmap(pair.hr, sr))
-    elif self.mode == "worst":
-      self._push(self._heat, -gain_db, (pair.name, heatmap(pair.hr, sr)), self.worst)
+    elif self.mode == "worst" and (len(self._heat) < self.worst or -gain_db > self._heat[0][0]):
+      self._push(self._heat, -gain_db, (pair.name, heatmap(pair.hr, sr)), self.worst)  # Drawn only if kept.
     p = self.patch
     for sr_db, bic_db, top, left in patch_scores(pair, sr, p, self.scale):
       crops = tuple(color.gray_to_rgb(x)[top:top + p, left:left + p].copy() for x in (pair.hr, pair.bicubic, sr))

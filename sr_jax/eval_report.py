@@ -92,17 +92,17 @@ def score_dataset(pairs: Iterator[eval_lib.TestPair], upscale: Callable[[np.ndar
 def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir: str, output_dir: str, *,
              label: str, heatmaps: str = "worst", sheets: bool = True,
              max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS, tfds_data_dir: str | None = None,
-             tfds_manual_dir: str | None = None, metrics_: tuple[str, ...] = ("psnr", "ssim")) -> dict:
+             tfds_manual_dir: str | None = None, metric_names: tuple[str, ...] = ("psnr", "ssim")) -> dict:
   """Scores every dataset at every scale in ``upscalers``; writes summary.json, per_image.csv, table.md.
 
   ``heatmaps``: 'worst' (the 5 images with the lowest gain over bicubic), 'all' or 'none'; ``sheets``: the
-  best/worst-patch contact sheet per set and scale. ``metrics_``: PSNR and SSIM always, plus any of 'lpips'
+  best/worst-patch contact sheet per set and scale. ``metric_names``: PSNR and SSIM always, plus any of 'lpips'
   (AlexNet) and 'niqe', scored with ``scale`` pixels cropped from each border as BasicSR does.
   """
-  unknown = [m for m in metrics_ if m not in eval_lib.METRICS]
+  unknown = [m for m in metric_names if m not in eval_lib.METRICS]
   if unknown:
     raise ValueError(f"unknown metric(s) {', '.join(unknown)}; accepted: {', '.join(eval_lib.METRICS)}")
-  extra = tuple(m for m in metrics_ if m in eval_lib.EXTRA_METRICS)
+  extra = tuple(m for m in metric_names if m in eval_lib.EXTRA_METRICS)
   os.makedirs(output_dir, exist_ok=True)
   summary, rows = {}, []
   for dataset in dataset_names:

@@ -72,7 +72,7 @@ def main(argv):
   summary = eval_report.evaluate(upscalers, FLAGS.datasets, data_dir, output_dir, label=label,
                                  heatmaps=FLAGS.heatmaps, sheets=FLAGS.sheets, max_pixels=FLAGS.max_pixels,
                                  tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir,
-                                 metrics_=tuple(FLAGS.metrics))
+                                 metric_names=tuple(FLAGS.metrics))
   print(eval_report.markdown_table(summary, label))
   print(f"Results in {output_dir}/ (summary.json, per_image.csv, table.md, heatmaps/, sheets/)")
 

@@ -8,13 +8,12 @@ Nothing here imports the training loop: evaluation, upscaling and the report rea
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import json
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import ml_collections
@@ -161,16 +160,12 @@ def split_checkpoint_path(path: str) -> tuple[str, str]:
   return path, "best"
 
 
-@dataclasses.dataclass
-class Run:
-  """A trained model read from a workdir."""
+class Run(NamedTuple):
+  """A trained model read from a workdir (also unpacks as ``config, graphdef, params, step``)."""
   config: ml_collections.ConfigDict
   graphdef: nnx.GraphDef
   params: nnx.State
   step: int
-
-  def __iter__(self):  # (config, graphdef, params, step) = load_run(...)
-    return iter((self.config, self.graphdef, self.params, self.step))
 
 
 def _pick_step(ckpt: checkpointing.Checkpointer, step: int | str) -> int:

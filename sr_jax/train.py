@@ -92,7 +92,7 @@ def validate(validator: eval_lib.Validator, params, step: int, writer, log: run_
   writer.write_images(step, images)
   log.add(step, wall_time_s, results)
   first = next(iter(results.values()))
-  return {f"val_{k}": first[k] for k in ("psnr", "lpips") if k in first}
+  return {f"val_{k}": first[k] for k in checkpointing.RANKING if k in first}
 
 
 def check_finite(state: state_lib.TrainState, ckpt: checkpointing.Checkpointer) -> None:
@@ -132,8 +132,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   with run_dir.WorkdirLock(workdir), checkpointing.Checkpointer(
       workdir, keep=config.keep_checkpoints, save_every=config.checkpoint_every, handle_signals=True,
       best_metric=config.best_metric) as ckpt:
-    start_step = ckpt.latest_step() or 0
-    if ckpt.latest_step() is not None:  # A workdir without checkpoints is new, whatever config.json it holds.
+    latest = ckpt.latest_step()
+    start_step = latest or 0
+    if latest is not None:  # A workdir without checkpoints is new, whatever config.json it holds.
       run_dir.check_config(config, workdir)
     if start_step >= cfg_t.num_steps:
       logging.info("Run in %s already finished (%d/%d steps); nothing to do.", workdir, start_step,
