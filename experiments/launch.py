@@ -1,12 +1,14 @@
 r"""Runs every member of a sweep in its own workdir.
 
   python -m experiments.launch experiments/loss_study.py --root=runs/loss_study [--parallel=2] [--dry_run]
-      [--evaluate=Set5,Set14,B100]
+      [--evaluate=Set5,Set14,B100 [--eval_metrics=psnr,ssim,lpips,niqe] [--eval_step=latest]]
 
 Each member trains with ``sr_jax.main`` in ROOT/<name from its overrides>, logging to train.log there, and its
 status goes to ROOT/<name>/launch.json. Re-running skips finished members and resumes interrupted ones (the
 trainer resumes from its checkpoints). A failing member is reported and the others go on; the exit code is 1
-if any failed. ``--dry_run`` prints the commands (e.g. for a cluster scheduler) and runs nothing.
+if any failed. A member that reads another's workdir (``{root}/NAME`` in the sweep file) starts once NAME has
+finished, and fails without running if NAME failed. ``--dry_run`` prints the commands (e.g. for a cluster
+scheduler, in an order that respects those dependencies) and runs nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shlex
 import subprocess
 import sys
 import time
+from typing import NamedTuple, Sequence
 
 from absl import app, flags
 
@@ -28,6 +31,8 @@ flags.DEFINE_string("root", None, "Folder holding one workdir per member.")
 flags.DEFINE_integer("parallel", 1, "Members run at once.")
 flags.DEFINE_bool("dry_run", False, "Print the commands only.")
 flags.DEFINE_list("evaluate", [], "After training, evaluate each member on these datasets (sr_jax.evaluate).")
+flags.DEFINE_list("eval_metrics", ["psnr", "ssim"], "Metrics of that evaluation (sr_jax.evaluate --metrics).")
+flags.DEFINE_string("eval_step", "best", "Checkpoint that evaluation scores: 'best', 'latest' or a step.")
 
 
 def _status(workdir: str) -> dict:
@@ -44,19 +49,33 @@ def _write_status(workdir: str, status: dict) -> None:
   os.replace(os.path.join(workdir, "launch.json.tmp"), os.path.join(workdir, "launch.json"))
 
 
-def run_member(base: str, root: str, overrides: dict, evaluate: list[str], data_dir: str | None) -> dict:
-  name = sweep_lib.member_name(overrides)
-  workdir = os.path.join(root, name)
+class Evaluation(NamedTuple):
+  datasets: Sequence[str] = ()
+  metrics: Sequence[str] = ("psnr", "ssim")
+  step: str = "best"
+  data_dir: str | None = None
+
+  def command(self, workdir: str) -> list[str]:
+    return [sys.executable, "-m", "sr_jax.evaluate", f"--workdir={workdir}", f"--datasets={','.join(self.datasets)}",
+            f"--metrics={','.join(self.metrics)}", f"--step={self.step}"] + (
+                [f"--data_dir={self.data_dir}"] if self.data_dir else [])
+
+
+def run_member(base: str, root: str, member: sweep_lib.Member, evaluation: Evaluation,
+               needs: Sequence[concurrent.futures.Future] = ()) -> dict:
+  workdir = os.path.join(root, member.name)
   previous = _status(workdir)
   if previous.get("status") == "done":
-    return {"name": name, "status": "skipped (done)", "seconds": previous.get("seconds")}
+    return {"name": member.name, "status": "skipped (done)", "seconds": previous.get("seconds")}
+  failed = [f.result()["name"] for f in needs if f.result()["status"] == "failed"]
+  if failed:
+    return {"name": member.name, "status": "failed", "error": f"not run: it needs {failed[0]}, which failed"}
   os.makedirs(workdir, exist_ok=True)
-  commands = [sweep_lib.command_line(base, workdir, overrides, sys.executable)]
-  if evaluate:
-    commands.append([sys.executable, "-m", "sr_jax.evaluate", f"--workdir={workdir}",
-                     f"--datasets={','.join(evaluate)}"] + ([f"--data_dir={data_dir}"] if data_dir else []))
-  status = {"name": name, "overrides": overrides, "base_config": base, "status": "running",
-            "command": shlex.join(commands[0]), "seconds": previous.get("seconds", 0.0)}
+  commands = [sweep_lib.command_line(base, workdir, member.resolved(root), sys.executable)]
+  if evaluation.datasets:
+    commands.append(evaluation.command(workdir))
+  status = {"name": member.name, "label": member.label, "overrides": member.resolved(root), "base_config": base,
+            "status": "running", "command": shlex.join(commands[0]), "seconds": previous.get("seconds", 0.0)}
   _write_status(workdir, status)
   start = time.time()
   with open(os.path.join(workdir, "train.log"), "a") as log:
@@ -73,13 +92,17 @@ def run_member(base: str, root: str, overrides: dict, evaluate: list[str], data_
   return status
 
 
-def launch(sweep_file: str, root: str, *, parallel: int = 1, evaluate: list[str] = (),
-           data_dir: str | None = None) -> list[dict]:
+def launch(sweep_file: str, root: str, *, parallel: int = 1, evaluation: Evaluation = Evaluation()
+           ) -> list[dict]:
   base, members = sweep_lib.load(sweep_file)
   os.makedirs(root, exist_ok=True)
+  # A member waits for the members it reads; they come earlier in the file, so they are already submitted
+  # (running or queued before it) and the pool cannot deadlock.
+  futures: dict[str, concurrent.futures.Future] = {}
   with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-    futures = [pool.submit(run_member, base, root, m, list(evaluate), data_dir) for m in members]
-    return [f.result() for f in futures]
+    for m in members:
+      futures[m.name] = pool.submit(run_member, base, root, m, evaluation, [futures[n] for n in m.needs()])
+    return [f.result() for f in futures.values()]
 
 
 def main(argv):
@@ -90,10 +113,10 @@ def main(argv):
   if FLAGS.dry_run:
     base, members = sweep_lib.load(argv[1])
     for m in members:
-      print(shlex.join(sweep_lib.command_line(base, os.path.join(FLAGS.root, sweep_lib.member_name(m)), m)))
+      print(shlex.join(sweep_lib.command_line(base, os.path.join(FLAGS.root, m.name), m.resolved(FLAGS.root))))
     return
-  results = launch(argv[1], FLAGS.root, parallel=FLAGS.parallel, evaluate=FLAGS.evaluate,
-                   data_dir=common_flags.DATA_DIR.value)
+  evaluation = Evaluation(FLAGS.evaluate, FLAGS.eval_metrics, FLAGS.eval_step, common_flags.DATA_DIR.value)
+  results = launch(argv[1], FLAGS.root, parallel=FLAGS.parallel, evaluation=evaluation)
   print(f"{'member':40s} status          seconds")
   for r in results:
     print(f"{r['name']:40s} {r['status']:15s} {r.get('seconds') or 0:8.1f}"

@@ -1,25 +1,31 @@
 r"""Comparison report of a sweep root (or any folder of training workdirs).
 
-  python -m experiments.report runs/loss_study [--out=runs/loss_study/report] [--data_dir=../shared/data]
+  python -m experiments.report runs/loss_study_x4 [--out=runs/loss_study_x4/report] [--data_dir=../shared/data]
 
-Writes report.md and report.csv (one row per run: overrides, parameters, GFLOP per output pixel, steps, wall
-time, PSNR/SSIM per dataset and scale with the gain over bicubic; from each run's eval/summary.json when
-``launch --evaluate`` made one, else its last validation), psnr_vs_step.png, psnr_vs_time.png, and
-grid.png: the same crops of a few Set14/B100 images across HR, bicubic and every run (needs --data_dir or
-$SR_DATA_DIR).
+Writes, from each run's eval/summary.json (``launch --evaluate``; else its last validation):
+- report.md: per set and scale, one row per run (named by the sweep's labels) and bicubic: PSNR, SSIM and,
+  when evaluated, LPIPS and NIQE; then per recipe (runs that differ only in seed) the mean and the range over
+  seeds.
+- report.csv: the same, machine-readable: one row per run (and bicubic), one numeric value per cell, columns
+  ``<set>_x<scale>_<metric>`` with sets in a fixed order (Set5, Set14, B100, Urban100, Manga109, then others).
+- psnr_vs_step.png, psnr_vs_time.png: validation curves; perception_distortion.png (when LPIPS was scored):
+  PSNR against LPIPS per set, one point per run, seeds marked (Blau & Michaeli, CVPR 2018).
+- grid.png (needs --data_dir or $SR_DATA_DIR): HR, bicubic and one run per recipe on the crops of Set14/B100
+  where the recipes' outputs differ most (textured patches), each crop labelled with its LPIPS and PSNR.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
+import re
 
 import matplotlib
+import numpy as np
 from absl import app, flags
 
 from experiments import common_flags
-from sr_jax import color, eval_lib, image_io, imresize, inference, run_dir
+from sr_jax import color, datasets, eval_lib, imresize, inference, lpips, metrics, run_dir
 from sr_jax.models import registry
 
 matplotlib.use("Agg")
@@ -27,8 +33,15 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 flags.DEFINE_string("out", None, "Output folder (default ROOT/report).")
 FLAGS = flags.FLAGS
-GRID_IMAGES = ("Set14/zebra.png", "Set14/barbara.png", "B100/img_062.png")
+SET_ORDER = ("Set5", "Set14", "B100", "Urban100", "Manga109", "DIV2K")
+METRICS = ("psnr", "ssim", "lpips", "niqe")
+FORMATS = {"psnr": "{:.2f}", "ssim": "{:.4f}", "lpips": "{:.4f}", "niqe": "{:.3f}"}
+GRID_SETS = ("Set14", "B100")
 _read = run_dir.read_json
+
+
+def _optional_json(path: str, default):
+  return _read(path) if os.path.exists(path) else default
 
 
 def collect(root: str) -> list[dict]:
@@ -38,19 +51,17 @@ def collect(root: str) -> list[dict]:
     wd = os.path.join(root, name)
     if not os.path.exists(os.path.join(wd, "config.json")):
       continue
-    m = run_dir.load_config(wd).model
-    launch = _read(os.path.join(wd, "launch.json")) if os.path.exists(os.path.join(wd, "launch.json")) else {}
-    val = _read(os.path.join(wd, "validation.json")) if os.path.exists(os.path.join(wd, "validation.json")) \
-        else {"history": []}
-    hist = val["history"]
-    summary = _read(os.path.join(wd, "eval", "summary.json")) if os.path.exists(
-        os.path.join(wd, "eval", "summary.json")) else {
-            k: {f"x{m.scale}": v} for k, v in (hist[-1]["sets"].items() if hist else [])}
+    config = run_dir.load_config(wd)
+    launch = _optional_json(os.path.join(wd, "launch.json"), {})
+    hist = _optional_json(os.path.join(wd, "validation.json"), {"history": []})["history"]
+    summary = _optional_json(os.path.join(wd, "eval", "summary.json"), None) or {
+        k: {f"x{config.model.scale}": v} for k, v in (hist[-1]["sets"].items() if hist else [])}
+    label = launch.get("label", name)
     runs.append({
-        "name": name, "workdir": wd, "overrides": launch.get("overrides", {}),
-        "status": launch.get("status", "?"),
-        "params": registry.count_params(m),
-        "gflop_per_pixel": registry.flops_per_output_pixel(m) / 1e9,
+        "name": name, "workdir": wd, "label": label, "recipe": re.sub(r", seed \d+$", "", label),
+        "seed": config.seed, "status": launch.get("status", "?"),
+        "params": registry.count_params(config.model),
+        "gflop_per_pixel": registry.flops_per_output_pixel(config.model) / 1e9,
         "steps": hist[-1]["step"] if hist else 0,
         "wall_time_s": launch.get("seconds") or (hist[-1].get("wall_time_s") if hist else None),
         "history": hist, "summary": summary})
@@ -59,35 +70,89 @@ def collect(root: str) -> list[dict]:
   return runs
 
 
-def table(runs: list[dict]) -> tuple[list[str], list[list]]:
-  cols = sorted({(d, s) for r in runs for d, per in r["summary"].items() for s in per})
-  header = ["run", "status", "params", "MFLOP/px", "steps", "wall (min)"] + [
-      f"{d} {s} PSNR / SSIM (gain)" for d, s in cols]
-  rows = []
+def _set_key(name: str) -> tuple:
+  return (SET_ORDER.index(name) if name in SET_ORDER else len(SET_ORDER), name)
+
+
+def columns(runs: list[dict]) -> tuple[list[tuple[str, str]], list[str]]:
+  """((set, 'xS') in the fixed set order, metrics present in any run)."""
+  cols = sorted({(d, s) for r in runs for d, per in r["summary"].items() for s in per},
+                key=lambda c: (_set_key(c[0]), c[1]))
+  present = [m for m in METRICS if any(m in v for r in runs for per in r["summary"].values() for v in per.values())]
+  return cols, present
+
+
+def _value(run: dict | None, d: str, s: str, m: str, runs: list[dict]) -> float | None:
+  """Metric ``m`` of ``run`` on (d, s); ``run`` None: bicubic's (the same in every run's summary)."""
+  for r in ([run] if run else runs):
+    v = r["summary"].get(d, {}).get(s, {}).get(m if run else f"bicubic_{m}")
+    if v is not None:
+      return float(v)
+  return None
+
+
+def csv_table(runs: list[dict]) -> tuple[list[str], list[list]]:
+  cols, present = columns(runs)
+  header = ["run", "label", "seed", "status", "params", "mflop_per_pixel", "steps", "wall_min"] + [
+      f"{d}_{s}_{m}" for d, s in cols for m in present]
+  rows = [["bicubic", "bicubic", "", "", "", "", "", ""] + [_value(None, d, s, m, runs) for d, s in cols
+                                                            for m in present]]
   for r in runs:
-    row = [r["name"], r["status"], f"{r['params']:,}", f"{r['gflop_per_pixel'] * 1e3:.3f}", r["steps"],
-           f"{r['wall_time_s'] / 60:.1f}" if r["wall_time_s"] else ""]
+    rows.append([r["name"], r["label"], r["seed"], r["status"], r["params"], round(r["gflop_per_pixel"] * 1e3, 4),
+                 r["steps"], round(r["wall_time_s"] / 60, 2) if r["wall_time_s"] else None]
+                + [_value(r, d, s, m, runs) for d, s in cols for m in present])
+  return header, [["" if c is None else c for c in row] for row in rows]
+
+
+def _fmt(m: str, v: float | None) -> str:
+  return "" if v is None or not np.isfinite(v) else FORMATS[m].format(v)
+
+
+def _md(header: list[str], rows: list[list]) -> list[str]:
+  return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+      "| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def markdown(runs: list[dict]) -> str:
+  """Per set and scale: every run and bicubic; then per recipe: mean and range over seeds."""
+  cols, present = columns(runs)
+  arrows = {m: f"{m.upper()} {'↓' if m in ('lpips', 'niqe') else '↑'}" for m in present}
+  out = []
+  for d, s in cols:
+    rows = [["bicubic", "", ""] + [_fmt(m, _value(None, d, s, m, runs)) for m in present]]
+    rows += [[r["label"], r["steps"], f"{r['wall_time_s'] / 60:.1f}" if r["wall_time_s"] else ""]
+             + [_fmt(m, _value(r, d, s, m, runs)) for m in present] for r in runs]
+    out += [f"### {d} {s}", ""] + _md(["run", "steps", "wall (min)"] + [arrows[m] for m in present], rows) + [""]
+  recipes = list(dict.fromkeys(r["recipe"] for r in runs))
+  header = ["recipe", "seeds"] + [f"{d} {s} {arrows[m]}" for d, s in cols for m in present]
+  rows = []
+  for rec in recipes:
+    members = [r for r in runs if r["recipe"] == rec]
+    cells = []
     for d, s in cols:
-      v = r["summary"].get(d, {}).get(s)
-      row.append(f"{v['psnr']:.2f} / {v['ssim']:.4f} ({v['psnr'] - v['bicubic_psnr']:+.2f})" if v else "")
-    rows.append(row)
-  return header, rows
+      for m in present:
+        vals = [v for v in (_value(r, d, s, m, runs) for r in members) if v is not None]
+        cells.append("" if not vals else _fmt(m, np.mean(vals)) + (
+            f" ±{_fmt(m, (max(vals) - min(vals)) / 2)}" if len(vals) > 1 else ""))
+    rows.append([rec, ",".join(str(r["seed"]) for r in members)] + cells)
+  out += ["### Per recipe: mean over seeds ± half their range", ""] + _md(header, rows) + [""]
+  return "\n".join(out)
 
 
-def plots(runs: list[dict], out: str) -> list[str]:
+def curve_plots(runs: list[dict], out: str) -> list[str]:
   written = []
   for key, xlabel, fname in (("step", "step", "psnr_vs_step.png"), ("wall_time_s", "wall time (s)",
                                                                       "psnr_vs_time.png")):
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in runs:
       pts = [(h.get(key), next(iter(h["sets"].values()))["psnr"]) for h in r["history"] if h.get(key) is not None]
       if pts:
-        ax.plot(*zip(*pts), marker="o", label=r["name"])
+        ax.plot(*zip(*pts), marker="o", label=r["label"])
     bic = [next(iter(h["sets"].values()))["bicubic_psnr"] for r in runs for h in r["history"][:1]]
     if bic:
       ax.axhline(bic[0], color="gray", linestyle="--", label="bicubic")
     val_set = next((next(iter(h["sets"])) for r in runs for h in r["history"][:1]), "validation")
-    ax.set(xlabel=xlabel, ylabel=f"{val_set} PSNR (dB, Y)")
+    ax.set(xlabel=xlabel, ylabel=f"{val_set} PSNR (dB, Y), validation")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -97,53 +162,125 @@ def plots(runs: list[dict], out: str) -> list[str]:
   return written
 
 
-def grid(runs: list[dict], data_dir: str, out: str, crop: int = 64) -> str | None:
-  """HR | bicubic | each run, on the centre crop of a few benchmark images."""
-  paths = [os.path.join(data_dir, p) for p in GRID_IMAGES if os.path.exists(os.path.join(data_dir, p))]
-  if not paths:
+def perception_distortion(runs: list[dict], out: str) -> str | None:
+  """PSNR (x) against LPIPS (y) per set: one point per run, a marker per recipe, seeds written beside."""
+  cols, present = columns(runs)
+  if "lpips" not in present:
     return None
-  models = []
-  for r in runs:
+  fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 4), squeeze=False)
+  recipes = list(dict.fromkeys(r["recipe"] for r in runs))
+  markers = "osD^vP*X"
+  for ax, (d, s) in zip(axes[0], cols):
+    for i, rec in enumerate(recipes):
+      pts = [(_value(r, d, s, "psnr", runs), _value(r, d, s, "lpips", runs), r["seed"]) for r in runs
+             if r["recipe"] == rec]
+      pts = [p for p in pts if p[0] is not None and p[1] is not None]
+      if pts:
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % len(markers)], s=40, label=rec)
+        for x, y, seed in pts:
+          ax.annotate(f"s{seed}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    bx, by = _value(None, d, s, "psnr", runs), _value(None, d, s, "lpips", runs)
+    if bx is not None and by is not None:
+      ax.scatter([bx], [by], marker="x", color="gray", label="bicubic")
+    ax.set(title=f"{d} {s}", xlabel="PSNR (dB, Y) → better", ylabel="LPIPS (AlexNet) ↓ better")
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=7)
+  fig.suptitle("Perception–distortion: lower-right is better on both", fontsize=9)
+  fig.tight_layout()
+  fig.savefig(os.path.join(out, "perception_distortion.png"), dpi=100)
+  plt.close(fig)
+  return "perception_distortion.png"
+
+
+def _disagreement(outputs: list[np.ndarray], hr: np.ndarray, crop: int, min_std: float = 12.0
+                  ) -> tuple[float, int, int]:
+  """(score, top, left) of the textured crop where the outputs' Y differ most (mean std across outputs)."""
+  ys = np.stack([color.rgb_to_y(color.gray_to_rgb(o)) for o in outputs])
+  spread, ref = ys.std(axis=0), color.rgb_to_y(color.gray_to_rgb(hr))
+  best = (-1.0, 0, 0)
+  for top in range(0, hr.shape[0] - crop + 1, crop // 2):
+    for left in range(0, hr.shape[1] - crop + 1, crop // 2):
+      if ref[top:top + crop, left:left + crop].std() >= min_std:
+        best = max(best, (float(spread[top:top + crop, left:left + crop].mean()), top, left))
+  return best
+
+
+def _grid_models(runs: list[dict]) -> list[tuple[str, int, inference.Upscaler]]:
+  """One run per recipe (its lowest seed), at the step its evaluation scored."""
+  models, seen = [], set()
+  for r in sorted(runs, key=lambda r: r["seed"]):
+    if r["recipe"] in seen:
+      continue
     try:
-      config, graphdef, params, _ = run_dir.load_run(r["workdir"], "best")
-      models.append((r["name"], config.model.scale, inference.Upscaler(graphdef, params, config.model)))
+      run = run_dir.load_run(r["workdir"], "latest")
     except (FileNotFoundError, ValueError):
       continue
+    seen.add(r["recipe"])
+    models.append((r["recipe"], run.config.model.scale, inference.Upscaler(run.graphdef, run.params,
+                                                                           run.config.model)))
+  order = {r["recipe"]: i for i, r in enumerate(runs)}
+  return sorted(models, key=lambda m: order[m[0]])
+
+
+def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4, max_images: int = 0) -> str | None:
+  """HR | bicubic | one run per recipe, on the crops where the recipes differ most (searched in the first
+  ``max_images`` images of each GRID_SETS set; 0: all)."""
+  models = _grid_models(runs)
   if not models:
     return None
+  scale = models[0][1]
+  crop = 16 * scale
+  candidates = []
+  for set_name in GRID_SETS:
+    folder = os.path.join(data_dir, set_name)
+    if not os.path.isdir(folder):
+      continue
+    images = datasets.load_source(f"folder:{folder}", keep_gray=True, min_size=crop)
+    for i in range(len(images) if max_images <= 0 else min(max_images, len(images))):
+      pair = eval_lib.make_pair(images.names[i], images.get(i), scale)
+      outs = [eval_lib.upscale_uint8(up, pair) for _, _, up in models]
+      score, top, left = _disagreement(outs, pair.hr, crop)
+      if score >= 0:
+        candidates.append((score, f"{set_name}/{pair.name}", pair, outs, top, left))
+  if not candidates:
+    return None
+  chosen = sorted(candidates, key=lambda c: -c[0])[:rows]
+  score_lpips = lpips.scorer("alex")
   cols = 2 + len(models)
-  fig, axes = plt.subplots(len(paths), cols, figsize=(2 * cols, 2.2 * len(paths)), squeeze=False)
-  for i, path in enumerate(paths):
-    pair = eval_lib.make_pair(os.path.basename(path), image_io.read_image(path), models[0][1])
-    t, l = (pair.hr.shape[0] - crop) // 2, (pair.hr.shape[1] - crop) // 2
-    panels = [("HR", pair.hr), ("bicubic", pair.bicubic)]
-    panels += [(name, imresize.to_uint8(up(pair.lr))) for name, _, up in models]
-    for j, (label, img) in enumerate(panels):
-      axes[i, j].imshow(color.gray_to_rgb(img)[t:t + crop, l:l + crop], interpolation="nearest")
-      axes[i, j].set_title(label if i == 0 else "", fontsize=7)
-      axes[i, j].axis("off")
-    axes[i, 0].text(0, -4, os.path.relpath(path, data_dir), fontsize=6)
+  fig, axes = plt.subplots(len(chosen), cols, figsize=(1.9 * cols, 2.2 * len(chosen)), squeeze=False)
+  for i, (_, name, pair, outs, top, left) in enumerate(chosen):
+    cut = lambda x: color.gray_to_rgb(x)[top:top + crop, left:left + crop]
+    hr = cut(pair.hr)
+    panels = [("HR", hr, None)] + [(label, cut(img), img) for label, img in
+                                   [("bicubic", pair.bicubic)] + [(m[0], o) for m, o in zip(models, outs)]]
+    for j, (label, img, full) in enumerate(panels):
+      ax = axes[i, j]
+      ax.imshow(img, interpolation="nearest")
+      text = f"{name} ({top},{left})" if full is None else (
+          f"LPIPS {score_lpips(img, hr):.3f} / {metrics.psnr(img, hr, shave=0):.2f} dB")
+      ax.set_title(("" if i else label + "\n") + text, fontsize=6)
+      ax.axis("off")
+  fig.suptitle(f"x{scale} crops ({crop}x{crop} HR px) where the recipes differ most; LPIPS (AlexNet) / PSNR (Y) "
+               "of each crop", fontsize=8)
   fig.tight_layout()
-  fig.savefig(os.path.join(out, "grid.png"), dpi=100)
+  fig.savefig(os.path.join(out, "grid.png"), dpi=110)
   plt.close(fig)
   return "grid.png"
 
 
-def build(root: str, out: str | None = None, data_dir: str | None = None) -> str:
+def build(root: str, out: str | None = None, data_dir: str | None = None, grid_images: int = 0) -> str:
   out = out or os.path.join(root, "report")
   os.makedirs(out, exist_ok=True)
   runs = collect(root)
-  header, rows = table(runs)
+  header, rows = csv_table(runs)
   with open(os.path.join(out, "report.csv"), "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(header)
     w.writerows(rows)
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-  images = plots(runs, out)
-  g = grid(runs, data_dir, out) if data_dir else None
-  images += [g] if g else []
-  md = "\n".join(lines) + "\n\n" + "\n".join(f"![{i}]({i})" for i in images) + "\n"
+  images = curve_plots(runs, out)
+  images += [p for p in (perception_distortion(runs, out), grid(runs, data_dir, out, max_images=grid_images)
+                                if data_dir else None) if p]
+  md = markdown(runs) + "\n" + "\n".join(f"![{i}]({i})" for i in images) + "\n"
   with open(os.path.join(out, "report.md"), "w") as f:
     f.write(md)
   return out

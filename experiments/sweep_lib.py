@@ -7,6 +7,10 @@
       add(**overrides)
 
 ``add(**{"train.learning_rate": 1e-3})`` adds one member; keys are config paths (dots), values plain Python.
+Two optional keywords: ``label="L1 + VGG16 perceptual"`` names the member in reports and plots (the seed is
+appended: "..., seed 1"), ``name="l1_ft"`` sets its folder (default: made from the overrides). A string value may
+name another member's workdir as ``{root}/NAME`` (e.g. ``"train.init_from": "{root}/l1"``): the launcher fills in
+the sweep root and starts that member only after NAME has finished.
 """
 
 from __future__ import annotations
@@ -15,7 +19,24 @@ import importlib.util
 import itertools
 import os
 import re
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
+
+ROOT = "{root}"
+_REF = re.compile(re.escape(ROOT) + r"/([^/]+)")
+
+
+class Member(NamedTuple):
+  name: str  # Folder under the sweep root.
+  label: str  # For tables and legends.
+  overrides: dict[str, Any]
+
+  def resolved(self, root: str) -> dict[str, Any]:
+    """The overrides with ``{root}`` replaced by the sweep root."""
+    return {k: v.replace(ROOT, root) if isinstance(v, str) else v for k, v in self.overrides.items()}
+
+  def needs(self) -> list[str]:
+    """Names of the members whose workdirs this one reads (``{root}/NAME`` values)."""
+    return [m for v in self.overrides.values() if isinstance(v, str) for m in _REF.findall(v)]
 
 
 def product(*grids) -> Iterator[dict[str, Any]]:
@@ -44,8 +65,8 @@ def zip_(grid: dict[str, list]) -> Iterator[dict[str, Any]]:
     yield dict(zip(keys, values))
 
 
-def load(path: str) -> tuple[str, list[dict[str, Any]]]:
-  """(base config path, override sets) of a sweep file."""
+def load(path: str) -> tuple[str, list[Member]]:
+  """(base config name, members) of a sweep file."""
   if not os.path.exists(path):
     raise FileNotFoundError(f"sweep file {path} does not exist")
   spec = importlib.util.spec_from_file_location("sweep_" + re.sub(r"\W", "_", path), path)
@@ -54,14 +75,26 @@ def load(path: str) -> tuple[str, list[dict[str, Any]]]:
   for attr in ("BASE_CONFIG", "sweep"):
     if not hasattr(module, attr):
       raise ValueError(f"sweep file {path} defines no {attr}")
-  members: list[dict[str, Any]] = []
-  module.sweep(lambda **overrides: members.append(overrides))
+  members: list[Member] = []
+
+  def add(label: str | None = None, name: str | None = None, **overrides):
+    name = name or member_name(overrides)
+    if label and "seed" in overrides:
+      label = f"{label}, seed {overrides['seed']}"
+    members.append(Member(name, label or name, overrides))
+
+  module.sweep(add)
   if not members:
     raise ValueError(f"sweep file {path} added no members")
-  names = [member_name(m) for m in members]
+  names = [m.name for m in members]
   dup = {n for n in names if names.count(n) > 1}
   if dup:
     raise ValueError(f"sweep file {path} adds the same member twice: {sorted(dup)}")
+  for i, m in enumerate(members):
+    missing = [n for n in m.needs() if n not in names[:i]]
+    if missing:
+      raise ValueError(f"sweep file {path}: member {m.name} reads {ROOT}/{missing[0]}, which is not a member "
+                       "added before it")
   return module.BASE_CONFIG, members
 
 

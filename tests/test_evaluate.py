@@ -43,7 +43,8 @@ def test_cli_writes_table_json_heatmaps_and_sheets(data_dir, tmp_path):
   assert "| Set5 | x3 | 30.4" in out.stdout
   heatmaps = sorted(os.listdir(tmp_path / "heatmaps" / "Set5_x3"))
   assert heatmaps == ["baby.png", "bird.png", "butterfly.png", "head.png", "woman.png"]
-  assert Image.open(tmp_path / "heatmaps" / "Set5_x3" / "bird.png").size == (288, 288)
+  heat = Image.open(tmp_path / "heatmaps" / "Set5_x3" / "bird.png")
+  assert heat.size == (288 + 130, 288 + 40)  # The image at its own pixel size, and the colour bar beside it.
   assert Image.open(tmp_path / "sheets" / "Set5_x3.png").size[1] > 200
 
 

@@ -1,3 +1,4 @@
+import csv
 import os
 
 import pytest
@@ -19,8 +20,10 @@ BASE_CONFIG = "test"
 
 def sweep(add):
   add(seed=0)
-  add(seed=1, **{"train.num_steps": 4})
+  add(label="Short", seed=1, **{"train.num_steps": 4})
   add(**{"model.scale": 5})  # Impossible: this member fails, the others go on.
+  add(name="from_bad", **{"train.init_from": "{root}/scale=5"})  # Needs the failed member: not run.
+  add(label="Fine-tuned", name="ft", **{"train.init_from": "{root}/seed=0", "train.num_steps": 2})
 '''
 
 
@@ -29,10 +32,10 @@ def test_sweep_file_expands_to_the_expected_override_sets(tmp_path):
   path.write_text(SWEEP)
   base, members = sweep_lib.load(str(path))
   assert base == "test"
-  assert members == [
+  assert [m.overrides for m in members] == [
       {"seed": 0, "model.growth": 4, "model.features": 6}, {"seed": 0, "model.growth": 8, "model.features": 10},
       {"seed": 1, "model.growth": 4, "model.features": 6}, {"seed": 1, "model.growth": 8, "model.features": 10}]
-  assert sweep_lib.member_name(members[1]) == "seed=0,growth=8,features=10"
+  assert members[1].name == members[1].label == "seed=0,growth=8,features=10"
   path.write_text(SWEEP.replace('"seed": [0, 1]', '"seed": [0, 0]'))
   with pytest.raises(ValueError, match="same member twice"):
     sweep_lib.load(str(path))
@@ -40,8 +43,24 @@ def test_sweep_file_expands_to_the_expected_override_sets(tmp_path):
     list(sweep_lib.zip_({"a": [1, 2], "b": [1]}))
 
 
+def test_labels_names_and_root_references(tmp_path):
+  path = tmp_path / "s.py"
+  path.write_text('''
+BASE_CONFIG = "test"
+def sweep(add):
+  add(label="L1", name="l1", seed=1, **{"loss.l1": 1.0})
+  add(label="FT", name="ft", **{"train.init_from": "{root}/l1/checkpoints/3"})
+''')
+  _, (l1, ft) = sweep_lib.load(str(path))
+  assert (l1.name, l1.label, l1.needs()) == ("l1", "L1, seed 1", [])
+  assert ft.needs() == ["l1"] and ft.resolved("/r") == {"train.init_from": "/r/l1/checkpoints/3"}
+  path.write_text(path.read_text().replace("{root}/l1/", "{root}/l2/"))
+  with pytest.raises(ValueError, match="member ft reads {root}/l2, which is not a member added before it"):
+    sweep_lib.load(str(path))
+
+
 def test_shipped_sweeps_load():
-  for name, count in (("loss_study", 4), ("model_size", 8), ("patch_size", 4)):
+  for name, count in (("loss_study", 4), ("loss_study_x4", 8), ("model_size", 8), ("patch_size", 4)):
     base, members = sweep_lib.load(f"experiments/{name}.py")
     assert os.path.exists(configs.path(base)) and len(members) == count
 
@@ -53,14 +72,22 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   results = {r["name"]: r for r in launch.launch(str(sweep), root, parallel=2)}
   assert results["seed=0"]["status"] == "done" and results["seed=1,num_steps=4"]["status"] == "done"
   assert results["scale=5"]["status"] == "failed" and "model.scale=5" in results["scale=5"]["error"]
+  assert results["from_bad"] == {"name": "from_bad", "status": "failed",
+                                 "error": "not run: it needs scale=5, which failed"}
+  assert results["ft"]["status"] == "done"
+  assert "Initialised" in open(os.path.join(root, "ft", "train.log")).read()
   again = {r["name"]: r for r in launch.launch(str(sweep), root, parallel=1)}
   assert again["seed=0"]["status"] == "skipped (done)" and again["scale=5"]["status"] == "failed"
 
-  out = report.build(root, data_dir=data_dir)
+  out = report.build(root, data_dir=data_dir, grid_images=2)
   md = open(os.path.join(out, "report.md")).read()
-  assert "| seed=0 | done | 7,971 |" in md and "skimage x2" in md
-  assert "| seed=1,num_steps=4 | done |" in md and "scale=5" not in md.split("![")[0].split("\n", 2)[2]
+  assert "### skimage x2" in md and "| Short, seed 1 | 4 |" in md and "| Fine-tuned | 2 |" in md
+  assert "| bicubic |" in md and "scale=5" not in md and "Per recipe" in md
   for png in ("psnr_vs_step.png", "psnr_vs_time.png", "grid.png"):
     assert os.path.getsize(os.path.join(out, png)) > 1000
-  rows = open(os.path.join(out, "report.csv")).read().splitlines()
-  assert len(rows) == 3  # Header + the two runs that trained (the failed one never wrote config.json).
+  with open(os.path.join(out, "report.csv")) as f:
+    rows = list(csv.DictReader(f))
+  assert [r["run"] for r in rows] == ["bicubic", "ft", "seed=0", "seed=1,num_steps=4"]  # The failed never trained.
+  assert float(rows[0]["skimage_x2_psnr"]) > 30 and rows[0]["steps"] == ""  # Bicubic: numbers, nothing else.
+  assert all(float(r["skimage_x2_psnr"]) > 5 and 0 < float(r["skimage_x2_ssim"]) < 1 for r in rows)
+  assert rows[2]["steps"] == "6" and rows[3]["label"] == "Short, seed 1"

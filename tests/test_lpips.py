@@ -76,3 +76,48 @@ def test_validation_logs_lpips_and_the_best_checkpoint_can_be_chosen_by_it(test_
   test_config.best_metric = "niqe"
   with pytest.raises(config_lib.ConfigError, match="best_metric"):
     config_lib.validate(test_config)
+
+
+def _as_user_files(network: str, tmp_path) -> tuple[str, str]:
+  """The package's weights rewritten as the files a user has: torchvision's state dict (OIHW, features.N, the
+  torchvision indices with ReLU/pool slots between convolutions) and the lpips package's v0.1 heads."""
+  arrays = lpips.load_arrays_pickle(lpips.package_weights_path(network))
+  spec = lpips.SPECS[network]
+  backbone, idx = {}, 0
+  for i in range(len(spec["convs"])):
+    conv = arrays[spec["prefix"]][f"Conv_{i}"]
+    backbone[f"features.{idx}.weight"] = np.transpose(conv["kernel"], (3, 2, 0, 1))
+    backbone[f"features.{idx}.bias"] = conv["bias"]
+    idx += 3 if i in spec["pool_after"] else 2
+  backbone["classifier.1.weight"] = np.zeros((4, 3), np.float32)  # Ignored.
+  heads = {f"lin{i}.model.1.weight": arrays[f"NetLinLayer_{i}"]["Conv_0"]["kernel"].reshape(1, -1, 1, 1)
+           for i in range(len(spec["taps"]))}
+  np.savez(tmp_path / "backbone.npz", **backbone)
+  np.savez(tmp_path / "heads.npz", **heads)
+  return str(tmp_path / "backbone.npz"), str(tmp_path / "heads.npz")
+
+
+@pytest.mark.parametrize("network", ["alex", "vgg"])
+def test_user_files_torchvision_backbone_and_lpips_heads_give_the_same_distance(network, tmp_path, lpips_weights):
+  backbone, heads = _as_user_files(network, tmp_path)
+  rng = np.random.default_rng(0)
+  a = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+  b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
+  expected = lpips.scorer(network)(a, b)
+  assert expected > 0.01
+  assert lpips.Scorer(network, f"{backbone},{heads}")(a, b) == pytest.approx(expected, rel=1e-5)
+  with pytest.raises(lpips.LPIPSWeightsError, match="found .* backbone convolutions .* 0 heads"):
+    lpips.Scorer(network, backbone)
+  with pytest.raises(lpips.LPIPSWeightsError, match="does not exist"):
+    lpips.check_weights(network, f"{backbone},{tmp_path / 'missing.pth'}")
+
+
+def test_evaluate_cli_names_missing_lpips_files(tmp_path, data_dir):
+  import subprocess
+  import sys
+  proc = subprocess.run([sys.executable, "-m", "sr_jax.evaluate", "--baseline=bicubic", f"--data_dir={data_dir}",
+                         "--datasets=Set5", "--scales=4", "--metrics=psnr,lpips", f"--output_dir={tmp_path}/o",
+                         f"--lpips_weights={tmp_path}/nope.pth"], capture_output=True, text=True)
+  assert proc.returncode != 0
+  assert f"LPIPS weights file {tmp_path}/nope.pth does not exist" in proc.stderr.strip().splitlines()[-1]
+  assert "Traceback" not in proc.stderr

