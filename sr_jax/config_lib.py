@@ -46,6 +46,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   _require(0 < t.lr_decay_factor <= 1, "train.lr_decay_factor", t.lr_decay_factor, "a number in (0, 1]")
   _require(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "an integer >= 0")
   _require(t.grad_clip >= 0, "train.grad_clip", t.grad_clip, "a norm >= 0 (0: off)")
+  _require(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "a decay in [0, 1) (0: off; Real-ESRGAN 0.999)")
   _require(t.num_devices >= 0, "train.num_devices", t.num_devices, "an integer >= 0 (0: all devices)")
   for key in ("log_every", "eval_every", "checkpoint_every"):
     _require(config[key] >= 1, key, config[key], "an integer >= 1 (steps)")
@@ -115,6 +116,10 @@ def resume_conflicts(saved: ml_collections.ConfigDict, config: ml_collections.Co
     out.append(f"loss.adversarial: the workdir was trained {'with' if losses.uses_gan(saved) else 'without'} a "
                "discriminator, this config " + ("has one" if losses.uses_gan(config) else "has none")
                + " (to start a GAN from a pixel-loss run use train.init_from)")
+  if (saved.train.ema_decay > 0) != (config.train.ema_decay > 0):
+    out.append(f"train.ema_decay: the workdir was trained {'with' if saved.train.ema_decay > 0 else 'without'} "
+               f"EMA weights, this config {'keeps' if config.train.ema_decay > 0 else 'keeps no'} EMA weights "
+               "(to switch, start a new run with train.init_from)")
   old, new = registry.identity(saved.model), registry.identity(config.model)
   out += [f"{k}: workdir has {old[k]!r}, config has {new.get(k)!r}" for k in old if old[k] != new.get(k)]
   return out

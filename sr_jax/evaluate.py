@@ -27,6 +27,7 @@ flags.DEFINE_string("data_dir", None, "Folder holding the benchmark sets (defaul
 flags.DEFINE_list("datasets", ["Set5", "Set14", "B100"], "Benchmark set names, folder paths or 'div2k'.")
 flags.DEFINE_list("scales", None, "Scales to evaluate (default: the run's scale; 2,3,4 for baselines).")
 flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval, or ./eval_bicubic).")
+flags.DEFINE_bool("raw_weights", False, "Score the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
 flags.DEFINE_integer("tile", 0, "LR tile size for tiled inference (0: whole images).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).")
@@ -62,7 +63,7 @@ def main(argv):
     upscalers = {s: eval_report.bicubic_upscale(s) for s in (scales or [2, 3, 4])}
     output_dir, label = FLAGS.output_dir or "eval_bicubic", "bicubic"
   else:
-    run = run_dir.load_run(FLAGS.workdir, FLAGS.step)
+    run = run_dir.load_run(FLAGS.workdir, FLAGS.step, raw_weights=FLAGS.raw_weights)
     run_scale = run.config.model.scale
     if scales and scales != [run_scale]:
       raise app.UsageError(f"scale mismatch: the checkpoint in {FLAGS.workdir} is a x{run_scale} model; "

@@ -182,8 +182,9 @@ def _pick_step(ckpt: checkpointing.Checkpointer, step: int | str) -> int:
   return int(step)
 
 
-def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False) -> Run:
-  """The model of a workdir at ``step``: 'best' (by validation PSNR), 'latest' or a step number."""
+def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False, raw_weights: bool = False) -> Run:
+  """The model of a workdir at ``step``: 'best' (by the run's best_metric), 'latest' or a step number; its EMA
+  weights when the run kept them (config.train.ema_decay > 0) unless ``raw_weights``."""
   config = load_config(workdir)
   if bf16:
     config.model.dtype = "bfloat16"
@@ -196,7 +197,10 @@ def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False) -> R
     except Exception as e:
       raise ValueError(f"checkpoint {ckpt.directory}/{step} does not match the model in "
                        f"{os.path.join(workdir, CONFIG_FILE)} (architecture or scale mismatch): {e}") from e
-  return Run(config, registry.generator_graphdef(config.model), state.params, step)
+  params = state.params if raw_weights else state.eval_params()
+  if state.ema_params is not None:
+    logging.info("%s step %d: using its %s weights", workdir, step, "raw" if raw_weights else "EMA")
+  return Run(config, registry.generator_graphdef(config.model), params, step)
 
 
 def init_params_from(source: str, params: nnx.State) -> nnx.State:

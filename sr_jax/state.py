@@ -34,13 +34,22 @@ class TrainState:
   opt_state: optax.OptState
   first_bad_step: jax.Array  # int32 scalar: first step with a non-finite loss/gradient, -1 if none.
   disc: DiscState | None = None  # Present when config.loss.adversarial > 0.
+  # Exponential moving average of ``params`` (config.train.ema_decay > 0; Real-ESRGAN: 0.999), updated after
+  # every optimizer step; validation, evaluation and upscaling use it when present.
+  ema_params: nnx.State | None = None
+
+  def eval_params(self) -> nnx.State:
+    """The weights to validate: the EMA when kept, else the raw parameters."""
+    return self.params if self.ema_params is None else self.ema_params
 
 
 def create_state(params: nnx.State, tx: optax.GradientTransformation, disc_params: nnx.State | None = None,
-                 disc_tx: optax.GradientTransformation | None = None) -> TrainState:
+                 disc_tx: optax.GradientTransformation | None = None, ema: bool = False) -> TrainState:
+  """A fresh state; with ``ema`` the average starts as a copy of ``params`` (BasicSR's model_ema(0))."""
   disc = None if disc_params is None else DiscState(disc_params, disc_tx.init(disc_params))
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    first_bad_step=jnp.full((), -1, jnp.int32), disc=disc)
+                    first_bad_step=jnp.full((), -1, jnp.int32), disc=disc,
+                    ema_params=jax.tree.map(jnp.copy, params) if ema else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +71,7 @@ def init_fn(config: ml_collections.ConfigDict, opt: Optimizers) -> Callable[[], 
   def init() -> TrainState:
     params = nnx.state(registry.build_generator(config.model, config.seed))
     disc = nnx.state(registry.build_discriminator(config, config.seed)) if opt.disc_tx is not None else None
-    return create_state(params, opt.tx, disc, opt.disc_tx)
+    return create_state(params, opt.tx, disc, opt.disc_tx, ema=config.train.ema_decay > 0)
 
   return init
 

@@ -52,8 +52,9 @@ def restore_or_init(config: ml_collections.ConfigDict, ckpt: checkpointing.Check
     return ckpt.restore(start_step, state_lib.abstract_state(config, sharding))[0]
   state = jax.jit(state_lib.init_fn(config, opt), out_shardings=sharding)()
   if config.train.init_from:
-    params = run_dir.init_params_from(config.train.init_from, state.params)
-    state = state.replace(params=jax.device_put(params, sharding))
+    params = jax.device_put(run_dir.init_params_from(config.train.init_from, state.params), sharding)
+    state = state.replace(params=params, ema_params=None if state.ema_params is None
+                          else jax.tree.map(jnp.copy, params))
   return state
 
 
@@ -188,7 +189,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
         if step % config.eval_every == 0 or last:
           check_finite(state, ckpt)
           with hooks[0].timed("validation"):
-            val_metrics = validate(validator, state.params, step, writer, val_log, time.time() - run_start)
+            val_metrics = validate(validator, state.eval_params(), step, writer, val_log, time.time() - run_start)
         if ckpt.maybe_save(step, state, {"step": step, "scale": config.model.scale}, last=last,
                            metrics=val_metrics, before_save=lambda: check_finite(state, ckpt)):
           break

@@ -40,8 +40,10 @@ def _apply(tx, grads, opt_state, params, finite):
 def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, graphdef: nnx.GraphDef,
                tx: optax.GradientTransformation, loss: losses.GeneratorLoss,
                learning_rate_fn: Callable[[jax.Array], jax.Array], disc_graphdef: nnx.GraphDef | None = None,
-               disc_tx: optax.GradientTransformation | None = None) -> tuple[TrainState, dict[str, Any]]:
-  """One generator update, then (adversarial training) one discriminator update on the same batch.
+               disc_tx: optax.GradientTransformation | None = None, ema_decay: float = 0.0
+               ) -> tuple[TrainState, dict[str, Any]]:
+  """One generator update, then (adversarial training) one discriminator update on the same batch; the EMA of
+  the generator's parameters (when the state keeps one) follows the update: ema = d * ema + (1 - d) * params.
 
   ``frozen`` holds arrays the losses read but never train (the perceptual VGG): an argument, so they are
   neither baked into the compiled program nor differentiated nor in any optimizer state.
@@ -79,9 +81,12 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
     metrics.update(disc_loss=d_loss, disc_grad_norm=d_grad_norm,
                    disc_real_logit=jnp.mean(real_logits), disc_fake_logit=jnp.mean(fake_logits))
   params, opt_state = _apply(tx, grads, state.opt_state, state.params, finite)
+  ema = state.ema_params
+  if ema is not None:  # A skipped (non-finite) step leaves params, hence the average, unchanged.
+    ema = jax.tree.map(lambda e, p: jnp.where(finite, ema_decay * e + (1.0 - ema_decay) * p, e), ema, params)
   step = state.step + 1
   new_state = state.replace(
-      step=step, params=params, opt_state=opt_state, disc=new_disc,
+      step=step, params=params, opt_state=opt_state, disc=new_disc, ema_params=ema,
       first_bad_step=jnp.where((state.first_bad_step < 0) & ~finite, step, state.first_bad_step))
   return new_state, metrics
 
@@ -113,7 +118,8 @@ def build(config: ml_collections.ConfigDict, opt: Optimizers) -> tuple[Callable,
   loss, frozen = losses.build(config)
   disc_graphdef = registry.discriminator_graphdef(config) if opt.disc_tx is not None else None
   step = functools.partial(train_step, graphdef=registry.generator_graphdef(config.model), tx=opt.tx, loss=loss,
-                           learning_rate_fn=opt.schedule, disc_graphdef=disc_graphdef, disc_tx=opt.disc_tx)
+                           learning_rate_fn=opt.schedule, disc_graphdef=disc_graphdef, disc_tx=opt.disc_tx,
+                           ema_decay=float(config.train.ema_decay))
   if config.train.steps_per_dispatch > 1:
     step = functools.partial(scan_steps, step)
   return step, frozen

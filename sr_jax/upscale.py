@@ -32,6 +32,7 @@ flags.DEFINE_integer("tile", 192, "LR tile side for tiled inference; 0 processes
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field: exact).")
 flags.DEFINE_integer("batch_size", 4, "Tiles per forward pass.")
 flags.DEFINE_bool("self_ensemble", False, "Average the x8 flips/rotations (slower, slightly better).")
+flags.DEFINE_bool("raw_weights", False, "Use the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("bf16", False, "Compute in bfloat16 (parameters stay float32).")
 flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger inputs (decompression-bomb guard).")
 flags.DEFINE_integer("quality", 95, "JPEG/WebP output quality (1-100).")
@@ -58,7 +59,8 @@ def main(argv):
   else:
     workdir, step = FLAGS.workdir, FLAGS.step
   root, files = upscale_lib.collect_inputs(FLAGS.input)
-  config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16)
+  config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16,
+                                                   raw_weights=FLAGS.raw_weights)
   scale = config.model.scale
   jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext)
   upscaler = inference.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, overlap=FLAGS.overlap,
