@@ -1,0 +1,145 @@
+"""Real-ESRGAN degradations: blur kernels equal BasicSR's (golden: tests/golden/realesrgan_kernels.py)."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from sr_jax.degradations import kernels
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "realesrgan_kernels.npz")
+OURS = {
+    "iso_21_s1.3": lambda: kernels.gaussian(21, 1.3),
+    "aniso_21_s2.5_0.7_t0.6": lambda: kernels.gaussian(21, 2.5, 0.7, 0.6, isotropic=False),
+    "aniso_7_s0.4_2.9_t-2.2": lambda: kernels.gaussian(7, 0.4, 2.9, -2.2, isotropic=False),
+    "gen_iso_15_s1.8_b0.6": lambda: kernels.generalized_gaussian(15, 1.8, 1.8, 0.0, 0.6),
+    "gen_aniso_21_s3_1_t1.1_b3.5": lambda: kernels.generalized_gaussian(21, 3.0, 1.0, 1.1, 3.5, isotropic=False),
+    "plateau_iso_11_s0.9_b1.7": lambda: kernels.plateau(11, 0.9, 0.9, 0.0, 1.7),
+    "plateau_aniso_21_s2_0.5_t-0.4_b1.2": lambda: kernels.plateau(21, 2.0, 0.5, -0.4, 1.2, isotropic=False),
+    "sinc_21_c0.9": lambda: kernels.sinc(0.9, 21),
+    "sinc_9_c2.5_pad21": lambda: kernels.sinc(2.5, 9, pad_to=21),
+    "sinc_13_pi": lambda: kernels.sinc(math.pi, 13),
+}
+
+
+def test_kernels_equal_basicsr_on_fixed_parameters():
+  golden = np.load(GOLDEN)
+  assert set(golden.files) == set(OURS)
+  for name, make in OURS.items():
+    ours = make()
+    assert ours.shape == golden[name].shape, name
+    np.testing.assert_allclose(ours, golden[name], atol=1e-6, rtol=0, err_msg=name)
+    assert ours.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_anisotropic_kernel_is_elongated_along_its_angle():
+  k = kernels.gaussian(21, 4.0, 0.5, 0.0, isotropic=False)  # Wide along x (columns), narrow along y (rows).
+  assert k[10].sum() > 5 * k[:, 10].sum()
+  np.testing.assert_allclose(kernels.gaussian(21, 4.0, 0.5, np.pi / 2, isotropic=False), k.T, atol=1e-12)
+
+
+def test_sampling_is_a_pure_function_of_the_generator_and_covers_every_type():
+  spec = kernels.KernelSpec()
+  a = [kernels.sample_kernel(np.random.default_rng([7, i]), spec) for i in range(200)]
+  b = [kernels.sample_kernel(np.random.default_rng([7, i]), spec) for i in range(200)]
+  assert all(np.array_equal(x, y) for x, y in zip(a, b))
+  assert all(k.shape == (21, 21) and abs(k.sum() - 1) < 1e-9 for k in a)
+  assert len({k.tobytes() for k in a}) == 200
+  negative = sum((k < -1e-12).any() for k in a)  # Only sinc kernels have negative lobes: ~10% of draws.
+  assert 5 <= negative <= 40, negative
+  with pytest.raises(ValueError, match="odd"):
+    kernels.gaussian(8, 1.0)
+
+
+def test_final_sinc_is_a_pulse_or_a_sinc():
+  pulses = sum(np.count_nonzero(kernels.final_sinc(np.random.default_rng([1, i]))) == 1 for i in range(300))
+  assert 30 <= pulses <= 90  # 1 - final_sinc_prob = 20% of 300.
+
+
+# ------------------------------------------------------------------ ops
+from sr_jax.degradations import ops  # noqa: E402
+
+RNG = np.random.default_rng(0)
+IMG = RNG.random((37, 53, 3)).astype(np.float32)
+
+
+def test_filter2d_is_reflect_padded_correlation():
+  k = RNG.random((5, 5))
+  k /= k.sum()
+  padded = np.pad(IMG, ((2, 2), (2, 2), (0, 0)), mode="reflect")  # torch 'reflect': no edge repeat.
+  ref = np.zeros_like(IMG)
+  for dy in range(5):
+    for dx in range(5):
+      ref += k[dy, dx] * padded[dy:dy + 37, dx:dx + 53]
+  np.testing.assert_allclose(ops.filter2d(IMG, k), ref, atol=1e-5)
+
+
+def _torch_bicubic_1d(x: np.ndarray, n_out: int, a: float = -0.75) -> np.ndarray:
+  """PyTorch's upsample_bicubic2d along one axis, transcribed loop by loop (align_corners=False)."""
+  n_in = x.shape[0]
+  out = np.zeros((n_out,) + x.shape[1:], np.float64)
+
+  def w(t):
+    t = abs(t)
+    return ((a + 2) * t - (a + 3)) * t * t + 1 if t <= 1 else (((a * t - 5 * a) * t + 8 * a) * t - 4 * a if t < 2
+                                                                 else 0.0)
+  for i in range(n_out):
+    real = (n_in / n_out) * (i + 0.5) - 0.5
+    i0 = int(np.floor(real))
+    t = real - i0
+    for j in range(-1, 3):
+      out[i] += w(t - j) * x[min(max(i0 + j, 0), n_in - 1)]
+  return out
+
+
+def test_resize_follows_torch_interpolate():
+  import tensorflow as tf
+  for size in ((20, 30), (80, 90), (37, 53)):
+    # Bilinear: TensorFlow's half-pixel bilinear is the same function as torch's (align_corners=False).
+    np.testing.assert_allclose(ops.resize(IMG, size, "bilinear"),
+                               tf.image.resize(IMG[None], size, "bilinear").numpy()[0], atol=1e-5)
+    ref = _torch_bicubic_1d(_torch_bicubic_1d(IMG, size[0]).transpose(1, 0, 2), size[1]).transpose(1, 0, 2)
+    np.testing.assert_allclose(ops.resize(IMG, size, "bicubic"), ref, atol=1e-5)
+  blocks = IMG[:36, :52].reshape(9, 4, 13, 4, 3).mean(axis=(1, 3))  # 'area' = adaptive average pooling.
+  np.testing.assert_allclose(ops.resize(IMG[:36, :52], (9, 13), "area"), blocks, atol=1e-6)
+  np.testing.assert_allclose(ops.resize(IMG, (2, 2), "area")[0, 0], IMG[:19, :27].mean(axis=(0, 1)), atol=1e-6)
+  with pytest.raises(ValueError, match="resize mode 'nearest'"):
+    ops.resize(IMG, (5, 5), "nearest")
+
+
+def test_noise_statistics():
+  flat = np.full((256, 256, 3), 0.5, np.float32)
+  n = ops.gaussian_noise(flat.shape, np.random.default_rng(1), 20.0, gray=False)
+  assert abs(n.std() * 255 - 20) < 0.3 and abs(n.mean()) < 1e-3
+  assert not np.array_equal(n[..., 0], n[..., 1])
+  g = ops.gaussian_noise(flat.shape, np.random.default_rng(1), 20.0, gray=True)
+  assert np.array_equal(g[..., 0], g[..., 2]) and abs(g.std() * 255 - 20) < 0.4
+  # Poisson: variance = level / L (L = levels rounded up to a power of 2), times scale^2.
+  img = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, :, None], 512, axis=0).repeat(3, axis=2)
+  p = ops.poisson_noise(img, np.random.default_rng(2), 2.0, gray=False)
+  col = 128  # Level 128/255 with L = 256 distinct levels: var = (128/255) / 256 * 2^2.
+  assert p[:, col].var() == pytest.approx((128 / 255) / 256 * 4, rel=0.1)
+  assert np.abs(p[:, 0]).max() == 0  # Black has no shot noise.
+  pg = ops.poisson_noise(img, np.random.default_rng(2), 1.0, gray=True)
+  assert np.array_equal(pg[..., 0], pg[..., 1])
+
+
+def test_jpeg_round_trip_equals_libjpeg():
+  import tensorflow as tf
+  img = (np.clip(IMG * 0.2 + np.linspace(0, 0.8, 53)[None, :, None], 0, 1)).astype(np.float32)
+  u8 = np.round(img * 255).astype(np.uint8)
+  for q in (30, 60, 95):
+    ref = tf.io.decode_jpeg(tf.io.encode_jpeg(u8, quality=q, chroma_downsampling=True),
+                            dct_method="INTEGER_ACCURATE").numpy() / 255.0
+    np.testing.assert_allclose(ops.jpeg(img, q), ref, atol=1e-6)
+  assert np.abs(ops.jpeg(img, 30) - img).mean() > np.abs(ops.jpeg(img, 95) - img).mean()
+
+
+def test_usm_sharpening_raises_contrast_at_edges_only():
+  step = np.zeros((64, 64, 3), np.float32)
+  step[:, 32:] = 0.8
+  out = ops.usm_sharp(step)
+  assert out[:, 32].mean() > 0.81 and out[:, 31].max() == 0.0  # Overshoot on the bright side, clipped at 0.
+  np.testing.assert_allclose(out[:, :5], 0.0, atol=1e-6)  # Flat areas untouched.
+  np.testing.assert_allclose(out[:, -5:], 0.8, atol=1e-6)
