@@ -143,3 +143,10 @@ def test_usm_sharpening_raises_contrast_at_edges_only():
   assert out[:, 32].mean() > 0.81 and out[:, 31].max() == 0.0  # Overshoot on the bright side, clipped at 0.
   np.testing.assert_allclose(out[:, :5], 0.0, atol=1e-6)  # Flat areas untouched.
   np.testing.assert_allclose(out[:, -5:], 0.8, atol=1e-6)
+
+
+def test_usm_blur_equals_the_2d_gaussian_filter():
+  g = ops._gaussian_1d(51)
+  assert g.argmax() == 25 and ops._gaussian_1d(51, 8.0) == pytest.approx(g)  # cv2: sigma 0 -> 8 for 51 taps.
+  big = RNG.random((80, 70, 3)).astype(np.float32)
+  np.testing.assert_allclose(ops._separable(big, 51), ops.filter2d(big, np.outer(g, g)), atol=1e-5)
