@@ -62,10 +62,12 @@ class Evaluation(NamedTuple):
 
 
 def run_member(base: str, root: str, member: sweep_lib.Member, evaluation: Evaluation,
-               needs: Sequence[concurrent.futures.Future] = ()) -> dict:
+               needs: Sequence[concurrent.futures.Future] = (), index: int = 0) -> dict:
   workdir = os.path.join(root, member.name)
   previous = _status(workdir)
   if previous.get("status") == "done":
+    if (previous.get("label"), previous.get("index")) != (member.label, index):  # The sweep file was edited.
+      _write_status(workdir, {**previous, "label": member.label, "index": index})
     return {"name": member.name, "status": "skipped (done)", "seconds": previous.get("seconds")}
   failed = [f.result()["name"] for f in needs if f.result()["status"] == "failed"]
   if failed:
@@ -74,7 +76,8 @@ def run_member(base: str, root: str, member: sweep_lib.Member, evaluation: Evalu
   commands = [sweep_lib.command_line(base, workdir, member.resolved(root), sys.executable)]
   if evaluation.datasets:
     commands.append(evaluation.command(workdir))
-  status = {"name": member.name, "label": member.label, "overrides": member.resolved(root), "base_config": base,
+  status = {"name": member.name, "label": member.label, "index": index, "overrides": member.resolved(root),
+            "base_config": base,
             "status": "running", "command": shlex.join(commands[0]), "seconds": previous.get("seconds", 0.0)}
   _write_status(workdir, status)
   start = time.time()
@@ -100,8 +103,8 @@ def launch(sweep_file: str, root: str, *, parallel: int = 1, evaluation: Evaluat
   # (running or queued before it) and the pool cannot deadlock.
   futures: dict[str, concurrent.futures.Future] = {}
   with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-    for m in members:
-      futures[m.name] = pool.submit(run_member, base, root, m, evaluation, [futures[n] for n in m.needs()])
+    for i, m in enumerate(members):
+      futures[m.name] = pool.submit(run_member, base, root, m, evaluation, [futures[n] for n in m.needs()], i)
     return [f.result() for f in futures.values()]
 
 

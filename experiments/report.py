@@ -45,7 +45,7 @@ def _optional_json(path: str, default):
 
 
 def collect(root: str) -> list[dict]:
-  """One dict per training workdir under ``root`` (sorted by name)."""
+  """One dict per training workdir under ``root``, in the sweep file's order (launch.json), else by name."""
   runs = []
   for name in sorted(os.listdir(root)):
     wd = os.path.join(root, name)
@@ -58,7 +58,8 @@ def collect(root: str) -> list[dict]:
         k: {f"x{config.model.scale}": v} for k, v in (hist[-1]["sets"].items() if hist else [])}
     label = launch.get("label", name)
     runs.append({
-        "name": name, "workdir": wd, "label": label, "recipe": re.sub(r", seed \d+$", "", label),
+        "name": name, "workdir": wd, "label": label, "index": launch.get("index", 1 << 30),
+        "recipe": re.sub(r", seed \d+$", "", label),
         "seed": config.seed, "status": launch.get("status", "?"),
         "params": registry.count_params(config.model),
         "gflop_per_pixel": registry.flops_per_output_pixel(config.model) / 1e9,
@@ -67,7 +68,7 @@ def collect(root: str) -> list[dict]:
         "history": hist, "summary": summary})
   if not runs:
     raise FileNotFoundError(f"no training workdirs (with config.json) under {root}")
-  return runs
+  return sorted(runs, key=lambda r: (r["index"], r["name"]))  # The sweep file's order, then by name.
 
 
 def _set_key(name: str) -> tuple:
@@ -120,7 +121,8 @@ def markdown(runs: list[dict]) -> str:
   out = []
   for d, s in cols:
     rows = [["bicubic", "", ""] + [_fmt(m, _value(None, d, s, m, runs)) for m in present]]
-    rows += [[r["label"], r["steps"], f"{r['wall_time_s'] / 60:.1f}" if r["wall_time_s"] else ""]
+    rows += [[r["label"] + ("" if r["status"] in ("done", "?") else f" ({r['status']})"), r["steps"],
+              f"{r['wall_time_s'] / 60:.1f}" if r["wall_time_s"] else ""]
              + [_fmt(m, _value(r, d, s, m, runs)) for m in present] for r in runs]
     out += [f"### {d} {s}", ""] + _md(["run", "steps", "wall (min)"] + [arrows[m] for m in present], rows) + [""]
   recipes = list(dict.fromkeys(r["recipe"] for r in runs))
@@ -194,12 +196,13 @@ def perception_distortion(runs: list[dict], out: str) -> str | None:
 
 def _disagreement(outputs: list[np.ndarray], hr: np.ndarray, crop: int, min_std: float = 12.0
                   ) -> tuple[float, int, int]:
-  """(score, top, left) of the textured crop where the outputs' Y differ most (mean std across outputs)."""
+  """(score, top, left) of the textured crop where the outputs' Y differ most (mean std across outputs, which
+  include bicubic's), away from the image border (where padding, not the loss, makes models differ)."""
   ys = np.stack([color.rgb_to_y(color.gray_to_rgb(o)) for o in outputs])
   spread, ref = ys.std(axis=0), color.rgb_to_y(color.gray_to_rgb(hr))
-  best = (-1.0, 0, 0)
-  for top in range(0, hr.shape[0] - crop + 1, crop // 2):
-    for left in range(0, hr.shape[1] - crop + 1, crop // 2):
+  best, margin = (-1.0, 0, 0), crop // 4
+  for top in range(margin, hr.shape[0] - crop - margin + 1, crop // 2):
+    for left in range(margin, hr.shape[1] - crop - margin + 1, crop // 2):
       if ref[top:top + crop, left:left + crop].std() >= min_std:
         best = max(best, (float(spread[top:top + crop, left:left + crop].mean()), top, left))
   return best
@@ -239,7 +242,7 @@ def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4, max_images: i
     for i in range(len(images) if max_images <= 0 else min(max_images, len(images))):
       pair = eval_lib.make_pair(images.names[i], images.get(i), scale)
       outs = [eval_lib.upscale_uint8(up, pair) for _, _, up in models]
-      score, top, left = _disagreement(outs, pair.hr, crop)
+      score, top, left = _disagreement(outs + [pair.bicubic], pair.hr, crop)
       if score >= 0:
         candidates.append((score, f"{set_name}/{pair.name}", pair, outs, top, left))
   if not candidates:

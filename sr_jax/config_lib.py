@@ -6,7 +6,7 @@ import ml_collections
 
 from sr_jax.errors import UserError
 
-from sr_jax import checkpointing, datasets, eval_lib, losses, optim
+from sr_jax import checkpointing, datasets, degradations, eval_lib, losses, optim
 from sr_jax.models import rdn, registry, vgg
 
 
@@ -17,6 +17,39 @@ class ConfigError(UserError, ValueError):
 def _require(ok: bool, key: str, value, accepted: str) -> None:
   if not ok:
     raise ConfigError(f"config.{key}={value!r} is invalid; accepted: {accepted}")
+
+
+def _validate_realesrgan(c: ml_collections.ConfigDict) -> None:
+  """config.realesrgan: probabilities in [0, 1], ordered ranges, odd kernel sizes up to 21, JPEG qualities."""
+  def prob(key):
+    _require(0 <= c[key] <= 1, f"realesrgan.{key}", c[key], "a probability in [0, 1]")
+
+  def ordered(key, lo=0.0, hi=float("inf")):
+    v = tuple(c[key])
+    _require(len(v) == 2 and lo <= v[0] <= v[1] <= hi, f"realesrgan.{key}", c[key], f"(low, high) within [{lo}, {hi}]")
+
+  def weights(key, n):
+    v = tuple(c[key])
+    _require(len(v) == n and min(v) >= 0 and sum(v) > 0, f"realesrgan.{key}", c[key],
+             f"{n} non-negative weights, not all 0")
+
+  for key in ("blur_prob", "second_blur_prob", "final_sinc_prob"):
+    prob(key)
+  for s in ("", "2"):
+    for key in ("sinc_prob", "gaussian_noise_prob", "gray_noise_prob"):
+      prob(key + s)
+    weights("kernel_probs" + s, 6)
+    weights("resize_prob" + s, 3)
+    ordered("blur_sigma" + s, lo=1e-3)
+    ordered("betag_range" + s, lo=1e-3)
+    ordered("betap_range" + s, lo=1e-3)
+    ordered("resize_range" + s, lo=1e-2)
+    ordered("noise_range" + s)
+    ordered("poisson_scale_range" + s)
+    ordered("jpeg_range" + s, lo=1, hi=100)
+  sizes = tuple(c.kernel_sizes)
+  _require(len(sizes) > 0 and all(k % 2 == 1 and 3 <= k <= 21 for k in sizes), "realesrgan.kernel_sizes",
+           c.kernel_sizes, "odd sizes from 3 to 21")
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
@@ -31,6 +64,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   _require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
   _require(d.patch_size >= 1, "data.patch_size", d.patch_size, "an integer >= 1 (LR pixels)")
   _require(d.cache_gb >= 0, "data.cache_gb", d.cache_gb, "a size in GB >= 0")
+  _require(d.degradation in degradations.DEGRADATIONS, "data.degradation", d.degradation,
+           ", ".join(map(repr, degradations.DEGRADATIONS)))
+  _require(not (d.degradation != "bicubic" and d.lr_from_dataset), "data.lr_from_dataset", d.lr_from_dataset,
+           "False with data.degradation='realesrgan' (LR patches are made by the degradation model)")
+  if d.degradation == "realesrgan":
+    _validate_realesrgan(config.realesrgan)
   for key in ("train", "val"):
     try:
       for part in datasets.split_sources(d[key]):

@@ -40,12 +40,13 @@ def heatmap(hr: np.ndarray, sr: np.ndarray, vmax: float = HEAT_VMAX) -> np.ndarr
 def save_with_colorbar(rgb: np.ndarray, path: str, title: str, vmax: float = HEAT_VMAX) -> None:
   """The heatmap at its own pixel size (dpi 100) with the colour scale beside it, in gray levels of Y."""
   h, w = rgb.shape[:2]
-  fig = plt.figure(figsize=(w / 100 + 1.3, h / 100 + 0.4), dpi=100)
-  ax = fig.add_axes((0.1 / (w / 100 + 1.3), 0.1 / (h / 100 + 0.4), w / 100 / (w / 100 + 1.3), h / 100 / (h / 100 + 0.4)))
+  fw, fh = w / 100 + 1.3, h / 100 + 0.4  # Figure size in inches: the image plus the colour bar's margin.
+  fig = plt.figure(figsize=(fw, fh), dpi=100)
+  ax = fig.add_axes((0.1 / fw, 0.1 / fh, w / 100 / fw, h / 100 / fh))
   ax.imshow(rgb, interpolation="nearest")
   ax.axis("off")
   ax.set_title(title, fontsize=7)
-  cax = fig.add_axes(((w / 100 + 0.25) / (w / 100 + 1.3), 0.15, 0.12 / (w / 100 + 1.3), 0.7))
+  cax = fig.add_axes(((w / 100 + 0.25) / fw, 0.15, 0.12 / fw, 0.7))
   bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(0, vmax), "inferno"), cax=cax,
                      extend="max")
   bar.set_label("|HR - SR| on Y (gray levels)", fontsize=7)

@@ -19,6 +19,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sr_jax import color, datasets, imresize, lpips, metrics, niqe, train_step
+from sr_jax.degradations import realesrgan
 
 
 @dataclasses.dataclass
@@ -50,12 +51,20 @@ def make_pair(name: str, hr: np.ndarray, scale: int, lr: np.ndarray | None = Non
   return TestPair(name, hr, lr, bic, metrics.psnr(bic, hr, shave=scale), metrics.ssim(bic, hr, shave=scale))
 
 
-def prepare(image_set: datasets.ImageSet, scale: int, max_images: int = 0) -> list[TestPair]:
-  """Test pairs of an image set (its own LR images when it has them), at most ``max_images`` (0: all)."""
+def prepare(image_set: datasets.ImageSet, scale: int, max_images: int = 0,
+            degradation: realesrgan.Spec | None = None) -> list[TestPair]:
+  """Test pairs of an image set (its own LR images when it has them), at most ``max_images`` (0: all);
+  ``degradation``: LR made by Real-ESRGAN's model, fixed per image (realesrgan.validation_lr)."""
   count = len(image_set) if max_images <= 0 else min(max_images, len(image_set))
   lrs = image_set.lr_images
-  return [make_pair(image_set.names[i], image_set.get(i), scale, None if lrs is None else lrs[i])
-          for i in range(count)]
+  pairs = []
+  for i in range(count):
+    hr, lr = image_set.get(i), None if lrs is None else lrs[i]
+    if degradation is not None:
+      hr = imresize.modcrop(hr, scale)
+      lr = realesrgan.validation_lr(color.gray_to_rgb(hr), degradation, scale, f"{image_set.name}/{image_set.names[i]}")
+    pairs.append(make_pair(image_set.names[i], hr, scale, lr))
+  return pairs
 
 
 def upscale_uint8(upscale: Callable[[np.ndarray], np.ndarray], pair: TestPair) -> np.ndarray:
@@ -155,7 +164,7 @@ def load_validation_sets(config: ml_collections.ConfigDict) -> dict[str, list[Te
     images = datasets.load_source(spec, data_dir=d.data_dir, tfds_data_dir=d.tfds_data_dir,
                                   tfds_manual_dir=d.tfds_manual_dir, keep_gray=True, max_pixels=d.max_image_pixels,
                                   min_size=min_eval_size(scale))
-    sets[images.name] = prepare(images, scale, d.max_val_images)
+    sets[images.name] = prepare(images, scale, d.max_val_images, realesrgan.from_data_config(config))
   return sets
 
 

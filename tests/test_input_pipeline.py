@@ -87,3 +87,22 @@ def test_images_smaller_than_patch_are_skipped(tmp_path):
   assert images.names == ["ok.png"] and len(images.skipped) == 2
   with pytest.raises(ValueError, match="no usable images"):
     datasets.load_source(str(tmp_path), min_size=64)
+
+
+def test_realesrgan_patches_are_a_pure_function_of_seed_and_index(photos):
+  from sr_jax.degradations import realesrgan
+  spec = realesrgan.Spec()
+  kw = dict(patch_size=16, scale=4, degradation=spec)
+  a = _batches(photos, 3, **kw)
+  assert a[0]["lr"].shape == (4, 16, 16, 3) and a[0]["hr"].shape == (4, 64, 64, 3)
+  resumed = _batches(photos, 1, start_step=2, **kw)
+  parts = [_batches(photos, 3, process_index=p, process_count=2, **kw) for p in range(2)]
+  for key in ("lr", "hr"):
+    np.testing.assert_array_equal(resumed[0][key], a[2][key])  # After a restart.
+    for step in range(3):  # On 1 or 2 processes (hence devices): the same global batch.
+      np.testing.assert_array_equal(np.concatenate([parts[0][step][key], parts[1][step][key]]), a[step][key])
+  # The degraded LR is not the bicubic one, and the target is the USM-sharpened HR crop.
+  plain = _batches(photos, 1, patch_size=16, scale=4)
+  assert not np.array_equal(plain[0]["lr"], a[0]["lr"])
+  sharp = realesrgan.ops.usm_sharp(plain[0]["hr"][0] / 255.0)
+  np.testing.assert_array_equal(a[0]["hr"][0], np.clip(np.round(sharp * 255), 0, 255).astype(np.uint8))

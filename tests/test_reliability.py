@@ -69,6 +69,29 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(reference_run, tmp_path):
   _assert_resumes_to(reference_run, tmp_path / "run")
 
 
+_REAL = ("--config.data.degradation=realesrgan", "--config.train.ema_decay=0.9", "--config.train.num_steps=24")
+
+
+def test_sigkill_then_resume_is_bit_identical_with_realesrgan_degradations_and_ema(tmp_path):
+  """Degraded patches (a function of seed and index) and the EMA weights resume exactly too."""
+  ref = _main(tmp_path / "ref", *_REAL)
+  out = ref.communicate(timeout=600)[0]
+  assert ref.returncode == 0 and "Finished 24 steps" in out, out[-3000:]
+  victim = _main(tmp_path / "run", *_REAL)
+  _wait_for_checkpoint(tmp_path / "run", 8)
+  victim.send_signal(signal.SIGKILL)
+  victim.communicate()
+  resumed = _main(tmp_path / "run", *_REAL)
+  out = resumed.communicate(timeout=600)[0]
+  assert resumed.returncode == 0 and "Resuming" in out, out[-3000:]
+  for raw in (False, True):  # The EMA weights and the raw ones.
+    a = run_dir.load_run(str(tmp_path / "ref"), "latest", raw_weights=raw)
+    b = run_dir.load_run(str(tmp_path / "run"), "latest", raw_weights=raw)
+    assert a.step == b.step == 24
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
 def test_second_trainer_on_a_live_workdir_is_refused_and_a_dead_ones_lock_is_not(tmp_path):
   long = "--config.train.num_steps=100000"
   victim = _main(tmp_path / "run", long)

@@ -12,6 +12,8 @@ Other scales: --config.model.scale=3 --config.data.patch_size=32 (and the matchi
 
 import ml_collections
 
+from sr_jax.degradations import realesrgan
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -40,15 +42,24 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.val = "bench:Set5"
   config.data.data_dir = ""  # Root for 'bench:' sources; empty means $SR_DATA_DIR.
   config.data.tfds_data_dir = ""  # tensorflow-datasets data_dir; empty means tfds's default (~/tensorflow_datasets).
-  config.data.tfds_manual_dir = ""  # Offline DIV2K: folder with the official zips (default <tfds data_dir>/downloads/manual).
+  # Offline DIV2K: folder with the official zips (default <tfds data_dir>/downloads/manual).
+  config.data.tfds_manual_dir = ""
   # Train on the LR images a tfds source ships (e.g. div2k/unknown_x2) instead of making LR with our MATLAB
   # bicubic; needs tfds sources of the matching scale.
   config.data.lr_from_dataset = False
+  # How training LR patches are made from HR: 'bicubic' (MATLAB bicubic, the papers' benchmark setting) or
+  # 'realesrgan' (Real-ESRGAN's second-order blur/resize/noise/JPEG model, set up in config.realesrgan; for real
+  # photos). Validation sets get the same degradation, fixed per image (seeded by config.seed and the image).
+  config.data.degradation = "bicubic"
   config.data.patch_size = 48  # LR patch side; HR patches are patch_size * scale.
   config.data.augment = True  # Apply one of the 8 dihedral transforms (flips/rotations) per patch.
   config.data.cache_gb = 16.0  # Keep decoded training images in memory up to this size; above it, decode per use.
   config.data.max_val_images = 0  # Score at most this many images per validation set (0: all).
   config.data.max_image_pixels = 178_956_970  # Larger images are refused (decompression-bomb guard).
+
+  # Real-ESRGAN's degradation model (data.degradation='realesrgan'): every range and probability, with the values
+  # of train_realesrgan_x4plus.yml. Fields ending in 2 are the second stage's; second_order=False keeps one stage.
+  config.realesrgan = realesrgan.default_config()
 
   config.loss = ml_collections.ConfigDict()
   # Weights of the loss terms on [0, 1] RGB images; the total is their weighted sum (0 switches a term off).

@@ -20,6 +20,7 @@ pipeline's per-epoch permutation already mixes images.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 
 import ml_collections
 import numpy as np
@@ -123,6 +124,18 @@ def default_config() -> ml_collections.ConfigDict:
   c.second_order = True
   c.usm_target = True
   return c
+
+
+def from_data_config(config: ml_collections.ConfigDict) -> Spec | None:
+  """The Spec of a training config when config.data.degradation is 'realesrgan', else None (bicubic)."""
+  return spec_from_config(config.realesrgan) if config.data.degradation == "realesrgan" else None
+
+
+def validation_lr(hr: np.ndarray, spec: Spec, scale: int, key: str) -> np.ndarray:
+  """The fixed degraded LR of a validation image (modcropped, RGB): the same for every validation of every run,
+  seeded by ``key`` (set and image name) alone."""
+  rng = np.random.default_rng([3, zlib.crc32(key.encode())])
+  return degrade(hr, rng, spec, scale)[0]
 
 
 def spec_from_config(c: ml_collections.ConfigDict) -> Spec:
