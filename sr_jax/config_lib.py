@@ -76,6 +76,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
         datasets.parse_source(part)
     except ValueError as e:
       raise ConfigError(f"config.data.{key}: {e}") from None
+  if any(datasets.parse_source(p)[0] == "paired" for p in datasets.split_sources(d.train)):
+    _require(d.lr_from_dataset, "data.lr_from_dataset", d.lr_from_dataset,
+             "True when data.train has paired: folders (training then uses their LR images)")
   _require(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
   _require(t.num_steps >= 1, "train.num_steps", t.num_steps, "an integer >= 1")
   _require(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "a number > 0")

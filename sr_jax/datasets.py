@@ -17,10 +17,10 @@ import numpy as np
 import skimage.data
 from absl import logging
 
-from sr_jax import div2k, image_io
+from sr_jax import div2k, image_io, paired
 from sr_jax.errors import DataError
 
-SOURCE_KINDS = ("folder", "bench", "skimage", "tfds")
+SOURCE_KINDS = ("folder", "bench", "skimage", "tfds", "paired")
 
 DATA_ENV = "SR_DATA_DIR"
 
@@ -71,6 +71,8 @@ def source_name(spec: str) -> str:
     return "skimage"
   if kind == "tfds":
     return arg.replace("/", "_").replace(":", "_")
+  if kind == "paired":
+    return os.path.basename(os.path.normpath(paired.parse(arg)[0]))
   return arg
 
 
@@ -151,7 +153,8 @@ def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", tfds_
                 lr_scale: int = 0) -> ImageSet:
   """Decodes all images of a '+'-joined source spec. Raises if none is usable.
 
-  ``lr_scale`` > 0 also keeps the dataset's own LR images (tfds sources only; data.lr_from_dataset).
+  ``lr_scale`` > 0 also keeps the dataset's own LR images (tfds and paired sources only;
+  data.lr_from_dataset); paired sources need it (their HR/LR size ratio is checked against it).
   """
   names, images, skipped, lrs = [], [], [], []
   files_all: list[str] = []
@@ -167,8 +170,23 @@ def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", tfds_
       lrs += [x for i, x in enumerate(lr or []) if i not in small]
       files_all += [""] * (len(n) - len(small))
       continue
+    if kind == "paired":
+      if not lr_scale:
+        raise DataError(f"{part!r}: paired folders train on their own LR images; set "
+                        "config.data.lr_from_dataset=True")
+      for name, hr, lr in paired.iter_pairs(*paired.parse(arg), lr_scale, keep_gray=keep_gray,
+                                            max_pixels=max_pixels):
+        if min(hr.shape[:2]) < min_size:
+          skipped.append(f"{part}/{name}: smaller than the {min_size}px minimum")
+          continue
+        names.append(name)
+        images.append(hr)
+        lrs.append(lr)
+        files_all.append("")
+      continue
     if lr_scale:
-      raise DataError(f"data.lr_from_dataset needs tfds sources (which ship LR images); {part!r} has none")
+      raise DataError(f"data.lr_from_dataset needs sources that ship LR images (tfds, paired:); {part!r} has "
+                      "none")
     root, files = _files_for(kind, arg, data_dir)
     n, ims, sk = _decode_files(root, files, keep_gray, max_pixels, min_size)
     by_name = {os.path.relpath(f, root): f for f in files}

@@ -163,7 +163,8 @@ def load_validation_sets(config: ml_collections.ConfigDict) -> dict[str, list[Te
   for spec in datasets.split_sources(d.val):
     images = datasets.load_source(spec, data_dir=d.data_dir, tfds_data_dir=d.tfds_data_dir,
                                   tfds_manual_dir=d.tfds_manual_dir, keep_gray=True, max_pixels=d.max_image_pixels,
-                                  min_size=min_eval_size(scale))
+                                  min_size=min_eval_size(scale),
+                                  lr_scale=scale if datasets.parse_source(spec)[0] == "paired" else 0)
     sets[images.name] = prepare(images, scale, d.max_val_images, realesrgan.from_data_config(config))
   return sets
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import numpy as np
 from absl import logging
 
-from sr_jax import datasets, div2k, error_maps, eval_lib, image_io, imresize, run_dir
+from sr_jax import datasets, div2k, error_maps, eval_lib, image_io, imresize, paired, run_dir
 
 
 def iter_pairs(dataset: str, scale: int, data_dir: str, skipped: list[str], *,
@@ -26,6 +26,14 @@ def iter_pairs(dataset: str, scale: int, data_dir: str, skipped: list[str], *,
   if dataset.lower() == "div2k":  # Scored on the LR images DIV2K ships (made by MATLAB), as the papers do.
     for name, hr, lr in div2k.iter_examples(f"div2k/bicubic_x{scale}:validation", data_dir=tfds_data_dir,
                                             manual_dir=tfds_manual_dir, scale=scale):
+      yield eval_lib.make_pair(name, hr, scale, lr)
+    return
+  if dataset.startswith("paired:"):  # The given LR images, scored against their HR.
+    for name, hr, lr in paired.iter_pairs(*paired.parse(dataset[len("paired:"):]), scale, max_pixels=max_pixels):
+      if min(hr.shape[:2]) < eval_lib.min_eval_size(scale):
+        skipped.append(f"{name}: {hr.shape[1]}x{hr.shape[0]} is smaller than the "
+                       f"{eval_lib.min_eval_size(scale)}px minimum")
+        continue
       yield eval_lib.make_pair(name, hr, scale, lr)
     return
   candidates = ([os.path.join(data_dir, dataset)] if data_dir else []) + [dataset]
@@ -109,7 +117,8 @@ def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir:
   os.makedirs(output_dir, exist_ok=True)
   summary, rows = {}, []
   for dataset in dataset_names:
-    name = os.path.basename(os.path.normpath(dataset))
+    name = (datasets.source_name(dataset) if dataset.startswith("paired:")
+            else os.path.basename(os.path.normpath(dataset)))
     for scale, upscale in upscalers.items():
       skipped: list[str] = []
       pairs = iter_pairs(dataset, scale, data_dir, skipped, max_pixels=max_pixels, tfds_data_dir=tfds_data_dir,

@@ -5,7 +5,8 @@ r"""Evaluates a trained run or the bicubic baseline on benchmark sets, the paper
   python -m sr_jax.evaluate --workdir=runs/quickstart --data_dir=../shared/data --datasets=Set5,Set14,B100
 
 Datasets: names of folders under --data_dir (Set5, Set14, B100, Urban100, Manga109, ...), any folder path of
-HR images, or ``div2k`` (DIV2K validation through tensorflow-datasets, scored on its shipped LR images).
+HR images, ``div2k`` (DIV2K validation through tensorflow-datasets, scored on its shipped LR images), or
+``paired:HR_DIR,LR_DIR`` (your own LR images scored against their HR; files matched by name, see sr_jax.paired).
 Writes ``summary.json`` ({dataset: {"x2": {psnr, ssim, bicubic_psnr, bicubic_ssim, num_images, skipped}}}),
 ``per_image.csv``, ``table.md``, ``heatmaps/`` (the 5 worst images per set and scale; --heatmaps=all|none) and
 ``sheets/`` into --output_dir (default WORKDIR/eval). Images are scored one at a time (memory does not grow
@@ -45,6 +46,17 @@ flags.DEFINE_string("tfds_manual_dir", None, "Folder with the official DIV2K zip
 FLAGS = flags.FLAGS
 
 
+def _join_paired(items: list[str]) -> list[str]:
+  """--datasets is split at commas; 'paired:HR_DIR' and the 'LR_DIR' after it are one dataset."""
+  out = []
+  for item in items:
+    if out and out[-1].startswith("paired:") and "," not in out[-1]:
+      out[-1] += "," + item
+    else:
+      out.append(item)
+  return out
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -72,7 +84,7 @@ def main(argv):
                                                overlap=FLAGS.overlap, self_ensemble=FLAGS.self_ensemble)}
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.workdir, "eval")
     label = f"{run.config.model.name.upper()}{'+' if FLAGS.self_ensemble else ''} (step {run.step})"
-  summary = eval_report.evaluate(upscalers, FLAGS.datasets, data_dir, output_dir, label=label,
+  summary = eval_report.evaluate(upscalers, _join_paired(FLAGS.datasets), data_dir, output_dir, label=label,
                                  heatmaps=FLAGS.heatmaps, sheets=FLAGS.sheets, max_pixels=FLAGS.max_pixels,
                                  tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir,
                                  metric_names=tuple(FLAGS.metrics), lpips_weights=FLAGS.lpips_weights)
