@@ -142,6 +142,21 @@ def _decode_files(root: str, files: list[str], keep_gray: bool, max_pixels: int 
   return names, images, skipped
 
 
+def _paired_images(part: str, arg: str, scale: int, keep_gray: bool, max_pixels: int | None, min_size: int):
+  """(names, HR images, LR images, skipped) of a 'paired:HR_DIR,LR_DIR' source."""
+  if not scale:
+    raise DataError(f"{part!r}: paired folders train on their own LR images; set config.data.lr_from_dataset=True")
+  names, images, lrs, skipped = [], [], [], []
+  for name, hr, lr in paired.iter_pairs(*paired.parse(arg), scale, keep_gray=keep_gray, max_pixels=max_pixels):
+    if min(hr.shape[:2]) < min_size:
+      skipped.append(f"{part}/{name}: smaller than the {min_size}px minimum")
+      continue
+    names.append(name)
+    images.append(hr)
+    lrs.append(lr)
+  return names, images, lrs, skipped
+
+
 def _tfds_images(arg: str, tfds_data_dir: str, tfds_manual_dir: str, keep_gray: bool, lr_scale: int):
   return div2k.load_hr_images(arg, data_dir=tfds_data_dir or None, manual_dir=tfds_manual_dir or None,
                               keep_gray=keep_gray, scale=lr_scale)
@@ -171,18 +186,9 @@ def load_source(spec: str, *, data_dir: str = "", tfds_data_dir: str = "", tfds_
       files_all += [""] * (len(n) - len(small))
       continue
     if kind == "paired":
-      if not lr_scale:
-        raise DataError(f"{part!r}: paired folders train on their own LR images; set "
-                        "config.data.lr_from_dataset=True")
-      for name, hr, lr in paired.iter_pairs(*paired.parse(arg), lr_scale, keep_gray=keep_gray,
-                                            max_pixels=max_pixels):
-        if min(hr.shape[:2]) < min_size:
-          skipped.append(f"{part}/{name}: smaller than the {min_size}px minimum")
-          continue
-        names.append(name)
-        images.append(hr)
-        lrs.append(lr)
-        files_all.append("")
+      n, ims, lr, sk = _paired_images(part, arg, lr_scale, keep_gray, max_pixels, min_size)
+      names, images, lrs, skipped = names + n, images + ims, lrs + lr, skipped + sk
+      files_all += [""] * len(n)
       continue
     if lr_scale:
       raise DataError(f"data.lr_from_dataset needs sources that ship LR images (tfds, paired:); {part!r} has "
