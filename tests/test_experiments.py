@@ -1,6 +1,8 @@
 import csv
+import json
 import os
 
+import numpy as np
 import pytest
 
 from experiments import launch, report, sweep_lib
@@ -92,3 +94,24 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert float(rows[0]["skimage_x2_psnr"]) > 30 and rows[0]["steps"] == ""  # Bicubic: numbers, nothing else.
   assert all(float(r["skimage_x2_psnr"]) > 5 and 0 < float(r["skimage_x2_ssim"]) < 1 for r in rows)
   assert rows[1]["steps"] == "6" and rows[2]["label"] == "Short, seed 1"
+
+
+def test_realworld_comparison_runs_end_to_end(tmp_path, test_config):
+  from absl import flags as absl_flags
+  from experiments import realworld
+  from sr_jax import train
+  for name, degradation in (("bic", "bicubic"), ("real", "realesrgan")):
+    config = test_config.copy_and_resolve_references()
+    config.data.degradation = degradation
+    config.train.update(num_devices=1, num_steps=2, ema_decay=0.9)
+    config.update(eval_every=2, checkpoint_every=2)
+    train.train_and_evaluate(config, str(tmp_path / name))
+  absl_flags.FLAGS(["realworld", f"--bicubic={tmp_path / 'bic'}", f"--realesrgan={tmp_path / 'real'}",
+                    f"--output_dir={tmp_path / 'out'}", "--photos=chelsea"])
+  realworld.main([])
+  results = json.loads((tmp_path / "out" / "results.json").read_text())
+  assert set(results) == {"chelsea/clean", "chelsea/jpeg40", "chelsea/noise10_jpeg60"}
+  per = results["chelsea/jpeg40"]
+  assert set(per) == {"bicubic", "bicubic-trained", "Real-ESRGAN-trained"}
+  assert all(np.isfinite(v["niqe"]) and v["psnr"] > 5 and 0 <= v["lpips"] < 1.5 for v in per.values())
+  assert os.path.getsize(tmp_path / "out" / "comparison.png") > 10_000
