@@ -89,8 +89,10 @@ def validate(validator: eval_lib.Validator, params, step: int, writer, log: run_
   results, images = validator(params)
   for name, r in results.items():
     writer.write_scalars(step, {f"val/{name}/{k}": v for k, v in r.items()})
-    logging.info("validation %s step %d: PSNR %.3f dB (bicubic %.3f), SSIM %.4f (bicubic %.4f)", name, step,
-                 r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"])
+    extra = "".join(f", {m.upper()} {r[m]:.4f} (bicubic {r[f'bicubic_{m}']:.4f})" for m in eval_lib.EXTRA_METRICS
+                    if m in r)
+    logging.info("validation %s step %d: PSNR %.3f dB (bicubic %.3f), SSIM %.4f (bicubic %.4f)%s", name, step,
+                 r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"], extra)
   writer.write_images(step, images)
   log.add(step, wall_time_s, results)
   first = next(iter(results.values()))
