@@ -52,16 +52,8 @@ def _validate_realesrgan(c: ml_collections.ConfigDict) -> None:
            c.kernel_sizes, "odd sizes from 3 to 21")
 
 
-def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
-             process_count: int = 1) -> None:
-  m, d, t = config.model, config.data, config.train
-  _require(m.name in registry.ARCHITECTURES, "model.name", m.name, ", ".join(map(repr, registry.ARCHITECTURES)))
-  _require(m.scale in registry.SCALES, "model.scale", m.scale, ", ".join(map(str, registry.SCALES)))
-  for key in ("num_blocks", "num_layers", "growth", "features"):
-    _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
-  _require(m.channels in registry.CHANNELS, "model.channels", m.channels, "1 (gray) or 3 (RGB)")
-  _require(m.dtype in registry.DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, registry.DTYPES)))
-  _require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
+def _validate_data(config: ml_collections.ConfigDict) -> None:
+  d = config.data
   _require(d.patch_size >= 1, "data.patch_size", d.patch_size, "an integer >= 1 (LR pixels)")
   _require(d.cache_gb >= 0, "data.cache_gb", d.cache_gb, "a size in GB >= 0")
   _require(d.degradation in degradations.DEGRADATIONS, "data.degradation", d.degradation,
@@ -79,6 +71,20 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   if any(datasets.parse_source(p)[0] == "paired" for p in datasets.split_sources(d.train)):
     _require(d.lr_from_dataset, "data.lr_from_dataset", d.lr_from_dataset,
              "True when data.train has paired: folders (training then uses their LR images)")
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
+             process_count: int = 1) -> None:
+  m, d, t = config.model, config.data, config.train
+  _require(m.name in registry.ARCHITECTURES, "model.name", m.name, ", ".join(map(repr, registry.ARCHITECTURES)))
+  scales = registry.ARCHITECTURES[m.name].scales
+  _require(m.scale in scales, "model.scale", m.scale, f"{', '.join(map(str, scales))} for model.name={m.name!r}")
+  for key in ("num_blocks", "num_layers", "growth", "features"):
+    _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
+  _require(m.channels in registry.CHANNELS, "model.channels", m.channels, "1 (gray) or 3 (RGB)")
+  _require(m.dtype in registry.DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, registry.DTYPES)))
+  _require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
+  _validate_data(config)
   _require(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
   _require(t.num_steps >= 1, "train.num_steps", t.num_steps, "an integer >= 1")
   _require(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "a number > 0")

@@ -1,18 +1,22 @@
-r"""Imports RDN weights in the layout of the authors' PyTorch code into an sr_jax workdir.
+r"""Imports published weights into an sr_jax workdir; the layout is recognised from the tensor names.
 
   python -m sr_jax.import_weights --weights=RDN_BIX2.pt --workdir=runs/rdn_x2_authors
+  python -m sr_jax.import_weights --weights=RealESRGAN_x4plus.pth --workdir=runs/realesrgan_x4plus
   python -m sr_jax.evaluate --workdir=runs/rdn_x2_authors --datasets=Set5,Set14,B100
 
-Files: ``.pth``/``.pt`` (needs torch), ``.safetensors`` or ``.npz`` (no torch needed); see sr_jax/importers.py.
+Layouts: the RDN authors' EDSR-PyTorch code, BasicSR / Real-ESRGAN / ESRGAN RRDBNet (sr_jax/importers/).
+Files: ``.pth``/``.pt`` (needs torch), ``.safetensors`` or ``.npz`` (no torch needed).
 """
 
 from absl import app, flags
 
 from sr_jax import cli, importers
 
-flags.DEFINE_string("weights", None, "The authors' RDN weights (.pth/.pt, .safetensors or .npz).")
+flags.DEFINE_string("weights", None, "Weights file (.pth/.pt, .safetensors or .npz): an EDSR-PyTorch RDN or a "
+                    "BasicSR/Real-ESRGAN/ESRGAN RRDBNet.")
 flags.DEFINE_string("workdir", None, "New workdir to create.")
-flags.DEFINE_float("rgb_range", 255.0, "Pixel range the weights were trained on (authors: 255).")
+flags.DEFINE_float("rgb_range", None, "Pixel range the weights were trained on (default: the layout's; RDN "
+                   "authors 255, BasicSR 1).")
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (missing or unreadable files) too.")
 flags.mark_flags_as_required(["weights", "workdir"])
 FLAGS = flags.FLAGS
@@ -22,7 +26,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   arch = importers.import_to_workdir(FLAGS.weights, FLAGS.workdir, FLAGS.rgb_range)
-  print(f"Imported RDN {arch} into {FLAGS.workdir} (checkpoint step 0)")
+  print(f"Imported {arch['name'].upper()} {arch} into {FLAGS.workdir} (checkpoint step 0)")
 
 
 def run() -> None:

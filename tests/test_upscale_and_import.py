@@ -10,6 +10,7 @@ from flax import nnx
 from PIL import Image
 
 from sr_jax import importers, run_dir, train, weights_io
+from sr_jax.importers import edsr_rdn
 from sr_jax.models import registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,7 +126,7 @@ def test_import_round_trip_in_authors_naming(tmp_path, scale, fmt):
     from safetensors.numpy import save_file
     save_file({k: np.ascontiguousarray(v) for k, v in sd.items()}, path)
   workdir = str(tmp_path / "imported")
-  assert importers.import_to_workdir(path, workdir) == arch
+  assert importers.import_to_workdir(path, workdir) == {"name": "rdn", **arch}
   config, graphdef2, params2, step = run_dir.load_run(workdir, "latest")
   assert step == 0 and config.model.scale == scale
   x = jnp.asarray(np.random.default_rng(1).uniform(size=(1, 9, 11, 3)).astype(np.float32))
@@ -150,7 +151,7 @@ def test_imported_kernel_orientation_matches_pytorch_conv(tmp_path):
     for i in range(5):
       for j in range(7):
         ref[o, i, j] = np.sum(w[o] * xp[:, i:i + 3, j:j + 3]) + b[o]
-  imported = importers.to_params(sd, arch, params, rgb_range=1.0)
+  imported = edsr_rdn.to_params(sd, arch, params, rgb_range=1.0)
   model = nnx.merge(graphdef, imported)
   out = np.asarray(model.sfe1(jnp.asarray(x.transpose(1, 2, 0)[None])))[0].transpose(2, 0, 1)
   np.testing.assert_allclose(out, ref, atol=1e-4)
@@ -166,8 +167,10 @@ def test_bad_weight_files(tmp_path):
   with pytest.raises(weights_io.WeightsFileError, match="cannot read .*cut.npz"):
     importers.read_state_dict(str(tmp_path / "cut.npz"))
   np.savez(tmp_path / "other.npz", conv1=np.zeros(3))
+  with pytest.raises(ValueError, match="not a known weights layout .*EDSR-PyTorch RDN, BasicSR RRDBNet"):
+    importers.detect(importers.read_state_dict(str(tmp_path / "other.npz")))
   with pytest.raises(ValueError, match="not an RDN state dict"):
-    importers.infer_architecture(importers.read_state_dict(str(tmp_path / "other.npz")))
+    edsr_rdn.infer_architecture(importers.read_state_dict(str(tmp_path / "other.npz")))
 
 
 def test_fine_tune_from_another_scale_keeps_matching_layers(trained_workdir):

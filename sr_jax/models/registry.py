@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sr_jax.models import discriminator, rdn
+from sr_jax.models import discriminator, rdn, rrdbnet
 
 ModelConfig = ml_collections.ConfigDict  # config.model
 SCALES = (2, 3, 4)
@@ -30,9 +30,11 @@ class Architecture:
   fields: tuple[str, ...]  # config.model fields that define the parameters (besides name).
   receptive_field: Callable[[ModelConfig], int]  # Radius in LR pixels.
   flops_per_output_pixel: Callable[[ModelConfig], float]  # Forward multiply-adds x2 per HR pixel.
+  scales: tuple[int, ...] = (2, 3, 4)  # config.model.scale values it supports.
 
 
 _RDN_FIELDS = ("scale", "num_blocks", "num_layers", "growth", "features", "channels")
+_RRDB_FIELDS = ("scale", "num_blocks", "growth", "features", "channels")
 
 ARCHITECTURES: dict[str, Architecture] = {
     "rdn": Architecture(
@@ -41,6 +43,13 @@ ARCHITECTURES: dict[str, Architecture] = {
         fields=_RDN_FIELDS,
         receptive_field=lambda m: rdn.receptive_field_radius(m.num_blocks, m.num_layers, m.scale),
         flops_per_output_pixel=lambda m: rdn.flops_per_output_pixel(**{k: m[k] for k in _RDN_FIELDS})),
+    "rrdbnet": Architecture(  # ESRGAN / Real-ESRGAN: num_blocks RRDBs, growth per dense layer, features.
+        build=lambda m, rngs: rrdbnet.RRDBNet(**{k: m[k] for k in _RRDB_FIELDS}, dtype=jnp.dtype(m.dtype),
+                                             rngs=rngs),
+        fields=_RRDB_FIELDS,
+        receptive_field=lambda m: rrdbnet.receptive_field_radius(m.num_blocks, m.scale),
+        flops_per_output_pixel=lambda m: rrdbnet.flops_per_output_pixel(**{k: m[k] for k in _RRDB_FIELDS}),
+        scales=(2, 4)),
 }
 
 
