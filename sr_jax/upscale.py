@@ -35,6 +35,8 @@ flags.DEFINE_bool("self_ensemble", False, "Average the x8 flips/rotations (slowe
 flags.DEFINE_bool("raw_weights", False, "Use the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("bf16", False, "Compute in bfloat16 (parameters stay float32).")
 flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger inputs (decompression-bomb guard).")
+flags.DEFINE_float("outscale", None, "Final scale of the output (e.g. 3.5 with a x4 model): the model's SR, then "
+                   "a bicubic resize to input size x outscale (default: the model's scale).")
 flags.DEFINE_integer("quality", 95, "JPEG/WebP output quality (1-100).")
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (missing folders, workdirs) too.")
 flags.mark_flags_as_required(["input", "output"])
@@ -48,6 +50,8 @@ def main(argv):
     raise app.UsageError("give exactly one of --workdir and --checkpoint")
   if not 1 <= FLAGS.quality <= 100:
     raise app.UsageError(f"--quality={FLAGS.quality}: give 1 to 100")
+  if FLAGS.outscale is not None and not 0 < FLAGS.outscale <= 16:
+    raise app.UsageError(f"--outscale={FLAGS.outscale}: give a final scale in (0, 16]")
   try:
     ext = upscale_lib.check_ext(FLAGS.ext)
   except ValueError as e:
@@ -61,19 +65,20 @@ def main(argv):
   root, files = upscale_lib.collect_inputs(FLAGS.input)
   config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16,
                                                    raw_weights=FLAGS.raw_weights)
-  scale = config.model.scale
+  scale = FLAGS.outscale or config.model.scale
   jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext)
   upscaler = inference.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, overlap=FLAGS.overlap,
                                 batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True)
   done, failed = 0, [job.problem for job in jobs if job.dst is None]
   for job in tqdm([j for j in jobs if j.dst], desc="images", unit="img", disable=len(jobs) < 2):
     try:
-      upscale_lib.upscale_file(upscaler, job.src, job.dst, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality)
+      upscale_lib.upscale_file(upscaler, job.src, job.dst, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
+                               outscale=FLAGS.outscale)
       done += 1
     except (image_io.ImageReadError, OSError, ValueError) as e:
       failed.append(str(e) if job.src in str(e) else f"{job.src}: {e}")
       logging.error("Skipping %s", failed[-1])
-  print(f"{done} image(s) upscaled x{scale} into {FLAGS.output} (checkpoint step {step})"
+  print(f"{done} image(s) upscaled x{scale:g} into {FLAGS.output} (checkpoint step {step})"
         + (f"; {len(failed)} skipped:\n  " + "\n  ".join(failed) if failed else ""))
   if failed:
     sys.exit(1)

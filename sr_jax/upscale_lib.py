@@ -13,7 +13,9 @@ import collections
 import dataclasses
 import os
 
-from sr_jax import image_io, inference
+import numpy as np
+
+from sr_jax import image_io, imresize, inference
 
 _NO_ALPHA = (".jpg", ".jpeg", ".bmp")
 
@@ -45,13 +47,13 @@ def collect_inputs(path: str) -> tuple[str, list[str]]:
   return os.path.dirname(path), [path]
 
 
-def plan(files: list[str], root: str, out_dir: str, scale: int, ext: str | None) -> list[Job]:
+def plan(files: list[str], root: str, out_dir: str, scale: float, ext: str | None) -> list[Job]:
   """One Job per input, output names decided up front (collisions disambiguated, inputs never overwritten)."""
   def name(src: str, tag: str = "") -> str:
     rel = os.path.relpath(src, root) if root else os.path.basename(src)
     stem, src_ext = os.path.splitext(rel)
     out_ext = ext or src_ext.lower() or ".png"
-    return os.path.join(out_dir, f"{stem}{tag}_x{scale}{out_ext}")
+    return os.path.join(out_dir, f"{stem}{tag}_x{scale:g}{out_ext}")
 
   by_dst = collections.defaultdict(list)
   for src in files:
@@ -71,11 +73,25 @@ def plan(files: list[str], root: str, out_dir: str, scale: int, ext: str | None)
   return jobs
 
 
+def rescale(sr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+  """A uint8 image resized to ``size`` (rows, cols) by MATLAB bicubic (antialiased when shrinking)."""
+  if sr.shape[:2] == size:
+    return sr
+  return imresize.to_uint8(imresize.imresize(sr / 255.0, output_shape=size))
+
+
 def upscale_file(upscaler: inference.Upscaler, src: str, dst: str, *, max_pixels: int | None,
-                 quality: int = 95) -> None:
-  """Reads ``src`` (any mode; gray stays gray, alpha is kept), upscales it and writes ``dst`` with its metadata."""
+                 quality: int = 95, outscale: float | None = None) -> None:
+  """Reads ``src`` (any mode; gray stays gray, alpha is kept), upscales it and writes ``dst`` with its metadata.
+
+  ``outscale``: the final size is the input's times this (the model's SR, then a bicubic resize, as
+  Real-ESRGAN's --outscale); None keeps the model's scale.
+  """
   image = image_io.decode(src, keep_gray=True, max_pixels=max_pixels)
   sr = inference.upscale_image(upscaler, image.pixels, image.alpha)
+  if outscale:
+    h, w = image.pixels.shape[:2]
+    sr = rescale(sr, (max(1, round(h * outscale)), max(1, round(w * outscale))))
   if image.alpha is not None and os.path.splitext(dst)[1].lower() in _NO_ALPHA:
     sr = sr[..., :-1]
   os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)

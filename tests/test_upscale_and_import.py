@@ -76,6 +76,27 @@ def test_upscale_never_overwrites_inputs_and_refuses_bombs(trained_workdir, tmp_
   assert out.returncode == 1 and "decompression-bomb" in out.stdout
 
 
+def test_outscale_resizes_the_model_output_to_any_final_scale(trained_workdir, tmp_path):
+  rgb = np.random.default_rng(1).integers(0, 256, (21, 30, 3)).astype(np.uint8)
+  Image.fromarray(rgb).save(tmp_path / "a.png")
+  Image.fromarray(np.dstack([rgb, np.full((21, 30), 200, np.uint8)])).save(tmp_path / "b.png")
+  out = _upscale(f"--workdir={trained_workdir}", f"--input={tmp_path}", f"--output={tmp_path / 'o'}",
+                 "--outscale=3.5")
+  assert out.returncode == 0 and "2 image(s) upscaled x3.5" in out.stdout, out.stderr[-2000:]
+  a, b = Image.open(tmp_path / "o" / "a_x3.5.png"), Image.open(tmp_path / "o" / "b_x3.5.png")
+  assert a.size == b.size == (105, 74) and b.mode == "RGBA"  # round(30 * 3.5), round(21 * 3.5); alpha kept.
+  # The model's x2 output, then MATLAB bicubic to the final size.
+  from sr_jax import imresize, inference, upscale_lib
+  run = run_dir.load_run(trained_workdir, "best")
+  sr = inference.upscale_image(inference.Upscaler(run.graphdef, run.params, run.config.model), rgb)
+  expected = upscale_lib.rescale(sr, (74, 105))
+  assert np.abs(np.asarray(a).astype(int) - expected).max() <= 1
+  assert imresize.to_uint8(imresize.imresize(sr / 255.0, output_shape=(74, 105))).shape == (74, 105, 3)
+  out = _upscale(f"--workdir={trained_workdir}", f"--input={tmp_path}", f"--output={tmp_path / 'o2'}",
+                 "--outscale=0")
+  assert out.returncode != 0 and "--outscale=0.0: give a final scale in (0, 16]" in out.stderr
+
+
 def to_authors_state_dict(params, arch, rgb_range):
   """sr_jax RDN parameters in the authors' (EDSR-PyTorch) naming and layout, written independently of the
   importer: OIHW kernels, biases in [0, 255] units."""
