@@ -148,13 +148,18 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
              ".pth/.npz/.safetensors; a random VGG is not a perceptual loss")
   if losses.uses_gan(config):
     g = config.gan
+    _require(g.discriminator in registry.DISCRIMINATORS, "gan.discriminator", g.discriminator,
+             ", ".join(map(repr, registry.DISCRIMINATORS)))
+    _require(g.loss in losses.GAN_LOSSES, "gan.loss", g.loss, ", ".join(map(repr, losses.GAN_LOSSES)))
     _require(g.features >= 1, "gan.features", g.features, "an integer >= 1")
     _require(g.num_stages >= 1, "gan.num_stages", g.num_stages, "an integer >= 1")
     _require(g.learning_rate > 0, "gan.learning_rate", g.learning_rate, "a number > 0")
     hr = config.data.patch_size * config.model.scale
-    _require(hr % 2**g.num_stages == 0, "gan.num_stages", g.num_stages,
-             f"a number of stride-2 stages whose 2**num_stages divides the HR patch side {hr} "
-             "(data.patch_size * model.scale)")
+    stages = g.num_stages if g.discriminator == "patch" else 3
+    _require(hr % 2**stages == 0, "data.patch_size", config.data.patch_size,
+             f"a size whose HR side (data.patch_size * model.scale = {hr}) is a multiple of {2**stages}, as the "
+             f"{g.discriminator!r} discriminator needs" + (" (or fewer gan.num_stages)" if g.discriminator == "patch"
+                                                          else ""))
 
 
 def resume_conflicts(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> list[str]:

@@ -82,6 +82,22 @@ def ragan_discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> 
   return 0.5 * (_bce_logits(real - jnp.mean(fake), 1.0) + _bce_logits(fake - jnp.mean(real), 0.0))
 
 
+def vanilla_generator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
+  """Real-ESRGAN's (BasicSR 'vanilla'): the fake judged real, BCE with logits; ``real_logits`` unused."""
+  del real_logits
+  return _bce_logits(fake_logits.astype(jnp.float32), 1.0)
+
+
+def vanilla_discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
+  """BCE(real, 1) + BCE(fake, 0), BasicSR's two discriminator terms summed."""
+  return _bce_logits(real_logits.astype(jnp.float32), 1.0) + _bce_logits(fake_logits.astype(jnp.float32), 0.0)
+
+
+# config.gan.loss -> (generator loss, discriminator loss), each f(real_logits, fake_logits).
+GAN_LOSSES = {"ragan": (ragan_generator_loss, ragan_discriminator_loss),
+              "vanilla": (vanilla_generator_loss, vanilla_discriminator_loss)}
+
+
 @dataclasses.dataclass(frozen=True)
 class GeneratorLoss:
   """Weighted sum of the configured terms; static (hashable) so the jitted step can close over it."""

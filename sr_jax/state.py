@@ -25,6 +25,7 @@ class DiscState:
   """Discriminator parameters and optimizer state (adversarial training only)."""
   params: nnx.State
   opt_state: optax.OptState
+  stats: nnx.State | None = None  # Spectral norm's u, v (the U-Net discriminator); None for the patch one.
 
 
 @struct.dataclass
@@ -44,9 +45,10 @@ class TrainState:
 
 
 def create_state(params: nnx.State, tx: optax.GradientTransformation, disc_params: nnx.State | None = None,
-                 disc_tx: optax.GradientTransformation | None = None, ema: bool = False) -> TrainState:
+                 disc_tx: optax.GradientTransformation | None = None, ema: bool = False,
+                 disc_stats: nnx.State | None = None) -> TrainState:
   """A fresh state; with ``ema`` the average starts as a copy of ``params`` (BasicSR's model_ema(0))."""
-  disc = None if disc_params is None else DiscState(disc_params, disc_tx.init(disc_params))
+  disc = None if disc_params is None else DiscState(disc_params, disc_tx.init(disc_params), disc_stats)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                     first_bad_step=jnp.full((), -1, jnp.int32), disc=disc,
                     ema_params=jax.tree.map(jnp.copy, params) if ema else None)
@@ -70,8 +72,13 @@ def init_fn(config: ml_collections.ConfigDict, opt: Optimizers) -> Callable[[], 
 
   def init() -> TrainState:
     params = nnx.state(registry.build_generator(config.model, config.seed))
-    disc = nnx.state(registry.build_discriminator(config, config.seed)) if opt.disc_tx is not None else None
-    return create_state(params, opt.tx, disc, opt.disc_tx, ema=config.train.ema_decay > 0)
+    disc, stats = None, None
+    if opt.disc_tx is not None:
+      model = registry.build_discriminator(config, config.seed)
+      disc = nnx.state(model, nnx.Param)
+      stats = nnx.state(model, registry.DiscriminatorState)
+      stats = stats if nnx.to_flat_state(stats) else None
+    return create_state(params, opt.tx, disc, opt.disc_tx, ema=config.train.ema_decay > 0, disc_stats=stats)
 
   return init
 

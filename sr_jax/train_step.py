@@ -40,8 +40,8 @@ def _apply(tx, grads, opt_state, params, finite):
 def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, graphdef: nnx.GraphDef,
                tx: optax.GradientTransformation, loss: losses.GeneratorLoss,
                learning_rate_fn: Callable[[jax.Array], jax.Array], disc_graphdef: nnx.GraphDef | None = None,
-               disc_tx: optax.GradientTransformation | None = None, ema_decay: float = 0.0
-               ) -> tuple[TrainState, dict[str, Any]]:
+               disc_tx: optax.GradientTransformation | None = None, ema_decay: float = 0.0,
+               gan_loss: str = "ragan") -> tuple[TrainState, dict[str, Any]]:
   """One generator update, then (adversarial training) one discriminator update on the same batch; the EMA of
   the generator's parameters (when the state keeps one) follows the update: ema = d * ema + (1 - d) * params.
 
@@ -50,13 +50,17 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
   """
   lr_img, hr_img = to_unit(batch["lr"]), to_unit(batch["hr"])
   gan = state.disc is not None
+  g_adv, d_adv = losses.GAN_LOSSES[gan_loss]
+
+  def merge_disc(params, stats):
+    return nnx.merge(disc_graphdef, params) if stats is None else nnx.merge(disc_graphdef, params, stats)
 
   def g_loss_fn(params):
     pred = nnx.merge(graphdef, params)(lr_img)
     terms = loss.terms(pred, hr_img, frozen)
     if gan:  # ESRGAN: the discriminator is fixed during the generator update.
-      disc = nnx.merge(disc_graphdef, jax.lax.stop_gradient(state.disc.params))
-      terms["adversarial"] = losses.ragan_generator_loss(jax.lax.stop_gradient(disc(hr_img)), disc(pred))
+      disc = merge_disc(jax.lax.stop_gradient(state.disc.params), state.disc.stats)
+      terms["adversarial"] = g_adv(jax.lax.stop_gradient(disc(hr_img)), disc(pred))
     return loss.total(terms), (terms, pred)
 
   (total, (terms, pred)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.params)
@@ -68,16 +72,24 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
   if gan:
     fake = jax.lax.stop_gradient(pred)
 
+    d_stats = state.disc.stats
+    if d_stats is not None:  # Spectral norm: two power iterations (PyTorch: one per forward, real and fake).
+      disc = merge_disc(state.disc.params, d_stats)
+      disc.power_iteration(2)
+      d_stats = nnx.state(disc, registry.DiscriminatorState)
+
     def d_loss_fn(d_params):
-      disc = nnx.merge(disc_graphdef, d_params)
+      disc = merge_disc(d_params, d_stats)
       real_logits, fake_logits = disc(hr_img), disc(fake)
-      return losses.ragan_discriminator_loss(real_logits, fake_logits), (real_logits, fake_logits)
+      return d_adv(real_logits, fake_logits), (real_logits, fake_logits)
 
     (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.disc.params)
     d_grad_norm = optax.tree.norm(d_grads)
     finite = finite & jnp.isfinite(d_loss) & jnp.isfinite(d_grad_norm)
     d_params, d_opt = _apply(disc_tx, d_grads, state.disc.opt_state, state.disc.params, finite)
-    new_disc = DiscState(d_params, d_opt)
+    if d_stats is not None:
+      d_stats = jax.tree.map(lambda n, o: jnp.where(finite, n, o), d_stats, state.disc.stats)
+    new_disc = DiscState(d_params, d_opt, d_stats)
     metrics.update(disc_loss=d_loss, disc_grad_norm=d_grad_norm,
                    disc_real_logit=jnp.mean(real_logits), disc_fake_logit=jnp.mean(fake_logits))
   params, opt_state = _apply(tx, grads, state.opt_state, state.params, finite)
@@ -119,7 +131,7 @@ def build(config: ml_collections.ConfigDict, opt: Optimizers) -> tuple[Callable,
   disc_graphdef = registry.discriminator_graphdef(config) if opt.disc_tx is not None else None
   step = functools.partial(train_step, graphdef=registry.generator_graphdef(config.model), tx=opt.tx, loss=loss,
                            learning_rate_fn=opt.schedule, disc_graphdef=disc_graphdef, disc_tx=opt.disc_tx,
-                           ema_decay=float(config.train.ema_decay))
+                           ema_decay=float(config.train.ema_decay), gan_loss=config.gan.loss)
   if config.train.steps_per_dispatch > 1:
     step = functools.partial(scan_steps, step)
   return step, frozen

@@ -241,12 +241,21 @@ def test_vgg_is_frozen_and_not_in_the_optimizer_state(tmp_path):
   assert not vgg_shapes & {x.shape for x in jax.tree.leaves(state.opt_state) if x.ndim == 4}
 
 
-def test_gan_step_updates_generator_and_discriminator(tmp_path):
+@pytest.mark.parametrize("disc,gan_loss", [("patch", "ragan"), ("unet_sn", "vanilla")])
+def test_gan_step_updates_generator_and_discriminator(tmp_path, disc, gan_loss):
   config = test_cfg.get_config()
   config.loss.update(l1=1e-2, adversarial=5e-3)
-  config.gan.update(features=8, num_stages=2)
+  config.gan.update(features=8, num_stages=2, discriminator=disc, loss=gan_loss)
   config_lib.validate(config)
   (state0, _), state, _, metrics = _run_steps(config)
+  if disc == "unet_sn":  # Spectral norm's u, v moved, outside the optimizer.
+    moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - np.asarray(b)).max()), state0.disc.stats,
+                                         state.disc.stats))
+    assert len(moved) == 16 and all(d > 0 for d in moved)
+    assert sum(x.size for x in jax.tree.leaves(state.disc.opt_state)) <= 2 * sum(
+        x.size for x in jax.tree.leaves(state.disc.params)) + 8
+  else:
+    assert state.disc.stats is None
   for key in ("loss_adversarial", "disc_loss", "disc_grad_norm", "loss"):
     assert np.isfinite(float(metrics[key])) and float(metrics[key]) > 0, key
   for before, after in ((state0.params, state.params), (state0.disc.params, state.disc.params)):
@@ -259,12 +268,42 @@ def test_gan_patch_size_and_resume_conflicts_are_checked(tmp_path):
   config = test_cfg.get_config()
   config.loss.adversarial = 5e-3
   config.gan.num_stages = 6  # 2**6 = 64 does not divide the test config's HR patch.
-  with pytest.raises(config_lib.ConfigError, match="config.gan.num_stages"):
+  with pytest.raises(config_lib.ConfigError, match="config.data.patch_size.*multiple of 64.*fewer gan.num_stages"):
     config_lib.validate(config)
+  config.gan.discriminator = "unet_sn"  # Three stride-2 stages: the HR side must be a multiple of 8.
+  config.data.patch_size = 6
+  with pytest.raises(config_lib.ConfigError, match="multiple of 8, as the 'unet_sn' discriminator needs"):
+    config_lib.validate(config)
+  config.gan.discriminator = "unet"
+  with pytest.raises(config_lib.ConfigError, match="gan.discriminator='unet'.*'patch', 'unet_sn'"):
+    config_lib.validate(config)
+  config.gan.update(discriminator="patch", loss="lsgan")
+  config.data.patch_size = 8
+  with pytest.raises(config_lib.ConfigError, match="gan.loss='lsgan'"):
+    config_lib.validate(config)
+  config.gan.loss = "ragan"
   pixel = test_cfg.get_config()
   saved = run_dir.overlay_on_defaults(json.loads(pixel.to_json()))
   config.gan.num_stages = 2
   assert any("loss.adversarial" in c for c in config_lib.resume_conflicts(saved, config))
+
+
+def test_unet_sn_gan_run_resumes_exactly(tmp_path, crash_after):
+  """The U-Net discriminator's spectral-norm vectors are checkpointed and restored with its parameters."""
+  config = test_cfg.get_config()
+  config.loss.update(l1=1.0, adversarial=0.1)
+  config.gan.update(features=8, discriminator="unet_sn", loss="vanilla")
+  config.train.update(num_steps=4, num_devices=1)
+  config.update(eval_every=2, checkpoint_every=2)
+  crash_after(3)
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  crash_after(None)
+  state = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+  for a, b in ((state.params, straight.params), (state.disc.params, straight.disc.params),
+               (state.disc.stats, straight.disc.stats)):
+    jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
 
 
 def test_discriminator_gives_one_logit_per_patch():

@@ -85,8 +85,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.perceptual.criterion = "l1"  # Distance between feature maps: 'l1' or 'mse'.
 
   config.gan = ml_collections.ConfigDict()
+  # 'patch' (ESRGAN's VGG-style discriminator with a patch head) or 'unet_sn' (Real-ESRGAN's U-Net with
+  # spectral normalisation, one logit per pixel; HR patch side a multiple of 8).
+  config.gan.discriminator = "patch"
+  config.gan.loss = "ragan"  # 'ragan' (ESRGAN's relativistic average) or 'vanilla' (Real-ESRGAN's BCE).
   config.gan.features = 64  # Discriminator channels of the first stage (doubling per stage up to 8x).
-  config.gan.num_stages = 4  # Stride-2 stages; HR patch side must be a multiple of 2**num_stages.
+  config.gan.num_stages = 4  # 'patch': stride-2 stages; HR patch side must be a multiple of 2**num_stages.
   config.gan.learning_rate = 1e-4  # Discriminator peak Adam learning rate (same schedule as train).
   config.gan.adam_b1 = 0.9  # Discriminator Adam beta1.
   config.gan.adam_b2 = 0.99  # Discriminator Adam beta2 (ESRGAN).

@@ -54,8 +54,9 @@ class PatchDiscriminator(nnx.Module):
     self.norms = nnx.List(norms)
     self.head = conv(cin, 1, 3, 1)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """NHWC images in [0, 1] -> NHW'W'1 logits (float32), one per patch."""
+  def __call__(self, x: jax.Array, update: bool = False) -> jax.Array:
+    """NHWC images in [0, 1] -> NHW'W'1 logits (float32), one per patch (``update``: no state to update)."""
+    del update
     h = nnx.leaky_relu(self.first((x * 2.0 - 1.0).astype(self.dtype)), 0.2)
     for conv, norm in zip(self.layers, self.norms):
       h = nnx.leaky_relu(norm(conv(h)), 0.2)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sr_jax.models import discriminator, rdn, rrdbnet
+from sr_jax.models import discriminator, rdn, rrdbnet, unet_discriminator
 
 ModelConfig = ml_collections.ConfigDict  # config.model
 SCALES = (2, 3, 4)
@@ -88,11 +88,19 @@ def count_params(model_cfg: ModelConfig) -> int:
   return sum(int(x.size) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
-def build_discriminator(config: ml_collections.ConfigDict, seed: int = 0) -> discriminator.PatchDiscriminator:
-  """The adversarial loss's discriminator (config.gan), seeded apart from the generator."""
-  return discriminator.PatchDiscriminator(channels=config.model.channels, features=config.gan.features,
-                                          num_stages=config.gan.num_stages, dtype=jnp.dtype(config.model.dtype),
-                                          rngs=nnx.Rngs(seed + 1))
+DISCRIMINATORS = ("patch", "unet_sn")
+# Non-parameter state a discriminator carries between steps (spectral norm's power-iteration vectors).
+DiscriminatorState = unet_discriminator.SpectralState
+
+
+def build_discriminator(config: ml_collections.ConfigDict, seed: int = 0) -> nnx.Module:
+  """The adversarial loss's discriminator (config.gan.discriminator), seeded apart from the generator."""
+  g, dtype, rngs = config.gan, jnp.dtype(config.model.dtype), nnx.Rngs(seed + 1)
+  if g.discriminator == "unet_sn":
+    return unet_discriminator.UNetDiscriminatorSN(channels=config.model.channels, features=g.features, dtype=dtype,
+                                                  rngs=rngs)
+  return discriminator.PatchDiscriminator(channels=config.model.channels, features=g.features,
+                                          num_stages=g.num_stages, dtype=dtype, rngs=rngs)
 
 
 def discriminator_graphdef(config: ml_collections.ConfigDict) -> nnx.GraphDef:
