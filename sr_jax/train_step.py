@@ -37,6 +37,27 @@ def _apply(tx, grads, opt_state, params, finite):
   return keep(new_params, params), keep(new_opt_state, opt_state)
 
 
+def _merge_disc(graphdef: nnx.GraphDef, params: nnx.State, stats: nnx.State | None) -> nnx.Module:
+  return nnx.merge(graphdef, params) if stats is None else nnx.merge(graphdef, params, stats)
+
+
+def _disc_grads(disc: DiscState, hr_img: jax.Array, fake: jax.Array, graphdef: nnx.GraphDef, d_adv: Callable):
+  """(loss, gradients, real logits, fake logits, spectral-norm state after this step) of the discriminator."""
+  stats = disc.stats
+  if stats is not None:  # Spectral norm: two power iterations (PyTorch: one per forward, real and fake).
+    model = _merge_disc(graphdef, disc.params, stats)
+    model.power_iteration(2)
+    stats = nnx.state(model, registry.DiscriminatorState)
+
+  def d_loss_fn(d_params):
+    model = _merge_disc(graphdef, d_params, stats)
+    real_logits, fake_logits = model(hr_img), model(fake)
+    return d_adv(real_logits, fake_logits), (real_logits, fake_logits)
+
+  (d_loss, (real_logits, fake_logits)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(disc.params)
+  return d_loss, grads, real_logits, fake_logits, stats
+
+
 def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, graphdef: nnx.GraphDef,
                tx: optax.GradientTransformation, loss: losses.GeneratorLoss,
                learning_rate_fn: Callable[[jax.Array], jax.Array], disc_graphdef: nnx.GraphDef | None = None,
@@ -52,14 +73,11 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
   gan = state.disc is not None
   g_adv, d_adv = losses.GAN_LOSSES[gan_loss]
 
-  def merge_disc(params, stats):
-    return nnx.merge(disc_graphdef, params) if stats is None else nnx.merge(disc_graphdef, params, stats)
-
   def g_loss_fn(params):
     pred = nnx.merge(graphdef, params)(lr_img)
     terms = loss.terms(pred, hr_img, frozen)
     if gan:  # ESRGAN: the discriminator is fixed during the generator update.
-      disc = merge_disc(jax.lax.stop_gradient(state.disc.params), state.disc.stats)
+      disc = _merge_disc(disc_graphdef, jax.lax.stop_gradient(state.disc.params), state.disc.stats)
       terms["adversarial"] = g_adv(jax.lax.stop_gradient(disc(hr_img)), disc(pred))
     return loss.total(terms), (terms, pred)
 
@@ -70,20 +88,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
              **{f"loss_{k}": v for k, v in terms.items()}}
   new_disc = state.disc
   if gan:
-    fake = jax.lax.stop_gradient(pred)
-
-    d_stats = state.disc.stats
-    if d_stats is not None:  # Spectral norm: two power iterations (PyTorch: one per forward, real and fake).
-      disc = merge_disc(state.disc.params, d_stats)
-      disc.power_iteration(2)
-      d_stats = nnx.state(disc, registry.DiscriminatorState)
-
-    def d_loss_fn(d_params):
-      disc = merge_disc(d_params, d_stats)
-      real_logits, fake_logits = disc(hr_img), disc(fake)
-      return d_adv(real_logits, fake_logits), (real_logits, fake_logits)
-
-    (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.disc.params)
+    d_loss, d_grads, real_logits, fake_logits, d_stats = _disc_grads(
+        state.disc, hr_img, jax.lax.stop_gradient(pred), disc_graphdef, d_adv)
     d_grad_norm = optax.tree.norm(d_grads)
     finite = finite & jnp.isfinite(d_loss) & jnp.isfinite(d_grad_norm)
     d_params, d_opt = _apply(disc_tx, d_grads, state.disc.opt_state, state.disc.params, finite)
