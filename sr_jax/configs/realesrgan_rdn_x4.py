@@ -7,10 +7,9 @@ The VGG19 is torchvision's ImageNet file where torchvision caches it (``torchvis
 .npz/.safetensors via --config.perceptual.weights), the weights Real-ESRGAN uses.
 
 As train_realesrgan_x4plus.yml: 1 L1 + 1 perceptual (VGG19 conv1_2:0.1, conv2_2:0.1, conv3_4:1, conv4_4:1,
-conv5_4:1 before ReLU, L1) + 0.1 GAN, Adam 1e-4 for generator and discriminator, 400k steps, EMA 0.999, best
-checkpoint by LPIPS. The discriminator is the VGG-style patch discriminator (config.gan); Real-ESRGAN's U-Net
-discriminator with spectral normalisation is not in sr_jax yet. Real-ESRGAN also feeds the discriminator
-un-sharpened HR while L1/perceptual use the sharpened one; here all three use the sharpened target.
+conv5_4:1 before ReLU, L1) + 0.1 vanilla GAN against the U-Net discriminator with spectral normalisation
+(64 channels), Adam 1e-4 for both, 400k steps, EMA 0.999, best checkpoint by LPIPS. Real-ESRGAN feeds the
+discriminator un-sharpened HR while L1/perceptual use the sharpened one; here all three use the sharpened target.
 """
 
 import os
@@ -30,6 +29,9 @@ def get_config():
   config.train.learning_rate = 1e-4
   config.train.num_steps = 400_000
   config.train.lr_decay_steps = 400_000
+  config.gan.discriminator = "unet_sn"
+  config.gan.loss = "vanilla"
+  config.gan.features = 64
   config.gan.learning_rate = 1e-4
   config.best_metric = "lpips"
   return config
