@@ -14,12 +14,10 @@ one URL laid out as ``MIRROR/<set>/<file>`` (your own copy, or a local server).
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
-import urllib.error
-import urllib.request
 from typing import Callable
 
+from sr_jax import download
 from sr_jax.errors import DataError
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "benchmark_manifest.tsv")
@@ -44,30 +42,7 @@ def manifest() -> dict[str, list[tuple[str, int, str]]]:
   return out
 
 
-def sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
-
-
-def _download(url: str, dst: str, size: int, digest: str, timeout: float) -> None:
-  tmp = f"{dst}.part{os.getpid()}"
-  try:
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
-      while block := response.read(1 << 20):
-        f.write(block)
-    got = sha256(tmp)
-    if os.path.getsize(tmp) != size or got != digest:
-      raise DataError(f"{url}: checksum mismatch ({os.path.getsize(tmp):,} bytes, sha256 {got}; expected "
-                      f"{size:,} bytes, sha256 {digest}); the file was not kept")
-    os.replace(tmp, dst)
-  except (urllib.error.URLError, OSError) as e:
-    raise DataError(f"{url}: download failed ({e}); check the connection, or pass a mirror") from e
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+sha256 = download.sha256
 
 
 def fetch(names: list[str], to: str, *, mirror: str | None = None, timeout: float = 60.0,
@@ -87,7 +62,7 @@ def fetch(names: list[str], to: str, *, mirror: str | None = None, timeout: floa
       dst = os.path.join(folder, file)
       if os.path.exists(dst) and os.path.getsize(dst) == size and sha256(dst) == digest:
         continue
-      _download(f"{base}/{file}", dst, size, digest, timeout)
+      download.download(f"{base}/{file}", dst, size=size, digest=digest, timeout=timeout)
       counts[name] += 1
     progress(f"{name}: {len(known[name])} files verified in {folder} ({counts[name]} downloaded)")
   return counts

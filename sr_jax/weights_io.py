@@ -3,7 +3,8 @@
 Formats: ``.pth``/``.pt`` (PyTorch, needs torch; ``weights_only`` loading, never arbitrary pickles), ``.safetensors``,
 ``.npz`` and ``.h5``/``.hdf5`` (Keras; names are the datasets' paths, e.g. ``block1_conv1/block1_conv1_W_1:0``).
 Checkpoints that nest their tensors (``params_ema``, ``params``, ``state_dict``, ``model``: BasicSR, mmagic,
-EDSR-PyTorch) are unwrapped, preferring ``params_ema``; DataParallel's ``module.`` prefix is removed.
+EDSR-PyTorch) are unwrapped, preferring ``params_ema`` (also when flattened into .npz/.safetensors names such as
+``params_ema.conv_first.weight``); DataParallel's ``module.`` prefix is removed.
 """
 
 from __future__ import annotations
@@ -67,4 +68,14 @@ def read_tensors(path: str) -> dict[str, np.ndarray]:
     raise
   except Exception as e:  # Truncated files, not-a-zip, not-HDF5, ...: name the file.
     raise WeightsFileError(f"cannot read {path}: {type(e).__name__}: {e}") from e
-  return {k.removeprefix("module."): np.asarray(v, np.float32) for k, v in tensors.items()}
+  return {k.removeprefix("module."): np.asarray(v, np.float32) for k, v in _unnest_flat(tensors).items()}
+
+
+def _unnest_flat(tensors: dict) -> dict:
+  """A flattened nested checkpoint ('params_ema.conv_first.weight', 'params.conv_first.weight', ...; what
+  saving a BasicSR .pth as .npz/.safetensors gives): the first of _NESTING_KEYS present, prefix removed."""
+  for key in _NESTING_KEYS:
+    inner = {k[len(key) + 1:]: v for k, v in tensors.items() if k.startswith(key + ".")}
+    if inner:
+      return inner
+  return tensors

@@ -1,0 +1,88 @@
+"""Published SR checkpoints that sr_jax can import: where they are, what they are, how to check them.
+
+``fetch(name, workdir)`` downloads the file into the cache (``$SR_JAX_CACHE`` or ``~/.cache/sr_jax``; kept,
+so a second fetch does not download again), checks its SHA-256 where one is published (for the others it
+prints the hash it computed, to pin), and imports it into a new workdir (``importers.import_to_workdir``).
+``file=`` imports a copy the user already has instead, with the same checks; ``url=`` overrides the source
+(a mirror, or the tests' local server).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from sr_jax import download, importers
+from sr_jax.errors import DataError
+
+_REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  url: str
+  architecture: str  # model.name with the fields that matter, e.g. 'rrdbnet x4, 23 blocks'.
+  scale: int
+  trained_on: str
+  expect: str  # The published figure or the intended use.
+  sha256: str | None = None  # Full hash or its first hex digits (torch.hub names); None: none published.
+
+  @property
+  def file(self) -> str:
+    return self.url.rsplit("/", 1)[-1]
+
+
+ZOO = {
+    "realesrgan_x4plus": Entry(
+        f"{_REAL_ESRGAN}/v0.1.0/RealESRGAN_x4plus.pth", "rrdbnet, 23 blocks, 64 features, growth 32", 4,
+        "DF2K + OST, Real-ESRGAN degradations, L1 + VGG19 perceptual + U-Net GAN",
+        "real-world photos (no PSNR target: texture over fidelity)"),
+    "realesrnet_x4plus": Entry(
+        f"{_REAL_ESRGAN}/v0.1.1/RealESRNet_x4plus.pth", "rrdbnet, 23 blocks, 64 features, growth 32", 4,
+        "DF2K + OST, Real-ESRGAN degradations, L1 (the GAN stage's starting point)",
+        "real-world photos, smoother than realesrgan_x4plus"),
+    "realesrgan_x2plus": Entry(
+        f"{_REAL_ESRGAN}/v0.2.1/RealESRGAN_x2plus.pth", "rrdbnet x2 (pixel-unshuffle), 23 blocks", 2,
+        "DF2K + OST, Real-ESRGAN degradations, GAN stage", "real-world photos at x2"),
+    "realesrgan_x4plus_anime_6b": Entry(
+        f"{_REAL_ESRGAN}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth", "rrdbnet, 6 blocks, 64 features, growth 32", 4,
+        "anime images, Real-ESRGAN degradations, GAN stage", "anime / illustrations"),
+}
+
+
+def cache_dir() -> str:
+  return os.environ.get("SR_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr_jax")
+
+
+def entry(name: str) -> Entry:
+  if name not in ZOO:
+    raise DataError(f"unknown pretrained model {name!r}; available: {', '.join(sorted(ZOO))}")
+  return ZOO[name]
+
+
+def _verify(path: str, e: Entry) -> str:
+  got = download.sha256(path)
+  if e.sha256 and not got.startswith(e.sha256.lower()):
+    raise DataError(f"{path}: sha256 {got} does not match the published {e.sha256}; not importing it")
+  return got
+
+
+def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None = None, timeout: float = 60.0,
+          progress: bool = True) -> tuple[dict, str]:
+  """Imports pretrained model ``name`` into ``workdir``; returns (model fields, the file's sha256)."""
+  e = entry(name)
+  if os.path.exists(os.path.join(workdir, "checkpoints")):
+    raise FileExistsError(f"{workdir} already holds checkpoints; import into a new workdir")
+  if file:
+    if not os.path.isfile(file):
+      raise DataError(f"--file {file} does not exist")
+    path = file
+  else:
+    path = os.path.join(cache_dir(), e.file)
+    if not os.path.isfile(path):
+      download.download(url or e.url, path, digest=e.sha256, timeout=timeout, progress=progress)
+  digest = _verify(path, e)
+  fields = importers.import_to_workdir(path, workdir)
+  if fields["scale"] != e.scale:
+    raise DataError(f"{path} holds a x{fields['scale']} model, but {name} is x{e.scale}: not the published file")
+  return fields, digest

@@ -1,0 +1,44 @@
+r"""Published checkpoints: list them, or fetch one into a workdir that evaluate / upscale / init_from read.
+
+  python -m sr_jax.pretrained list
+  python -m sr_jax.pretrained fetch realesrgan_x4plus --workdir=runs/realesrgan_x4plus
+  python -m sr_jax.pretrained fetch realesrgan_x4plus --workdir=runs/realesrgan_x4plus --file=RealESRGAN_x4plus.pth
+  python -m sr_jax.upscale --workdir=runs/realesrgan_x4plus --input=photos/ --output=out/
+
+Registry, cache and checks: sr_jax/model_zoo.py.
+"""
+
+from absl import app, flags
+
+from sr_jax import cli, model_zoo
+
+flags.DEFINE_string("workdir", None, "fetch: new workdir to import the model into.")
+flags.DEFINE_string("file", None, "fetch: a copy of the checkpoint you already have (no download).")
+flags.DEFINE_string("url", None, "fetch: download from this URL instead of the registry's (a mirror).")
+flags.DEFINE_float("timeout", 60.0, "fetch: seconds to wait for the server.")
+flags.DEFINE_bool("verbose", False, "Show the traceback of user errors too.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) < 2 or argv[1] not in ("list", "fetch") or (argv[1] == "fetch") != (len(argv) == 3):
+    raise app.UsageError("usage: python -m sr_jax.pretrained list | fetch NAME --workdir=DIR [--file=PATH]")
+  if argv[1] == "list":
+    for name, e in model_zoo.ZOO.items():
+      print(f"{name:28s} x{e.scale}  {e.architecture}\n{'':32s}trained on: {e.trained_on}\n{'':32s}use: {e.expect}")
+    return
+  if not FLAGS.workdir:
+    raise app.UsageError("fetch needs --workdir")
+  fields, digest = model_zoo.fetch(argv[2], FLAGS.workdir, file=FLAGS.file, url=FLAGS.url, timeout=FLAGS.timeout)
+  e = model_zoo.entry(argv[2])
+  check = "verified against the published hash" if e.sha256 else "no published hash to verify against; pin this one"
+  print(f"Imported {argv[2]} ({fields}) into {FLAGS.workdir}; sha256 {digest} ({check})")
+
+
+def run() -> None:
+  """Console script ``sr-pretrained``."""
+  cli.run(main)
+
+
+if __name__ == "__main__":
+  run()
