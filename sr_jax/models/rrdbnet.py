@@ -94,11 +94,9 @@ class RRDBNet(nnx.Module):
     x = x.astype(self.dtype)
     h, w = x.shape[1:3]
     r = self.unshuffle
-    if r > 1:
-      ph, pw = -h % r, -w % r
-      if ph or pw:
-        x = jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="reflect")
-      x = pixel_unshuffle(x, r)
+    if r > 1:  # Reflect-pad by r - 1 (a constant, so symbolic sizes export too), keep what a multiple of r needs.
+      x = jnp.pad(x, ((0, 0), (0, r - 1), (0, r - 1), (0, 0)), mode="reflect")
+      x = pixel_unshuffle(x[:, :h + (-h % r), :w + (-w % r)], r)
     feat = self.conv_first(x)
     body = feat
     for block in self.body:
