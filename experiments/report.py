@@ -128,8 +128,10 @@ def markdown(runs: list[dict]) -> str:
   recipes = list(dict.fromkeys(r["recipe"] for r in runs))
   header = ["recipe", "seeds"] + [f"{d} {s} {arrows[m]}" for d, s in cols for m in present]
   rows = []
-  for rec in recipes:
-    members = [r for r in runs if r["recipe"] == rec]
+  for rec in recipes:  # Finished runs only: an unfinished one's last validation is not its result.
+    members = [r for r in runs if r["recipe"] == rec and r["status"] in ("done", "?")]
+    if not members:
+      continue
     cells = []
     for d, s in cols:
       for m in present:
@@ -137,7 +139,7 @@ def markdown(runs: list[dict]) -> str:
         cells.append("" if not vals else _fmt(m, np.mean(vals)) + (
             f" ±{_fmt(m, (max(vals) - min(vals)) / 2)}" if len(vals) > 1 else ""))
     rows.append([rec, ",".join(str(r["seed"]) for r in members)] + cells)
-  out += ["### Per recipe: mean over seeds ± half their range", ""] + _md(header, rows) + [""]
+  out += ["### Per recipe (finished runs): mean over seeds ± half their range", ""] + _md(header, rows) + [""]
   return "\n".join(out)
 
 
