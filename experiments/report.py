@@ -223,7 +223,9 @@ def _grid_models(runs: list[dict]) -> list[tuple[str, int, inference.Upscaler]]:
     seen.add(r["recipe"])
     models.append((r["recipe"], run.config.model.scale, inference.Upscaler(run.graphdef, run.params,
                                                                            run.config.model)))
-  order = {r["recipe"]: i for i, r in enumerate(runs)}
+  order = {}
+  for i, r in enumerate(runs):  # A recipe's place: its first run's.
+    order.setdefault(r["recipe"], i)
   return sorted(models, key=lambda m: order[m[0]])
 
 

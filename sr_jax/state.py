@@ -25,7 +25,6 @@ class DiscState:
   """Discriminator parameters and optimizer state (adversarial training only)."""
   params: nnx.State
   opt_state: optax.OptState
-  stats: nnx.State | None = None  # Spectral norm's u, v (the U-Net discriminator); None for the patch one.
 
 
 @struct.dataclass
@@ -38,6 +37,9 @@ class TrainState:
   # Exponential moving average of ``params`` (config.train.ema_decay > 0; Real-ESRGAN: 0.999), updated after
   # every optimizer step; validation, evaluation and upscaling use it when present.
   ema_params: nnx.State | None = None
+  # The discriminator's non-trained state: spectral norm's u, v (the U-Net discriminator); None otherwise. A
+  # top-level field (not in DiscState) so checkpoints written before it existed still restore.
+  disc_stats: nnx.State | None = None
 
   def eval_params(self) -> nnx.State:
     """The weights to validate: the EMA when kept, else the raw parameters."""
@@ -48,9 +50,9 @@ def create_state(params: nnx.State, tx: optax.GradientTransformation, disc_param
                  disc_tx: optax.GradientTransformation | None = None, ema: bool = False,
                  disc_stats: nnx.State | None = None) -> TrainState:
   """A fresh state; with ``ema`` the average starts as a copy of ``params`` (BasicSR's model_ema(0))."""
-  disc = None if disc_params is None else DiscState(disc_params, disc_tx.init(disc_params), disc_stats)
+  disc = None if disc_params is None else DiscState(disc_params, disc_tx.init(disc_params))
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    first_bad_step=jnp.full((), -1, jnp.int32), disc=disc,
+                    first_bad_step=jnp.full((), -1, jnp.int32), disc=disc, disc_stats=disc_stats,
                     ema_params=jax.tree.map(jnp.copy, params) if ema else None)
 
 

@@ -41,9 +41,9 @@ def _merge_disc(graphdef: nnx.GraphDef, params: nnx.State, stats: nnx.State | No
   return nnx.merge(graphdef, params) if stats is None else nnx.merge(graphdef, params, stats)
 
 
-def _disc_grads(disc: DiscState, hr_img: jax.Array, fake: jax.Array, graphdef: nnx.GraphDef, d_adv: Callable):
+def _disc_grads(disc: DiscState, stats: nnx.State | None, hr_img: jax.Array, fake: jax.Array,
+                graphdef: nnx.GraphDef, d_adv: Callable):
   """(loss, gradients, real logits, fake logits, spectral-norm state after this step) of the discriminator."""
-  stats = disc.stats
   if stats is not None:  # Spectral norm: two power iterations (PyTorch: one per forward, real and fake).
     model = _merge_disc(graphdef, disc.params, stats)
     model.power_iteration(2)
@@ -77,7 +77,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
     pred = nnx.merge(graphdef, params)(lr_img)
     terms = loss.terms(pred, hr_img, frozen)
     if gan:  # ESRGAN: the discriminator is fixed during the generator update.
-      disc = _merge_disc(disc_graphdef, jax.lax.stop_gradient(state.disc.params), state.disc.stats)
+      disc = _merge_disc(disc_graphdef, jax.lax.stop_gradient(state.disc.params), state.disc_stats)
       terms["adversarial"] = g_adv(jax.lax.stop_gradient(disc(hr_img)), disc(pred))
     return loss.total(terms), (terms, pred)
 
@@ -86,16 +86,16 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
   finite = jnp.isfinite(total) & jnp.isfinite(grad_norm)
   metrics = {"loss": total, "grad_norm": grad_norm, "learning_rate": learning_rate_fn(state.step),
              **{f"loss_{k}": v for k, v in terms.items()}}
-  new_disc = state.disc
+  new_disc, d_stats = state.disc, state.disc_stats
   if gan:
     d_loss, d_grads, real_logits, fake_logits, d_stats = _disc_grads(
-        state.disc, hr_img, jax.lax.stop_gradient(pred), disc_graphdef, d_adv)
+        state.disc, state.disc_stats, hr_img, jax.lax.stop_gradient(pred), disc_graphdef, d_adv)
     d_grad_norm = optax.tree.norm(d_grads)
     finite = finite & jnp.isfinite(d_loss) & jnp.isfinite(d_grad_norm)
     d_params, d_opt = _apply(disc_tx, d_grads, state.disc.opt_state, state.disc.params, finite)
     if d_stats is not None:
-      d_stats = jax.tree.map(lambda n, o: jnp.where(finite, n, o), d_stats, state.disc.stats)
-    new_disc = DiscState(d_params, d_opt, d_stats)
+      d_stats = jax.tree.map(lambda n, o: jnp.where(finite, n, o), d_stats, state.disc_stats)
+    new_disc = DiscState(d_params, d_opt)
     metrics.update(disc_loss=d_loss, disc_grad_norm=d_grad_norm,
                    disc_real_logit=jnp.mean(real_logits), disc_fake_logit=jnp.mean(fake_logits))
   params, opt_state = _apply(tx, grads, state.opt_state, state.params, finite)
@@ -104,7 +104,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
     ema = jax.tree.map(lambda e, p: jnp.where(finite, ema_decay * e + (1.0 - ema_decay) * p, e), ema, params)
   step = state.step + 1
   new_state = state.replace(
-      step=step, params=params, opt_state=opt_state, disc=new_disc, ema_params=ema,
+      step=step, params=params, opt_state=opt_state, disc=new_disc, ema_params=ema, disc_stats=d_stats,
       first_bad_step=jnp.where((state.first_bad_step < 0) & ~finite, step, state.first_bad_step))
   return new_state, metrics
 

