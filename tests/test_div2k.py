@@ -76,5 +76,5 @@ def test_training_on_the_datasets_own_lr_images():
   for hr, lr in zip(batch["hr"], batch["lr"]):
     box = np.round(hr.reshape(8, 2, 8, 2, 3).mean((1, 3))).astype(np.uint8)
     np.testing.assert_array_equal(lr, box)  # The shipped LR of exactly this HR crop.
-  with pytest.raises(ValueError, match="needs tfds sources"):
+  with pytest.raises(ValueError, match=r"needs sources that ship LR images \(tfds, paired:\)"):
     datasets.load_source("skimage:astronaut", lr_scale=2)
