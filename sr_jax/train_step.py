@@ -58,13 +58,22 @@ def _disc_grads(disc: DiscState, stats: nnx.State | None, hr_img: jax.Array, fak
   return d_loss, grads, real_logits, fake_logits, stats
 
 
+def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
+  """TensorFlow's ExponentialMovingAverage with num_updates: min(decay, (1 + t) / (10 + t)). Early steps average
+  over fewer steps, so a short run's average is not dominated by its random initial weights (with a fixed 0.999
+  they would still weigh 5% after 3000 steps); after ~10 / (1 - decay) steps it is the fixed decay BasicSR uses."""
+  t = step.astype(jnp.float32)
+  return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
 def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, graphdef: nnx.GraphDef,
                tx: optax.GradientTransformation, loss: losses.GeneratorLoss,
                learning_rate_fn: Callable[[jax.Array], jax.Array], disc_graphdef: nnx.GraphDef | None = None,
                disc_tx: optax.GradientTransformation | None = None, ema_decay: float = 0.0,
                gan_loss: str = "ragan") -> tuple[TrainState, dict[str, Any]]:
   """One generator update, then (adversarial training) one discriminator update on the same batch; the EMA of
-  the generator's parameters (when the state keeps one) follows the update: ema = d * ema + (1 - d) * params.
+  the generator's parameters (when the state keeps one) follows the update: ema = d_t * ema + (1 - d_t) * params
+  with d_t = min(d, (1 + t) / (10 + t)) at step t (``ema_decay_at``).
 
   ``frozen`` holds arrays the losses read but never train (the perceptual VGG): an argument, so they are
   neither baked into the compiled program nor differentiated nor in any optimizer state.
@@ -101,7 +110,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
   params, opt_state = _apply(tx, grads, state.opt_state, state.params, finite)
   ema = state.ema_params
   if ema is not None:  # A skipped (non-finite) step leaves params, hence the average, unchanged.
-    ema = jax.tree.map(lambda e, p: jnp.where(finite, ema_decay * e + (1.0 - ema_decay) * p, e), ema, params)
+    d = ema_decay_at(state.step, ema_decay)
+    ema = jax.tree.map(lambda e, p: jnp.where(finite, d * e + (1.0 - d) * p, e), ema, params)
   step = state.step + 1
   new_state = state.replace(
       step=step, params=params, opt_state=opt_state, disc=new_disc, ema_params=ema, disc_stats=d_stats,

@@ -21,10 +21,11 @@ def test_ema_equals_the_hand_computed_average(test_config):
   rng = np.random.default_rng(0)
   expected = _leaves(state.params)  # The average starts as the initial weights.
   np.testing.assert_array_equal(_leaves(state.ema_params)[0], expected[0])
-  for _ in range(3):
+  for t in range(3):
     hr = rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
     state, _ = step_fn(state, {"lr": hr[:, ::2, ::2], "hr": hr}, frozen)
-    expected = [0.75 * e + 0.25 * p for e, p in zip(expected, _leaves(state.params))]
+    d = min(0.75, (1 + t) / (10 + t))  # 0.1, 0.18, 0.25: warm-up, then the configured decay.
+    expected = [d * e + (1 - d) * p for e, p in zip(expected, _leaves(state.params))]
   got = _leaves(state.ema_params)
   assert len(got) == len(expected) and int(state.step) == 3
   for g, e in zip(got, expected):
@@ -66,3 +67,11 @@ def test_switching_ema_on_or_off_at_resume_is_refused(test_config, tmp_path):
   test_config.train.ema_decay = 1.0
   with pytest.raises(config_lib.ConfigError, match="train.ema_decay"):
     config_lib.validate(test_config)
+
+
+def test_decay_warms_up_then_is_the_configured_one():
+  import jax.numpy as jnp
+  from sr_jax import train_step
+  got = [float(train_step.ema_decay_at(jnp.asarray(t), 0.999)) for t in (0, 10, 1000, 100_000)]
+  assert got[0] == pytest.approx(0.1) and got[1] == pytest.approx(11 / 20)
+  assert got[2] == pytest.approx(1001 / 1010) and got[3] == pytest.approx(0.999)

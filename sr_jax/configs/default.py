@@ -106,7 +106,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.adam_b1 = 0.9  # Adam beta1.
   config.train.adam_b2 = 0.999  # Adam beta2.
   config.train.adam_eps = 1e-8  # Adam epsilon.
-  # Keep an exponential moving average of the weights (0: off; Real-ESRGAN: 0.999), checkpointed with the state;
+  # Keep an exponential moving average of the weights (0: off; Real-ESRGAN: 0.999; the decay warms up as
+  # min(d, (1 + t) / (10 + t)), train_step.ema_decay_at), checkpointed with the state;
   # validation, evaluate, upscale and train.init_from use it (evaluate/upscale --raw_weights pick the raw ones).
   config.train.ema_decay = 0.0
   config.train.grad_clip = 0.0  # Clip gradients to this global norm (0: no clipping).
