@@ -7,7 +7,8 @@ r"""Bicubic-trained vs Real-ESRGAN-trained models on photos degraded the real wa
 
 Inputs: scikit-image photos neither model trained on (chelsea, coffee; camera in gray), reduced x4 by MATLAB
 bicubic and saved as a photo would be: clean (the benchmark setting), as JPEG at quality 40, and with Gaussian
-noise (sigma 10) then JPEG at quality 60. Each model upscales each input (its EMA weights, last step).
+noise (sigma 10) then JPEG at quality 60. Each model upscales each input (last step; its EMA weights, or the
+raw ones with --raw_weights).
 Writes comparison.png (crops: input, bicubic, both models, the original), table.md and results.json
 (per image and input: NIQE of each output, no reference; PSNR (Y) and LPIPS against the original photo).
 """
@@ -31,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 flags.DEFINE_string("bicubic", None, "Workdir of the bicubic-trained model.", required=True)
 flags.DEFINE_string("realesrgan", None, "Workdir of the Real-ESRGAN-trained model.", required=True)
 flags.DEFINE_string("output_dir", "experiments/results/realworld", "Output folder.")
+flags.DEFINE_bool("raw_weights", False, "Use the runs' raw weights instead of their EMA.")
 flags.DEFINE_string("photos", "chelsea,coffee,camera", "scikit-image photos (not in either training set).")
 FLAGS = flags.FLAGS
 INPUTS = ("clean", "jpeg40", "noise10_jpeg60")
@@ -58,7 +60,7 @@ def score(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict:
 def run(out: str) -> dict:
   models = {}
   for label, workdir in (("bicubic-trained", FLAGS.bicubic), ("Real-ESRGAN-trained", FLAGS.realesrgan)):
-    r = run_dir.load_run(workdir, "latest")
+    r = run_dir.load_run(workdir, "latest", raw_weights=FLAGS.raw_weights)
     models[label] = inference.Upscaler(r.graphdef, r.params, r.config.model)
   scales = {up.scale for up in models.values()}
   if len(scales) != 1:
