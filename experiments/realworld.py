@@ -15,16 +15,15 @@ Writes comparison.png (crops: input, bicubic, both models, the original), table.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 
 import matplotlib
 import numpy as np
 from absl import app, flags
-from PIL import Image
 
-from sr_jax import color, datasets, imresize, inference, lpips, metrics, niqe, run_dir
+from sr_jax import datasets, eval_lib, image_io, imresize, inference, metrics, run_dir
+from sr_jax.degradations import ops
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -40,10 +39,7 @@ INPUTS = ("clean", "jpeg40", "noise10_jpeg60")
 
 def degrade(lr: np.ndarray, kind: str, seed: int) -> np.ndarray:
   """An 8-bit LR image as a camera or a website would have stored it."""
-  def jpeg(x, q):
-    buf = io.BytesIO()
-    Image.fromarray(x).save(buf, format="JPEG", quality=q)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+  jpeg = lambda x, q: imresize.to_uint8(ops.jpeg(x / 255.0, q))
   if kind == "clean":
     return lr
   if kind == "jpeg40":
@@ -53,8 +49,9 @@ def degrade(lr: np.ndarray, kind: str, seed: int) -> np.ndarray:
 
 
 def score(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict:
-  return {"niqe": round(niqe.niqe(sr, crop_border=scale), 3), "psnr": round(metrics.psnr(sr, hr, shave=scale), 2),
-          "lpips": round(lpips.scorer("alex")(sr[scale:-scale, scale:-scale], hr[scale:-scale, scale:-scale]), 4)}
+  """The evaluation's conventions (eval_lib): NIQE and LPIPS with ``scale`` pixels cropped, PSNR on Y."""
+  return {"niqe": round(eval_lib.niqe_of(sr, hr, scale), 3), "psnr": round(metrics.psnr(sr, hr, shave=scale), 2),
+          "lpips": round(eval_lib.lpips_alex(sr, hr, scale), 4)}
 
 
 def run(out: str) -> dict:
@@ -69,7 +66,7 @@ def run(out: str) -> dict:
   results, panels = {}, []
   files = datasets.skimage_files(FLAGS.photos)
   for p, (name, path) in enumerate(zip(FLAGS.photos.split(","), files)):
-    hr = imresize.modcrop(color.gray_to_rgb(np.asarray(Image.open(path).convert("RGB"))), scale)
+    hr = imresize.modcrop(image_io.read_image(path), scale)
     clean_lr = imresize.downscale_uint8(hr, scale)
     for k, kind in enumerate(INPUTS):
       lr = degrade(clean_lr, kind, seed=p)

@@ -44,12 +44,11 @@ def saved_model(run: run_dir.Run, output: str) -> str:
   return output
 
 
-def verify(run: run_dir.Run, path: str, fmt: str, size: tuple[int, int] = (37, 29)) -> float:
+def verify(run: run_dir.Run, path: str, size: tuple[int, int] = (37, 29)) -> float:
   """Max |export - JAX| on a random odd-sized image, the export run by TensorFlow."""
   fn, config = _serving_fn(run)
   x = np.random.default_rng(0).random((1, *size, config.channels)).astype(np.float32)
   ref = np.asarray(jax.jit(fn)(x))
-  del fmt  # One format so far.
   got = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(x))
   got = next(iter(got.values())).numpy()
   if got.shape != ref.shape:
@@ -65,4 +64,4 @@ def export(workdir: str, fmt: str, output: str, step: str = "best", raw_weights:
     raise FileExistsError(f"{output} exists; give a new --output")
   run = run_dir.load_run(workdir, step, raw_weights=raw_weights)
   saved_model(run, output)
-  return verify(run, output, fmt)
+  return verify(run, output)

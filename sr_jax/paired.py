@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from sr_jax import image_io
+from sr_jax import color, image_io
 from sr_jax.errors import DataError
 
 _MARKER = re.compile(r"([_-]?(hr|lr(x?\d+)?|x\d+))$", re.IGNORECASE)
@@ -80,5 +80,5 @@ def iter_pairs(hr_dir: str, lr_dir: str, scale: int, *, keep_gray: bool = True,
     lr = image_io.read_image(lr_path, keep_gray=True, max_pixels=max_pixels)
     hr = check_pair(hr, lr, scale, hr_path, lr_path)
     if not keep_gray and hr.ndim == 2:
-      hr, lr = np.repeat(hr[..., None], 3, axis=2), np.repeat(lr[..., None], 3, axis=2)
+      hr, lr = color.gray_to_rgb(hr), color.gray_to_rgb(lr)
     yield name, hr, lr

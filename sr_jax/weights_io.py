@@ -74,7 +74,7 @@ def read_tensors(path: str) -> dict[str, np.ndarray]:
 def _unnest_flat(tensors: dict) -> dict:
   """A flattened nested checkpoint ('params_ema.conv_first.weight', 'params.conv_first.weight', ...; what
   saving a BasicSR .pth as .npz/.safetensors gives): the first of _NESTING_KEYS present, prefix removed."""
-  for key in _NESTING_KEYS:
+  for key in ("params_ema", "params", "state_dict"):  # Not 'model.': EDSR and ESRGAN name modules with it.
     inner = {k[len(key) + 1:]: v for k, v in tensors.items() if k.startswith(key + ".")}
     if inner:
       return inner

@@ -25,8 +25,6 @@ _OLD = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2", "
 
 def normalise(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   """BasicSR names, whatever the layout (the old ESRGAN one is renamed)."""
-  if "0.weight" in sd and "1.sub.0.RDB1.conv1.0.weight" in sd:  # weights_io took 'model.' for a nesting key.
-    sd = {f"model.{k}": v for k, v in sd.items()}
   if "conv_first.weight" in sd or "model.0.weight" not in sd:
     return sd
   blocks = {int(m.group(1)) for k in sd if (m := re.match(r"model\.1\.sub\.(\d+)\.RDB", k))}
