@@ -182,6 +182,29 @@ def _pick_step(ckpt: checkpointing.Checkpointer, step: int | str) -> int:
   return int(step)
 
 
+def _restore(workdir: str, config, step: int | str, abstract) -> tuple[Any, int]:
+  """Restores ``step`` ('best', 'latest' or a number). A live trainer may prune the picked checkpoint between
+  listing and reading it (it keeps only the latest K): 'best'/'latest' then re-list and try again."""
+  for attempt in range(5):
+    with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False, read_only=True,
+                                    best_metric=config.best_metric) as ckpt:
+      picked = _pick_step(ckpt, step)
+      try:
+        state, _ = ckpt.restore(picked, abstract)
+        return state, picked
+      except Exception as e:
+        if not os.path.isdir(os.path.join(ckpt.directory, str(picked), "state")):
+          if str(step).isdigit() or attempt == 4:
+            raise FileNotFoundError(f"checkpoint {ckpt.directory}/{picked} has no saved state: it was deleted "
+                                    "while being read (a trainer running in this workdir prunes old "
+                                    "checkpoints) or is incomplete") from e
+          time.sleep(0.2)
+          continue
+        raise ValueError(f"checkpoint {ckpt.directory}/{picked} does not match the model in "
+                         f"{os.path.join(workdir, CONFIG_FILE)} (architecture or scale mismatch): {e}") from e
+  raise AssertionError("unreachable")
+
+
 def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False, raw_weights: bool = False) -> Run:
   """The model of a workdir at ``step``: 'best' (by the run's best_metric), 'latest' or a step number; its EMA
   weights when the run kept them (config.train.ema_decay > 0) unless ``raw_weights``."""
@@ -189,14 +212,7 @@ def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False, raw_
   if bf16:
     config.model.dtype = "bfloat16"
   abstract = state_lib.abstract_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-  with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False, read_only=True,
-                                  best_metric=config.best_metric) as ckpt:
-    step = _pick_step(ckpt, step)
-    try:
-      state, _ = ckpt.restore(step, abstract)
-    except Exception as e:
-      raise ValueError(f"checkpoint {ckpt.directory}/{step} does not match the model in "
-                       f"{os.path.join(workdir, CONFIG_FILE)} (architecture or scale mismatch): {e}") from e
+  state, step = _restore(workdir, config, step, abstract)
   params = state.params if raw_weights else state.eval_params()
   if state.ema_params is not None:
     logging.info("%s step %d: using its %s weights", workdir, step, "raw" if raw_weights else "EMA")

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,6 +144,25 @@ def test_half_written_checkpoint_is_never_restored(test_config, tmp_path):
   test_config.train.num_steps = 6
   state = train.train_and_evaluate(test_config, str(tmp_path))
   assert int(state.step) == 6 and not partial.exists()
+
+
+def test_checkpoint_pruned_while_being_read_is_retried_or_named(test_config, tmp_path, monkeypatch):
+  """A live trainer deletes old checkpoints: 'latest' re-lists and loads the next; a fixed step says so."""
+  test_config.train.update(num_devices=1, num_steps=6)
+  test_config.checkpoint_every = 3
+  train.train_and_evaluate(test_config, str(tmp_path))
+  real_restore = checkpointing.Checkpointer.restore
+
+  def restore(self, step, abstract):
+    if step == 6:  # Pruned between listing and reading.
+      shutil.rmtree(os.path.join(self.directory, "6"))
+    return real_restore(self, step, abstract)
+
+  monkeypatch.setattr(checkpointing.Checkpointer, "restore", restore)
+  assert run_dir.load_run(str(tmp_path), "latest").step == 3
+  os.makedirs(tmp_path / "checkpoints" / "6" / "state")
+  with pytest.raises(FileNotFoundError, match="deleted while being read"):
+    run_dir.load_run(str(tmp_path), 6)
 
 
 def test_disk_full_during_save_is_a_clear_error(test_config, tmp_path, monkeypatch):
