@@ -79,7 +79,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   _require(m.name in registry.ARCHITECTURES, "model.name", m.name, ", ".join(map(repr, registry.ARCHITECTURES)))
   scales = registry.ARCHITECTURES[m.name].scales
   _require(m.scale in scales, "model.scale", m.scale, f"{', '.join(map(str, scales))} for model.name={m.name!r}")
-  for key in ("num_blocks", "num_layers", "growth", "features"):
+  for key in ("num_blocks", "num_layers", "growth", "features", "rdbs_per_block"):
     _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
   _require(m.channels in registry.CHANNELS, "model.channels", m.channels, "1 (gray) or 3 (RGB)")
   _require(m.dtype in registry.DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, registry.DTYPES)))

@@ -1,5 +1,11 @@
-"""Exports a trained model for runtimes without JAX: a TensorFlow SavedModel (jax2tf with shape polymorphism:
-any batch, height and width; TF Serving, TFLite converters and tf2onnx take it from there).
+"""Exports a trained model for runtimes without JAX, with any batch, height and width:
+
+* ``saved_model``: a TensorFlow SavedModel (jax2tf with shape polymorphism; TF Serving, TFLite converters);
+* ``onnx``: an ONNX model written by jax2onnx (opset 23; onnxruntime, TensorRT, ...). tf2onnx cannot take the
+  SavedModel route: jax2tf now always embeds StableHLO (an ``XlaCallModule`` op) that tf2onnx has no converter
+  for. jax2onnx pins an older orbax, so it installs with ``--no-deps`` from ``requirements-export.txt``.
+  RRDBNet x2/x1 (pixel-unshuffle of a reflect-padded input) is refused: jax2onnx 0.17.1 drops the crop to a
+  multiple of the unshuffle factor, which the verification caught; its SavedModel export works.
 
 The exported function takes float32 NHWC images in [0, 1] and returns the SR images (float32, unclipped), like
 ``train_step.predict``; ``verify`` runs the export on an odd-sized image and compares it with JAX.
@@ -7,6 +13,7 @@ The exported function takes float32 NHWC images in [0, 1] and returns the SR ima
 
 from __future__ import annotations
 
+import logging as py_logging
 import os
 
 import jax
@@ -15,10 +22,11 @@ import tensorflow as tf
 from flax import nnx
 from jax.experimental import jax2tf
 
-from sr_jax import run_dir
+from sr_jax import errors, run_dir
 from sr_jax.models import registry
 
-FORMATS = ("saved_model",)
+FORMATS = ("saved_model", "onnx")
+ONNX_INSTALL = "pip install --no-deps -r requirements-export.txt"
 
 
 def _serving_fn(run: run_dir.Run):
@@ -44,13 +52,47 @@ def saved_model(run: run_dir.Run, output: str) -> str:
   return output
 
 
+def onnx_model(run: run_dir.Run, output: str) -> str:
+  """Writes an ONNX model at ``output`` (input ``images``: float32[B, H, W, C], output ``sr``); large weights
+  go to a ``<output>.data`` file beside it, which must travel with it."""
+  to_onnx = _jax2onnx()
+  config = run.config.model
+  if config.name == "rrdbnet" and config.scale != 4:
+    raise ValueError(f"--format=onnx: RRDBNet x{config.scale} (pixel-unshuffle) does not convert correctly with "
+                     "jax2onnx 0.17.1; use --format=saved_model")
+  fn, config = _serving_fn(run)
+  to_onnx(fn, inputs=[("B", "H", "W", config.channels)], model_name=f"sr_jax_{config.name}_x{config.scale}",
+          input_names=["images"], output_names=["sr"], return_mode="file", output_path=output)
+  return output
+
+
+def _jax2onnx():
+  try:
+    from jax2onnx import to_onnx  # Optional: only --format=onnx needs it.
+  except ImportError:
+    raise errors.UserError(f"--format=onnx needs jax2onnx and onnxruntime: {ONNX_INSTALL}") from None
+  # Its plugin scan logs tracebacks for optional example plugins (equinox, dm_pix) and onnx_ir warns on
+  # untyped shape constants; neither concerns the model.
+  for name in ("jax2onnx", "onnx_ir"):
+    py_logging.getLogger(name).setLevel(py_logging.ERROR)
+  return to_onnx
+
+
+def _run_export(path: str, x: np.ndarray) -> np.ndarray:
+  if path.endswith(".onnx"):
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {"images": x})[0]
+  got = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(x))
+  return next(iter(got.values())).numpy()
+
+
 def verify(run: run_dir.Run, path: str, size: tuple[int, int] = (37, 29)) -> float:
-  """Max |export - JAX| on a random odd-sized image, the export run by TensorFlow."""
+  """Max |export - JAX| on a random odd-sized image, the export run by TensorFlow or onnxruntime (``.onnx``)."""
   fn, config = _serving_fn(run)
   x = np.random.default_rng(0).random((1, *size, config.channels)).astype(np.float32)
   ref = np.asarray(jax.jit(fn)(x))
-  got = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(x))
-  got = next(iter(got.values())).numpy()
+  got = _run_export(path, x)
   if got.shape != ref.shape:
     raise ValueError(f"{path}: output shape {got.shape}, JAX gives {ref.shape}")
   return float(np.abs(got - ref).max())
@@ -60,8 +102,10 @@ def export(workdir: str, fmt: str, output: str, step: str = "best", raw_weights:
   """Exports the run at ``workdir`` and verifies it; returns the max difference from JAX."""
   if fmt not in FORMATS:
     raise ValueError(f"--format={fmt!r}; accepted: {', '.join(FORMATS)}")
-  if os.path.exists(output):
+  if fmt == "onnx" and not output.endswith(".onnx"):
+    raise ValueError(f"--output={output}: an ONNX export's name ends in .onnx")
+  if os.path.exists(output) or (fmt == "onnx" and os.path.exists(output + ".data")):
     raise FileExistsError(f"{output} exists; give a new --output")
   run = run_dir.load_run(workdir, step, raw_weights=raw_weights)
-  saved_model(run, output)
+  (onnx_model if fmt == "onnx" else saved_model)(run, output)
   return verify(run, output)

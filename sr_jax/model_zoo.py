@@ -16,6 +16,8 @@ from sr_jax import download, importers
 from sr_jax.errors import DataError
 
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+_MMAGIC = "https://download.openmmlab.com/mmediting/restorers/rdn"
+_ISR = "https://public-asai-dl-models.s3.eu-central-1.amazonaws.com/ISR"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,25 @@ ZOO = {
     "realesrgan_x4plus_anime_6b": Entry(
         f"{_REAL_ESRGAN}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth", "rrdbnet, 6 blocks, 64 features, growth 32", 4,
         "anime images, Real-ESRGAN degradations, GAN stage", "anime / illustrations"),
+    # mmagic's file names end in the first 8 hex digits of the file's SHA-256 (mmcv's publish_model).
+    **{f"mmagic_rdn_x{s}": Entry(
+        f"{_MMAGIC}/rdn_x{s}c64b16_g1_1000k_div2k_20210419-{h}.pth", "rdn, D16 C8 G64 G0 64", s,
+        "DIV2K, MATLAB bicubic, L1, 1M iterations", f"Set5 x{s} {p} dB (mmagic's figure, on RGB, not Y)", h)
+       for s, h, p in ((2, "dc146009", "35.99"), (3, "b93cb6aa", "32.61"), (4, "3577d44f", "30.49"))},
+    "isr_rdn_psnr_large": Entry(
+        f"{_ISR}/rdn-C6-D20-G64-G064-x2/PSNR-driven/rdn-C6-D20-G64-G064-x2_PSNR_epoch086.hdf5",
+        "isr_rdn, D20 C6 G64 G0 64", 2, "DIV2K, bicubic, PSNR-driven (idealo ISR)", "x2, fidelity"),
+    "isr_rdn_psnr_small": Entry(
+        f"{_ISR}/rdn-C3-D10-G64-G064-x2/PSNR-driven/rdn-C3-D10-G64-G064-x2_PSNR_epoch134.hdf5",
+        "isr_rdn, D10 C3 G64 G0 64", 2, "DIV2K, bicubic, PSNR-driven (idealo ISR)", "x2, fast"),
+    "isr_rdn_noise_cancel": Entry(
+        f"{_ISR}/rdn-C6-D20-G64-G064-x2/ArtefactCancelling/rdn-C6-D20-G64-G064-x2_ArtefactCancelling_epoch219.hdf5",
+        "isr_rdn, D20 C6 G64 G0 64", 2, "DIV2K with JPEG-compressed LR (idealo ISR, artefact cancelling)",
+        "x2 of JPEG photos, removes compression artefacts"),
+    "isr_rrdn_gans": Entry(
+        f"{_ISR}/rrdn-C4-D3-G32-G032-T10-x4-GANS/rrdn-C4-D3-G32-G032-T10-x4_epoch299.hdf5",
+        "isr_rrdn, T10 D3 C4 G32 G0 32", 4, "DIV2K, VGG19 feature + adversarial losses (idealo ISR)",
+        "x4 photos, sharp textures"),
 }
 
 

@@ -1,4 +1,4 @@
-"""SavedModel export: dynamic batch/height/width, run by TensorFlow, equal to JAX; RDN and RRDBNet (x2 pads)."""
+"""Exports (SavedModel, ONNX): dynamic batch/height/width, run by TensorFlow / onnxruntime, equal to JAX."""
 
 import subprocess
 import sys
@@ -37,5 +37,30 @@ def test_rrdbnet_x2_saved_model_handles_odd_sizes(tmp_path):
   np.savez(path, **ref.state_dict("x2"))
   importers.import_to_workdir(path, str(tmp_path / "run"))
   assert export_lib.export(str(tmp_path / "run"), "saved_model", str(tmp_path / "sm"), "latest") < 1e-4
-  with pytest.raises(ValueError, match="--format='onnx'"):
-    export_lib.export(str(tmp_path / "run"), "onnx", str(tmp_path / "x"))
+  with pytest.raises(ValueError, match="RRDBNet x2 .*use --format=saved_model"):
+    export_lib.export(str(tmp_path / "run"), "onnx", str(tmp_path / "x.onnx"), "latest")
+
+
+@pytest.mark.parametrize("case", ["rdn", "rrdbnet_x4"])
+def test_onnx_export_equals_jax_at_any_size(tmp_path, test_config, case):
+  pytest.importorskip("jax2onnx")
+  import onnxruntime as ort
+  workdir = str(tmp_path / "run")
+  if case == "rdn":
+    test_config.train.update(num_devices=1, num_steps=2)
+    test_config.update(eval_every=2, checkpoint_every=2)
+    train.train_and_evaluate(test_config, workdir)
+  else:
+    np.savez(tmp_path / "w.npz", **ref.state_dict("x4"))
+    importers.import_to_workdir(str(tmp_path / "w.npz"), workdir)
+  out = subprocess.run([sys.executable, "-m", "sr_jax.export", f"--workdir={workdir}", "--format=onnx",
+                        f"--output={tmp_path / 'm.onnx'}", "--step=latest"], capture_output=True, text=True)
+  assert out.returncode == 0 and "max |export - JAX|" in out.stdout, out.stderr[-2000:]
+  session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+  run = run_dir.load_run(workdir, "latest")
+  for shape in ((2, 16, 9, 3), (1, 23, 30, 3)):  # Other batch sizes and shapes than the verification's.
+    x = np.random.default_rng(1).random(shape).astype(np.float32)
+    got = session.run(None, {"images": x})[0]
+    np.testing.assert_allclose(got, np.asarray(nnx.merge(run.graphdef, run.params)(x)), atol=1e-4)
+  with pytest.raises(ValueError, match="ends in .onnx"):
+    export_lib.export(workdir, "onnx", str(tmp_path / "m2"), "latest")

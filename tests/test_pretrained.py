@@ -73,3 +73,12 @@ def test_cli_lists_the_registry():
   assert out.returncode == 0 and "realesrgan_x4plus" in out.stdout and "DF2K + OST" in out.stdout
   out = subprocess.run([sys.executable, "-m", "sr_jax.pretrained", "fetch"], capture_output=True, text=True)
   assert out.returncode != 0 and "usage: python -m sr_jax.pretrained list | fetch NAME" in out.stderr
+
+
+def test_every_registry_entry_names_a_registered_architecture_and_scale():
+  from sr_jax.models import registry
+  for name, e in model_zoo.ZOO.items():
+    arch = e.architecture.split(",")[0].split()[0]
+    assert arch in registry.ARCHITECTURES and e.scale in registry.ARCHITECTURES[arch].scales, name
+    if name.startswith("mmagic"):  # The published hash prefix is the one in the file name.
+      assert e.file.endswith(f"-{e.sha256}.pth") and len(e.sha256) == 8

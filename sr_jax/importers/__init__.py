@@ -2,7 +2,9 @@
 
 Formats (one module each: ``matches``, ``infer_architecture``, ``to_params``, ``NAME``, ``RGB_RANGE``):
 - ``edsr_rdn``: the RDN authors' EDSR-PyTorch layout;
-- ``basicsr_rrdbnet``: BasicSR / Real-ESRGAN / ESRGAN RRDBNet (also the original ESRGAN ``model.N`` names).
+- ``basicsr_rrdbnet``: BasicSR / Real-ESRGAN / ESRGAN RRDBNet (also the original ESRGAN ``model.N`` names);
+- ``mmagic_rdn``: mmagic / mmediting RDN (``generator.`` names of a restorer's ``state_dict``);
+- ``isr``: idealo ISR's Keras RDN and RRDN (``.hdf5``), into its own variants ``isr_rdn`` / ``isr_rrdn``.
 Files are read by ``weights_io`` (.pth/.pt with torch, .safetensors, .npz, .h5; ``params_ema`` preferred).
 """
 
@@ -18,10 +20,10 @@ from flax import nnx
 
 from sr_jax import checkpointing, run_dir, state as state_lib, weights_io
 from sr_jax.configs import default
-from sr_jax.importers import basicsr_rrdbnet, edsr_rdn
+from sr_jax.importers import basicsr_rrdbnet, edsr_rdn, isr, mmagic_rdn
 from sr_jax.models import registry
 
-FORMATS = (edsr_rdn, basicsr_rrdbnet)
+FORMATS = (edsr_rdn, basicsr_rrdbnet, mmagic_rdn, isr)
 
 
 def read_state_dict(path: str) -> dict[str, np.ndarray]:

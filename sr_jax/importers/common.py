@@ -8,12 +8,13 @@ from flax import nnx
 
 
 def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State, rgb_range: float,
-         source: str) -> nnx.State:
+         source: str, *, kernel_layout: str = "OIHW") -> nnx.State:
   """``template`` (the model's nnx parameters) with each conv's kernel/bias taken from ``sd``.
 
   ``names`` maps an sr_jax module path (the parameter path without 'kernel'/'bias') to the source's module
-  name; kernels go OIHW -> HWIO; biases are divided by ``rgb_range`` (weights trained on [0, 255] pixels work
-  on [0, 1] this way, exactly, for networks that are piecewise linear and positively homogeneous).
+  name; kernels go OIHW -> HWIO (``kernel_layout='HWIO'``: Keras kernels, taken as they are); biases are divided
+  by ``rgb_range`` (weights trained on [0, 255] pixels work on [0, 1] this way, exactly, for networks that are
+  piecewise linear and positively homogeneous).
   """
   used, values = set(), []
   for path, var in nnx.to_flat_state(template):
@@ -22,7 +23,10 @@ def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State
     if torch_name not in sd:
       raise ValueError(f"{source} state dict lacks {torch_name} (for {'/'.join(map(str, path))})")
     value = sd[torch_name]
-    value = value.transpose(2, 3, 1, 0) if leaf == "kernel" else value / rgb_range
+    if leaf == "kernel":
+      value = value.transpose(2, 3, 1, 0) if kernel_layout == "OIHW" else value
+    else:
+      value = value / rgb_range
     if value.shape != var.shape:
       raise ValueError(f"{torch_name}: shape {value.shape} does not fit {'/'.join(map(str, path))} {var.shape}")
     used.add(torch_name)

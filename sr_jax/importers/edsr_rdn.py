@@ -63,10 +63,6 @@ def _name_map(arch: dict) -> dict[tuple, str]:
   return m
 
 
-def name_map(arch: dict) -> dict[tuple, str]:
-  return _name_map(arch)
-
-
 def to_params(sd: dict[str, np.ndarray], arch: dict, template: nnx.State, rgb_range: float = RGB_RANGE
               ) -> nnx.State:
   """Fills an nnx.State ``template`` (the model's parameters) from the state dict."""

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sr_jax.models import discriminator, rdn, rrdbnet, unet_discriminator
+from sr_jax.models import discriminator, isr, rdn, rrdbnet, unet_discriminator
 
 ModelConfig = ml_collections.ConfigDict  # config.model
 SCALES = (2, 3, 4)
@@ -35,6 +35,7 @@ class Architecture:
 
 _RDN_FIELDS = ("scale", "num_blocks", "num_layers", "growth", "features", "channels")
 _RRDB_FIELDS = ("scale", "num_blocks", "growth", "features", "channels")
+_ISR_RRDN_FIELDS = ("scale", "num_blocks", "rdbs_per_block", "num_layers", "growth", "features", "channels")
 
 ARCHITECTURES: dict[str, Architecture] = {
     "rdn": Architecture(
@@ -50,6 +51,17 @@ ARCHITECTURES: dict[str, Architecture] = {
         receptive_field=lambda m: rrdbnet.receptive_field_radius(m.num_blocks, m.scale),
         flops_per_output_pixel=lambda m: rrdbnet.flops_per_output_pixel(**{k: m[k] for k in _RRDB_FIELDS}),
         scales=(2, 4)),
+    "isr_rdn": Architecture(  # idealo ISR's RDN (its up-sampler), for its published weights.
+        build=lambda m, rngs: isr.ISRRDN(**{k: m[k] for k in _RDN_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
+        fields=_RDN_FIELDS,
+        receptive_field=lambda m: isr.rdn_receptive_field(m.num_blocks, m.num_layers),
+        flops_per_output_pixel=lambda m: isr.rdn_flops_per_output_pixel(**{k: m[k] for k in _RDN_FIELDS})),
+    "isr_rrdn": Architecture(  # idealo ISR's RRDN, for its published GAN weights.
+        build=lambda m, rngs: isr.ISRRRDN(**{k: m[k] for k in _ISR_RRDN_FIELDS}, dtype=jnp.dtype(m.dtype),
+                                          rngs=rngs),
+        fields=_ISR_RRDN_FIELDS,
+        receptive_field=lambda m: isr.rrdn_receptive_field(m.num_blocks, m.rdbs_per_block, m.num_layers),
+        flops_per_output_pixel=lambda m: isr.rrdn_flops_per_output_pixel(**{k: m[k] for k in _ISR_RRDN_FIELDS})),
 }
 
 
