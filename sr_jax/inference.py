@@ -5,6 +5,9 @@ shape serves every tile), clamped inside the image so a window only ever holds r
 contributes its core, at least ``overlap`` pixels away from any window edge that is not an image edge. With
 ``overlap`` >= the model's receptive-field radius every output pixel sees exactly the context it sees in
 full-image inference, so tiled equals full to float precision. Windows run in batches of ``batch_size``.
+
+``batch`` runs several same-size images that each fit in one window together, ``batch_size`` at a time (a folder
+of frames or thumbnails): the same memory bound as tiles, results equal to one at a time to float rounding.
 """
 
 from __future__ import annotations
@@ -45,6 +48,30 @@ class Upscaler:
   def _full(self, lr: np.ndarray) -> np.ndarray:
     return self._run(lr[None])[0]
 
+  def _in_batches(self, windows: np.ndarray) -> np.ndarray:
+    """Equal-size windows through the model ``batch_size`` at a time (the last batch padded to that size)."""
+    outs = []
+    for i in range(0, len(windows), self.batch_size):
+      chunk = windows[i:i + self.batch_size]
+      pad = self.batch_size - len(chunk)
+      outs.append(self._run(np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk)[:len(chunk)])
+    return np.concatenate(outs)
+
+  def fits_one_window(self, shape: tuple[int, ...]) -> bool:
+    """Whether an image of this (H, W[, C]) shape is processed whole in one tile window (so it can be batched)."""
+    side = self.tile + 2 * self.overlap
+    return self.tile > 0 and shape[0] <= side and shape[1] <= side
+
+  def batch(self, lrs: list[np.ndarray]) -> list[np.ndarray]:
+    """``[self(lr) for lr in lrs]`` for same-shape images, run together (self-ensemble included)."""
+    xs = np.stack([color.to_channels(lr, self.channels) for lr in lrs])
+    ks = range(8) if self.self_ensemble else (0,)
+    total = 0.0
+    for k in ks:
+      out = self._in_batches(np.stack([np.ascontiguousarray(dihedral.apply(x, k)) for x in xs]))
+      total = total + np.stack([dihedral.invert(o, k) for o in out])
+    return list(total / len(ks))
+
   def _tiled(self, lr: np.ndarray) -> np.ndarray:
     h, w = lr.shape[:2]
     s, m = self.scale, self.overlap
@@ -64,10 +91,7 @@ class Upscaler:
       chunks = tqdm(chunks, desc="tiles", unit="batch", leave=False)
     for i in chunks:
       chunk = jobs[i:i + self.batch_size]
-      windows = np.stack([lr[wy:wy + win_h, wx:wx + win_w] for wy, wx, *_ in chunk])
-      if len(chunk) < self.batch_size:  # Pad to the compiled batch size.
-        windows = np.concatenate([windows, np.repeat(windows[-1:], self.batch_size - len(chunk), 0)])
-      preds = self._run(windows)
+      preds = self._in_batches(np.stack([lr[wy:wy + win_h, wx:wx + win_w] for wy, wx, *_ in chunk]))
       for (wy, wx, cy, cx, ch, cw), pred in zip(chunk, preds):
         oy, ox = (cy - wy) * s, (cx - wx) * s
         out[cy * s:(cy + ch) * s, cx * s:(cx + cw) * s] = pred[oy:oy + ch * s, ox:ox + cw * s]
@@ -86,10 +110,15 @@ class Upscaler:
 
 def upscale_image(upscaler: Upscaler, img: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
   """uint8 image (HxW gray or HxWx3) [+ alpha] -> uint8 upscaled image of the same layout."""
-  sr = imresize.to_uint8(upscaler(img))
+  return finish(upscaler(img), img, alpha, upscaler.scale)
+
+
+def finish(sr_float: np.ndarray, img: np.ndarray, alpha: np.ndarray | None, scale: int) -> np.ndarray:
+  """The model's float output for ``img`` as a uint8 image of ``img``'s layout, its alpha upscaled by bicubic."""
+  sr = imresize.to_uint8(sr_float)
   if img.ndim == 2:  # Gray in, gray out.
     sr = sr[..., 0] if sr.shape[-1] == 1 else imresize.to_uint8(color.rgb_to_luma(sr), peak=255.0)
   if alpha is not None:
-    a = imresize.to_uint8(imresize.imresize(alpha / 255.0, upscaler.scale))
+    a = imresize.to_uint8(imresize.imresize(alpha / 255.0, scale))
     sr = np.concatenate([sr if sr.ndim == 3 else sr[..., None], a[..., None]], axis=-1)
   return sr

@@ -8,7 +8,8 @@ alpha (upscaled by bicubic), palette/16-bit/CMYK become 8-bit RGB, EXIF orientat
 ``<name>_x<scale>.<ext>`` in --output (format from --ext, default the input's; names that would collide carry
 the input's extension); ICC profile, EXIF and DPI are kept; JPEG/WebP are written at --quality (95). An input
 is never overwritten; an unreadable file is reported and skipped (exit status 1), the rest go on.
-Large images are processed in tiles (--tile LR pixels, overlapping by the receptive field: seam-free).
+Large images are processed in tiles (--tile LR pixels, overlapping by the receptive field: seam-free); same-size
+images that fit in one tile run --batch_size at a time (a folder of frames).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags, logging
-from tqdm import tqdm
+from absl import app, flags
 
 from sr_jax import checkpointing, cli, image_io, inference, run_dir, upscale_lib
 
@@ -30,7 +30,7 @@ flags.DEFINE_string("output", None, "Output folder (created if missing).")
 flags.DEFINE_string("ext", None, "Output format by extension: png, jpg, webp, bmp, tif (default: the input's).")
 flags.DEFINE_integer("tile", 192, "LR tile side for tiled inference; 0 processes each image whole.")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field: exact).")
-flags.DEFINE_integer("batch_size", 4, "Tiles per forward pass.")
+flags.DEFINE_integer("batch_size", 4, "Tiles, or same-size images that fit one tile, per forward pass.")
 flags.DEFINE_bool("self_ensemble", False, "Average the x8 flips/rotations (slower, slightly better).")
 flags.DEFINE_bool("raw_weights", False, "Use the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("bf16", False, "Compute in bfloat16 (parameters stay float32).")
@@ -69,15 +69,9 @@ def main(argv):
   jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext)
   upscaler = inference.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, overlap=FLAGS.overlap,
                                 batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True)
-  done, failed = 0, [job.problem for job in jobs if job.dst is None]
-  for job in tqdm([j for j in jobs if j.dst], desc="images", unit="img", disable=len(jobs) < 2):
-    try:
-      upscale_lib.upscale_file(upscaler, job.src, job.dst, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
-                               outscale=FLAGS.outscale)
-      done += 1
-    except (image_io.ImageReadError, OSError, ValueError) as e:
-      failed.append(str(e) if job.src in str(e) else f"{job.src}: {e}")
-      logging.error("Skipping %s", failed[-1])
+  done, failed = upscale_lib.upscale_files(upscaler, jobs, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
+                                          outscale=FLAGS.outscale, progress=True)
+  failed = [job.problem for job in jobs if job.dst is None] + failed
   print(f"{done} image(s) upscaled x{scale:g} into {FLAGS.output} (checkpoint step {step})"
         + (f"; {len(failed)} skipped:\n  " + "\n  ".join(failed) if failed else ""))
   if failed:

@@ -4,7 +4,8 @@
 folder, mirroring sub-folders of an input folder; inputs whose outputs would collide (``photo.png`` and
 ``photo.jpg`` with ``--ext=png``) get their own extension in the name (``photo_png_x2.png``, ``photo_jpg_x2.png``),
 and an output that would overwrite an input is refused. ``upscale_file`` keeps the ICC profile, EXIF (orientation
-reset: the pixels are written upright) and DPI, and writes JPEG/WebP at the given quality.
+reset: the pixels are written upright) and DPI, and writes JPEG/WebP at the given quality. ``upscale_files``
+does a whole plan, batching same-size small images through the model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import dataclasses
 import os
 
 import numpy as np
+from absl import logging
+from PIL import Image
+from tqdm import tqdm
 
 from sr_jax import image_io, imresize, inference
 
@@ -88,7 +92,13 @@ def upscale_file(upscaler: inference.Upscaler, src: str, dst: str, *, max_pixels
   Real-ESRGAN's --outscale); None keeps the model's scale.
   """
   image = image_io.decode(src, keep_gray=True, max_pixels=max_pixels)
-  sr = inference.upscale_image(upscaler, image.pixels, image.alpha)
+  write(image, upscaler(image.pixels), dst, upscaler.scale, quality=quality, outscale=outscale)
+
+
+def write(image: image_io.Decoded, sr_float: np.ndarray, dst: str, scale: int, *, quality: int = 95,
+          outscale: float | None = None) -> None:
+  """Writes the model's float output for ``image`` to ``dst``: its layout, alpha and metadata, ``outscale``."""
+  sr = inference.finish(sr_float, image.pixels, image.alpha, scale)
   if outscale:
     h, w = image.pixels.shape[:2]
     sr = rescale(sr, (max(1, round(h * outscale)), max(1, round(w * outscale))))
@@ -96,3 +106,55 @@ def upscale_file(upscaler: inference.Upscaler, src: str, dst: str, *, max_pixels
     sr = sr[..., :-1]
   os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
   image_io.save_image(dst, sr, quality=quality, icc_profile=image.icc_profile, exif=image.exif, dpi=image.dpi)
+
+
+def _header_size(path: str) -> tuple[int, int]:
+  """(width, height) from the file header, for grouping only (0, 0 if unreadable: decoding reports it)."""
+  try:
+    with Image.open(path) as im:
+      return im.size
+  except Exception:  # noqa: BLE001  (any failure is reported by the real decode)
+    return (0, 0)
+
+
+def upscale_files(upscaler: inference.Upscaler, jobs: list[Job], *, max_pixels: int | None, quality: int = 95,
+                  outscale: float | None = None, progress: bool = False) -> tuple[int, list[str]]:
+  """Upscales every job; returns (number written, problems naming each skipped file).
+
+  Files are taken in order of size, so that same-size images small enough for one tile window run through the
+  model together, ``upscaler.batch_size`` at a time (a folder of frames); larger ones are tiled one by one.
+  """
+  done, failed, pending = 0, [], []  # pending: (job, decoded image) of one shape, to run as a batch.
+
+  def fail(job: Job, e: Exception) -> None:
+    failed.append(str(e) if job.src in str(e) else f"{job.src}: {e}")
+    logging.error("Skipping %s", failed[-1])
+
+  def flush() -> None:
+    nonlocal done
+    outs = upscaler.batch([image.pixels for _, image in pending]) if pending else []
+    for (job, image), sr in zip(pending, outs):
+      try:
+        write(image, sr, job.dst, upscaler.scale, quality=quality, outscale=outscale)
+        done += 1
+      except (OSError, ValueError) as e:
+        fail(job, e)
+    pending.clear()
+
+  todo = sorted((j for j in jobs if j.dst), key=lambda j: _header_size(j.src))
+  for job in tqdm(todo, desc="images", unit="img", disable=not progress or len(todo) < 2):
+    try:
+      image = image_io.decode(job.src, keep_gray=True, max_pixels=max_pixels)
+      if upscaler.batch_size > 1 and upscaler.fits_one_window(image.pixels.shape):
+        if pending and pending[0][1].pixels.shape != image.pixels.shape:
+          flush()
+        pending.append((job, image))
+        if len(pending) == upscaler.batch_size:
+          flush()
+        continue
+      write(image, upscaler(image.pixels), job.dst, upscaler.scale, quality=quality, outscale=outscale)
+      done += 1
+    except (image_io.ImageReadError, OSError, ValueError) as e:
+      fail(job, e)
+  flush()
+  return done, failed

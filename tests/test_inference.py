@@ -57,3 +57,15 @@ def test_gray_input_is_accepted(model_parts):
   config, graphdef, params = model_parts
   out = inference.Upscaler(graphdef, params, config.model)(np.zeros((10, 12), np.uint8))
   assert out.shape == (20, 24, 3)
+
+
+@pytest.mark.parametrize("self_ensemble", [False, True])
+def test_batch_of_same_size_images_equals_one_at_a_time(model_parts, self_ensemble):
+  config, graphdef, params = model_parts
+  rng = np.random.default_rng(3)
+  lrs = [rng.integers(0, 256, (9, 13, 3)).astype(np.uint8) for _ in range(5)]  # 5 = 3 + 2 (last batch padded).
+  up = inference.Upscaler(graphdef, params, config.model, tile=16, batch_size=3, self_ensemble=self_ensemble)
+  assert up.fits_one_window((9, 13)) and not up.fits_one_window((9, 16 + 2 * up.overlap + 1))
+  batched = up.batch(lrs)
+  for lr, out in zip(lrs, batched):
+    np.testing.assert_allclose(out, up(lr), atol=1e-5)

@@ -207,3 +207,32 @@ def test_fine_tune_from_another_scale_keeps_matching_layers(trained_workdir):
   # The x3 up-sampler has another shape: it keeps its fresh initialisation.
   assert got[("up", 0, "kernel")].shape != want[("up", 0, "kernel")].shape
   np.testing.assert_array_equal(np.asarray(got[("up", 0, "kernel")][...]), np.asarray(rnd[("up", 0, "kernel")][...]))
+
+
+def test_a_folder_of_same_size_images_runs_in_batches_with_the_same_results(trained_workdir, tmp_path):
+  from sr_jax import inference, upscale_lib
+
+  class Counting(inference.Upscaler):
+    calls = []
+
+    def _run(self, batch):
+      self.calls.append(len(batch))
+      return super()._run(batch)
+
+  rng = np.random.default_rng(4)
+  for i in range(5):
+    Image.fromarray(rng.integers(0, 256, (12, 15, 3)).astype(np.uint8)).save(tmp_path / f"frame{i}.png")
+  Image.fromarray(rng.integers(0, 256, (40, 44, 3)).astype(np.uint8)).save(tmp_path / "big.png")  # Tiled.
+  (tmp_path / "broken.png").write_bytes(b"not an image")
+  run = run_dir.load_run(trained_workdir, "best")
+  up = Counting(run.graphdef, run.params, run.config.model, tile=16, overlap=4, batch_size=4)
+  jobs = upscale_lib.plan(sorted(str(p) for p in tmp_path.glob("*.png")), str(tmp_path), str(tmp_path / "o"), 2,
+                          None)
+  done, failed = upscale_lib.upscale_files(up, jobs, max_pixels=None)
+  assert done == 6 and len(failed) == 1 and "broken.png" in failed[0]
+  assert sorted(up.calls[:2]) == [4, 4]  # 5 frames: a batch of 4, then 1 padded to 4; the big image's tiles after.
+  single = inference.Upscaler(run.graphdef, run.params, run.config.model, tile=16, overlap=4, batch_size=1)
+  for i in range(5):
+    expected = inference.upscale_image(single, np.asarray(Image.open(tmp_path / f"frame{i}.png")))
+    got = np.asarray(Image.open(tmp_path / "o" / f"frame{i}_x2.png")).astype(int)
+    assert np.abs(got - expected).max() <= 1

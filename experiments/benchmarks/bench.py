@@ -132,7 +132,19 @@ def bench_infer(config) -> list[dict]:
                 "overlap": upscaler.overlap if tile else 0, "compile_plus_first_s": round(first, 3),
                 "seconds_median": round(median, 4), "output_mpix_per_s": round(mpix / median, 4),
                 "gflops_per_s_useful": round(per_px * mpix * 1e6 / median / 1e9, 1)})
-  return out
+  return out + [_bench_folder(graphdef, params, m)]
+
+
+def _bench_folder(graphdef, params, m) -> dict:
+  """16 same-size small images (a folder of frames): one at a time vs batched (Upscaler.batch, batch 4)."""
+  side = max(8, FLAGS.infer_size // 4)
+  frames = list(np.random.default_rng(1).integers(0, 256, (16, side, side, m.channels), np.uint8))
+  up = inference.Upscaler(graphdef, params, m, tile=side, batch_size=4)
+  _, single = timing.warmup_then_median(lambda: [up(f) for f in frames], 1)
+  _, batched = timing.warmup_then_median(lambda: up.batch(frames), 1)
+  return {"benchmark": "inference_folder_of_frames", "frames": 16, "lr_size": side, "batch": 4,
+          "one_at_a_time_s": round(single, 4), "batched_s": round(batched, 4),
+          "speedup": round(single / batched, 2)}
 
 
 def bench_pipeline(config) -> dict:
