@@ -85,6 +85,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   _require(m.dtype in registry.DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, registry.DTYPES)))
   _require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
   _validate_data(config)
+  _require(d.degradation_workers >= -1, "data.degradation_workers", d.degradation_workers,
+           "-1 (one per CPU core), 0 (none) or a number of processes")
   _require(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
   _require(t.num_steps >= 1, "train.num_steps", t.num_steps, "an integer >= 1")
   _require(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "a number > 0")

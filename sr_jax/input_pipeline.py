@@ -10,8 +10,8 @@ after a restart: resuming at step ``s`` costs nothing and is exact.
 Process ``p`` of ``P`` builds rows ``[p*B/P, (p+1)*B/P)`` of each global batch of B (its own disjoint shard).
 Images are decoded once (datasets.load_source) and cropped by NumPy; the LR patch is made from the HR patch
 by MATLAB bicubic in TensorFlow (imresize.tf_downscale) on parallel tf.data threads, or, with a degradation
-model (Real-ESRGAN's), by NumPy on the same threads from a generator seeded by ``(seed, i)``, so the degraded
-patch is as reproducible as the crop (``degradations.realesrgan`` says why it runs on the host). Batches hold uint8
+model (Real-ESRGAN's), by NumPy on worker processes (``degradations.workers``: the GIL serialises it on threads)
+from a generator seeded by ``(seed, i)``, so the degraded patch is as reproducible as the crop. Batches hold uint8
 pixels (4x less host-to-device traffic); the train step converts them to [0, 1] floats.
 """
 
@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from sr_jax import color, dihedral, imresize
 from sr_jax.datasets import ImageSet
-from sr_jax.degradations import realesrgan
+from sr_jax.degradations import realesrgan, workers
 
 
 class PatchSampler:
@@ -91,13 +91,14 @@ def make_lr(hr: tf.Tensor, scale: int) -> tf.Tensor:
 def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch: int, seed: int,
                   start_step: int = 0, augment: bool = True, process_index: int = 0,
                   process_count: int = 1, channels: int = 3, steps_per_call: int = 1,
-                  degradation: realesrgan.Spec | None = None) -> tf.data.Dataset:
+                  degradation: realesrgan.Spec | None = None, degradation_workers: int = 0) -> tf.data.Dataset:
   """Infinite dataset of this process's rows of each global batch from ``start_step`` on.
 
   Elements are dicts of uint8 arrays: ``lr`` (b, p, p, C) and ``hr`` (b, p*s, p*s, C), b = global/processes;
   with ``steps_per_call`` K > 1, K consecutive batches stacked on a leading axis (train.steps_per_dispatch).
   ``degradation``: make each LR patch with Real-ESRGAN's model (and train against its sharpened HR when the
-  spec says so) instead of bicubic.
+  spec says so) instead of bicubic, on ``degradation_workers`` processes (0: tf.data's threads; see
+  ``degradations.workers``); the patches are the same either way.
   """
   if global_batch % process_count:
     raise ValueError(f"train.batch_size={global_batch} is not divisible by the {process_count} processes")
@@ -111,8 +112,8 @@ def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch
     first = int(step) * global_batch + process_index * local
     hr = sampler.sample_batch(first, local)
     if degradation is not None:
-      pairs = [realesrgan.degrade(hr[j], np.random.default_rng([seed, 2, first + j]), degradation, scale)
-               for j in range(local)]
+      pairs = workers.degrade_batch(hr, [(seed, 2, first + j) for j in range(local)], degradation, scale,
+                                    degradation_workers)
       return gray(np.stack([p[1] for p in pairs])), gray(np.stack([p[0] for p in pairs]))
     if not paired:
       return gray(hr)

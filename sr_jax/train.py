@@ -21,7 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sr_jax import (checkpointing, config_lib, datasets, eval_lib, input_pipeline, run_dir, state as state_lib,
                     train_step)
-from sr_jax.degradations import realesrgan
+from sr_jax.degradations import realesrgan, workers as degradation_workers
 from sr_jax.errors import UserError
 from sr_jax.models import registry
 
@@ -158,7 +158,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
         train_images, patch_size=config.data.patch_size, scale=config.model.scale, global_batch=cfg_t.batch_size,
         seed=config.seed, start_step=start_step, augment=config.data.augment,
         process_index=jax.process_index(), process_count=jax.process_count(), channels=config.model.channels,
-        steps_per_call=k, degradation=realesrgan.from_data_config(config)).as_numpy_iterator()
+        steps_per_call=k, degradation=realesrgan.from_data_config(config),
+        degradation_workers=degradation_workers.resolve(config.data.degradation_workers)).as_numpy_iterator()
     frozen = jax.device_put(frozen, replicated)
     step_fn = jax.jit(step_fn, in_shardings=(replicated, batch_sharding, replicated),
                       out_shardings=(replicated, replicated), donate_argnums=0)

@@ -35,6 +35,8 @@ def test_default_is_the_paper_setup():
     ("train.lr_schedule", "linear", "train.lr_schedule"),
     ("data.train", "s3:bucket", "config.data.train"),
     ("loss.l1", 0.0, r"config.loss=.*at least one weight > 0"),
+    ("data.degradation_workers", -2, "data.degradation_workers=-2"),
+    ("model.rdbs_per_block", 0, "model.rdbs_per_block=0"),
 ])
 def test_impossible_values_name_the_key(test_config, key, value, match):
   section, field = key.split(".")

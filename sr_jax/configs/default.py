@@ -54,6 +54,9 @@ def get_config() -> ml_collections.ConfigDict:
   # 'realesrgan' (Real-ESRGAN's second-order blur/resize/noise/JPEG model, set up in config.realesrgan; for real
   # photos). Validation sets get the same degradation, fixed per image (seeded by config.seed and the image).
   config.data.degradation = "bicubic"
+  # Processes that degrade training patches with data.degradation='realesrgan': -1 one per CPU core, 0 none (in
+  # tf.data's threads, where the GIL serialises most of it), N. The patches are the same for every value.
+  config.data.degradation_workers = -1
   config.data.patch_size = 48  # LR patch side; HR patches are patch_size * scale.
   config.data.augment = True  # Apply one of the 8 dihedral transforms (flips/rotations) per patch.
   config.data.cache_gb = 16.0  # Keep decoded training images in memory up to this size; above it, decode per use.

@@ -62,16 +62,12 @@ def resize_matrix(n_in: int, n_out: int, mode: str, scale: float | None = None, 
     return m
   a = cubic_a
   lo = np.floor(src).astype(int)
-  t = src - lo
-
-  def cubic(x):
-    x = np.abs(x)
-    return np.where(x <= 1, ((a + 2) * x - (a + 3)) * x * x + 1,
-                    np.where(x < 2, ((a * x - 5 * a) * x + 8 * a) * x - 4 * a, 0.0))
-
-  for i in range(n_out):
-    for j in range(-1, 3):
-      m[i, int(np.clip(lo[i] + j, 0, n_in - 1))] += cubic(t[i] - j)
+  taps = np.arange(-1, 3)
+  x = np.abs((src - lo)[:, None] - taps)  # Distances to the 4 taps of each output pixel.
+  weights = np.where(x <= 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                     np.where(x < 2, ((a * x - 5 * a) * x + 8 * a) * x - 4 * a, 0.0))
+  rows = np.repeat(np.arange(n_out), 4)
+  np.add.at(m, (rows, np.clip(lo[:, None] + taps, 0, n_in - 1).ravel()), weights.ravel())  # Borders repeat.
   return m
 
 
@@ -85,6 +81,11 @@ def resize(img: np.ndarray, size: tuple[int, int], mode: str, scale: float | Non
     return img
   my = resize_matrix(img.shape[0], h, mode, scale).astype(np.float32)
   mx = resize_matrix(img.shape[1], w, mode, scale).astype(np.float32)
+  return _both_axes(my, img, mx)
+
+
+def _both_axes(my: np.ndarray, img: np.ndarray, mx: np.ndarray) -> np.ndarray:
+  """``my @ img @ mx.T`` per channel (einsum's contraction: faster here than two reshaped GEMMs)."""
   return np.einsum("ij,jkc,lk->ilc", my, img, mx, optimize=True)
 
 
@@ -145,8 +146,7 @@ def _reflect_matrix(n: int, size: int) -> np.ndarray:
 
 def _separable(img: np.ndarray, size: int) -> np.ndarray:
   """filter2d with outer(g, g) (g: the Gaussian taps of ``size``) as two matrix products."""
-  return np.einsum("ij,jkc,lk->ilc", _reflect_matrix(img.shape[0], size), img,
-                   _reflect_matrix(img.shape[1], size), optimize=True)
+  return _both_axes(_reflect_matrix(img.shape[0], size), img, _reflect_matrix(img.shape[1], size))
 
 
 def usm_sharp(img: np.ndarray, weight: float = 0.5, radius: int = 50, threshold: float = 10) -> np.ndarray:
