@@ -3,9 +3,10 @@
 ``plan`` maps input files to output paths before any model runs: ``<name>_x<scale>.<ext>`` in the output
 folder, mirroring sub-folders of an input folder; inputs whose outputs would collide (``photo.png`` and
 ``photo.jpg`` with ``--ext=png``) get their own extension in the name (``photo_png_x2.png``, ``photo_jpg_x2.png``),
-and an output that would overwrite an input is refused. ``upscale_file`` keeps the ICC profile, EXIF (orientation
-reset: the pixels are written upright) and DPI, and writes JPEG/WebP at the given quality. ``upscale_files``
-does a whole plan, batching same-size small images through the model.
+and an output that would overwrite an input is refused. ``upscale_files`` runs a plan, batching same-size small
+images through the model; ``write`` keeps the ICC profile, EXIF (orientation reset: the pixels are written
+upright) and DPI, writes JPEG/WebP at the given quality, and applies ``outscale`` (the model's SR, then a
+bicubic resize to the input's size times it, as Real-ESRGAN's --outscale).
 """
 
 from __future__ import annotations
@@ -82,17 +83,6 @@ def rescale(sr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   if sr.shape[:2] == size:
     return sr
   return imresize.to_uint8(imresize.imresize(sr / 255.0, output_shape=size))
-
-
-def upscale_file(upscaler: inference.Upscaler, src: str, dst: str, *, max_pixels: int | None,
-                 quality: int = 95, outscale: float | None = None) -> None:
-  """Reads ``src`` (any mode; gray stays gray, alpha is kept), upscales it and writes ``dst`` with its metadata.
-
-  ``outscale``: the final size is the input's times this (the model's SR, then a bicubic resize, as
-  Real-ESRGAN's --outscale); None keeps the model's scale.
-  """
-  image = image_io.decode(src, keep_gray=True, max_pixels=max_pixels)
-  write(image, upscaler(image.pixels), dst, upscaler.scale, quality=quality, outscale=outscale)
 
 
 def write(image: image_io.Decoded, sr_float: np.ndarray, dst: str, scale: int, *, quality: int = 95,

@@ -42,14 +42,6 @@ def _lrelu(x: jax.Array) -> jax.Array:
   return nnx.leaky_relu(x, 0.2)
 
 
-def _reflect_pad_end(x: jax.Array, p: int, axis: int) -> jax.Array:
-  """``jnp.pad(mode='reflect')`` by ``p`` at the end of ``axis``, written with a dynamic slice so that exporters
-  need no proof that the (symbolic) size exceeds ``p`` (jax2onnx, jax2tf without constraints)."""
-  start = jnp.asarray(x.shape[axis], jnp.int32) - (1 + p)  # An array, also when the size is symbolic.
-  tail = jax.lax.dynamic_slice_in_dim(x, start, p, axis)
-  return jnp.concatenate([x, jnp.flip(tail, axis)], axis)
-
-
 def _upsample_nearest(x: jax.Array) -> jax.Array:
   return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
@@ -103,9 +95,8 @@ class RRDBNet(nnx.Module):
     h, w = x.shape[1:3]
     r = self.unshuffle
     if r > 1:  # Reflect-pad by r - 1 (a constant, so symbolic sizes export too), keep what a multiple of r needs.
-      x = _reflect_pad_end(_reflect_pad_end(x, r - 1, 1), r - 1, 2)
-      # (h + r - 1) // r * r, not h + (-h % r): no negative operand for exporters that lower % as C's fmod.
-      x = pixel_unshuffle(x[:, :(h + r - 1) // r * r, :(w + r - 1) // r * r], r)
+      x = jnp.pad(x, ((0, 0), (0, r - 1), (0, r - 1), (0, 0)), mode="reflect")
+      x = pixel_unshuffle(x[:, :h + (-h % r), :w + (-w % r)], r)
     feat = self.conv_first(x)
     body = feat
     for block in self.body:
