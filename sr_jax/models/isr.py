@@ -25,7 +25,6 @@ from flax import nnx
 
 from sr_jax.models import rdn
 
-SCALES = (2, 3, 4)
 BETA = 0.2  # ISR RRDN's residual scaling.
 UPN_FEATURES = (64, 32)  # ISR RDN's fixed up-sampler widths (UPN1, UPN2).
 
