@@ -39,7 +39,7 @@ INPUTS = ("clean", "jpeg40", "noise10_jpeg60")
 
 def degrade(lr: np.ndarray, kind: str, seed: int) -> np.ndarray:
   """An 8-bit LR image as a camera or a website would have stored it."""
-  jpeg = lambda x, q: imresize.to_uint8(ops.jpeg(x / 255.0, q))
+  jpeg = lambda x, q: ops.to_uint8(ops.jpeg(ops.planes(x), q))
   if kind == "clean":
     return lr
   if kind == "jpeg40":

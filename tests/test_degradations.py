@@ -61,18 +61,21 @@ def test_final_sinc_is_a_pulse_or_a_sinc():
 from sr_jax.degradations import ops  # noqa: E402
 
 RNG = np.random.default_rng(0)
-IMG = RNG.random((37, 53, 3)).astype(np.float32)
+IMG = RNG.random((37, 53, 3)).astype(np.float32)  # (H, W, C); the ops take planes (C, H, W).
+PLANES = np.ascontiguousarray(IMG.transpose(2, 0, 1))
+hwc = lambda x: x.transpose(1, 2, 0)
 
 
-def test_filter2d_is_reflect_padded_correlation():
-  k = RNG.random((5, 5))
+@pytest.mark.parametrize("kind", ["random (by FFT)", "isotropic Gaussian (separable: banded products)"])
+def test_filter2d_is_reflect_padded_correlation(kind):
+  k = RNG.random((7, 7)) if kind.startswith("random") else kernels.gaussian(7, 1.3)
   k /= k.sum()
-  padded = np.pad(IMG, ((2, 2), (2, 2), (0, 0)), mode="reflect")  # torch 'reflect': no edge repeat.
+  padded = np.pad(IMG, ((3, 3), (3, 3), (0, 0)), mode="reflect")  # torch 'reflect': no edge repeat.
   ref = np.zeros_like(IMG)
-  for dy in range(5):
-    for dx in range(5):
+  for dy in range(7):
+    for dx in range(7):
       ref += k[dy, dx] * padded[dy:dy + 37, dx:dx + 53]
-  np.testing.assert_allclose(ops.filter2d(IMG, k), ref, atol=1e-5)
+  np.testing.assert_allclose(hwc(ops.filter2d(PLANES, k)), ref, atol=1e-5)
 
 
 def _torch_bicubic_1d(x: np.ndarray, n_out: int, a: float = -0.75) -> np.ndarray:
@@ -97,32 +100,32 @@ def test_resize_follows_torch_interpolate():
   import tensorflow as tf
   for size in ((20, 30), (80, 90), (37, 53)):
     # Bilinear: TensorFlow's half-pixel bilinear is the same function as torch's (align_corners=False).
-    np.testing.assert_allclose(ops.resize(IMG, size, "bilinear"),
+    np.testing.assert_allclose(hwc(ops.resize(PLANES, size, "bilinear")),
                                tf.image.resize(IMG[None], size, "bilinear").numpy()[0], atol=1e-5)
     ref = _torch_bicubic_1d(_torch_bicubic_1d(IMG, size[0]).transpose(1, 0, 2), size[1]).transpose(1, 0, 2)
-    np.testing.assert_allclose(ops.resize(IMG, size, "bicubic"), ref, atol=1e-5)
+    np.testing.assert_allclose(hwc(ops.resize(PLANES, size, "bicubic")), ref, atol=1e-5)
   blocks = IMG[:36, :52].reshape(9, 4, 13, 4, 3).mean(axis=(1, 3))  # 'area' = adaptive average pooling.
-  np.testing.assert_allclose(ops.resize(IMG[:36, :52], (9, 13), "area"), blocks, atol=1e-6)
-  np.testing.assert_allclose(ops.resize(IMG, (2, 2), "area")[0, 0], IMG[:19, :27].mean(axis=(0, 1)), atol=1e-6)
+  np.testing.assert_allclose(hwc(ops.resize(PLANES[:, :36, :52], (9, 13), "area")), blocks, atol=1e-6)
+  np.testing.assert_allclose(ops.resize(PLANES, (2, 2), "area")[:, 0, 0], IMG[:19, :27].mean(axis=(0, 1)), atol=1e-6)
   with pytest.raises(ValueError, match="resize mode 'nearest'"):
-    ops.resize(IMG, (5, 5), "nearest")
+    ops.resize(PLANES, (5, 5), "nearest")
 
 
 def test_noise_statistics():
-  flat = np.full((256, 256, 3), 0.5, np.float32)
+  flat = np.full((3, 256, 256), 0.5, np.float32)
   n = ops.gaussian_noise(flat.shape, np.random.default_rng(1), 20.0, gray=False)
   assert abs(n.std() * 255 - 20) < 0.3 and abs(n.mean()) < 1e-3
-  assert not np.array_equal(n[..., 0], n[..., 1])
+  assert not np.array_equal(n[0], n[1])
   g = ops.gaussian_noise(flat.shape, np.random.default_rng(1), 20.0, gray=True)
-  assert np.array_equal(g[..., 0], g[..., 2]) and abs(g.std() * 255 - 20) < 0.4
+  assert np.array_equal(g[0], g[2]) and abs(g.std() * 255 - 20) < 0.4
   # Poisson: variance = level / L (L = levels rounded up to a power of 2), times scale^2.
-  img = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, :, None], 512, axis=0).repeat(3, axis=2)
+  img = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, None, :], 512, axis=1).repeat(3, axis=0)
   p = ops.poisson_noise(img, np.random.default_rng(2), 2.0, gray=False)
   col = 128  # Level 128/255 with L = 256 distinct levels: var = (128/255) / 256 * 2^2.
-  assert p[:, col].var() == pytest.approx((128 / 255) / 256 * 4, rel=0.1)
-  assert np.abs(p[:, 0]).max() == 0  # Black has no shot noise.
+  assert p[:, :, col].var() == pytest.approx((128 / 255) / 256 * 4, rel=0.1)
+  assert np.abs(p[:, :, 0]).max() == 0  # Black has no shot noise.
   pg = ops.poisson_noise(img, np.random.default_rng(2), 1.0, gray=True)
-  assert np.array_equal(pg[..., 0], pg[..., 1])
+  assert np.array_equal(pg[0], pg[1])
 
 
 def test_jpeg_round_trip_equals_libjpeg():
@@ -132,14 +135,15 @@ def test_jpeg_round_trip_equals_libjpeg():
   for q in (30, 60, 95):
     ref = tf.io.decode_jpeg(tf.io.encode_jpeg(u8, quality=q, chroma_downsampling=True),
                             dct_method="INTEGER_ACCURATE").numpy() / 255.0
-    np.testing.assert_allclose(ops.jpeg(img, q), ref, atol=1e-6)
-  assert np.abs(ops.jpeg(img, 30) - img).mean() > np.abs(ops.jpeg(img, 95) - img).mean()
+    np.testing.assert_allclose(hwc(ops.jpeg(img.transpose(2, 0, 1), q)), ref, atol=1e-6)
+  planes = img.transpose(2, 0, 1)
+  assert np.abs(ops.jpeg(planes, 30) - planes).mean() > np.abs(ops.jpeg(planes, 95) - planes).mean()
 
 
 def test_usm_sharpening_raises_contrast_at_edges_only():
   step = np.zeros((64, 64, 3), np.float32)
   step[:, 32:] = 0.8
-  out = ops.usm_sharp(step)
+  out = hwc(ops.usm_sharp(step.transpose(2, 0, 1)))
   assert out[:, 32].mean() > 0.81 and out[:, 31].max() == 0.0  # Overshoot on the bright side, clipped at 0.
   np.testing.assert_allclose(out[:, :5], 0.0, atol=1e-6)  # Flat areas untouched.
   np.testing.assert_allclose(out[:, -5:], 0.8, atol=1e-6)
@@ -148,8 +152,9 @@ def test_usm_sharpening_raises_contrast_at_edges_only():
 def test_usm_blur_equals_the_2d_gaussian_filter():
   g = ops._gaussian_1d(51)
   assert g.argmax() == 25 and ops._gaussian_1d(51, 8.0) == pytest.approx(g)  # cv2: sigma 0 -> 8 for 51 taps.
-  big = RNG.random((80, 70, 3)).astype(np.float32)
-  np.testing.assert_allclose(ops._separable(big, 51), ops.filter2d(big, np.outer(g, g)), atol=1e-5)
+  for shape in ((3, 80, 70), (3, 256, 200)):  # One block of rows, and several (banded products).
+    big = RNG.random(shape).astype(np.float32)
+    np.testing.assert_allclose(ops._separable(big, 51), ops.filter2d(big, np.outer(g, g)), atol=1e-5)
 
 
 def test_degraded_validation_sets_are_fixed_per_image_and_seed_independent(test_config):

@@ -169,7 +169,8 @@ def bench_degradation() -> list[dict]:
   spec, n = realesrgan.Spec(), 8 if FLAGS.smoke else 60
   patches = [images.get(i % len(images))[:hr_side, :hr_side] for i in range(n)]
   _, one = timing.warmup_then_median(
-      lambda: [realesrgan.degrade(p, np.random.default_rng([0, i]), spec, 4) for i, p in enumerate(patches)], 1)
+      lambda: [realesrgan.degrade(p, np.random.default_rng([0, i]), spec, 4) for i, p in enumerate(patches)],
+      1 if FLAGS.smoke else 3)
   out = [{"benchmark": "realesrgan_degradation_one_core", "hr_patch": hr_side, "scale": 4,
           "patches_per_s": round(n / one, 1)}]
   cores = os.cpu_count()
@@ -178,7 +179,7 @@ def bench_degradation() -> list[dict]:
                                       degradation=spec, degradation_workers=procs)
     it = ds.as_numpy_iterator()
     steps = 2 if FLAGS.smoke else 12
-    _, median = timing.warmup_then_median(lambda: [next(it) for _ in range(steps)], 1)
+    _, median = timing.warmup_then_median(lambda: [next(it) for _ in range(steps)], 1 if FLAGS.smoke else 5)
     out.append({"benchmark": "realesrgan_input_pipeline", "hr_patch": hr_side, "scale": 4, "batch": 16,
                 "cores": cores, "degradation_workers": procs, "patches_per_s": round(16 * steps / median, 1),
                 "speedup_over_one_core": round(16 * steps / median / (n / one), 2)})

@@ -79,7 +79,7 @@ def _mode(rng: np.random.Generator) -> str:
 def degrade(hr: np.ndarray, rng: np.random.Generator, spec: Spec, scale: int) -> tuple[np.ndarray, np.ndarray]:
   """(LR uint8 (H/s, W/s, 3), HR target uint8 (H, W, 3)) of a uint8 HR patch (H, W divisible by ``scale``)."""
   h, w = hr.shape[:2]
-  gt = ops.usm_sharp(hr.astype(np.float32) / 255.0)
+  gt = ops.usm_sharp(ops.planes(hr))
   k1, k2 = kernels.sample_kernel(rng, spec.first.kernel), kernels.sample_kernel(rng, spec.second.kernel)
   sinc = kernels.final_sinc(rng, spec.final_sinc_prob)
   out = ops.filter2d(gt, k1) if rng.uniform() < spec.first.blur_prob else gt
@@ -96,8 +96,7 @@ def degrade(hr: np.ndarray, rng: np.random.Generator, spec: Spec, scale: int) ->
     out = _jpeg(ops.filter2d(ops.resize(out, (h // scale, w // scale), _mode(rng)), sinc), rng, final)
   else:
     out = ops.filter2d(ops.resize(_jpeg(out, rng, final), (h // scale, w // scale), _mode(rng)), sinc)
-  to_u8 = lambda x: np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
-  return to_u8(out), (to_u8(gt) if spec.usm_target else hr)
+  return ops.to_uint8(out), (ops.to_uint8(gt) if spec.usm_target else hr)
 
 
 def default_config() -> ml_collections.ConfigDict:
