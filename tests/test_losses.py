@@ -288,24 +288,6 @@ def test_gan_patch_size_and_resume_conflicts_are_checked(tmp_path):
   assert any("loss.adversarial" in c for c in config_lib.resume_conflicts(saved, config))
 
 
-def test_unet_sn_gan_run_resumes_exactly(tmp_path, crash_after):
-  """The U-Net discriminator's spectral-norm vectors are checkpointed and restored with its parameters."""
-  config = test_cfg.get_config()
-  config.loss.update(l1=1.0, adversarial=0.1)
-  config.gan.update(features=8, discriminator="unet_sn", loss="vanilla")
-  config.train.update(num_steps=4, num_devices=1)
-  config.update(eval_every=2, checkpoint_every=2)
-  crash_after(3)
-  with pytest.raises(RuntimeError, match="simulated crash"):
-    train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  crash_after(None)
-  state = train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
-  for a, b in ((state.params, straight.params), (state.disc.params, straight.disc.params),
-               (state.disc_stats, straight.disc_stats)):
-    jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
-
-
 def test_discriminator_gives_one_logit_per_patch():
   d = discriminator.PatchDiscriminator(features=8, num_stages=3, rngs=nnx.Rngs(0))
   assert d(jnp.zeros((2, 48, 48, 3))).shape == (2, 6, 6, 1)
@@ -321,15 +303,16 @@ def test_parse_layers():
 
 
 def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path, crash_after):
-  """Through train_and_evaluate: a killed GAN + perceptual run resumes (discriminator included) to the same
-  parameters as an uninterrupted one, and inference loads the GAN checkpoint."""
+  """Through train_and_evaluate: a killed GAN + perceptual run (Real-ESRGAN's U-Net discriminator) resumes to the
+  same parameters as an uninterrupted one, the discriminator and its spectral-norm vectors included, and
+  inference loads the GAN checkpoint."""
   path = str(tmp_path / "vgg16.npz")
   _write_torch_layout(path, _random_vgg("vgg16"), "vgg16")
   config = test_cfg.get_config()
   config.loss.update(l1=1e-2, perceptual=0.01, adversarial=5e-3)
   config.perceptual.update(network="vgg16", weights=path, layers="conv1_2:1,conv2_1:1")
-  config.gan.update(features=8, num_stages=2)
-  config.train.num_steps = 4
+  config.gan.update(features=8, discriminator="unet_sn", loss="vanilla")
+  config.train.update(num_steps=4, num_devices=1)
   config.update(eval_every=2, checkpoint_every=2)
   resumed = str(tmp_path / "resumed")
   crash_after(3)  # Dies after step 3; checkpoint 2 on disk.
@@ -338,7 +321,8 @@ def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path
   crash_after(None)
   state = train.train_and_evaluate(config, resumed)
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
-  for a, b in ((state.params, straight.params), (state.disc.params, straight.disc.params)):
+  for a, b in ((state.params, straight.params), (state.disc.params, straight.disc.params),
+               (state.disc_stats, straight.disc_stats)):
     jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
   _, _, params, step = run_dir.load_run(resumed, "latest")
   assert step == 4

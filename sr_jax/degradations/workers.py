@@ -2,7 +2,7 @@
 
 Why the host and not the jitted step: JPEG here is real libjpeg (on a device it would have to be a JAX
 approximation such as DiffJPEG), the host's cores are otherwise idle while an accelerator trains, and the
-per-patch work (~30 ms a 256² patch on one core) is independent; a device variant could not be measured on the
+per-patch work (15-25 ms a 256² patch on one core) is independent; a device variant could not be measured on the
 GPU-less machine this was built on.
 
 Measured on the 2-core CI machine (experiments/results/benchmarks.md): in tf.data's threads the NumPy/SciPy/
