@@ -11,7 +11,8 @@ import tempfile
 # environment): the test config's train step and the other small programs are compiled again by each run,
 # resume and process of the suite; from the cache they are read instead (a short training test takes 2-3x less).
 # The cached executables are the ones XLA builds, so results are unchanged.
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+# Under pytest-xdist each worker has its own (no two processes writing one entry at once).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ or os.environ.get("PYTEST_XDIST_WORKER"):
   os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="sr_jax_tests_xla_cache_")
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
