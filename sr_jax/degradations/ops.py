@@ -23,8 +23,8 @@ import functools
 import io
 
 import numpy as np
-from PIL import Image
 import scipy.fft as sfft
+from PIL import Image
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 
@@ -48,7 +48,7 @@ def filter2d(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
   p = kernel.shape[0] // 2
   if min(img.shape[1:]) > p:
     u, s, vt = np.linalg.svd(kernel)
-    if s[1] <= 1e-9 * s[0]:  # outer(column, row) (isotropic Gaussians): two banded products, ~3x faster.
+    if s[1] <= 1e-9 * s[0]:  # outer(column, row) (isotropic Gaussians): two banded products, no FFT.
       return _along_w(_correlation_blocks(img.shape[2], vt[0] * s[0]), _along_h(_correlation_blocks(
           img.shape[1], u[:, 0]), img))
   padded = np.pad(img, ((0, 0), (p, p), (p, p)), mode="reflect" if min(img.shape[1:]) > p else "symmetric")
