@@ -117,8 +117,8 @@ def _banded_blocks(m: np.ndarray) -> tuple[tuple[int, int, int, int, np.ndarray]
   cost ~(64 + band)/n_in of the dense one."""
   blocks = []
   for r0 in range(0, m.shape[0], _BLOCK):
-    cols = np.flatnonzero(m[r0:r0 + _BLOCK].any(axis=0))
-    c0, c1 = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 1)
+    cols = np.flatnonzero(m[r0:r0 + _BLOCK].any(axis=0))  # Never empty: every row of these matrices sums to 1.
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
     blocks.append((r0, min(m.shape[0], r0 + _BLOCK), c0, c1, np.ascontiguousarray(m[r0:r0 + _BLOCK, c0:c1])))
   return tuple(blocks)
 
