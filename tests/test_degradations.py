@@ -66,16 +66,41 @@ PLANES = np.ascontiguousarray(IMG.transpose(2, 0, 1))
 hwc = lambda x: x.transpose(1, 2, 0)
 
 
-@pytest.mark.parametrize("kind", ["random (by FFT)", "isotropic Gaussian (separable: banded products)"])
+def _filter_kernel(kind: str) -> np.ndarray:
+  if kind.startswith("random"):
+    k = RNG.random((7, 7))
+    return k / k.sum()
+  if kind.startswith("isotropic"):
+    return kernels.gaussian(7, 1.3)
+  if kind.startswith("rotated"):
+    return kernels.pad(kernels.gaussian(7, 0.2, 0.4, 1.5, isotropic=False), 21)  # Two terms.
+  return kernels.final_sinc(np.random.default_rng(0), prob=0.0)
+
+
+@pytest.mark.parametrize("kind", ["random (by FFT)", "isotropic Gaussian (one banded term)",
+                                  "rotated Gaussian zero-padded to 21 (several banded terms)", "identity pulse"])
 def test_filter2d_is_reflect_padded_correlation(kind):
-  k = RNG.random((7, 7)) if kind.startswith("random") else kernels.gaussian(7, 1.3)
-  k /= k.sum()
-  padded = np.pad(IMG, ((3, 3), (3, 3), (0, 0)), mode="reflect")  # torch 'reflect': no edge repeat.
+  k = _filter_kernel(kind)
+  trimmed = ops._trimmed(k)
+  terms = ops._outer_terms(trimmed, ops._max_rank(37 * 53))  # The path under test:
+  assert (len(terms), trimmed.shape[0]) == {"ra": (0, 7), "is": (1, 7), "ro": (2, 7), "id": (1, 1)}[kind[:2]]
+  p = k.shape[0] // 2
+  padded = np.pad(IMG, ((p, p), (p, p), (0, 0)), mode="reflect")  # torch 'reflect': no edge repeat.
   ref = np.zeros_like(IMG)
-  for dy in range(7):
-    for dx in range(7):
+  for dy in range(k.shape[0]):
+    for dx in range(k.shape[1]):
       ref += k[dy, dx] * padded[dy:dy + 37, dx:dx + 53]
   np.testing.assert_allclose(hwc(ops.filter2d(PLANES, k)), ref, atol=1e-5)
+
+
+def test_poisson_tables_sample_the_poisson_distribution():
+  from scipy import stats
+  from sr_jax.degradations import poisson
+  for levels, level in ((256, 0), (256, 1), (256, 128), (256, 255), (64, 77), (1, 200)):
+    p = poisson.pmf(levels, level)  # What the alias tables draw, recovered exactly from them.
+    np.testing.assert_allclose(p, stats.poisson.pmf(np.arange(len(p)), level / 255 * levels), rtol=0, atol=1e-14)
+  draws = poisson.sample(np.full(200_000, 3, np.uint8), 256, np.random.default_rng(0))
+  assert draws.mean() == pytest.approx(3 / 255 * 256, rel=0.01) and draws.var() == pytest.approx(3 / 255 * 256, rel=0.02)
 
 
 def _torch_bicubic_1d(x: np.ndarray, n_out: int, a: float = -0.75) -> np.ndarray:

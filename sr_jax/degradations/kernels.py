@@ -15,6 +15,7 @@ reference values from BasicSR's own functions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -23,13 +24,16 @@ from scipy import special
 TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 
 
+@functools.lru_cache(maxsize=16)
 def grid(size: int) -> np.ndarray:
-  """(size, size, 2) coordinates (x, y), centred on the middle pixel."""
+  """(size, size, 2) coordinates (x, y), centred on the middle pixel (read-only: cached)."""
   if size % 2 != 1:
     raise ValueError(f"blur kernel size must be odd, got {size}")
   ax = np.arange(-(size // 2), size // 2 + 1, dtype=np.float64)
   xx, yy = np.meshgrid(ax, ax)
-  return np.stack([xx, yy], axis=-1)
+  g = np.stack([xx, yy], axis=-1)
+  g.flags.writeable = False
+  return g
 
 
 def sigma_matrix(sig_x: float, sig_y: float, theta: float) -> np.ndarray:

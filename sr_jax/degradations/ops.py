@@ -26,32 +26,49 @@ import numpy as np
 import scipy.fft as sfft
 from PIL import Image
 
+from sr_jax.degradations import poisson
+
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 
 
 def planes(img: np.ndarray) -> np.ndarray:
   """8-bit (H, W, C) -> float32 (C, H, W) in [0, 1]."""
-  return np.ascontiguousarray(np.moveaxis(img, -1, 0), np.float32) / np.float32(255.0)
+  out = np.empty(img.shape[2:] + img.shape[:2], np.float32)
+  return np.divide(np.moveaxis(img, -1, 0), np.float32(255.0), out=out)
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
   """float (C, H, W) in [0, 1] -> 8-bit (H, W, C), rounded like a saved image."""
-  return np.ascontiguousarray(np.moveaxis(np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8), 0, -1))
+  y = x * np.float32(255.0)
+  np.clip(np.rint(y, out=y), 0, 255, out=y)
+  out = np.empty(x.shape[1:] + x.shape[:1], np.uint8)
+  np.copyto(out, np.moveaxis(y, 0, -1), casting="unsafe")
+  return out
 
 
 def filter2d(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-  """Correlates every plane with ``kernel`` (odd size), reflect padding; same size out. By FFT (a 21x21 kernel
-  on a 256² patch: ~3 ms instead of ~100 ms directly), circular at a fast length >= the padded size, which
-  leaves the valid part exact."""
+  """Correlates every plane with ``kernel`` (odd size), reflect padding; same size out.
+
+  Real-ESRGAN's kernels are zero-padded to 21 x 21: the zero border is dropped first (it changes nothing), and
+  the identity pulse returns the image. A kernel that is a sum of at most ``_max_rank`` outer products (to 1e-6
+  in the sum of absolute differences, so to 1e-6 on an image in [0, 1]; isotropic Gaussians have one, rotated
+  ones 2 to 7) is two banded products a term; any other goes by FFT, circular at a fast length >= the padded
+  size, which leaves the valid part exact (a 21 x 21 kernel on a 256² patch: ~3 ms instead of ~100 ms directly).
+  """
   if kernel.shape[0] % 2 != 1:
     raise ValueError(f"kernel size must be odd, got {kernel.shape}")
+  mode = "reflect" if min(img.shape[1:]) > kernel.shape[0] // 2 else "symmetric"  # Torch's reflect needs pad < n.
+  kernel = _trimmed(kernel)
   p = kernel.shape[0] // 2
-  if min(img.shape[1:]) > p:
-    u, s, vt = np.linalg.svd(kernel)
-    if s[1] <= 1e-9 * s[0]:  # outer(column, row) (isotropic Gaussians): two banded products, no FFT.
-      return _along_w(_correlation_blocks(img.shape[2], vt[0] * s[0]), _along_h(_correlation_blocks(
-          img.shape[1], u[:, 0]), img))
-  padded = np.pad(img, ((0, 0), (p, p), (p, p)), mode="reflect" if min(img.shape[1:]) > p else "symmetric")
+  if p == 0:
+    return img * np.float32(kernel[0, 0])
+  terms = _outer_terms(kernel, _max_rank(img.shape[1] * img.shape[2])) if mode == "reflect" else []
+  if terms:
+    out = _correlate(img, *terms[0])
+    for col, row in terms[1:]:
+      out += _correlate(img, col, row)
+    return out
+  padded = np.pad(img, ((0, 0), (p, p), (p, p)), mode=mode)
   hp, wp = padded.shape[1:]
   shape = (sfft.next_fast_len(hp, True), sfft.next_fast_len(wp, True))
   spectrum = sfft.rfft2(padded, shape)
@@ -59,39 +76,59 @@ def filter2d(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
   return sfft.irfft2(spectrum, shape)[:, 2 * p:hp, 2 * p:wp].astype(np.float32)
 
 
+def _trimmed(kernel: np.ndarray) -> np.ndarray:
+  """``kernel`` without its all-zero outer rings."""
+  k = kernel.shape[0]
+  nonzero = np.flatnonzero(np.any(kernel != 0, axis=0) | np.any(kernel != 0, axis=1))
+  ring = min(int(nonzero[0]), k - 1 - int(nonzero[-1])) if nonzero.size else k // 2
+  return kernel[ring:k - ring, ring:k - ring]
+
+
+def _max_rank(pixels: int) -> int:
+  """How many banded terms cost less than one FFT blur: on the CI machine (worker processes' malloc settings) one
+  term took 1.5-1.8 ms and the FFT 3.9-5.1 ms on 256², 0.4-0.7 vs 0.6-1.4 ms on 64² to 128² (kernels 7 to 21)."""
+  return 3 if pixels > 160 * 160 else 2
+
+
+def _outer_terms(kernel: np.ndarray, max_rank: int) -> list[tuple[np.ndarray, np.ndarray]]:
+  """[(column, row)] whose outer products sum to ``kernel`` within 1e-6 (L1), by SVD; [] if more than
+  ``max_rank`` are needed."""
+  u, s, vt = np.linalg.svd(kernel)
+  for rank in range(1, min(max_rank, len(s)) + 1):
+    if np.abs(kernel - (u[:, :rank] * s[:rank]) @ vt[:rank]).sum() <= 1e-6:
+      return [(u[:, i] * s[i], vt[i]) for i in range(rank)]
+  return []
+
+
 @functools.lru_cache(maxsize=256)
 def resize_matrix(n_in: int, n_out: int, mode: str, scale: float | None = None, cubic_a: float = -0.75
                   ) -> np.ndarray:
   """(n_out, n_in) weights of one axis; ``scale``: the scale_factor given to F.interpolate (None: a size);
   ``cubic_a``: the Keys cubic's parameter (PyTorch -0.75; TensorFlow's half-pixel bicubic -0.5)."""
-  m = np.zeros((n_out, n_in), np.float64)
+  rows = np.arange(n_out)
   if mode == "area":  # adaptive_avg_pool: bins [floor(i*n/N), ceil((i+1)*n/N)).
-    for i in range(n_out):
-      a, b = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-      m[i, a:b] = 1.0 / (b - a)
-    return m
+    a, b = (rows * n_in) // n_out, -((-(rows + 1) * n_in) // n_out)
+    cols = np.arange(n_in)
+    return ((cols >= a[:, None]) & (cols < b[:, None])) / (b - a)[:, None].astype(np.float64)
   ratio = 1.0 / scale if scale else n_in / n_out
-  src = (np.arange(n_out) + 0.5) * ratio - 0.5
+  src = (rows + 0.5) * ratio - 0.5
   if mode == "bilinear":
     src = np.maximum(src, 0.0)
     lo = np.floor(src).astype(int)
     frac = src - lo
-    for i in range(n_out):
-      m[i, min(lo[i], n_in - 1)] += 1 - frac[i]
-      m[i, min(lo[i] + 1, n_in - 1)] += frac[i]
-    return m
-  a = cubic_a
-  lo = np.floor(src).astype(int)
-  taps = np.arange(-1, 3)
-  x = np.abs((src - lo)[:, None] - taps)  # Distances to the 4 taps of each output pixel.
-  weights = np.where(x <= 1, ((a + 2) * x - (a + 3)) * x * x + 1,
-                     np.where(x < 2, ((a * x - 5 * a) * x + 8 * a) * x - 4 * a, 0.0))
-  rows = np.repeat(np.arange(n_out), 4)
-  np.add.at(m, (rows, np.clip(lo[:, None] + taps, 0, n_in - 1).ravel()), weights.ravel())  # Borders repeat.
-  return m
+    taps, weights = np.stack([lo, lo + 1], axis=1), np.stack([1 - frac, frac], axis=1)
+  else:
+    a = cubic_a
+    lo = np.floor(src).astype(int)
+    taps = lo[:, None] + np.arange(-1, 3)
+    x = np.abs((src - lo)[:, None] - np.arange(-1, 3))  # Distances to the 4 taps of each output pixel.
+    weights = np.where(x <= 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                       np.where(x < 2, ((a * x - 5 * a) * x + 8 * a) * x - 4 * a, 0.0))
+  flat = rows[:, None] * n_in + np.clip(taps, 0, n_in - 1)  # Borders repeat.
+  return np.bincount(flat.ravel(), weights.ravel(), n_out * n_in).reshape(n_out, n_in)
 
 
-_BLOCK = 64
+_BLOCK = 32  # Rows a block: 32 + band columns a row (64 measured ~15 % slower on 256² patches).
 
 
 @functools.lru_cache(maxsize=256)
@@ -113,8 +150,8 @@ def resize(img: np.ndarray, size: tuple[int, int], mode: str, scale: float | Non
 
 
 def _banded_blocks(m: np.ndarray) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
-  """A banded (n_out, n_in) matrix cut into row blocks of 64, each with only the columns it touches: products
-  cost ~(64 + band)/n_in of the dense one."""
+  """A banded (n_out, n_in) matrix cut into row blocks of ``_BLOCK``, each with only the columns it touches:
+  products cost ~(_BLOCK + band)/n_in of the dense one."""
   blocks = []
   for r0 in range(0, m.shape[0], _BLOCK):
     cols = np.flatnonzero(m[r0:r0 + _BLOCK].any(axis=0))  # Never empty: every row of these matrices sums to 1.
@@ -151,9 +188,11 @@ def gaussian_noise(shape: tuple[int, ...], rng: np.random.Generator, sigma: floa
 
 def _poisson(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   u8 = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
-  levels = 2.0 ** np.ceil(np.log2(np.count_nonzero(np.bincount(u8.ravel(), minlength=256))))
-  img = u8.astype(np.float32) / 255.0
-  return (rng.poisson(img * levels) / levels - img).astype(np.float32)
+  levels = 1 << int(np.ceil(np.log2(np.count_nonzero(np.bincount(u8.ravel(), minlength=256)))))
+  noise = poisson.sample(u8, levels, rng).astype(np.float32)
+  noise *= np.float32(1.0 / levels)  # A power of two: exact.
+  noise -= u8.astype(np.float32) / np.float32(255.0)
+  return noise
 
 
 def poisson_noise(img: np.ndarray, rng: np.random.Generator, scale: float, gray: bool) -> np.ndarray:
@@ -170,7 +209,7 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
   buf = io.BytesIO()
   Image.fromarray(to_uint8(img)).save(buf, format="JPEG", quality=int(quality), subsampling=2)
   buf.seek(0)
-  return planes(np.asarray(Image.open(buf).convert("RGB")))
+  return planes(np.asarray(Image.open(buf)))  # RGB in, RGB out.
 
 
 @functools.lru_cache(maxsize=4)
@@ -192,22 +231,25 @@ def _reflect_matrix(n: int, taps: np.ndarray) -> np.ndarray:
     j = np.where(j >= n, 2 * (n - 1) - j, j)
   else:
     j = np.zeros_like(j)
-  m = np.zeros((n, n), np.float64)
-  np.add.at(m, (np.repeat(np.arange(n), len(taps)), j.ravel()), np.tile(np.asarray(taps, np.float64), n))
-  return m.astype(np.float32)
+  flat = (np.arange(n)[:, None] * n + j).ravel()
+  return np.bincount(flat, np.tile(np.asarray(taps, np.float64), n), n * n).reshape(n, n).astype(np.float32)
 
 
-def _correlation_blocks(n: int, taps: np.ndarray) -> tuple:
-  return _banded_blocks(_reflect_matrix(n, taps))
+def _correlate(img: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+  """filter2d with the kernel outer(col, row) (odd lengths, each shorter than twice the image's side): a banded
+  product along each axis."""
+  return _along_w(_banded_blocks(_reflect_matrix(img.shape[2], row)),
+                  _along_h(_banded_blocks(_reflect_matrix(img.shape[1], col)), img))
 
 
 @functools.lru_cache(maxsize=16)
 def _gaussian_blocks(n: int, size: int) -> tuple:
-  return _correlation_blocks(n, _gaussian_1d(size))
+  return _banded_blocks(_reflect_matrix(n, _gaussian_1d(size)))
 
 
 def _separable(img: np.ndarray, size: int) -> np.ndarray:
-  """filter2d with outer(g, g) (g: the Gaussian taps of ``size``) as banded products along each axis."""
+  """filter2d with outer(g, g) (g: the Gaussian taps of ``size``) as banded products along each axis (the
+  blocks cached: USM blurs every patch with the same kernel)."""
   img = np.asarray(img, np.float32)
   return _along_w(_gaussian_blocks(img.shape[2], size), _along_h(_gaussian_blocks(img.shape[1], size), img))
 
