@@ -17,8 +17,10 @@ pixels (4x less host-to-device traffic); the train step converts them to [0, 1] 
 
 from __future__ import annotations
 
+import atexit
 import collections
 import threading
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -82,6 +84,40 @@ class PatchSampler:
     return np.stack([self.sample(first + j) for j in range(count)])
 
 
+class _Calls:
+  """The Python batch calls tf.data's threads are running, for ``_quiesce``."""
+  lock = threading.Lock()
+  active = 0
+  last = 0.0
+
+  def __enter__(self):
+    with self.lock:
+      _Calls.active += 1
+
+  def __exit__(self, *exc):
+    with self.lock:
+      _Calls.active -= 1
+      _Calls.last = time.monotonic()
+
+
+def _quiesce(idle_s: float = 0.25, timeout_s: float = 10.0) -> None:
+  """At interpreter exit, before Python shuts down: stop the degradation work (later batches are blank and
+  immediate), then wait until tf.data's threads have filled their buffers and stopped calling Python. A dataset
+  iterator still alive then (a script's global) would otherwise keep its threads inside Python while the
+  interpreter finalises: an abort ('terminate called without an active exception'), a hang, or a traceback
+  from a terminated worker pool."""
+  workers.close()
+  deadline = time.monotonic() + timeout_s
+  while time.monotonic() < deadline:
+    with _Calls.lock:
+      if _Calls.active == 0 and time.monotonic() - _Calls.last > idle_s:
+        return
+    time.sleep(0.05)
+
+
+atexit.register(_quiesce)  # After workers' own handler is registered (its import above), so it runs first.
+
+
 def make_lr(hr: tf.Tensor, scale: int) -> tf.Tensor:
   """uint8 HR patches [..., H, W, C] -> uint8 LR patches: MATLAB bicubic, rounded like a saved LR image."""
   lr = imresize.tf_downscale(tf.cast(hr, tf.float32), scale)
@@ -109,6 +145,13 @@ def train_dataset(images: ImageSet, *, patch_size: int, scale: int, global_batch
   gray = color.rgb_to_gray_uint8 if channels == 1 else (lambda x: x)
 
   def py_batch(step):
+    with _Calls():
+      if workers.closing():  # Interpreter exit (_quiesce): blanks nobody reads, at once.
+        hr = np.zeros((local, hr_size, hr_size, channels), np.uint8)
+        return (hr, np.zeros((local, patch_size, patch_size, channels), np.uint8)) if paired else hr
+      return batch(step)
+
+  def batch(step):
     first = int(step) * global_batch + process_index * local
     hr = sampler.sample_batch(first, local)
     if degradation is not None:

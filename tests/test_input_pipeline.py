@@ -109,3 +109,25 @@ def test_realesrgan_patches_are_a_pure_function_of_seed_and_index(photos):
   assert not np.array_equal(plain[0]["lr"], a[0]["lr"])
   sharp = realesrgan.ops.usm_sharp(realesrgan.ops.planes(plain[0]["hr"][0]))
   np.testing.assert_array_equal(a[0]["hr"][0], realesrgan.ops.to_uint8(sharp))
+
+
+@pytest.mark.parametrize("procs", [0, 2])
+def test_script_holding_a_degraded_iterator_until_exit_exits_cleanly(tmp_path, procs):
+  """A dataset iterator kept alive until the interpreter exits (a script's global) once hung the exit (threads) or
+  printed a traceback from the terminated worker pool (processes)."""
+  import subprocess
+  import sys
+  import textwrap
+  script = tmp_path / "hold.py"
+  script.write_text(textwrap.dedent(f"""
+      from sr_jax import datasets, input_pipeline
+      from sr_jax.degradations import realesrgan
+      images = datasets.load_source("skimage:astronaut,coffee", min_size=64)
+      ds = input_pipeline.train_dataset(images, patch_size=16, scale=4, global_batch=4, seed=0,
+                                        degradation=realesrgan.Spec(), degradation_workers={procs})
+      it = ds.as_numpy_iterator()
+      print(next(it)["lr"].shape)
+      """))
+  out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+  assert out.returncode == 0 and "(4, 16, 16, 3)" in out.stdout, out.stderr[-3000:]
+  assert "Traceback" not in out.stderr and "terminate called" not in out.stderr, out.stderr[-3000:]

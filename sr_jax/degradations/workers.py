@@ -32,7 +32,26 @@ import numpy as np
 from sr_jax.degradations import realesrgan
 
 _POOLS: dict[int, multiprocessing.pool.Pool] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+_CLOSING = threading.Event()
+
+
+def closing() -> bool:
+  """True once ``close`` ran (interpreter exit)."""
+  return _CLOSING.is_set()
+
+
+def close() -> None:
+  """Ends the degradation work for good (registered for interpreter exit): batches in flight and later ones
+  return blank patches at once, the worker pools are terminated."""
+  _CLOSING.set()
+  with _LOCK:
+    for pool in _POOLS.values():
+      pool.terminate()
+    _POOLS.clear()
+
+
+atexit.register(close)
 
 
 def resolve(workers: int) -> int:
@@ -75,7 +94,6 @@ def _pool(workers: int) -> multiprocessing.pool.Pool:
     if workers not in _POOLS:
       with _light_main():  # multiprocessing.Pool starts all its workers here.
         pool = multiprocessing.get_context("spawn").Pool(workers)
-      atexit.register(pool.terminate)
       _POOLS[workers] = pool
     return _POOLS[workers]
 
@@ -83,8 +101,28 @@ def _pool(workers: int) -> multiprocessing.pool.Pool:
 def degrade_batch(hrs: np.ndarray, keys: list[tuple[int, ...]], spec: realesrgan.Spec, scale: int,
                   workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
   """``[realesrgan.degrade(hr, default_rng(key), spec, scale)]`` for each patch, on ``workers`` processes
-  (0: here)."""
+  (0: here). After ``close`` (interpreter exit) the patches are blank: tf.data's threads may still ask for
+  batches then, and must not wait on a terminated pool or run for long while Python shuts down."""
   jobs = [(hr, key, spec, scale) for hr, key in zip(hrs, keys)]
   if workers <= 0:
-    return [_degrade_one(job) for job in jobs]
-  return _pool(workers).map(_degrade_one, jobs, chunksize=1)  # Patch costs vary (up- or downscaled): balance.
+    out = []
+    for job in jobs:
+      if _CLOSING.is_set():
+        return _blank(hrs, scale)
+      out.append(_degrade_one(job))
+    return out
+  with _LOCK:
+    if _CLOSING.is_set():
+      return _blank(hrs, scale)
+    result = _pool(workers).map_async(_degrade_one, jobs, chunksize=1)  # Costs vary (random resize): balance.
+  while not _CLOSING.is_set():
+    try:
+      return result.get(timeout=0.1)
+    except multiprocessing.TimeoutError:
+      pass
+  return _blank(hrs, scale)
+
+
+def _blank(hrs: np.ndarray, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+  h, w = hrs.shape[1:3]
+  return [(np.zeros((h // scale, w // scale) + hr.shape[2:], np.uint8), np.zeros_like(hr)) for hr in hrs]
