@@ -2,15 +2,17 @@ r"""Bicubic-trained vs Real-ESRGAN-trained models on photos degraded the real wa
 
   sr-train --config=quickstart_x4 --workdir=runs/quickstart_x4
   sr-train --config=quickstart_realesrgan --workdir=runs/quickstart_realesrgan
+  sr-train --config=quickstart_realesrgan_gan --workdir=runs/quickstart_realesrgan_gan   # optional GAN stage
   python -m experiments.realworld --bicubic=runs/quickstart_x4 --realesrgan=runs/quickstart_realesrgan \
-      --output_dir=experiments/results/realworld
+      --realesrgan_gan=runs/quickstart_realesrgan_gan --output_dir=experiments/results/realworld
 
 Inputs: scikit-image photos neither model trained on (chelsea, coffee; camera in gray), reduced x4 by MATLAB
 bicubic and saved as a photo would be: clean (the benchmark setting), as JPEG at quality 40, and with Gaussian
-noise (sigma 10) then JPEG at quality 60. Each model upscales each input (last step; its EMA weights, or the
-raw ones with --raw_weights).
-Writes comparison.png (crops: input, bicubic, both models, the original), table.md and results.json
-(per image and input: NIQE of each output, no reference; PSNR (Y) and LPIPS against the original photo).
+noise (sigma 10) then JPEG at quality 60. Each model upscales each input (last step, not "best": validation
+used chelsea and coffee; its EMA weights, or the raw ones with --raw_weights).
+Writes comparison.png (crops: input, bicubic, the models, the original), table.md (means per input, then per
+image) and results.json (per image and input: NIQE of each output, no reference; PSNR (Y) and LPIPS against the
+original photo).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 flags.DEFINE_string("bicubic", None, "Workdir of the bicubic-trained model.", required=True)
 flags.DEFINE_string("realesrgan", None, "Workdir of the Real-ESRGAN-trained model.", required=True)
+flags.DEFINE_string("realesrgan_gan", None, "Workdir of its GAN stage (optional).")
 flags.DEFINE_string("output_dir", "experiments/results/realworld", "Output folder.")
 flags.DEFINE_bool("raw_weights", False, "Use the runs' raw weights instead of their EMA.")
 flags.DEFINE_string("photos", "chelsea,coffee,camera", "scikit-image photos (not in either training set).")
@@ -56,12 +59,14 @@ def score(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict:
 
 def run(out: str) -> dict:
   models = {}
-  for label, workdir in (("bicubic-trained", FLAGS.bicubic), ("Real-ESRGAN-trained", FLAGS.realesrgan)):
+  runs = [("bicubic-trained", FLAGS.bicubic), ("Real-ESRGAN-trained", FLAGS.realesrgan)]
+  runs += [("Real-ESRGAN GAN stage", FLAGS.realesrgan_gan)] if FLAGS.realesrgan_gan else []
+  for label, workdir in runs:
     r = run_dir.load_run(workdir, "latest", raw_weights=FLAGS.raw_weights)
     models[label] = inference.Upscaler(r.graphdef, r.params, r.config.model)
   scales = {up.scale for up in models.values()}
   if len(scales) != 1:
-    raise app.UsageError(f"the two runs have different scales: {sorted(scales)}")
+    raise app.UsageError(f"the runs have different scales: {sorted(scales)}")
   scale = scales.pop()
   results, panels = {}, []
   files = datasets.skimage_files(FLAGS.photos)
@@ -96,8 +101,15 @@ def _figure(panels: list, scale: int, path: str, crop: int = 96) -> None:
 
 def table(results: dict) -> str:
   labels = list(next(iter(results.values())))
-  lines = ["| photo / input | " + " | ".join(f"{m} NIQE ↓ / PSNR / LPIPS ↓" for m in labels) + " |",
+  lines = ["| input: mean over the photos | " + " | ".join(f"{m} LPIPS ↓ / NIQE ↓ / PSNR" for m in labels) + " |",
            "|---|" + "---|" * len(labels)]
+  for kind in INPUTS:
+    per = [v for key, v in results.items() if key.endswith("/" + kind)]
+    mean = lambda label, metric: np.mean([p[label][metric] for p in per])
+    lines.append(f"| {kind} | " + " | ".join(
+        f"{mean(m, 'lpips'):.3f} / {mean(m, 'niqe'):.2f} / {mean(m, 'psnr'):.2f}" for m in labels) + " |")
+  lines += ["", "| photo / input | " + " | ".join(f"{m} NIQE ↓ / PSNR / LPIPS ↓" for m in labels) + " |",
+            "|---|" + "---|" * len(labels)]
   for key, per in results.items():
     lines.append(f"| {key} | " + " | ".join(f"{v['niqe']:.2f} / {v['psnr']:.2f} / {v['lpips']:.3f}"
                                             for v in per.values()) + " |")

@@ -107,11 +107,15 @@ def test_realworld_comparison_runs_end_to_end(tmp_path, test_config):
     config.update(eval_every=2, checkpoint_every=2)
     train.train_and_evaluate(config, str(tmp_path / name))
   absl_flags.FLAGS(["realworld", f"--bicubic={tmp_path / 'bic'}", f"--realesrgan={tmp_path / 'real'}",
-                    f"--output_dir={tmp_path / 'out'}", "--photos=chelsea"])
+                    f"--realesrgan_gan={tmp_path / 'real'}", f"--output_dir={tmp_path / 'out'}", "--photos=chelsea"])
   realworld.main([])
   results = json.loads((tmp_path / "out" / "results.json").read_text())
   assert set(results) == {"chelsea/clean", "chelsea/jpeg40", "chelsea/noise10_jpeg60"}
   per = results["chelsea/jpeg40"]
-  assert set(per) == {"bicubic", "bicubic-trained", "Real-ESRGAN-trained"}
+  assert set(per) == {"bicubic", "bicubic-trained", "Real-ESRGAN-trained", "Real-ESRGAN GAN stage"}
   assert all(np.isfinite(v["niqe"]) and v["psnr"] > 5 and 0 <= v["lpips"] < 1.5 for v in per.values())
   assert os.path.getsize(tmp_path / "out" / "comparison.png") > 10_000
+  means = (tmp_path / "out" / "table.md").read_text().splitlines()[2]
+  lpips = [float(cell.split("/")[0]) for cell in means.split("|")[2:-1]]
+  assert means.startswith("| clean |") and lpips == pytest.approx(  # The summary row is the mean of the photos'.
+      [v["lpips"] for v in results["chelsea/clean"].values()], abs=6e-4)
