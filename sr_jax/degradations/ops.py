@@ -11,7 +11,8 @@ Each follows BasicSR's definition (``basicsr/data/degradations.py``, ``basicsr/u
 - ``resize``: PyTorch ``F.interpolate`` semantics (align_corners=False, no antialiasing): 'area' (adaptive
   average pooling), 'bilinear', 'bicubic' (Keys a = -0.75, border pixels repeated);
 - ``gaussian_noise`` / ``poisson_noise``: the noise to add (sigma on the 0-255 scale; Poisson with the image's
-  number of distinct levels rounded up to a power of two, times ``scale``), colour or gray (one channel repeated);
+  number of distinct levels rounded up to a power of two, times ``scale``, drawn by ``poisson.sample``), colour
+  or gray (one channel repeated);
 - ``jpeg``: a real libjpeg round trip through Pillow at an integer quality (4:2:0 chroma), where Real-ESRGAN
   trains with a differentiable JPEG approximation (DiffJPEG) at a continuous quality;
 - ``usm_sharp``: unsharp masking of the ground truth (weight 0.5, 51x51 Gaussian of sigma 8, threshold 10).
@@ -51,8 +52,8 @@ def filter2d(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
   Real-ESRGAN's kernels are zero-padded to 21 x 21: the zero border is dropped first (it changes nothing), and
   the identity pulse returns the image. A kernel that is a sum of at most ``_max_rank`` outer products (to 1e-6
-  in the sum of absolute differences, so to 1e-6 on an image in [0, 1]; isotropic Gaussians have one, rotated
-  ones 2 to 7) is two banded products a term; any other goes by FFT, circular at a fast length >= the padded
+  in the sum of absolute differences, so to 1e-6 on an image in [0, 1]: isotropic Gaussians have one term, a
+  few rotated ones 2 or 3, most 4 to 9) is two banded products a term; any other goes by FFT, circular at a fast length >= the padded
   size, which leaves the valid part exact (a 21 x 21 kernel on a 256² patch: ~3 ms instead of ~100 ms directly).
   """
   if kernel.shape[0] % 2 != 1:
@@ -85,8 +86,9 @@ def _trimmed(kernel: np.ndarray) -> np.ndarray:
 
 
 def _max_rank(pixels: int) -> int:
-  """How many banded terms cost less than one FFT blur: on the CI machine (worker processes' malloc settings) one
-  term took 1.5-1.8 ms and the FFT 3.9-5.1 ms on 256², 0.4-0.7 vs 0.6-1.4 ms on 64² to 128² (kernels 7 to 21)."""
+  """How many banded terms cost less than one FFT blur: on the CI machine (worker processes' malloc settings;
+  kernels 7 to 21 wide) one term took 1.1-1.5 ms and the FFT 3.7-4.9 ms on 256², 0.4-0.7 vs 1.0-1.3 ms on 128²,
+  0.16-0.18 vs 0.39-0.56 ms on 64²."""
   return 3 if pixels > 160 * 160 else 2
 
 
@@ -236,8 +238,7 @@ def _reflect_matrix(n: int, taps: np.ndarray) -> np.ndarray:
 
 
 def _correlate(img: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
-  """filter2d with the kernel outer(col, row) (odd lengths, each shorter than twice the image's side): a banded
-  product along each axis."""
+  """filter2d with the kernel outer(col, row) (odd lengths): a banded product along each axis."""
   return _along_w(_banded_blocks(_reflect_matrix(img.shape[2], row)),
                   _along_h(_banded_blocks(_reflect_matrix(img.shape[1], col)), img))
 
