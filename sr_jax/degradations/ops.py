@@ -53,8 +53,9 @@ def filter2d(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
   Real-ESRGAN's kernels are zero-padded to 21 x 21: the zero border is dropped first (it changes nothing), and
   the identity pulse returns the image. A kernel that is a sum of at most ``_max_rank`` outer products (to 1e-6
   in the sum of absolute differences, so to 1e-6 on an image in [0, 1]: isotropic Gaussians have one term, a
-  few rotated ones 2 or 3, most 4 to 9) is two banded products a term; any other goes by FFT, circular at a fast length >= the padded
-  size, which leaves the valid part exact (a 21 x 21 kernel on a 256² patch: ~3 ms instead of ~100 ms directly).
+  few rotated ones 2 or 3, most 4 to 9) is two banded products a term; any other goes by FFT, circular at a
+  fast length >= the padded size, which leaves the valid part exact (a 21 x 21 kernel on a 256² patch: ~3 ms
+  instead of ~100 ms directly).
   """
   if kernel.shape[0] % 2 != 1:
     raise ValueError(f"kernel size must be odd, got {kernel.shape}")
