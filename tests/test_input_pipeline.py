@@ -90,18 +90,23 @@ def test_images_smaller_than_patch_are_skipped(tmp_path):
 
 
 def test_realesrgan_patches_are_a_pure_function_of_seed_and_index(photos):
-  from sr_jax.degradations import realesrgan
+  from sr_jax.degradations import realesrgan, workers
   spec = realesrgan.Spec()
   kw = dict(patch_size=16, scale=4, degradation=spec)
   a = _batches(photos, 3, **kw)
   assert a[0]["lr"].shape == (4, 16, 16, 3) and a[0]["hr"].shape == (4, 64, 64, 3)
   resumed = _batches(photos, 1, start_step=2, **kw)
   parts = [_batches(photos, 3, process_index=p, process_count=2, **kw) for p in range(2)]
-  pooled = _batches(photos, 3, degradation_workers=2, **kw)  # On worker processes.
+  pooled = _batches(photos, 3, degradation_workers=2, **kw)  # On worker processes, through shared memory.
+  with pytest.MonkeyPatch.context() as mp:  # Or through the pool's pipes, when /dev/shm is short.
+    mp.setattr(workers, "_segment", lambda nbytes: None)
+    piped = _batches(photos, 3, degradation_workers=2, **kw)
+  assert workers._SEGMENTS and all(s.size >= workers._nbytes(4, (64, 64, 3), 4) for s in workers._SEGMENTS)
   for key in ("lr", "hr"):
     np.testing.assert_array_equal(resumed[0][key], a[2][key])  # After a restart.
     for step in range(3):
       np.testing.assert_array_equal(pooled[step][key], a[step][key])
+      np.testing.assert_array_equal(piped[step][key], a[step][key])
     for step in range(3):  # On 1 or 2 processes (hence devices): the same global batch.
       np.testing.assert_array_equal(np.concatenate([parts[0][step][key], parts[1][step][key]]), a[step][key])
   # The degraded LR is not the bicubic one, and the target is the USM-sharpened HR crop.
