@@ -2,7 +2,7 @@
 
 Why the host and not the jitted step: JPEG here is real libjpeg (on a device it would have to be a JAX
 approximation such as DiffJPEG), the host's cores are otherwise idle while an accelerator trains, and the
-per-patch work (15-25 ms a 256² patch on one core) is independent; a device variant could not be measured on the
+per-patch work (17-26 ms a 256² patch on one core) is independent; a device variant could not be measured on the
 GPU-less machine this was built on.
 
 Measured on the 2-core CI machine (experiments/results/benchmarks.md): in tf.data's threads the NumPy/SciPy/
@@ -19,8 +19,8 @@ Patches travel through shared memory, not the pool's pipes: a batch's HR patches
 worker reads its patch there and writes the LR and the HR target back; only the names and keys are pickled.
 Through the pipes the parent spent ~1.1 ms of CPU a 256² patch pickling and copying (the workers ~0.45 ms),
 about a tenth of what the two cores have for a patch. Segments are reused from batch to batch (a new mapping
-costs page faults on every first touch) and unlinked by ``close``; if the process is killed, multiprocessing's
-resource tracker unlinks them.
+costs page faults on every first touch) and unlinked by ``close``; the pipes still carry a batch when /dev/shm
+has less than twice its size free. If the process is killed, multiprocessing's resource tracker unlinks them.
 """
 
 from __future__ import annotations
