@@ -37,9 +37,12 @@ def pristine_model() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def aggd_fit(x: np.ndarray) -> tuple[float, float, float]:
   """(shape alpha, left scale, right scale) of an asymmetric generalised Gaussian fitted by moment matching."""
   x = x.ravel()
-  left, right = np.sqrt(np.mean(x[x < 0] ** 2)), np.sqrt(np.mean(x[x > 0] ** 2))
+  neg, pos = x[x < 0], x[x > 0]  # A flat block lacks one side: its features are NaN, and niqe drops the block.
+  left = np.sqrt(np.mean(neg ** 2)) if neg.size else np.nan
+  right = np.sqrt(np.mean(pos ** 2)) if pos.size else np.nan
   g = left / right
-  r = np.mean(np.abs(x)) ** 2 / np.mean(x ** 2)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    r = np.mean(np.abs(x)) ** 2 / np.mean(x ** 2)
   r_norm = r * (g ** 3 + 1) * (g + 1) / (g ** 2 + 1) ** 2
   alpha = _ALPHAS[np.argmin((_RATIOS - r_norm) ** 2)]
   k = np.sqrt(special.gamma(1 / alpha) / special.gamma(3 / alpha))
