@@ -14,6 +14,7 @@ and, on accelerators, peak device bytes.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import resource
@@ -169,7 +170,7 @@ def bench_degradation() -> list[dict]:
   images = datasets.load_source(FLAGS.pipeline_source, min_size=hr_side)
   spec, n = realesrgan.Spec(), 8 if FLAGS.smoke else 60
   patches = [images.get(i % len(images))[:hr_side, :hr_side] for i in range(n)]
-  calls = iter(range(1 << 30))  # New draws at every repetition, as in training (no cache hits on resize sizes).
+  calls = itertools.count()  # New draws at every repetition, as in training (no cache hits on resize sizes).
 
   def degrade_all():  # On one worker process: one BLAS thread, the workers' malloc settings, their IPC.
     call = next(calls)

@@ -83,15 +83,16 @@ def _lr_shape(hr_shape: tuple[int, ...], scale: int) -> tuple[int, ...]:
   return (hr_shape[0] // scale, hr_shape[1] // scale) + tuple(hr_shape[2:])
 
 
-def _nbytes(n: int, hr_shape: tuple[int, ...], scale: int) -> int:
-  return n * (2 * int(np.prod(hr_shape)) + int(np.prod(_lr_shape(hr_shape, scale))))
+def _sizes(n: int, hr_shape: tuple[int, ...], scale: int) -> tuple[int, int]:
+  """Bytes of a batch's HR patches and of its LR patches (a segment holds HR, LR, HR targets)."""
+  return n * int(np.prod(hr_shape)), n * int(np.prod(_lr_shape(hr_shape, scale)))
 
 
 def _layout(buf, n: int, hr_shape: tuple[int, ...], scale: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(HR inputs, LR outputs, HR targets) of a batch of ``n`` in a segment's buffer."""
-  lr_shape = _lr_shape(hr_shape, scale)
-  hr_bytes, lr_bytes = n * int(np.prod(hr_shape)), n * int(np.prod(lr_shape))
-  return (np.ndarray((n, *hr_shape), np.uint8, buf, 0), np.ndarray((n, *lr_shape), np.uint8, buf, hr_bytes),
+  hr_bytes, lr_bytes = _sizes(n, hr_shape, scale)
+  return (np.ndarray((n, *hr_shape), np.uint8, buf, 0),
+          np.ndarray((n, *_lr_shape(hr_shape, scale)), np.uint8, buf, hr_bytes),
           np.ndarray((n, *hr_shape), np.uint8, buf, hr_bytes + lr_bytes))
 
 
@@ -172,7 +173,8 @@ def degrade_batch(hrs: np.ndarray, keys: list[tuple[int, ...]], spec: realesrgan
   with _LOCK:
     if _CLOSING.is_set():
       return _blank(hrs, scale)
-    segment = _segment(_nbytes(n, hr_shape, scale))
+    hr_bytes, lr_bytes = _sizes(n, hr_shape, scale)
+    segment = _segment(2 * hr_bytes + lr_bytes)
     if segment is None:
       result = _pool(workers).map_async(_degrade_one, [(hr, key, spec, scale) for hr, key in zip(hrs, keys)],
                                         chunksize=1)  # Costs vary (random resize): balance.
@@ -197,5 +199,4 @@ def degrade_batch(hrs: np.ndarray, keys: list[tuple[int, ...]], spec: realesrgan
 
 
 def _blank(hrs: np.ndarray, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
-  h, w = hrs.shape[1:3]
-  return [(np.zeros((h // scale, w // scale) + hr.shape[2:], np.uint8), np.zeros_like(hr)) for hr in hrs]
+  return [(np.zeros(_lr_shape(hr.shape, scale), np.uint8), np.zeros_like(hr)) for hr in hrs]
