@@ -25,6 +25,7 @@ from typing import NamedTuple, Sequence
 from absl import app, flags
 
 from experiments import common_flags, sweep_lib
+from sr_jax import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", None, "Folder holding one workdir per member.")
@@ -131,4 +132,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -24,7 +24,7 @@ import matplotlib
 import numpy as np
 from absl import app, flags
 
-from sr_jax import datasets, eval_lib, image_io, imresize, inference, metrics, run_dir
+from sr_jax import cli, datasets, eval_lib, image_io, imresize, inference, metrics, run_dir
 from sr_jax.degradations import ops
 
 matplotlib.use("Agg")
@@ -129,4 +129,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -25,7 +25,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common_flags
-from sr_jax import color, datasets, eval_lib, imresize, inference, lpips, metrics, run_dir
+from sr_jax import cli, color, datasets, eval_lib, imresize, inference, lpips, metrics, run_dir
 from sr_jax.models import registry
 
 matplotlib.use("Agg")
@@ -303,4 +303,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -4,7 +4,8 @@
 (``DIR/Set5/baby.png``, ...). Every file is checked against the size and SHA-256 in the packaged manifest
 (``sr_jax/data/benchmark_manifest.tsv``, the same as the project's reference copy); a file is written under a
 temporary name and renamed only once it verified, so an interrupted or corrupted download never leaves a file
-that looks complete. Files already present with the right hash are not downloaded again.
+that looks complete; the temporary files of a fetch that was killed are removed by the next one. Files already
+present with the right hash are not downloaded again.
 
 Mirrors (public repositories, pinned to a commit): Set5 and Set14 from majedelhelou/denoising_datasets; B100,
 BSD200 and T91 (Yang et al.'s 91 images) from jiny2001/dcscn-super-resolution. ``mirror=`` replaces them with
@@ -17,7 +18,7 @@ import csv
 import os
 from typing import Callable
 
-from sr_jax import download
+from sr_jax import atomic, download
 from sr_jax.errors import DataError
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "benchmark_manifest.tsv")
@@ -46,7 +47,8 @@ sha256 = download.sha256
 
 
 def fetch(names: list[str], to: str, *, mirror: str | None = None, timeout: float = 60.0,
-          progress: Callable[[str], None] = print) -> dict[str, int]:
+          deadline: float | None = download.DEFAULT_DEADLINE, progress: Callable[[str], None] = print
+          ) -> dict[str, int]:
   """Downloads and verifies the named sets into ``to``; returns {set: files downloaded (0: all present)}."""
   known = manifest()
   unknown = [n for n in names if n not in known]
@@ -56,13 +58,14 @@ def fetch(names: list[str], to: str, *, mirror: str | None = None, timeout: floa
   for name in names:
     folder = os.path.join(to, name)
     os.makedirs(folder, exist_ok=True)
+    atomic.remove_stale(folder, downloads=tuple(f for f, _, _ in known[name]))  # Left by a killed fetch.
     base = f"{mirror.rstrip('/')}/{name}" if mirror else SOURCES[name]
     counts[name] = 0
     for file, size, digest in known[name]:
       dst = os.path.join(folder, file)
       if os.path.exists(dst) and os.path.getsize(dst) == size and sha256(dst) == digest:
         continue
-      download.download(f"{base}/{file}", dst, size=size, digest=digest, timeout=timeout)
+      download.download(f"{base}/{file}", dst, size=size, digest=digest, timeout=timeout, deadline=deadline)
       counts[name] += 1
     progress(f"{name}: {len(known[name])} files verified in {folder} ({counts[name]} downloaded)")
   return counts

@@ -5,6 +5,14 @@ Layout: ``WORKDIR/checkpoints/<step>/{state,meta}``. ``state`` is the TrainState
 directory and renames it when complete, so an interrupted save never shows up as a checkpoint; restore takes
 the latest complete one.
 
+Damage: a checkpoint that exists but cannot be read (a truncated or garbage ``manifest.ocdbt``, unreadable
+``meta``) is named with its step and the reason (``CheckpointUnreadableError``), told apart from a checkpoint of
+another model (``CheckpointMismatchError``) and from one deleted while being read by a trainer's pruning
+(``CheckpointGoneError``; readers then list again). A step whose ``metrics`` file is garbage stays usable and
+is left out of "best". ``restore_newest`` is what resuming and the readers of 'best'/'latest' use: the newest
+readable step of those asked for, with the unreadable ones it passed over. A full disk, whichever library
+reports it, is a ``CheckpointSaveError`` saying so.
+
 Stopping: in a single-process run, SIGTERM (a scheduler's preemption) and SIGINT (Ctrl-C) are caught by the
 trainer's Checkpointer: the current step finishes, a checkpoint is saved, and ``maybe_save`` answers "stop"; a
 second signal acts at once. Multi-process runs get SIGTERM through JAX's distributed preemption sync (Orbax's
@@ -13,29 +21,111 @@ second signal acts at once. Multi-process runs get SIGTERM through JAX's distrib
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import logging as py_logging
 import os
+import re
 import shutil
 import signal
+import sys
+import tempfile
 import threading
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Iterable, Iterator
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from sr_jax import atomic, errors
 from sr_jax.errors import UserError
 
 # Metrics that can pick the best checkpoint, saved as "val_<name>" with each validation's checkpoint, and how
 # each ranks checkpoints: a score where higher is better.
 RANKING = {"psnr": lambda m: m["val_psnr"], "lpips": lambda m: -m["val_lpips"]}
 TMP_MARKER = ".orbax-checkpoint-tmp"
+_READING = ".reading-"  # WORKDIR/.reading-<PID>-*: a reader's hard-linked view of one checkpoint (see _pinned).
 
 
 class CheckpointSaveError(UserError, OSError):
   """A save failed (disk full, permissions); earlier checkpoints are intact and the message lists them."""
+
+
+class CheckpointReadError(UserError, ValueError):
+  """A checkpoint that exists but cannot be used; ``step`` says which."""
+
+  def __init__(self, message: str, step: int):
+    super().__init__(message)
+    self.step = step
+
+
+class CheckpointUnreadableError(CheckpointReadError):
+  """The checkpoint's files are damaged (truncated, empty, garbage)."""
+
+
+class CheckpointMismatchError(CheckpointReadError):
+  """The checkpoint is readable but holds another model than the one asked for."""
+
+
+class CheckpointGoneError(UserError, FileNotFoundError):
+  """The checkpoint was deleted while being read (a live trainer prunes old ones)."""
+
+
+# Orbax's own messages when the saved tree or shapes differ from the requested ones (as opposed to damaged files).
+_MISMATCH = re.compile(r"not compatible with the stored shape|tree structures do not match|Requested shape")
+
+
+def _short(e: BaseException) -> str:
+  """The informative part of a (long, multi-line) Orbax/TensorStore error."""
+  text = " ".join(str(e).split()) or type(e).__name__
+  if "Error decoding" in text:
+    text = text[text.rindex("Error decoding"):]
+  text = text.split(" [tensorstore_spec=")[0].split(" [source locations=")[0]
+  return text[:240] + ("..." if len(text) > 240 else "")
+
+
+def _drop_closed_loop_noise() -> None:
+  """A failed restore or save leaves TensorStore callbacks that find Orbax's event loop closed; Python prints each as an
+  'unraisable' traceback (dozens, after the error itself was handled). Only those are dropped, once installed."""
+  previous = sys.unraisablehook
+  if getattr(previous, "_sr_jax", False):
+    return
+
+  def hook(unraisable) -> None:
+    e = unraisable.exc_value
+    if (isinstance(e, RuntimeError) and "Event loop is closed" in str(e)) or (
+        "_read_array_index_and_device_put" in repr(unraisable.object)):
+      return
+    previous(unraisable)
+
+  hook._sr_jax = True
+  sys.unraisablehook = hook
+
+
+class _Manager(ocp.CheckpointManager):
+  """Orbax's manager, except that a step whose metrics file cannot be parsed has no metrics (instead of every
+  manager of the workdir failing to start); ``unreadable_metrics`` records why."""
+
+  def __init__(self, *args, **kwargs):
+    self.unreadable_metrics: dict[int, str] = {}
+    super().__init__(*args, **kwargs)
+
+  def _tolerant(self, read: Callable[[int], Any], step: int):
+    try:
+      return read(step)
+    except (ValueError, OSError) as e:  # json.JSONDecodeError is a ValueError.
+      if step not in self.unreadable_metrics:
+        self.unreadable_metrics[step] = _short(e)
+        absl_logging.warning("checkpoint %d: its metrics file is unreadable (%s); it is not considered for "
+                             "'best'", step, _short(e))
+      return None
+
+  def metrics(self, step: int):
+    return self._tolerant(super().metrics, step)
+
+  def _get_metrics(self, step: int):  # What Orbax 0.12's metadata() and metrics() read through.
+    return self._tolerant(super()._get_metrics, step)
 
 
 class Checkpointer:
@@ -60,6 +150,8 @@ class Checkpointer:
         pp.BestN(get_metric_fn=self._rank, reverse=False, n=1,
                  keep_checkpoints_without_metrics=False),
     ])
+    _drop_closed_loop_noise()
+    _remove_dead_readers_views(os.path.dirname(self.directory))
     if not read_only:
       self._remove_partial_saves()
     # best_fn makes Orbax write each save's metrics to disk, so "best" survives restarts (the preservation policy
@@ -67,12 +159,56 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(create=not read_only, read_only=read_only, preservation_policy=policy,
                                            best_fn=self._rank, best_mode="max",
                                            enable_async_checkpointing=async_save and not read_only)
-    self.manager = ocp.CheckpointManager(
-        self.directory, options=options,
-        item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
+    self.read_only = read_only
+    self._options = options
+    self.manager = self._new_manager(self.directory)
     if handle_signals and jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
       for sig in (signal.SIGTERM, signal.SIGINT):
         self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+
+  def _new_manager(self, directory: str) -> "_Manager":
+    """Orbax's manager; a reader's is retried when a step it is listing is deleted under it (a live trainer)."""
+    for attempt in range(20):
+      try:
+        return _Manager(directory, options=self._options,
+                        item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
+      except FileNotFoundError:
+        if not self.read_only or attempt == 19:
+          raise
+        time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+  @contextlib.contextmanager
+  def _pinned(self, step: int) -> Iterator["_Manager"]:
+    """A reader's manager over a private copy of ``step`` made of hard links, so that the files stay readable when
+    a live trainer deletes the checkpoint during the (slow) restore; the race is narrowed to the linking (a few
+    ms), after which a failure is diagnosed against the real folder. Where no hard links can be made (a read-only
+    workdir, a filesystem without them) the checkpoint is read in place."""
+    if not self.read_only:
+      yield self.manager
+      return
+    src = os.path.join(self.directory, str(step))
+    try:
+      view = tempfile.mkdtemp(prefix=f"{_READING}{os.getpid()}-", dir=os.path.dirname(self.directory))
+    except OSError:
+      yield self.manager
+      return
+    try:
+      try:
+        _link_tree(src, os.path.join(view, "checkpoints", str(step)))
+      except FileNotFoundError as e:
+        raise CheckpointGoneError(f"checkpoint {src} was deleted while being read (a trainer running in this "
+                                  "workdir prunes old checkpoints)") from e
+      except OSError:
+        yield self.manager
+        return
+      manager = self._new_manager(os.path.join(view, "checkpoints"))
+      try:
+        yield manager
+      finally:
+        manager.close()
+    finally:
+      shutil.rmtree(view, ignore_errors=True)
 
   def _remove_partial_saves(self) -> None:
     """A save cut short by a crash leaves a '<step>.orbax-checkpoint-tmp*' folder: never a checkpoint, removed
@@ -131,39 +267,89 @@ class Checkpointer:
       self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                       meta=ocp.args.JsonSave(meta)),
                         metrics=metrics, force=True)
-    except OSError as e:
-      raise self._save_error(step, e) from e
+    except Exception as e:  # Orbax reports a full disk as a ValueError (RESOURCE_EXHAUSTED) or an OSError.
+      if isinstance(e, OSError) or errors.is_disk_full(e):
+        raise self._save_error(step, e) from e
+      raise
 
-  def _save_error(self, step: int, e: OSError) -> CheckpointSaveError:
-    kept = sorted(s for s in self.all_steps() if s != step)
-    reason = "the disk is full" if e.errno == 28 else f"{type(e).__name__}: {e}"
-    return CheckpointSaveError(e.errno, f"saving checkpoint {step} in {self.directory} failed: {reason}. Earlier "
-                   f"checkpoints are intact ({kept or 'none'}); free space and re-run the same command to "
-                   "resume from the latest of them.")
+  def _save_error(self, step: int, e: BaseException) -> CheckpointSaveError:
+    kept = saved_steps(self.directory, exclude=step)
+    reason = "the disk is full" if errors.is_disk_full(e) else f"{type(e).__name__}: {_short(e)}"
+    err = CheckpointSaveError(f"saving checkpoint {step} in {self.directory} failed: {reason}. Earlier "
+                              f"checkpoints are intact ({kept or 'none'}); free space and re-run the same command "
+                              "to resume from the latest of them.")
+    err.errno = 28 if errors.is_disk_full(e) else getattr(e, "errno", None)
+    return err
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
-    absent = self._fields_absent_on_disk(step, abstract_state)
+    """(state, meta) of ``step``; raises CheckpointUnreadableError / CheckpointMismatchError / CheckpointGoneError
+    (see the module docstring) instead of Orbax's errors."""
+    with self._pinned(step) as manager:
+      try:
+        return self._restore(manager, step, abstract_state)
+      except Exception as e:  # noqa: BLE001  (diagnosed below; a bug still shows as the cause)
+        raise self._diagnose(manager, step, e) from e
+
+  def _diagnose(self, manager: "_Manager", step: int, e: Exception) -> Exception:
+    where = os.path.join(self.directory, str(step))
+    deadline = time.monotonic() + 2.0  # A trainer's pruning is a plain rmtree: let one in progress finish.
+    while os.path.isdir(where) and time.monotonic() < deadline:
+      time.sleep(0.1)
+    if not os.path.isdir(where):
+      return CheckpointGoneError(f"checkpoint {where} was deleted while being read (a trainer running in this "
+                                 "workdir prunes old checkpoints)")
+    try:
+      manager.item_metadata(step)
+    except Exception as m:  # noqa: BLE001
+      return CheckpointUnreadableError(f"checkpoint {where} is unreadable: {_short(m)}", step)
+    if _MISMATCH.search(str(e)):
+      return CheckpointMismatchError(f"checkpoint {where} holds another model than the one in the workdir's "
+                                     f"config (architecture or scale mismatch): {_short(e)}", step)
+    return CheckpointUnreadableError(f"checkpoint {where} is unreadable: {_short(e)}", step)
+
+  def restore_newest(self, abstract_state: Any, steps: Iterable[int]) -> tuple[Any, int, list[CheckpointReadError]]:
+    """(state, step, passed over) of the first readable step of ``steps`` (in the given order). Unreadable ones
+    are passed over with a warning naming each; a mismatch or a deleted step is raised at once. Raises
+    CheckpointUnreadableError when none is readable."""
+    passed = []
+    for step in steps:
+      try:
+        state, _ = self.restore(step, abstract_state)
+      except CheckpointUnreadableError as e:
+        absl_logging.warning("%s; trying an older checkpoint", e)
+        passed.append(e)
+        continue
+      if passed:
+        absl_logging.warning("Using checkpoint %d instead of unreadable %s", step,
+                             ", ".join(str(p.step) for p in passed))
+      return state, step, passed
+    raise CheckpointUnreadableError(f"no readable checkpoint in {self.directory}: "
+                                    + "; ".join(str(p) for p in passed), passed[-1].step if passed else -1)
+
+  def set_aside(self, step: int) -> str:
+    """Moves an unreadable checkpoint out of ``checkpoints/`` (to ``unreadable_checkpoints/STEP``; never deleted),
+    so that training can save that step again; returns where it went."""
+    dst_dir = os.path.join(os.path.dirname(self.directory), "unreadable_checkpoints")
+    os.makedirs(dst_dir, exist_ok=True)
+    dst, n = os.path.join(dst_dir, str(step)), 1
+    while os.path.exists(dst):
+      dst, n = os.path.join(dst_dir, f"{step}-{n}"), n + 1
+    os.rename(os.path.join(self.directory, str(step)), dst)
+    self.manager.reload()
+    return dst
+
+  def _restore(self, manager: "_Manager", step: int, abstract_state: Any) -> tuple[Any, dict]:
+    absent = _fields_absent_on_disk(manager, step, abstract_state)
     target = abstract_state
     if absent:  # Written before those (unused, None) fields existed: restore the rest, keep them None.
       target = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)
                 if f.name not in absent}
-    restored = self.manager.restore(step, args=ocp.args.Composite(
+    restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
     state = restored["state"]
     if absent:
       state = dataclasses.replace(abstract_state, **state)
     return state, restored["meta"]
-
-  def _fields_absent_on_disk(self, step: int, abstract_state: Any) -> set[str]:
-    """Dataclass fields that are None in ``abstract_state`` and missing from the checkpoint's tree."""
-    if not dataclasses.is_dataclass(abstract_state):
-      return set()
-    optional = {f.name for f in dataclasses.fields(abstract_state) if getattr(abstract_state, f.name) is None}
-    if not optional:
-      return set()
-    tree = self.manager.item_metadata(step)["state"]
-    saved = set(tree.keys()) if hasattr(tree, "keys") else set()
-    return optional - saved if saved else set()
 
   def reached_preemption(self, step: int) -> bool:
     return self.manager.reached_preemption(step)
@@ -172,16 +358,58 @@ class Checkpointer:
     self._restore_handlers()
     try:
       self.manager.wait_until_finished()
-    except OSError as e:  # An asynchronous save failed in the background.
-      raise self._save_error(self.manager.latest_step() or -1, e) from e
+    except Exception as e:  # An asynchronous save failed in the background.
+      if isinstance(e, OSError) or errors.is_disk_full(e):
+        raise self._save_error(self.manager.latest_step() or -1, e) from e
+      raise
     finally:
       self.manager.close()
 
 
-def quiet_library_logs() -> None:
-  """Drops Orbax's INFO chatter (dozens of lines per save) from the console; warnings still show."""
+def _fields_absent_on_disk(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> set[str]:
+  """Dataclass fields that are None in ``abstract_state`` and missing from the checkpoint's tree."""
+  if not dataclasses.is_dataclass(abstract_state):
+    return set()
+  optional = {f.name for f in dataclasses.fields(abstract_state) if getattr(abstract_state, f.name) is None}
+  if not optional:
+    return set()
+  tree = manager.item_metadata(step)["state"]
+  saved = set(tree.keys()) if hasattr(tree, "keys") else set()
+  return optional - saved if saved else set()
 
-  def keep(record: py_logging.LogRecord) -> bool:
-    return record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname.replace("\\", "/")
 
-  absl_logging.get_absl_handler().addFilter(keep)
+def _remove_dead_readers_views(workdir: str) -> None:
+  """Views left by readers that were killed (kill -9) before removing them."""
+  try:
+    names = [n for n in os.listdir(workdir) if n.startswith(_READING)]
+  except OSError:
+    return
+  for name in names:
+    pid = name[len(_READING):].split("-", 1)[0]
+    if pid.isdigit() and not atomic.alive(int(pid)):
+      shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
+
+
+def _link_tree(src: str, dst: str) -> None:
+  """``dst`` as a tree of hard links to ``src``'s files; raises FileNotFoundError if anything of ``src`` vanishes
+  meanwhile."""
+  def fail(e: OSError) -> None:
+    raise e
+
+  os.makedirs(dst)
+  for root, dirs, files in os.walk(src, onerror=fail):
+    here = os.path.join(dst, os.path.relpath(root, src))
+    for d in dirs:
+      os.mkdir(os.path.join(here, d))
+    for f in files:
+      os.link(os.path.join(root, f), os.path.join(here, f))
+  if not os.path.isdir(src):
+    raise FileNotFoundError(src)
+
+
+def saved_steps(directory: str, exclude: int | None = None) -> list[int]:
+  """The complete checkpoints in ``directory`` as the disk has them now (Orbax's list can be stale)."""
+  try:
+    return sorted(int(n) for n in os.listdir(directory) if n.isdigit() and int(n) != exclude)
+  except OSError:
+    return []

@@ -1,54 +1,106 @@
-"""Running a command-line program: absl's app.run, with user errors printed as one line.
+"""Running a command-line program: absl's app.run, with user errors printed as one line and libraries quiet.
 
-``run(main)`` calls ``main`` under absl. A flag that does not parse (an unknown ``--config.`` key, a value of
-the wrong type) and a ``UserError`` (or a missing file/folder) raised by ``main`` end the program with
-``<program>: error: <message>`` on stderr and exit status 1, without a traceback unless ``--verbose`` (each CLI
-defines it) is given. Any other exception is a bug and keeps its traceback.
+``run(main)`` calls ``main`` under absl. A user error ends the program with ``<program>: error: <message>`` on
+stderr and exit status 1, without a traceback unless ``--verbose`` (each CLI defines it) is given. What counts
+as a user error is decided by where it comes from, not by a list of exception types each module would have to
+extend:
+- a flag that does not parse, is out of its bounds or is refused by ``main`` (absl's errors, ``app.UsageError``,
+  an unknown ``--config.`` key or a config file that cannot be loaded);
+- sr_jax's own checks of input, files and workdirs (``errors.UserError`` and its subclasses);
+- the operating system about a file or folder (any ``OSError``: missing, unreadable, read-only, a FIFO, a full
+  disk), and a full disk however a library reports it (``errors.is_disk_full``).
+Anything else is a bug and keeps its traceback.
+
+Before ``main`` runs, ``quiet_libraries`` drops the chatter of Orbax, CLU and JAX's backend probing below ERROR
+from the console, and the tracebacks libraries log for a full disk (reported once, by sr_jax); ``--verbose``
+keeps everything.
 """
 
 from __future__ import annotations
 
+import logging as py_logging
 import os
 import sys
+import warnings
 from typing import Callable
 
 from absl import app, flags
+from absl import logging as absl_logging
 
-from sr_jax.errors import UserError
+from sr_jax import errors
 
-USER_ERRORS = (UserError, FileNotFoundError, FileExistsError, NotADirectoryError)
+_CHATTY = ("/orbax/", "/clu/", "/jax/_src/xla_bridge.py", "/etils/")
 
 
-def _fail(message: str) -> None:
+def is_user_error(e: BaseException) -> bool:
+  return isinstance(e, (errors.UserError, app.UsageError, flags.Error, OSError)) or errors.is_disk_full(e)
+
+
+def fail(message: str) -> None:
   print(f"{os.path.basename(sys.argv[0]) or 'sr_jax'}: error: {message}", file=sys.stderr, flush=True)
   sys.exit(1)
 
 
-def _message(e: BaseException) -> str:
-  """The innermost message: ml_collections wraps a KeyError (whose str() is a repr) in an AttributeError."""
+def message(e: BaseException) -> str:
+  """One line: the innermost message (ml_collections wraps a KeyError, whose str() is a repr, in an
+  AttributeError); an OSError as 'FILE: reason'."""
   while e.args and isinstance(e.args[0], BaseException):
     e = e.args[0]
+  if isinstance(e, OSError) and e.strerror and not isinstance(e, errors.UserError):
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror}" + (" (the disk is full: free space and run the same command again)"
+                                     if e.errno == 28 else "")
+  if errors.is_disk_full(e) and not isinstance(e, errors.UserError):
+    return f"the disk is full ({' '.join(str(e).split())[:200]}); free space and run the same command again"
   text = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
   return " ".join(text.split())
+
+
+def quiet_libraries(verbose: bool = False) -> None:
+  """Keeps the console to what the user needs (see the module docstring); idempotent."""
+  if verbose:
+    return
+
+  def keep(record: py_logging.LogRecord) -> bool:
+    path = record.pathname.replace("\\", "/")
+    if record.levelno < py_logging.ERROR and any(p in path for p in _CHATTY):
+      return False
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (errors.is_disk_full(exc) or "No space left on device" in record.getMessage())
+
+  for handler in {absl_logging.get_absl_handler(), *py_logging.getLogger().handlers}:
+    if not any(getattr(f, "_sr_jax", False) for f in handler.filters):
+      keep._sr_jax = True
+      handler.addFilter(keep)
+  warnings.filterwarnings("ignore", module=r"orbax(\.|$)")
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except (AttributeError, KeyError) as e:  # ml_collections: an override of a field the config does not have.
-    _fail(f"unknown config field {_message(e)} (--helpfull lists the flags)")
-  except (flags.Error, TypeError, ValueError) as e:
-    _fail(f"{_message(e)} (--helpfull lists the flags)")
+    fail(f"unknown config field {message(e)} (--helpfull lists the flags)")
+  except (flags.Error, TypeError, ValueError, OSError, errors.UserError) as e:
+    fail(f"{message(e)} (--helpfull lists the flags)")
 
 
-def run(main: Callable[[list[str]], None], argv: list[str] | None = None) -> None:
+def run(main: Callable[[list[str]], None], argv: list[str] | None = None,
+        prepare: Callable[[list[str]], list[str]] | None = None) -> None:
+  """``main`` under absl; ``prepare`` maps ``argv`` before parsing (its user errors are one line too)."""
+  if prepare is not None:
+    try:
+      argv = prepare(argv if argv is not None else sys.argv)
+    except errors.UserError as e:
+      fail(message(e))
 
   def guarded(args: list[str]) -> None:
+    verbose = "verbose" in flags.FLAGS and flags.FLAGS.verbose
+    quiet_libraries(verbose)
     try:
       main(args)
-    except USER_ERRORS as e:
-      if "verbose" in flags.FLAGS and flags.FLAGS.verbose:
+    except Exception as e:  # noqa: BLE001  (user errors are printed as one line; bugs are re-raised)
+      if verbose or not is_user_error(e):
         raise
-      _fail(_message(e) if not isinstance(e, OSError) else str(e))
+      fail(message(e))
 
   app.run(guarded, argv=argv, flags_parser=_parse_flags)

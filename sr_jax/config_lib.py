@@ -10,6 +10,9 @@ from sr_jax import checkpointing, datasets, degradations, eval_lib, losses, opti
 from sr_jax.models import rdn, registry, vgg
 
 
+MIN_PATCH = 8  # LR pixels: the smallest training patch (the model's 3x3 convolutions see padding at 1-2 px).
+
+
 class ConfigError(UserError, ValueError):
   """A config value is invalid or contradicts the workdir; the message names the key."""
 
@@ -54,7 +57,9 @@ def _validate_realesrgan(c: ml_collections.ConfigDict) -> None:
 
 def _validate_data(config: ml_collections.ConfigDict) -> None:
   d = config.data
-  _require(d.patch_size >= 1, "data.patch_size", d.patch_size, "an integer >= 1 (LR pixels)")
+  _require(d.patch_size >= MIN_PATCH, "data.patch_size", d.patch_size,
+           f"an integer >= {MIN_PATCH} (LR pixels; a smaller patch is mostly the zero padding of the convolutions "
+           "around it, not image)")
   _require(d.cache_gb >= 0, "data.cache_gb", d.cache_gb, "a size in GB >= 0")
   _require(d.degradation in degradations.DEGRADATIONS, "data.degradation", d.degradation,
            ", ".join(map(repr, degradations.DEGRADATIONS)))

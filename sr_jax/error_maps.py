@@ -3,7 +3,8 @@ sheets of the patches where the model gains most and least over bicubic.
 
 ``ErrorAnalysis`` sees one image at a time and keeps only what it will draw: the heatmaps of the ``worst``
 images (lowest PSNR gain over bicubic; or every heatmap written at once with ``heatmaps='all'``) and the
-``count`` best and worst patch crops.
+``count`` best and worst patch crops. Heatmaps mirror the set's sub-folders (``heatmaps/<set>_x<s>/sub/a.png``);
+every image is written atomically.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import matplotlib
 import numpy as np
 
-from sr_jax import color, metrics
+from sr_jax import atomic, color, metrics
 from sr_jax.eval_lib import TestPair
 
 matplotlib.use("Agg")
@@ -51,8 +52,17 @@ def save_with_colorbar(rgb: np.ndarray, path: str, title: str, vmax: float = HEA
                      extend="max")
   bar.set_label("|HR - SR| on Y (gray levels)", fontsize=7)
   bar.ax.tick_params(labelsize=6)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save_figure(fig, path)
+
+
+def _save_figure(fig, path: str) -> None:
+  """A figure as PNG at ``path`` (atomically; its folder created: sets may have sub-folders)."""
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  try:
+    with atomic.replace(path) as f:
+      fig.savefig(f, dpi=100, format="png")
+  finally:
+    plt.close(fig)
 
 
 def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std: float = 12.0
@@ -110,7 +120,6 @@ class ErrorAnalysis:
       heapq.heapreplace(heap, entry)
 
   def _save_heatmap(self, name: str, rgb: np.ndarray) -> None:
-    os.makedirs(self.heat_dir, exist_ok=True)
     save_with_colorbar(rgb, os.path.join(self.heat_dir, os.path.splitext(name)[0] + ".png"), name)
 
   def finish(self) -> None:
@@ -131,6 +140,4 @@ class ErrorAnalysis:
         axes[r, c].set_title(label, fontsize=7)
         axes[r, c].axis("off")
     fig.suptitle(self.title, fontsize=9)
-    os.makedirs(os.path.dirname(self.sheet_path) or ".", exist_ok=True)
-    fig.savefig(self.sheet_path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, self.sheet_path)

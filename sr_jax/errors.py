@@ -1,8 +1,9 @@
-"""The exception every user-facing problem derives from, so each CLI prints it as one clear line.
+"""The exceptions every user-facing problem derives from, so each CLI prints it as one clear line.
 
 A ``UserError`` is about the user's input or environment (a config value, a file, a folder, a busy workdir, a
 full disk, a diverged run): its message names the key or file and says what to do. Anything else is a bug and
-keeps its traceback.
+keeps its traceback. Errors the operating system reports about the user's files (an ``OSError``: missing,
+unreadable, read-only, a full disk) are the user's too, wherever they are raised (``sr_jax.cli``).
 """
 
 
@@ -12,3 +13,20 @@ class UserError(Exception):
 
 class DataError(UserError, ValueError):
   """No usable data where some was expected, or data that does not fit; the message names the source."""
+
+
+class DiskFullError(UserError, OSError):
+  """The disk filled up while writing; what was complete before is intact and the message says what to do."""
+
+
+def is_disk_full(e: BaseException | None) -> bool:
+  """Whether ``e`` or an exception it was raised from is a full disk, whatever library reported it (an OSError
+  with ENOSPC; Orbax's ValueError "RESOURCE_EXHAUSTED ... No space left on device"; TensorFlow's
+  ResourceExhaustedError from a summary writer; CLU's AsyncError wrapping one)."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if (isinstance(e, OSError) and e.errno == 28) or "No space left on device" in str(e):
+      return True
+    e = e.__cause__ or e.__context__
+  return False

@@ -10,13 +10,14 @@ folder names under ``data_dir``, folder paths, or ``div2k``.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from typing import Callable, Iterator
 
 import numpy as np
 from absl import logging
 
-from sr_jax import datasets, div2k, error_maps, eval_lib, image_io, imresize, paired, run_dir
+from sr_jax import atomic, datasets, div2k, error_maps, eval_lib, image_io, imresize, paired, run_dir
 
 
 def iter_pairs(dataset: str, scale: int, data_dir: str, skipped: list[str], *,
@@ -143,10 +144,11 @@ def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir:
 
 
 def _write(output_dir: str, summary: dict, rows: list[dict], label: str) -> None:
+  """The three result files, each atomically (an earlier evaluation's file stays whole until replaced)."""
   run_dir.write_json(os.path.join(output_dir, "summary.json"), summary)
-  with open(os.path.join(output_dir, "per_image.csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-  with open(os.path.join(output_dir, "table.md"), "w") as f:
-    f.write(markdown_table(summary, label) + "\n")
+  buf = io.StringIO(newline="")
+  writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+  writer.writeheader()
+  writer.writerows(rows)
+  atomic.write_text(os.path.join(output_dir, "per_image.csv"), buf.getvalue())
+  atomic.write_text(os.path.join(output_dir, "table.md"), markdown_table(summary, label) + "\n")

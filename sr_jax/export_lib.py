@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging as py_logging
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -23,6 +24,7 @@ from flax import nnx
 from jax.experimental import jax2tf
 
 from sr_jax import errors, run_dir
+from sr_jax.errors import UserError
 from sr_jax.models import registry
 
 FORMATS = ("saved_model", "onnx")
@@ -99,14 +101,27 @@ def verify(run: run_dir.Run, path: str, size: tuple[int, int] = (37, 29)) -> flo
   return float(np.abs(got - ref).max())
 
 
+class ExportError(UserError, ValueError):
+  """An export that cannot be made as asked (format, output name)."""
+
+
 def export(workdir: str, fmt: str, output: str, step: str = "best", raw_weights: bool = False) -> float:
-  """Exports the run at ``workdir`` and verifies it; returns the max difference from JAX."""
+  """Exports the run at ``workdir`` and verifies it; returns the max difference from JAX. An export that fails
+  half-way (a full disk, Ctrl-C) leaves nothing at ``output``."""
   if fmt not in FORMATS:
-    raise ValueError(f"--format={fmt!r}; accepted: {', '.join(FORMATS)}")
+    raise ExportError(f"--format={fmt!r}; accepted: {', '.join(FORMATS)}")
   if fmt == "onnx" and not output.endswith(".onnx"):
-    raise ValueError(f"--output={output}: an ONNX export's name ends in .onnx")
-  if os.path.exists(output) or (fmt == "onnx" and os.path.exists(output + ".data")):
+    raise ExportError(f"--output={output}: an ONNX export's name ends in .onnx")
+  if os.path.lexists(output) or (fmt == "onnx" and os.path.lexists(output + ".data")):
     raise FileExistsError(f"{output} exists; give a new --output")
   run = run_dir.load_run(workdir, step, raw_weights=raw_weights)
-  (onnx_model if fmt == "onnx" else saved_model)(run, output)
+  try:
+    (onnx_model if fmt == "onnx" else saved_model)(run, output)
+  except BaseException:
+    for path in (output, output + ".data") if fmt == "onnx" else (output,):
+      if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+      elif os.path.lexists(path):
+        os.remove(path)
+    raise
   return verify(run, output)

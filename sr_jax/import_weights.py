@@ -18,7 +18,7 @@ flags.DEFINE_string("weights", None, "Weights file (.pth/.pt, .safetensors, .npz
                     "or mmagic RDN, a BasicSR/Real-ESRGAN/ESRGAN RRDBNet, an idealo ISR RDN/RRDN.")
 flags.DEFINE_string("workdir", None, "New workdir to create.")
 flags.DEFINE_float("rgb_range", None, "Pixel range the weights were trained on (default: the layout's; RDN "
-                   "authors 255, BasicSR, mmagic, ISR 1).")
+                   "authors 255, BasicSR, mmagic, ISR 1).", lower_bound=1e-6)
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (missing or unreadable files) too.")
 flags.mark_flags_as_required(["weights", "workdir"])
 FLAGS = flags.FLAGS

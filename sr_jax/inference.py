@@ -31,6 +31,8 @@ class Upscaler:
   def __init__(self, graphdef: nnx.GraphDef, params, model_cfg: ml_collections.ConfigDict, *, tile: int = 0,
                overlap: int | None = None, batch_size: int = 4, self_ensemble: bool = False,
                progress: bool = False):
+    if tile < 0 or batch_size < 1 or (overlap is not None and overlap < 0):
+      raise ValueError(f"Upscaler: tile={tile} (>= 0), overlap={overlap} (>= 0) and batch_size={batch_size} (>= 1)")
     self.graphdef, self.params = graphdef, params
     self.scale = model_cfg.scale
     self.channels = model_cfg.channels

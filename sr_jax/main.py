@@ -4,14 +4,13 @@
 ``--config.section.key=value``. Multi-host: see README "Multi-host".
 """
 
-import sys
 
 import jax
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from sr_jax import checkpointing, cli, configs, train
+from sr_jax import cli, configs, train
 
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results (resumed if it exists).")
 config_flags.DEFINE_config_file("config", None, "Training config: a shipped config's name or a file path.",
@@ -33,18 +32,16 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   # tf.data runs on host CPUs; a GPU build of TensorFlow must not claim accelerator memory JAX needs.
   tf.config.set_visible_devices([], "GPU")
-  checkpointing.quiet_library_logs()
   if FLAGS.cpu_collectives:
     jax.config.update("jax_cpu_collectives_implementation", FLAGS.cpu_collectives)
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
 def run() -> None:
   """Console script ``sr-train``."""
-  cli.run(main, argv=configs.resolve_argv(sys.argv))
+  cli.run(main, prepare=configs.resolve_argv)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 ``fetch(name, workdir)`` downloads the file into the cache (``$SR_JAX_CACHE`` or ``~/.cache/sr_jax``; kept,
 so a second fetch does not download again), checks its SHA-256 where one is published (for the others it
 prints the hash it computed, to pin), and imports it into a new workdir (``importers.import_to_workdir``).
+Nothing enters the cache unchecked (``download``: the full Content-Length, the hash, and the weights format
+read through: a truncated file or an HTML error page is refused), and a cached file that fails later names
+itself and how to clear it. Temporary files of downloads that were killed are removed on the next fetch.
 ``file=`` imports a copy the user already has instead, with the same checks; ``url=`` overrides the source
 (a mirror, or the tests' local server).
 """
@@ -12,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from sr_jax import download, importers
-from sr_jax.errors import DataError
+from sr_jax import atomic, download, importers, weights_io
+from sr_jax.errors import DataError, UserError
 
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 _MMAGIC = "https://download.openmmlab.com/mmediting/restorers/rdn"
@@ -88,22 +91,40 @@ def _verify(path: str, e: Entry) -> str:
   return got
 
 
+def _damaged_cache(path: str, e: Exception) -> DataError:
+  return DataError(f"the cached file {path} cannot be used ({e}); delete it (rm {path}) and fetch again")
+
+
 def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None = None, timeout: float = 60.0,
-          progress: bool = True) -> tuple[dict, str]:
+          deadline: float | None = download.DEFAULT_DEADLINE, progress: bool = True) -> tuple[dict, str]:
   """Imports pretrained model ``name`` into ``workdir``; returns (model fields, the file's sha256)."""
   e = entry(name)
-  if os.path.exists(os.path.join(workdir, "checkpoints")):
-    raise FileExistsError(f"{workdir} already holds checkpoints; import into a new workdir")
+  importers.check_new_workdir(workdir)
+  ext = os.path.splitext(e.file)[1]
+  cached = False
   if file:
     if not os.path.isfile(file):
       raise DataError(f"--file {file} does not exist")
     path = file
   else:
     path = os.path.join(cache_dir(), e.file)
-    if not os.path.isfile(path):
-      download.download(url or e.url, path, digest=e.sha256, timeout=timeout, progress=progress)
-  digest = _verify(path, e)
-  fields = importers.import_to_workdir(path, workdir)
+    atomic.remove_stale(cache_dir(), downloads=(e.file,))
+    if os.path.isfile(path):
+      cached = True
+      try:
+        weights_io.verify(path, ext)
+      except weights_io.WeightsFileError as err:
+        raise _damaged_cache(path, err) from None
+    else:
+      download.download(url or e.url, path, digest=e.sha256, timeout=timeout, deadline=deadline, progress=progress,
+                        check=lambda tmp: weights_io.verify(tmp, ext))
+  try:
+    digest = _verify(path, e)
+    fields = importers.import_to_workdir(path, workdir)
+  except UserError as err:  # A damaged cached file fails here (a wrong hash, an unreadable or wrong layout).
+    if cached:
+      raise _damaged_cache(path, err) from None
+    raise
   if fields["scale"] != e.scale:
     raise DataError(f"{path} holds a x{fields['scale']} model, but {name} is x{e.scale}: not the published file")
   return fields, digest

@@ -10,12 +10,14 @@ Registry, cache and checks: sr_jax/model_zoo.py.
 
 from absl import app, flags
 
-from sr_jax import cli, model_zoo
+from sr_jax import cli, download, model_zoo
 
 flags.DEFINE_string("workdir", None, "fetch: new workdir to import the model into.")
 flags.DEFINE_string("file", None, "fetch: a copy of the checkpoint you already have (no download).")
 flags.DEFINE_string("url", None, "fetch: download from this URL instead of the registry's (a mirror).")
-flags.DEFINE_float("timeout", 60.0, "fetch: seconds to wait for the server.")
+flags.DEFINE_float("timeout", 60.0, "fetch: seconds to wait for the server to answer each read.", lower_bound=0.001)
+flags.DEFINE_float("deadline", download.DEFAULT_DEADLINE, "fetch: seconds the whole download may take.",
+                   lower_bound=0.001)
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors too.")
 FLAGS = flags.FLAGS
 
@@ -29,7 +31,8 @@ def main(argv):
     return
   if not FLAGS.workdir:
     raise app.UsageError("fetch needs --workdir")
-  fields, digest = model_zoo.fetch(argv[2], FLAGS.workdir, file=FLAGS.file, url=FLAGS.url, timeout=FLAGS.timeout)
+  fields, digest = model_zoo.fetch(argv[2], FLAGS.workdir, file=FLAGS.file, url=FLAGS.url, timeout=FLAGS.timeout,
+                                   deadline=FLAGS.deadline)
   e = model_zoo.entry(argv[2])
   check = "verified against the published hash" if e.sha256 else "no published hash to verify against; pin this one"
   print(f"Imported {argv[2]} ({fields}) into {FLAGS.workdir}; sha256 {digest} ({check})")

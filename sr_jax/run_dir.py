@@ -21,7 +21,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax import checkpointing, config_lib, state as state_lib
+from sr_jax import atomic, checkpointing, config_lib, state as state_lib
 from sr_jax.configs import default
 from sr_jax.errors import UserError
 from sr_jax.models import registry
@@ -70,11 +70,8 @@ class WorkdirLock:
 
 
 def write_json(path: str, obj: Any) -> None:
-  """Writes JSON atomically (a temporary file renamed over ``path``): readers never see half a file."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1)
-  os.replace(tmp, path)
+  """Writes JSON atomically (``atomic.replace``): readers never see half a file."""
+  atomic.write_text(path, json.dumps(obj, indent=1))
 
 
 def read_json(path: str) -> Any:
@@ -168,41 +165,51 @@ class Run(NamedTuple):
   step: int
 
 
+class StepNotFoundError(UserError, ValueError):
+  """--step names no checkpoint of the workdir."""
+
+
 def _pick_step(ckpt: checkpointing.Checkpointer, step: int | str) -> int:
   steps = ckpt.all_steps()
+  workdir = os.path.dirname(ckpt.directory)
+  if not str(step).isdigit() and step not in ("best", "latest"):
+    raise StepNotFoundError(f"--step={step}: give 'best', 'latest' or a step number")
   if not steps:
-    raise FileNotFoundError(f"{os.path.dirname(ckpt.directory)} has no checkpoints")
+    raise FileNotFoundError(f"{workdir} has no checkpoints")
   if step == "latest":
     return max(steps)
   if step == "best":
     return ckpt.best_step()
-  if not str(step).isdigit() or int(step) not in steps:
-    raise ValueError(f"{os.path.dirname(ckpt.directory)} has no checkpoint at step {step}; available: "
-                     f"{sorted(steps)} (or 'best', 'latest')")
+  if int(step) not in steps:
+    raise StepNotFoundError(f"{workdir} has no checkpoint at step {step}; available: {sorted(steps)} (or 'best', "
+                            "'latest')")
   return int(step)
 
 
 def _restore(workdir: str, config, step: int | str, abstract) -> tuple[Any, int]:
-  """Restores ``step`` ('best', 'latest' or a number). A live trainer may prune the picked checkpoint between
-  listing and reading it (it keeps only the latest K): 'best'/'latest' then re-list and try again."""
-  for attempt in range(5):
+  """Restores ``step`` ('best', 'latest' or a number).
+
+  A live trainer may prune the picked checkpoint between listing and reading it (it keeps only the latest K):
+  'best'/'latest' then list again and retry. An unreadable 'best'/'latest' falls back to the newest readable
+  step, with a warning naming the step passed over and why; a numbered step that is unreadable is an error
+  naming it."""
+  numbered = str(step).isdigit()
+  for _ in range(10):
     with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False, read_only=True,
                                     best_metric=config.best_metric) as ckpt:
       picked = _pick_step(ckpt, step)
+      order = [picked] + ([] if numbered else sorted((s for s in ckpt.all_steps() if s != picked), reverse=True))
       try:
-        state, _ = ckpt.restore(picked, abstract)
-        return state, picked
-      except Exception as e:
-        if not os.path.isdir(os.path.join(ckpt.directory, str(picked), "state")):
-          if str(step).isdigit() or attempt == 4:
-            raise FileNotFoundError(f"checkpoint {ckpt.directory}/{picked} has no saved state: it was deleted "
-                                    "while being read (a trainer running in this workdir prunes old "
-                                    "checkpoints) or is incomplete") from e
-          time.sleep(0.2)
-          continue
-        raise ValueError(f"checkpoint {ckpt.directory}/{picked} does not match the model in "
-                         f"{os.path.join(workdir, CONFIG_FILE)} (architecture or scale mismatch): {e}") from e
-  raise AssertionError("unreachable")
+        if numbered:
+          return ckpt.restore(picked, abstract)[0], picked
+        state, got, _ = ckpt.restore_newest(abstract, order)
+        return state, got
+      except checkpointing.CheckpointGoneError:
+        if numbered:
+          raise
+    time.sleep(0.2)  # Pruned while being read: list the checkpoints again.
+  raise checkpointing.CheckpointGoneError(f"the checkpoints of {workdir} kept being deleted while being read; "
+                                          "try again")
 
 
 def load_run(workdir: str, step: int | str = "best", *, bf16: bool = False, raw_weights: bool = False) -> Run:

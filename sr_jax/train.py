@@ -8,6 +8,7 @@ finished run is not redone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -22,6 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from sr_jax import (checkpointing, config_lib, datasets, eval_lib, input_pipeline, run_dir, state as state_lib,
                     train_step)
 from sr_jax.degradations import realesrgan, workers as degradation_workers
+from sr_jax import errors
 from sr_jax.errors import UserError
 from sr_jax.models import registry
 
@@ -46,11 +48,31 @@ def load_train_images(config: ml_collections.ConfigDict) -> datasets.ImageSet:
   return images
 
 
-def restore_or_init(config: ml_collections.ConfigDict, ckpt: checkpointing.Checkpointer, start_step: int,
+def resume(config: ml_collections.ConfigDict, ckpt: checkpointing.Checkpointer, sharding: NamedSharding
+           ) -> tuple[state_lib.TrainState | None, int]:
+  """(state, step) of the newest readable checkpoint, or (None, 0) for a new run.
+
+  Newer checkpoints that cannot be read are moved to ``WORKDIR/unreadable_checkpoints/`` (never deleted) with a
+  warning naming each, so that the run can save those steps again; if none is readable the run stops, naming them.
+  """
+  steps = sorted(ckpt.all_steps(), reverse=True)
+  if not steps:
+    return None, 0
+  state, step, passed = ckpt.restore_newest(state_lib.abstract_state(config, sharding), steps)
+  for bad in passed:
+    if jax.process_count() > 1:
+      raise checkpointing.CheckpointUnreadableError(f"{bad}; move it out of {ckpt.directory} on every host and "
+                                                    "run again to resume from the newest readable one", bad.step)
+    logging.warning("Resuming from step %d; unreadable checkpoint %d moved to %s (not deleted)", step, bad.step,
+                    ckpt.set_aside(bad.step))
+  logging.info("Resuming from %s at step %d", ckpt.directory, step)
+  return state, step
+
+
+def restore_or_init(config: ml_collections.ConfigDict, restored: state_lib.TrainState | None,
                     opt: state_lib.Optimizers, sharding: NamedSharding) -> state_lib.TrainState:
-  if start_step:
-    logging.info("Resuming from %s at step %d", ckpt.directory, start_step)
-    return ckpt.restore(start_step, state_lib.abstract_state(config, sharding))[0]
+  if restored is not None:
+    return restored
   state = jax.jit(state_lib.init_fn(config, opt), out_shardings=sharding)()
   if config.train.init_from:
     params = jax.device_put(run_dir.init_params_from(config.train.init_from, state.params), sharding)
@@ -124,26 +146,43 @@ def summary_line(config: ml_collections.ConfigDict, workdir: str, step: int, sec
   return f"{done} in {seconds / 60:.1f} min{best}; workdir {workdir}"
 
 
+@contextlib.contextmanager
+def disk_full_stops_the_run(workdir: str):
+  """A full disk, whichever writer hits it first (a checkpoint, the TensorBoard summaries, validation.json), ends
+  the run with one DiskFullError naming the checkpoints that are intact."""
+  try:
+    yield
+  except checkpointing.CheckpointSaveError:
+    raise
+  except Exception as e:
+    if errors.is_disk_full(e):
+      kept = checkpointing.saved_steps(os.path.join(workdir, "checkpoints"))
+      raise errors.DiskFullError(
+          f"the disk holding {workdir} is full; training stopped. Checkpoints intact: {kept or 'none'}; free space "
+          "and re-run the same command to resume from the latest of them.") from e
+    raise
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.TrainState:
   """Trains (or resumes) the run in ``workdir``; returns the final TrainState."""
   config_lib.validate(config, num_devices=len(jax.devices()), process_count=jax.process_count())
   os.makedirs(workdir, exist_ok=True)
+  logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
   cfg_t, k = config.train, config.train.steps_per_dispatch
   mesh = make_mesh(cfg_t.num_devices)
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(None, "data") if k > 1 else P("data"))  # K-stacked batches.
   opt = state_lib.Optimizers.from_config(config)
-  with run_dir.WorkdirLock(workdir), checkpointing.Checkpointer(
+  with disk_full_stops_the_run(workdir), run_dir.WorkdirLock(workdir), checkpointing.Checkpointer(
       workdir, keep=config.keep_checkpoints, save_every=config.checkpoint_every, handle_signals=True,
       best_metric=config.best_metric) as ckpt:
-    latest = ckpt.latest_step()
-    start_step = latest or 0
-    if latest is not None:  # A workdir without checkpoints is new, whatever config.json it holds.
+    if ckpt.latest_step() is not None:  # A workdir without checkpoints is new, whatever config.json it holds.
       run_dir.check_config(config, workdir)
+    restored, start_step = resume(config, ckpt, replicated)
     if start_step >= cfg_t.num_steps:
       logging.info("Run in %s already finished (%d/%d steps); nothing to do.", workdir, start_step,
                    cfg_t.num_steps)
-      return ckpt.restore(start_step, state_lib.abstract_state(config, replicated))[0]
+      return restored
     if start_step % k:
       raise config_lib.ConfigError(
           f"config.train.steps_per_dispatch={k}: the run in {workdir} resumes from step {start_step}, not a "
@@ -153,7 +192,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     train_images = load_train_images(config)
     validator = eval_lib.Validator(config, mesh, registry.generator_graphdef(config.model))
     step_fn, frozen = train_step.build(config, opt)
-    state = restore_or_init(config, ckpt, start_step, opt, replicated)
+    state = restore_or_init(config, restored, opt, replicated)
     batches = input_pipeline.train_dataset(
         train_images, patch_size=config.data.patch_size, scale=config.model.scale, global_batch=cfg_t.batch_size,
         seed=config.seed, start_step=start_step, augment=config.data.augment,

@@ -14,12 +14,11 @@ images that fit in one tile run --batch_size at a time (a folder of frames).
 
 from __future__ import annotations
 
-import os
 import sys
 
 from absl import app, flags
 
-from sr_jax import checkpointing, cli, image_io, inference, run_dir, upscale_lib
+from sr_jax import cli, image_io, inference, run_dir, upscale_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (uses its best checkpoint, see --step).")
@@ -28,16 +27,19 @@ flags.DEFINE_string("step", "best", "With --workdir: 'best', 'latest' or a step 
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Output folder (created if missing).")
 flags.DEFINE_string("ext", None, "Output format by extension: png, jpg, webp, bmp, tif (default: the input's).")
-flags.DEFINE_integer("tile", 192, "LR tile side for tiled inference; 0 processes each image whole.")
-flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field: exact).")
-flags.DEFINE_integer("batch_size", 4, "Tiles, or same-size images that fit one tile, per forward pass.")
+flags.DEFINE_integer("tile", 192, "LR tile side for tiled inference; 0 processes each image whole.", lower_bound=0)
+flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field: exact).",
+                     lower_bound=0)
+flags.DEFINE_integer("batch_size", 4, "Tiles, or same-size images that fit one tile, per forward pass.",
+                     lower_bound=1)
 flags.DEFINE_bool("self_ensemble", False, "Average the x8 flips/rotations (slower, slightly better).")
 flags.DEFINE_bool("raw_weights", False, "Use the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("bf16", False, "Compute in bfloat16 (parameters stay float32).")
-flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger inputs (decompression-bomb guard).")
+flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger inputs (decompression-bomb guard).",
+                     lower_bound=1)
 flags.DEFINE_float("outscale", None, "Final scale of the output (e.g. 3.5 with a x4 model): the model's SR, then "
                    "a bicubic resize to input size x outscale (default: the model's scale).")
-flags.DEFINE_integer("quality", 95, "JPEG/WebP output quality (1-100).")
+flags.DEFINE_integer("quality", 95, "JPEG/WebP output quality (1-100).", lower_bound=1, upper_bound=100)
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (missing folders, workdirs) too.")
 flags.mark_flags_as_required(["input", "output"])
 
@@ -45,11 +47,8 @@ flags.mark_flags_as_required(["input", "output"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  checkpointing.quiet_library_logs()
   if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
     raise app.UsageError("give exactly one of --workdir and --checkpoint")
-  if not 1 <= FLAGS.quality <= 100:
-    raise app.UsageError(f"--quality={FLAGS.quality}: give 1 to 100")
   if FLAGS.outscale is not None and not 0 < FLAGS.outscale <= 16:
     raise app.UsageError(f"--outscale={FLAGS.outscale}: give a final scale in (0, 16]")
   try:
@@ -63,6 +62,7 @@ def main(argv):
   else:
     workdir, step = FLAGS.workdir, FLAGS.step
   root, files = upscale_lib.collect_inputs(FLAGS.input)
+  upscale_lib.check_output_dir(FLAGS.output)
   config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16,
                                                    raw_weights=FLAGS.raw_weights)
   scale = FLAGS.outscale or config.model.scale

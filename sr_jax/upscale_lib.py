@@ -2,11 +2,15 @@
 
 ``plan`` maps input files to output paths before any model runs: ``<name>_x<scale>.<ext>`` in the output
 folder, mirroring sub-folders of an input folder; inputs whose outputs would collide (``photo.png`` and
-``photo.jpg`` with ``--ext=png``) get their own extension in the name (``photo_png_x2.png``, ``photo_jpg_x2.png``),
-and an output that would overwrite an input is refused. ``upscale_files`` runs a plan, batching same-size small
-images through the model; ``write`` keeps the ICC profile, EXIF (orientation reset: the pixels are written
-upright) and DPI, writes JPEG/WebP at the given quality, and applies ``outscale`` (the model's SR, then a
-bicubic resize to the input's size times it, as Real-ESRGAN's --outscale).
+``photo.jpg`` with ``--ext=png``) get their own extension in the name (``photo_png_x2.png``, ``photo_jpg_x2.png``;
+``-2``, ``-3``, ... after it if that name is taken too, e.g. by the output of ``photo_png.png``). Names are
+compared case-insensitively (as macOS and Windows disks do), so every planned output is written and none
+replaces another; an output that would overwrite an input is refused. Outputs are written atomically
+(``image_io.save_image``): a full disk or Ctrl-C leaves an earlier output of the same name as it was.
+``upscale_files`` runs a plan, batching same-size small images through the model; ``write`` keeps the ICC
+profile, EXIF (orientation reset: the pixels are written upright) and DPI, writes JPEG/WebP at the given quality,
+and applies ``outscale`` (the model's SR, then a bicubic resize to the input's size times it, as Real-ESRGAN's
+--outscale).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import os
 
 import numpy as np
 from absl import logging
-from PIL import Image
 from tqdm import tqdm
 
 from sr_jax import image_io, imresize, inference
@@ -52,8 +55,22 @@ def collect_inputs(path: str) -> tuple[str, list[str]]:
   return os.path.dirname(path), [path]
 
 
+def check_output_dir(path: str) -> None:
+  """Creates the output folder, or raises naming it when it is a file or cannot be written (before any model
+  is loaded)."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise NotADirectoryError(f"--output {path} is a file, not a folder")
+  os.makedirs(path, exist_ok=True)
+  if not os.access(path, os.W_OK | os.X_OK):
+    raise PermissionError(f"--output {path} is not writable")
+
+
+def _key(path: str) -> str:
+  return os.path.normcase(os.path.normpath(path)).lower()
+
+
 def plan(files: list[str], root: str, out_dir: str, scale: float, ext: str | None) -> list[Job]:
-  """One Job per input, output names decided up front (collisions disambiguated, inputs never overwritten)."""
+  """One Job per input, output names decided up front (unique, inputs never overwritten; module docstring)."""
   def name(src: str, tag: str = "") -> str:
     rel = os.path.relpath(src, root) if root else os.path.basename(src)
     stem, src_ext = os.path.splitext(rel)
@@ -62,16 +79,24 @@ def plan(files: list[str], root: str, out_dir: str, scale: float, ext: str | Non
 
   by_dst = collections.defaultdict(list)
   for src in files:
-    by_dst[os.path.normpath(name(src))].append(src)
+    by_dst[_key(name(src))].append(src)
+  taken = {k for k, srcs in by_dst.items() if len(srcs) == 1}  # Names only one input wants are its own.
   dst_of = {}
-  for dst, srcs in by_dst.items():
-    for src in srcs:  # Colliding names carry their own extension.
-      dst_of[src] = dst if len(srcs) == 1 else name(src, "_" + os.path.splitext(src)[1].lstrip(".").lower())
-  inputs = {os.path.realpath(f) for f in files}
+  for src in files:
+    if len(by_dst[_key(name(src))]) == 1:
+      dst_of[src] = name(src)
+      continue
+    tag = "_" + (os.path.splitext(src)[1].lstrip(".").lower() or "noext")  # Colliding names carry their extension.
+    dst, n = name(src, tag), 2
+    while _key(dst) in taken:
+      dst, n = name(src, f"{tag}-{n}"), n + 1
+    taken.add(_key(dst))
+    dst_of[src] = dst
+  inputs = {_key(os.path.realpath(f)) for f in files}
   jobs = []
   for src in files:
     dst = dst_of[src]
-    if os.path.realpath(dst) in inputs:
+    if _key(os.path.realpath(dst)) in inputs:
       jobs.append(Job(src, None, f"{src}: output {dst} would overwrite an input; choose another --output"))
     else:
       jobs.append(Job(src, dst))
@@ -98,15 +123,6 @@ def write(image: image_io.Decoded, sr_float: np.ndarray, dst: str, scale: int, *
   image_io.save_image(dst, sr, quality=quality, icc_profile=image.icc_profile, exif=image.exif, dpi=image.dpi)
 
 
-def _header_size(path: str) -> tuple[int, int]:
-  """(width, height) from the file header, for grouping only (0, 0 if unreadable: decoding reports it)."""
-  try:
-    with Image.open(path) as im:
-      return im.size
-  except Exception:  # noqa: BLE001  (any failure is reported by the real decode)
-    return (0, 0)
-
-
 def upscale_files(upscaler: inference.Upscaler, jobs: list[Job], *, max_pixels: int | None, quality: int = 95,
                   outscale: float | None = None, progress: bool = False) -> tuple[int, list[str]]:
   """Upscales every job; returns (number written, problems naming each skipped file).
@@ -120,18 +136,23 @@ def upscale_files(upscaler: inference.Upscaler, jobs: list[Job], *, max_pixels: 
     failed.append(str(e) if job.src in str(e) else f"{job.src}: {e}")
     logging.error("Skipping %s", failed[-1])
 
-  def flush() -> None:
+  def save(job: Job, image: image_io.Decoded, sr: np.ndarray) -> None:
     nonlocal done
+    try:
+      write(image, sr, job.dst, upscaler.scale, quality=quality, outscale=outscale)
+    except OSError as e:
+      kept = " (the file already there is kept as it was)" if os.path.lexists(job.dst) else ""
+      fail(job, OSError(f"could not write {job.dst}: {e.strerror or e}{kept}"))
+    else:
+      done += 1
+
+  def flush() -> None:
     outs = upscaler.batch([image.pixels for _, image in pending]) if pending else []
     for (job, image), sr in zip(pending, outs):
-      try:
-        write(image, sr, job.dst, upscaler.scale, quality=quality, outscale=outscale)
-        done += 1
-      except (OSError, ValueError) as e:
-        fail(job, e)
+      save(job, image, sr)
     pending.clear()
 
-  todo = sorted((j for j in jobs if j.dst), key=lambda j: _header_size(j.src))
+  todo = sorted((j for j in jobs if j.dst), key=lambda j: image_io.header_size(j.src))
   for job in tqdm(todo, desc="images", unit="img", disable=not progress or len(todo) < 2):
     try:
       image = image_io.decode(job.src, keep_gray=True, max_pixels=max_pixels)
@@ -142,8 +163,7 @@ def upscale_files(upscaler: inference.Upscaler, jobs: list[Job], *, max_pixels: 
         if len(pending) == upscaler.batch_size:
           flush()
         continue
-      write(image, upscaler(image.pixels), job.dst, upscaler.scale, quality=quality, outscale=outscale)
-      done += 1
+      save(job, image, upscaler(image.pixels))
     except (image_io.ImageReadError, OSError, ValueError) as e:
       fail(job, e)
   flush()

@@ -47,14 +47,10 @@ def test_ema_is_checkpointed_used_by_default_and_raw_on_request(test_config, tmp
   assert any(not np.array_equal(a, b) for a, b in zip(_leaves(run.params), _leaves(raw.params)))
   # Starting a run from it (train.init_from) copies the EMA weights, as Real-ESRGAN's second stage does.
   test_config.train.update(ema_decay=0.0, init_from=str(tmp_path))
-  state = train.restore_or_init(test_config, _NoCheckpoint(), 0, state_lib.Optimizers.from_config(test_config),
+  state = train.restore_or_init(test_config, None, state_lib.Optimizers.from_config(test_config),
                                 jax.sharding.SingleDeviceSharding(jax.devices()[0]))
   for a, b in zip(_leaves(state.params), _leaves(final.ema_params)):
     np.testing.assert_array_equal(a, b)
-
-
-class _NoCheckpoint:
-  directory = "unused"
 
 
 def test_switching_ema_on_or_off_at_resume_is_refused(test_config, tmp_path):

@@ -271,7 +271,7 @@ def test_gan_patch_size_and_resume_conflicts_are_checked(tmp_path):
   with pytest.raises(config_lib.ConfigError, match="config.data.patch_size.*multiple of 64.*fewer gan.num_stages"):
     config_lib.validate(config)
   config.gan.discriminator = "unet_sn"  # Three stride-2 stages: the HR side must be a multiple of 8.
-  config.data.patch_size = 6
+  config.data.patch_size = 10
   with pytest.raises(config_lib.ConfigError, match="multiple of 8, as the 'unet_sn' discriminator needs"):
     config_lib.validate(config)
   config.gan.discriminator = "unet"

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import checkpointing, run_dir, state as state_lib, weights_io
+from sr_jax import checkpointing, errors, run_dir, state as state_lib, weights_io
 from sr_jax.configs import default
-from sr_jax.importers import basicsr_rrdbnet, edsr_rdn, isr, mmagic_rdn
+from sr_jax.importers import basicsr_rrdbnet, common, edsr_rdn, isr, mmagic_rdn
 from sr_jax.models import registry
 
 FORMATS = (edsr_rdn, basicsr_rrdbnet, mmagic_rdn, isr)
@@ -35,27 +36,64 @@ def detect(sd: dict[str, np.ndarray], path: str = "the state dict"):
   for fmt in FORMATS:
     if fmt.matches(sd):
       return fmt
-  raise ValueError(f"{path}: not a known weights layout ({', '.join(f.NAME for f in FORMATS)}); keys start "
-                   "with: " + ", ".join(sorted(sd)[:5]))
+  raise common.LayoutError(f"{path}: not a known weights layout ({', '.join(f.NAME for f in FORMATS)}); keys "
+                           "start with: " + ", ".join(sorted(sd)[:5]))
+
+
+def check_new_workdir(workdir: str) -> None:
+  """Refuses a workdir that is a file or already holds a complete checkpoint (what a failed import leaves, a
+  config.json or a partial save, is not in the way: the next import replaces it)."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
+  ckpts = os.path.join(workdir, "checkpoints")
+  if os.path.isdir(ckpts) and any(n.isdigit() for n in os.listdir(ckpts)):
+    raise FileExistsError(f"{workdir} already holds checkpoints; import into a new workdir")
+
+
+def _to_params(weights: str, rgb_range: float | None):
+  """(format, model fields, parameters) of a weights file; any failure to interpret it names the file."""
+  sd, fmt = read_state_dict(weights), None
+  try:
+    fmt = detect(sd, weights)
+    arch = fmt.infer_architecture(sd)
+    config = default.get_config()
+    config.model.update(arch)
+    template = nnx.state(nnx.eval_shape(lambda: registry.build_generator(config.model)))
+    params = fmt.to_params(sd, arch, template, fmt.RGB_RANGE if rgb_range is None else rgb_range)
+  except common.LayoutError as e:
+    raise common.LayoutError(str(e) if weights in str(e) else f"{weights}: {e}") from None
+  except (KeyError, IndexError, TypeError, ValueError) as e:  # Tensors of unexpected names, ranks or sizes.
+    raise common.LayoutError(f"{weights}: its tensors do not form a {fmt.NAME if fmt else 'known'} model sr_jax "
+                             f"can build ({type(e).__name__}: {e})") from e
+  return fmt, config, arch, jax.tree.map(jnp.asarray, params)
 
 
 def import_to_workdir(weights: str, workdir: str, rgb_range: float | None = None) -> dict:
   """Writes WORKDIR/config.json and a step-0 checkpoint holding the imported weights; returns the model fields
-  (name, scale, ...). ``rgb_range``: the pixel range the weights were trained on (default: the format's)."""
-  if os.path.exists(os.path.join(workdir, "checkpoints")):
-    raise FileExistsError(f"{workdir} already holds checkpoints; import into a new workdir")
-  sd = read_state_dict(weights)
-  fmt = detect(sd, weights)
-  arch = fmt.infer_architecture(sd)
-  config = default.get_config()
-  config.model.update(arch)
-  template = nnx.state(nnx.eval_shape(lambda: registry.build_generator(config.model)))
-  params = jax.tree.map(jnp.asarray, fmt.to_params(sd, arch, template, fmt.RGB_RANGE if rgb_range is None
-                                                   else rgb_range))
+  (name, scale, ...). ``rgb_range``: the pixel range the weights were trained on (default: the format's).
+
+  Refuses NaN/Inf weights (naming the tensor). If writing fails (a full disk), what it wrote is removed, so the
+  same command can simply be run again."""
+  check_new_workdir(workdir)
+  fmt, config, arch, params = _to_params(weights, rgb_range)
   opt = state_lib.Optimizers.from_config(config)
-  os.makedirs(workdir, exist_ok=True)
-  run_dir.write_json(os.path.join(workdir, run_dir.CONFIG_FILE), json.loads(config.to_json()))
-  with checkpointing.Checkpointer(workdir, async_save=False) as ckpt:
-    ckpt.save(0, state_lib.create_state(params, opt.tx),
-              {"step": 0, "scale": arch["scale"], "imported_from": os.path.abspath(weights), "format": fmt.NAME})
+  created = not os.path.exists(workdir)
+  config_path, ckpt_dir = os.path.join(workdir, run_dir.CONFIG_FILE), os.path.join(workdir, "checkpoints")
+  had_config = os.path.exists(config_path)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    run_dir.write_json(config_path, json.loads(config.to_json()))
+    with checkpointing.Checkpointer(workdir, async_save=False) as ckpt:
+      ckpt.save(0, state_lib.create_state(params, opt.tx),
+                {"step": 0, "scale": arch["scale"], "imported_from": os.path.abspath(weights), "format": fmt.NAME})
+  except BaseException as e:
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    if not had_config and os.path.exists(config_path):
+      os.remove(config_path)
+    if created:
+      shutil.rmtree(workdir, ignore_errors=True)
+    if errors.is_disk_full(e):
+      raise errors.DiskFullError(f"importing {weights} into {workdir} failed: the disk is full. Nothing was kept; "
+                                 "free space and run the same command again") from e
+    raise
   return arch

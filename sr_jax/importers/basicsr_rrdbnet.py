@@ -49,14 +49,14 @@ def matches(sd: dict[str, np.ndarray]) -> bool:
 def infer_architecture(sd: dict[str, np.ndarray]) -> dict:
   sd = normalise(sd)
   if not matches(sd):
-    raise ValueError("not an RRDBNet state dict (no conv_first / body.0.rdb1.conv1); keys start with: "
+    raise common.LayoutError("not an RRDBNet state dict (no conv_first / body.0.rdb1.conv1); keys start with: "
                      + ", ".join(sorted(sd)[:5]))
   blocks = {int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.rdb1\.conv1\.weight$", k))}
   features, cin = sd["conv_first.weight"].shape[:2]
   channels = sd["conv_last.weight"].shape[0]
   scale = {1: 4, 4: 2, 16: 1}.get(cin // channels)
   if scale is None:
-    raise ValueError(f"conv_first takes {cin} channels for {channels} output channels: not x1, x2 or x4")
+    raise common.LayoutError(f"conv_first takes {cin} channels for {channels} output channels: not x1, x2 or x4")
   return dict(name="rrdbnet", scale=scale, num_blocks=len(blocks), growth=int(sd["body.0.rdb1.conv1.weight"].shape[0]),
               features=int(features), channels=int(channels))
 

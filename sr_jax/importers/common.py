@@ -6,6 +6,17 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from sr_jax.errors import UserError
+
+
+class LayoutError(UserError, ValueError):
+  """A weights file whose tensors do not form a model sr_jax can import; the message names the tensor."""
+
+
+def _file_shape(shape: tuple, kernel_layout: str) -> tuple:
+  """An sr_jax kernel shape (HWIO) as the file would hold it."""
+  return (shape[3], shape[2], shape[0], shape[1]) if kernel_layout == "OIHW" and len(shape) == 4 else shape
+
 
 def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State, rgb_range: float,
          source: str, *, kernel_layout: str = "OIHW") -> nnx.State:
@@ -21,14 +32,19 @@ def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State
     module, leaf = tuple(path[:-1]), path[-1]
     torch_name = f"{names[module]}.{'weight' if leaf == 'kernel' else 'bias'}"
     if torch_name not in sd:
-      raise ValueError(f"{source} state dict lacks {torch_name} (for {'/'.join(map(str, path))})")
+      raise LayoutError(f"{source} state dict lacks {torch_name} (for {'/'.join(map(str, path))})")
     value = sd[torch_name]
+    wanted = _file_shape(var.shape, kernel_layout) if leaf == "kernel" else var.shape
+    if value.shape != tuple(wanted):
+      raise LayoutError(f"{torch_name}: shape {tuple(value.shape)} in the file does not fit "
+                        f"{'/'.join(map(str, path))}, which needs {tuple(wanted)}")
     if leaf == "kernel":
       value = value.transpose(2, 3, 1, 0) if kernel_layout == "OIHW" else value
     else:
       value = value / rgb_range
-    if value.shape != var.shape:
-      raise ValueError(f"{torch_name}: shape {value.shape} does not fit {'/'.join(map(str, path))} {var.shape}")
+    if not np.all(np.isfinite(value)):
+      raise LayoutError(f"{torch_name}: {int(np.sum(~np.isfinite(value))):,} of {value.size:,} values are NaN or "
+                        "infinite; a network with them upscales to garbage. Not importing it")
     used.add(torch_name)
     values.append((path, var.replace(np.asarray(value, np.float32))))
   extra = sorted(set(sd) - used)

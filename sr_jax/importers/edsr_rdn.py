@@ -32,7 +32,7 @@ def infer_architecture(sd: dict[str, np.ndarray]) -> dict:
   """Model config fields (scale, num_blocks, num_layers, growth, features, channels) from tensor shapes."""
   sd = normalise(sd)
   if "SFENet1.weight" not in sd:
-    raise ValueError("not an RDN state dict in the authors' layout (no SFENet1.weight); keys start with: "
+    raise common.LayoutError("not an RDN state dict in the authors' layout (no SFENet1.weight); keys start with: "
                      + ", ".join(sorted(sd)[:5]))
   blocks = {int(m.group(1)) for k in sd if (m := re.match(r"RDBs\.(\d+)\.LFF\.weight$", k))}
   layers = {int(m.group(1)) for k in sd if (m := re.match(r"RDBs\.0\.convs\.(\d+)\.conv\.0\.weight$", k))}
@@ -44,7 +44,7 @@ def infer_architecture(sd: dict[str, np.ndarray]) -> dict:
   elif len(up) == 2:
     scale = int(round((sd[f"UPNet.{up[0]}.weight"].shape[0] / growth) ** 0.5))
   else:
-    raise ValueError(f"unexpected UPNet layers {up}")
+    raise common.LayoutError(f"unexpected UPNet layers {up}")
   return dict(name="rdn", scale=scale, num_blocks=len(blocks), num_layers=len(layers), growth=int(growth),
               features=int(features), channels=int(channels))
 

@@ -45,7 +45,7 @@ def _ints(sd: dict, pattern: str) -> list[tuple[int, ...]]:
 def _scale(out_channels: int, channels: int, layer: str) -> int:
   scale = int(round((out_channels / channels) ** 0.5))
   if scale * scale * channels != out_channels:
-    raise ValueError(f"{NAME}: {layer} has {out_channels} output channels, not channels * scale^2")
+    raise common.LayoutError(f"{NAME}: {layer} has {out_channels} output channels, not channels * scale^2")
   return scale
 
 
@@ -57,13 +57,13 @@ def infer_architecture(sd: dict[str, np.ndarray]) -> dict:
     dc = _ints(sd, r"F_(\d+)_(\d+)\.kernel")
     scale = _scale(sd["UPN3.kernel"].shape[3], channels, "UPN3")
     if sd["SR.kernel"].shape[2] != channels * scale * scale:
-      raise ValueError(f"{NAME} RDN with upscaling='shuffle' (SR takes {sd['SR.kernel'].shape[2]} channels): only "
-                       "the published weights' upscaling='ups' is supported")
+      raise common.LayoutError(f"{NAME} RDN with upscaling='shuffle' (SR takes {sd['SR.kernel'].shape[2]} "
+                               "channels): only the published weights' upscaling='ups' is supported")
     return dict(name="isr_rdn", scale=scale, num_blocks=max(d for d, _ in dc), num_layers=max(c for _, c in dc),
                 growth=int(sd["F_1_1.kernel"].shape[3]), features=int(features), channels=int(channels))
   if "Pre_blocks_conv.kernel" not in sd:
-    raise ValueError(f"not an ISR RDN/RRDN weights file (no F_m1 or Pre_blocks_conv layer); keys start with: "
-                     + ", ".join(sorted(sd)[:5]))
+    raise common.LayoutError("not an ISR RDN/RRDN weights file (no F_m1 or Pre_blocks_conv layer); keys start "
+                             "with: " + ", ".join(sorted(sd)[:5]))
   features, channels = sd["Pre_blocks_conv.kernel"].shape[3], sd["Pre_blocks_conv.kernel"].shape[2]
   tdc = _ints(sd, r"F_(\d+)_(\d+)_(\d+)\.kernel")
   return dict(name="isr_rrdn", scale=_scale(sd["PreShuffle.kernel"].shape[3], channels, "PreShuffle"),

@@ -43,11 +43,11 @@ def infer_architecture(sd: dict[str, np.ndarray]) -> dict:
   features, channels = (int(n) for n in sd["sfe1.weight"].shape[:2])
   growth = int(sd["rdbs.0.layers.0.conv.weight"].shape[0])
   if not up or len(up) > 2:
-    raise ValueError(f"{NAME}: unexpected up-sampler layers upscale.{up}")
+    raise common.LayoutError(f"{NAME}: unexpected up-sampler layers upscale.{up}")
   ratio = sd[f"upscale.{up[0]}.weight"].shape[0] / features
   scale = 4 if len(up) == 2 else int(round(ratio ** 0.5))
   if growth != features:
-    raise ValueError(f"{NAME} with channel_growth {growth} != mid_channels {features}: its up-sampler is wider "
+    raise common.LayoutError(f"{NAME} with channel_growth {growth} != mid_channels {features}: its up-sampler is wider "
                      "than the RDN definition sr_jax follows (the authors' G * r^2); only equal widths import")
   return dict(name="rdn", scale=scale, num_blocks=len(blocks), num_layers=len(layers), growth=growth,
               features=features, channels=channels)

@@ -1,0 +1,85 @@
+"""Writing files so that a crash, a signal or a full disk never leaves a half-written file under the final name.
+
+``replace(path)`` gives a new file in the destination's folder under a hidden temporary name
+(``.NAME.tmp<PID>-<random>``, which every folder listing of sr_jax skips); when the block ends without an error the
+file is flushed to disk and renamed over ``path`` in one step (``os.replace``). So the previous file at ``path``
+stays intact until the new one is complete, and a symlink at ``path`` is replaced by the file, never followed (its
+target is not touched). On any error, KeyboardInterrupt included, the temporary file is removed. Only ``kill -9``
+or a power cut can leave one behind: ``remove_stale(folder)`` deletes those whose process is gone (and the
+``NAME.part<PID>`` files that downloads of earlier versions left, for the names it is given).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from typing import BinaryIO, Iterator
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)-[0-9a-f]{8}$")
+_OLD_PART = re.compile(r"^(?P<name>.+)\.part(?P<pid>\d+)$")  # sr_jax.download before version 0.3.1.
+
+
+def temp_path(path: str) -> str:
+  folder, base = os.path.split(os.path.abspath(path))
+  return os.path.join(folder, f".{base}.tmp{os.getpid()}-{secrets.token_hex(4)}")
+
+
+@contextlib.contextmanager
+def replace(path: str) -> Iterator[BinaryIO]:
+  """A binary file (its ``name`` is the temporary path) that becomes ``path`` when the block succeeds."""
+  tmp = temp_path(path)
+  f = open(tmp, "xb")  # Exclusive: never follows anything already at the temporary name.
+  try:
+    with f:
+      yield f
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(tmp)
+    raise
+
+
+def write_bytes(path: str, data: bytes) -> None:
+  with replace(path) as f:
+    f.write(data)
+
+
+def write_text(path: str, text: str) -> None:
+  write_bytes(path, text.encode())
+
+
+def alive(pid: int) -> bool:
+  """Whether process ``pid`` exists (this one included)."""
+  if pid == os.getpid():
+    return True
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Another user's live process.
+    return True
+  return True
+
+
+def remove_stale(folder: str, downloads: tuple[str, ...] = ()) -> list[str]:
+  """Deletes the temporary files in ``folder`` (not its sub-folders) whose writing process is gone; returns them.
+
+  ``downloads``: file names whose old-style ``NAME.part<PID>`` leftovers go too (only those: a user's own
+  ``something.part2`` is never touched)."""
+  removed = []
+  try:
+    names = os.listdir(folder)
+  except OSError:
+    return removed
+  for name in names:
+    m = _TEMP.match(name) or ((old := _OLD_PART.match(name)) and old["name"] in downloads and old)
+    path = os.path.join(folder, name)
+    if m and not alive(int(m["pid"])) and not os.path.isdir(path):
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+        removed.append(path)
+  return removed

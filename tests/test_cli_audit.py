@@ -1,0 +1,218 @@
+"""The CLI audit: every console script, every flag that takes a value, given a bad one, answers with one line
+``<program>: error: ...`` naming what is wrong, and exit status 1; never a traceback or a usage block.
+
+Each script runs all its cases in one process (tests/cli_driver.py), so the audit costs one start-up a script.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sr_jax import train
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
+import rrdbnet_reference as ref  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DRIVER = os.path.join(REPO, "tests", "cli_driver.py")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+  """Paths the cases refer to: a trained workdir, a plain file, weight files of every kind of wrong, a folder
+  that cannot be written (a read-only tmpfs where root can mount one; None elsewhere)."""
+  from sr_jax.configs import test as test_cfg
+  root = tmp_path_factory.mktemp("audit")
+  config = test_cfg.get_config()
+  config.train.update(num_devices=1, num_steps=3)
+  train.train_and_evaluate(config, str(root / "run"))
+  (root / "afile").write_text("not a folder")
+  (root / "in").mkdir()
+  from PIL import Image
+  Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(root / "in" / "a.png")
+  sd = ref.state_dict("x4")
+  np.savez(root / "other.npz", unrelated=np.zeros(3, np.float32))
+  (root / "garbage.npz").write_bytes(b"PK\x03\x04 not really a zip")
+  (root / "weights.txt").write_text("hello")
+  np.savez(root / "shape.npz", **{**sd, "conv_hr.weight": np.zeros((16, 8, 3, 3), np.float32)})
+  np.savez(root / "nan.npz", **{**sd, "conv_first.bias": np.full_like(sd["conv_first.bias"], np.nan)})
+  np.savez(root / "good.npz", **sd)
+  ro = root / "ro"
+  ro.mkdir()
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                           capture_output=True).returncode == 0
+  yield {"root": root, "run": str(root / "run"), "ro": str(ro) if mounted else None}
+  if mounted:
+    subprocess.run(["umount", "-l", str(ro)], check=False)
+
+
+def _audit(module, program, cases):
+  """Runs ``cases`` [(args, expected text)] through ``module``'s console entry point; asserts the audit."""
+  cases = [(args, text) for args, text in cases if args is not None]
+  tmp = os.path.join(os.path.dirname(DRIVER), f".audit_{program}_{os.getpid()}")
+  with open(tmp + ".in", "w") as f:
+    json.dump([args for args, _ in cases], f)
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  try:
+    out = subprocess.run([sys.executable, DRIVER, module, program, tmp + ".in", tmp + ".out"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    with open(tmp + ".out") as f:
+      results = json.load(f)
+  finally:
+    for p in (tmp + ".in", tmp + ".out"):
+      if os.path.exists(p):
+        os.remove(p)
+  bad = []
+  for (args, text), r in zip(cases, results):
+    lines = [l for l in r["stderr"].splitlines() if l.strip()]
+    ok = (r["code"] == 1 and len(lines) == 1 and lines[0].startswith(f"{program}: error: ") and text in lines[0])
+    if not ok:
+      bad.append(f"{program} {' '.join(args)} -> exit {r['code']}, expected one line with {text!r}, got:\n"
+                 + r["stderr"][-1500:])
+  assert not bad, "\n\n".join(bad)
+
+
+def test_sr_upscale(env):
+  run, root = env["run"], env["root"]
+  io = [f"--input={root / 'in'}", f"--output={root / 'up'}"]
+  _audit("sr_jax.upscale", "sr-upscale", [
+      ([f"--workdir={run}", *io, "--batch_size=-1", "--tile=4"], "--batch_size"),
+      ([f"--workdir={run}", *io, "--batch_size=0"], "--batch_size"),
+      ([f"--workdir={run}", *io, "--tile=-1"], "--tile"),
+      ([f"--workdir={run}", *io, "--tile=abc"], "--tile"),
+      ([f"--workdir={run}", *io, "--overlap=-20"], "--overlap"),
+      ([f"--workdir={run}", *io, "--max_pixels=0"], "--max_pixels"),
+      ([f"--workdir={run}", *io, "--quality=0"], "--quality"),
+      ([f"--workdir={run}", *io, "--outscale=0"], "--outscale=0.0"),
+      ([f"--workdir={run}", *io, "--outscale=x"], "--outscale"),
+      ([f"--workdir={run}", *io, "--ext=gif"], "--ext=gif"),
+      ([f"--workdir={run}", *io, "--step=99"], "no checkpoint at step 99"),
+      ([f"--workdir={run}", *io, "--step=abc"], "--step=abc"),
+      ([f"--workdir={root / 'missing'}", *io], "is not a training workdir"),
+      ([f"--workdir={root / 'afile'}", *io], "is not a training workdir"),
+      ([f"--checkpoint={run}/checkpoints/7", *io], "no checkpoint at step 7"),
+      ([f"--checkpoint={root / 'missing'}/checkpoints/7", *io], "is not a training workdir"),
+      ([f"--checkpoint={root / 'afile'}", *io], "is not a WORKDIR/checkpoints/STEP directory"),
+      ([f"--workdir={run}", f"--input={root / 'missing'}", f"--output={root / 'up'}"], "does not exist"),
+      ([f"--workdir={run}", f"--input={root / 'in'}", f"--output={root / 'afile'}"], "is a file, not a folder"),
+      ([f"--workdir={run}", f"--input={root / 'in'}", f"--output={env['ro']}/up"], "Read-only file system")
+      if env["ro"] else (None, None),
+      ([*io], "exactly one of --workdir and --checkpoint"),
+      ([f"--workdir={run}", *io, "extra"], "Unexpected arguments"),
+      ([f"--workdir={run}", *io, "--nope=1"], "nope"),
+      ([f"--workdir={run}", *io, "--bf16=maybe"], "--bf16"),
+  ])
+
+
+def test_sr_evaluate(env):
+  run, root = env["run"], env["root"]
+  base = ["--baseline=bicubic", f"--datasets={root / 'in'}", f"--output_dir={root / 'ev'}"]
+  _audit("sr_jax.evaluate", "sr-evaluate", [
+      (["--baseline=foo"], "--baseline"),
+      ([f"--workdir={root / 'missing'}"], "is not a training workdir"),
+      ([f"--workdir={run}", "--step=abc"], "--step=abc"),
+      ([f"--workdir={run}", "--step=99"], "no checkpoint at step 99"),
+      ([f"--workdir={run}", "--scales=4"], "scale mismatch"),
+      (["--baseline=bicubic", f"--data_dir={root / 'missing'}", "--datasets=Set5"], "dataset 'Set5' not found"),
+      (["--baseline=bicubic", "--datasets=nosuchset"], "dataset 'nosuchset' not found"),
+      ([*base, "--scales=two"], "--scales=two"),
+      ([*base, "--scales=0"], "--scales=0"),
+      (["--baseline=bicubic", f"--datasets={root / 'in'}", f"--output_dir={root / 'afile'}"], "afile"),
+      (["--baseline=bicubic", f"--datasets={root / 'in'}", f"--output_dir={env['ro']}/ev"],
+       "Read-only file system") if env["ro"] else (None, None),
+      ([*base, "--tile=-1"], "--tile"),
+      ([*base, "--overlap=-1"], "--overlap"),
+      ([*base, "--heatmaps=some"], "--heatmaps"),
+      ([*base, "--max_pixels=0"], "--max_pixels"),
+      ([*base, "--metrics=psnr,foo"], "--metrics: unknown foo"),
+      ([*base, "--metrics=lpips", f"--lpips_weights={root / 'missing.pth'},{root / 'x.pth'}"], "missing.pth"),
+      ([*base, f"--tfds_data_dir={root / 'afile'}"], "--tfds_data_dir"),
+      ([*base, f"--tfds_manual_dir={root / 'missing'}"], "--tfds_manual_dir"),
+      ([*base, "--sheets=perhaps"], "--sheets"),
+      (["--baseline=bicubic", f"--workdir={run}"], "exactly one of --workdir and --baseline"),
+  ])
+
+
+def test_sr_train(env):
+  root = env["root"]
+  wd = f"--workdir={root / 'train'}"
+  _audit("sr_jax.main", "sr-train", [
+      (["--config=missing.py", wd], "--config=missing.py: missing.py does not exist"),
+      (["--config=quickstrat", wd], "did you mean quickstart"),
+      (["--config=test", wd, "--config.train.batch_size=abc"], "batch_size"),
+      (["--config=test", wd, "--config.nope=1"], "unknown config field"),
+      (["--config=test", wd, "--config.data.patch_size=1"], "config.data.patch_size=1 is invalid"),
+      (["--config=test", wd, "--config.model.scale=5"], "config.model.scale=5"),
+      (["--config=test", f"--workdir={root / 'afile'}"], "afile"),
+      (["--config=test", f"--workdir={env['ro']}/w"], "Read-only file system") if env["ro"] else (None, None),
+      (["--config=test", wd, "--cpu_collectives=foo"], "--cpu_collectives"),
+      (["--config=test", wd, "--num_processes=abc"], "--num_processes"),
+      (["--config=test", wd, "--process_id=abc"], "--process_id"),
+      (["--config=test"], "--workdir"),
+  ])
+
+
+def test_sr_import_weights(env):
+  root = env["root"]
+  wd = f"--workdir={root / 'imp'}"
+  _audit("sr_jax.import_weights", "sr-import-weights", [
+      ([f"--weights={root / 'missing.pth'}", wd], "missing.pth does not exist"),
+      ([f"--weights={root / 'weights.txt'}", wd], "unsupported weights format '.txt'"),
+      ([f"--weights={root / 'garbage.npz'}", wd], "cannot read"),
+      ([f"--weights={root / 'other.npz'}", wd], "not a known weights layout"),
+      ([f"--weights={root / 'shape.npz'}", wd], "shape (16, 8, 3, 3) in the file does not fit"),
+      ([f"--weights={root / 'nan.npz'}", wd], "conv_first.bias: 16 of 16 values are NaN"),
+      ([f"--weights={root / 'good.npz'}", f"--workdir={root / 'afile'}"], "is a file, not a folder"),
+      ([f"--weights={root / 'good.npz'}", f"--workdir={env['run']}"], "already holds checkpoints"),
+      ([f"--weights={root / 'good.npz'}", f"--workdir={env['ro']}/w"], "Read-only file system")
+      if env["ro"] else (None, None),
+      ([f"--weights={root / 'good.npz'}", wd, "--rgb_range=abc"], "--rgb_range"),
+      ([f"--weights={root / 'good.npz'}", wd, "--rgb_range=0"], "--rgb_range"),
+  ])
+
+
+def test_sr_fetch_data(env):
+  root = env["root"]
+  _audit("sr_jax.fetch_data", "sr-fetch-data", [
+      (["NoSuchSet", f"--to={root / 'sets'}"], "unknown set(s) NoSuchSet"),
+      (["Set5", f"--to={root / 'sets'}", f"--mirror=file://{root / 'missing'}"], "download failed"),
+      (["Set5", f"--to={root / 'afile'}"], "afile"),
+      (["Set5", f"--to={root / 'sets'}", "--timeout=0"], "--timeout"),
+      (["Set5", f"--to={root / 'sets'}", "--deadline=-1"], "--deadline"),
+      (["Set5"], "--to"),
+  ])
+
+
+def test_sr_pretrained(env):
+  root = env["root"]
+  wd = f"--workdir={root / 'pre'}"
+  _audit("sr_jax.pretrained", "sr-pretrained", [
+      (["fetch", "nope", wd], "unknown pretrained model 'nope'"),
+      (["fetch", "realesrgan_x4plus"], "fetch needs --workdir"),
+      (["fetch", "realesrgan_x4plus", wd, f"--file={root / 'missing.pth'}"], "missing.pth does not exist"),
+      (["fetch", "realesrgan_x4plus", wd, f"--url=file://{root / 'missing.pth'}"], "download failed"),
+      (["fetch", "realesrgan_x4plus", f"--workdir={root / 'afile'}"], "is a file, not a folder"),
+      (["fetch", "realesrgan_x4plus", wd, "--timeout=0"], "--timeout"),
+      (["fetch", "realesrgan_x4plus", wd, "--deadline=abc"], "--deadline"),
+      (["frobnicate"], "usage: python -m sr_jax.pretrained list | fetch NAME"),
+  ])
+
+
+def test_sr_export(env):
+  run, root = env["run"], env["root"]
+  out = f"--output={root / 'exp'}"
+  _audit("sr_jax.export", "sr-export", [
+      ([f"--workdir={run}", out, "--format=foo"], "--format"),
+      ([f"--workdir={root / 'missing'}", out], "is not a training workdir"),
+      ([f"--workdir={run}", out, "--step=abc"], "--step=abc"),
+      ([f"--workdir={run}", out, "--step=99"], "no checkpoint at step 99"),
+      ([f"--workdir={run}", f"--output={root / 'afile'}"], "exists; give a new --output"),
+      ([f"--workdir={run}", "--format=onnx", out], "ends in .onnx"),
+      ([f"--workdir={run}", out, "--raw_weights=perhaps"], "--raw_weights"),
+      ([f"--workdir={run}"], "--output"),
+  ])
