@@ -24,10 +24,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -38,94 +36,19 @@ import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
-from sr_jax import atomic, errors
+from sr_jax import checkpoint_io, errors
+from sr_jax.checkpoint_io import (CheckpointGoneError, CheckpointMismatchError, CheckpointReadError,  # noqa: F401
+                                  CheckpointUnreadableError, saved_steps)  # noqa: F401  (this module's interface)
 from sr_jax.errors import UserError
 
 # Metrics that can pick the best checkpoint, saved as "val_<name>" with each validation's checkpoint, and how
 # each ranks checkpoints: a score where higher is better.
 RANKING = {"psnr": lambda m: m["val_psnr"], "lpips": lambda m: -m["val_lpips"]}
 TMP_MARKER = ".orbax-checkpoint-tmp"
-_READING = ".reading-"  # WORKDIR/.reading-<PID>-*: a reader's hard-linked view of one checkpoint (see _pinned).
 
 
 class CheckpointSaveError(UserError, OSError):
   """A save failed (disk full, permissions); earlier checkpoints are intact and the message lists them."""
-
-
-class CheckpointReadError(UserError, ValueError):
-  """A checkpoint that exists but cannot be used; ``step`` says which."""
-
-  def __init__(self, message: str, step: int):
-    super().__init__(message)
-    self.step = step
-
-
-class CheckpointUnreadableError(CheckpointReadError):
-  """The checkpoint's files are damaged (truncated, empty, garbage)."""
-
-
-class CheckpointMismatchError(CheckpointReadError):
-  """The checkpoint is readable but holds another model than the one asked for."""
-
-
-class CheckpointGoneError(UserError, FileNotFoundError):
-  """The checkpoint was deleted while being read (a live trainer prunes old ones)."""
-
-
-# Orbax's own messages when the saved tree or shapes differ from the requested ones (as opposed to damaged files).
-_MISMATCH = re.compile(r"not compatible with the stored shape|tree structures do not match|Requested shape")
-
-
-def _short(e: BaseException) -> str:
-  """The informative part of a (long, multi-line) Orbax/TensorStore error."""
-  text = " ".join(str(e).split()) or type(e).__name__
-  if "Error decoding" in text:
-    text = text[text.rindex("Error decoding"):]
-  text = text.split(" [tensorstore_spec=")[0].split(" [source locations=")[0]
-  return text[:240] + ("..." if len(text) > 240 else "")
-
-
-def _drop_closed_loop_noise() -> None:
-  """A failed restore or save leaves TensorStore callbacks that find Orbax's event loop closed; Python prints each as an
-  'unraisable' traceback (dozens, after the error itself was handled). Only those are dropped, once installed."""
-  previous = sys.unraisablehook
-  if getattr(previous, "_sr_jax", False):
-    return
-
-  def hook(unraisable) -> None:
-    e = unraisable.exc_value
-    if (isinstance(e, RuntimeError) and "Event loop is closed" in str(e)) or (
-        "_read_array_index_and_device_put" in repr(unraisable.object)):
-      return
-    previous(unraisable)
-
-  hook._sr_jax = True
-  sys.unraisablehook = hook
-
-
-class _Manager(ocp.CheckpointManager):
-  """Orbax's manager, except that a step whose metrics file cannot be parsed has no metrics (instead of every
-  manager of the workdir failing to start); ``unreadable_metrics`` records why."""
-
-  def __init__(self, *args, **kwargs):
-    self.unreadable_metrics: dict[int, str] = {}
-    super().__init__(*args, **kwargs)
-
-  def _tolerant(self, read: Callable[[int], Any], step: int):
-    try:
-      return read(step)
-    except (ValueError, OSError) as e:  # json.JSONDecodeError is a ValueError.
-      if step not in self.unreadable_metrics:
-        self.unreadable_metrics[step] = _short(e)
-        absl_logging.warning("checkpoint %d: its metrics file is unreadable (%s); it is not considered for "
-                             "'best'", step, _short(e))
-      return None
-
-  def metrics(self, step: int):
-    return self._tolerant(super().metrics, step)
-
-  def _get_metrics(self, step: int):  # What Orbax 0.12's metadata() and metrics() read through.
-    return self._tolerant(super()._get_metrics, step)
 
 
 class Checkpointer:
@@ -150,8 +73,8 @@ class Checkpointer:
         pp.BestN(get_metric_fn=self._rank, reverse=False, n=1,
                  keep_checkpoints_without_metrics=False),
     ])
-    _drop_closed_loop_noise()
-    _remove_dead_readers_views(os.path.dirname(self.directory))
+    checkpoint_io.drop_closed_loop_noise()
+    checkpoint_io.remove_dead_readers_views(os.path.dirname(self.directory))
     if not read_only:
       self._remove_partial_saves()
     # best_fn makes Orbax write each save's metrics to disk, so "best" survives restarts (the preservation policy
@@ -166,11 +89,11 @@ class Checkpointer:
       for sig in (signal.SIGTERM, signal.SIGINT):
         self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
 
-  def _new_manager(self, directory: str) -> "_Manager":
+  def _new_manager(self, directory: str) -> "checkpoint_io.Manager":
     """Orbax's manager; a reader's is retried when a step it is listing is deleted under it (a live trainer)."""
     for attempt in range(20):
       try:
-        return _Manager(directory, options=self._options,
+        return checkpoint_io.Manager(directory, options=self._options,
                         item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
       except FileNotFoundError:
         if not self.read_only or attempt == 19:
@@ -179,7 +102,7 @@ class Checkpointer:
     raise AssertionError("unreachable")
 
   @contextlib.contextmanager
-  def _pinned(self, step: int) -> Iterator["_Manager"]:
+  def _pinned(self, step: int) -> Iterator["checkpoint_io.Manager"]:
     """A reader's manager over a private copy of ``step`` made of hard links, so that the files stay readable when
     a live trainer deletes the checkpoint during the (slow) restore; the race is narrowed to the linking (a few
     ms), after which a failure is diagnosed against the real folder. Where no hard links can be made (a read-only
@@ -189,13 +112,13 @@ class Checkpointer:
       return
     src = os.path.join(self.directory, str(step))
     try:
-      view = tempfile.mkdtemp(prefix=f"{_READING}{os.getpid()}-", dir=os.path.dirname(self.directory))
+      view = tempfile.mkdtemp(prefix=f"{checkpoint_io.READING}{os.getpid()}-", dir=os.path.dirname(self.directory))
     except OSError:
       yield self.manager
       return
     try:
       try:
-        _link_tree(src, os.path.join(view, "checkpoints", str(step)))
+        checkpoint_io.link_tree(src, os.path.join(view, "checkpoints", str(step)))
       except FileNotFoundError as e:
         raise CheckpointGoneError(f"checkpoint {src} was deleted while being read (a trainer running in this "
                                   "workdir prunes old checkpoints)") from e
@@ -273,8 +196,10 @@ class Checkpointer:
       raise
 
   def _save_error(self, step: int, e: BaseException) -> CheckpointSaveError:
-    kept = saved_steps(self.directory, exclude=step)
-    reason = "the disk is full" if errors.is_disk_full(e) else f"{type(e).__name__}: {_short(e)}"
+    with contextlib.suppress(Exception):  # Earlier saves still in flight: finished (or failed) first.
+      self.manager.wait_until_finished()
+    kept = checkpoint_io.saved_steps(self.directory, exclude=step)
+    reason = "the disk is full" if errors.is_disk_full(e) else f"{type(e).__name__}: {checkpoint_io.short(e)}"
     err = CheckpointSaveError(f"saving checkpoint {step} in {self.directory} failed: {reason}. Earlier "
                               f"checkpoints are intact ({kept or 'none'}); free space and re-run the same command "
                               "to resume from the latest of them.")
@@ -290,7 +215,7 @@ class Checkpointer:
       except Exception as e:  # noqa: BLE001  (diagnosed below; a bug still shows as the cause)
         raise self._diagnose(manager, step, e) from e
 
-  def _diagnose(self, manager: "_Manager", step: int, e: Exception) -> Exception:
+  def _diagnose(self, manager: "checkpoint_io.Manager", step: int, e: Exception) -> Exception:
     where = os.path.join(self.directory, str(step))
     deadline = time.monotonic() + 2.0  # A trainer's pruning is a plain rmtree: let one in progress finish.
     while os.path.isdir(where) and time.monotonic() < deadline:
@@ -301,11 +226,11 @@ class Checkpointer:
     try:
       manager.item_metadata(step)
     except Exception as m:  # noqa: BLE001
-      return CheckpointUnreadableError(f"checkpoint {where} is unreadable: {_short(m)}", step)
-    if _MISMATCH.search(str(e)):
+      return CheckpointUnreadableError(f"checkpoint {where} is unreadable: {checkpoint_io.short(m)}", step)
+    if checkpoint_io.MISMATCH.search(str(e)):
       return CheckpointMismatchError(f"checkpoint {where} holds another model than the one in the workdir's "
-                                     f"config (architecture or scale mismatch): {_short(e)}", step)
-    return CheckpointUnreadableError(f"checkpoint {where} is unreadable: {_short(e)}", step)
+                                     f"config (architecture or scale mismatch): {checkpoint_io.short(e)}", step)
+    return CheckpointUnreadableError(f"checkpoint {where} is unreadable: {checkpoint_io.short(e)}", step)
 
   def restore_newest(self, abstract_state: Any, steps: Iterable[int]) -> tuple[Any, int, list[CheckpointReadError]]:
     """(state, step, passed over) of the first readable step of ``steps`` (in the given order). Unreadable ones
@@ -338,7 +263,7 @@ class Checkpointer:
     self.manager.reload()
     return dst
 
-  def _restore(self, manager: "_Manager", step: int, abstract_state: Any) -> tuple[Any, dict]:
+  def _restore(self, manager: "checkpoint_io.Manager", step: int, abstract_state: Any) -> tuple[Any, dict]:
     absent = _fields_absent_on_disk(manager, step, abstract_state)
     target = abstract_state
     if absent:  # Written before those (unused, None) fields existed: restore the rest, keep them None.
@@ -376,40 +301,3 @@ def _fields_absent_on_disk(manager: ocp.CheckpointManager, step: int, abstract_s
   tree = manager.item_metadata(step)["state"]
   saved = set(tree.keys()) if hasattr(tree, "keys") else set()
   return optional - saved if saved else set()
-
-
-def _remove_dead_readers_views(workdir: str) -> None:
-  """Views left by readers that were killed (kill -9) before removing them."""
-  try:
-    names = [n for n in os.listdir(workdir) if n.startswith(_READING)]
-  except OSError:
-    return
-  for name in names:
-    pid = name[len(_READING):].split("-", 1)[0]
-    if pid.isdigit() and not atomic.alive(int(pid)):
-      shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
-
-
-def _link_tree(src: str, dst: str) -> None:
-  """``dst`` as a tree of hard links to ``src``'s files; raises FileNotFoundError if anything of ``src`` vanishes
-  meanwhile."""
-  def fail(e: OSError) -> None:
-    raise e
-
-  os.makedirs(dst)
-  for root, dirs, files in os.walk(src, onerror=fail):
-    here = os.path.join(dst, os.path.relpath(root, src))
-    for d in dirs:
-      os.mkdir(os.path.join(here, d))
-    for f in files:
-      os.link(os.path.join(root, f), os.path.join(here, f))
-  if not os.path.isdir(src):
-    raise FileNotFoundError(src)
-
-
-def saved_steps(directory: str, exclude: int | None = None) -> list[int]:
-  """The complete checkpoints in ``directory`` as the disk has them now (Orbax's list can be stale)."""
-  try:
-    return sorted(int(n) for n in os.listdir(directory) if n.isdigit() and int(n) != exclude)
-  except OSError:
-    return []

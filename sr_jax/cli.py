@@ -12,8 +12,8 @@ extend:
 Anything else is a bug and keeps its traceback.
 
 Before ``main`` runs, ``quiet_libraries`` drops the chatter of Orbax, CLU and JAX's backend probing below ERROR
-from the console, and the tracebacks libraries log for a full disk (reported once, by sr_jax); ``--verbose``
-keeps everything.
+from the console, the tracebacks libraries log for a full disk (reported once, by sr_jax) and the "never awaited"
+warnings of Orbax coroutines a failed save leaves; ``--verbose`` keeps everything.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def quiet_libraries(verbose: bool = False) -> None:
       keep._sr_jax = True
       handler.addFilter(keep)
   warnings.filterwarnings("ignore", module=r"orbax(\.|$)")
+  # Orbax's write coroutines left behind by a failed save (a full disk), reported at exit.
+  warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
