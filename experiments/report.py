@@ -17,6 +17,7 @@ Writes, from each run's eval/summary.json (``launch --evaluate``; else its last 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 
@@ -25,7 +26,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common_flags
-from sr_jax import cli, color, datasets, eval_lib, imresize, inference, lpips, metrics, run_dir
+from sr_jax import atomic, cli, color, datasets, eval_lib, inference, lpips, metrics, run_dir
 from sr_jax.models import registry
 
 matplotlib.use("Agg")
@@ -252,7 +253,12 @@ def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4, max_images: i
   if not candidates:
     return None
   chosen = sorted(candidates, key=lambda c: -c[0])[:rows]
-  score_lpips = lpips.scorer("alex")
+  try:
+    lpips.check_weights("alex")
+    score_lpips = lpips.scorer("alex")
+  except lpips.LPIPSWeightsError as e:  # Optional: the grid shows PSNR alone and says how to add LPIPS.
+    print(f"report: LPIPS left out of grid.png ({e})")
+    score_lpips = None
   cols = 2 + len(models)
   fig, axes = plt.subplots(len(chosen), cols, figsize=(1.9 * cols, 2.2 * len(chosen)), squeeze=False)
   for i, (_, name, pair, outs, top, left) in enumerate(chosen):
@@ -264,11 +270,11 @@ def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4, max_images: i
       ax = axes[i, j]
       ax.imshow(img, interpolation="nearest")
       text = f"{name} ({top},{left})" if full is None else (
-          f"LPIPS {score_lpips(img, hr):.3f} / {metrics.psnr(img, hr, shave=0):.2f} dB")
+          (f"LPIPS {score_lpips(img, hr):.3f} / " if score_lpips else "") + f"{metrics.psnr(img, hr, shave=0):.2f} dB")
       ax.set_title(("" if i else label + "\n") + text, fontsize=6)
       ax.axis("off")
-  fig.suptitle(f"x{scale} crops ({crop}x{crop} HR px) where the recipes differ most; LPIPS (AlexNet) / PSNR (Y) "
-               "of each crop", fontsize=8)
+  fig.suptitle(f"x{scale} crops ({crop}x{crop} HR px) where the recipes differ most; "
+               + ("LPIPS (AlexNet) / " if score_lpips else "") + "PSNR (Y) of each crop", fontsize=8)
   fig.tight_layout()
   fig.savefig(os.path.join(out, "grid.png"), dpi=110)
   plt.close(fig)
@@ -280,16 +286,16 @@ def build(root: str, out: str | None = None, data_dir: str | None = None, grid_i
   os.makedirs(out, exist_ok=True)
   runs = collect(root)
   header, rows = csv_table(runs)
-  with open(os.path.join(out, "report.csv"), "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(header)
-    w.writerows(rows)
+  buf = io.StringIO(newline="")
+  w = csv.writer(buf)
+  w.writerow(header)
+  w.writerows(rows)
+  atomic.write_text(os.path.join(out, "report.csv"), buf.getvalue())
   images = curve_plots(runs, out)
   images += [p for p in (perception_distortion(runs, out), grid(runs, data_dir, out, max_images=grid_images)
                                 if data_dir else None) if p]
   md = markdown(runs) + "\n" + "\n".join(f"![{i}]({i})" for i in images) + "\n"
-  with open(os.path.join(out, "report.md"), "w") as f:
-    f.write(md)
+  atomic.write_text(os.path.join(out, "report.md"), md)
   return out
 
 

@@ -86,9 +86,28 @@ def _parse_flags(argv: list[str]) -> list[str]:
     fail(f"{message(e)} (--helpfull lists the flags)")
 
 
+_HELP = ("--help", "-help", "-h", "-?", "--helpshort", "-helpshort")
+
+
+def help_text(main: Callable) -> str:
+  """The program's docstring (its commands) and the flags its module defines, with their help and defaults.
+
+  absl lists the flags of the main module, which for a console script is the wrapper pip wrote, not the module
+  that defines them (``sr-upscale --help`` showed none); the flags are looked up by the defining module here."""
+  name = main.__module__
+  key = sys.argv[0] if name == "__main__" else name  # absl files a __main__ module's flags under argv[0].
+  doc = (sys.modules[name].__doc__ or "").strip("\n")
+  listed = flags.FLAGS.module_help(key).strip().split("\n", 1)[-1]  # Without absl's "module:" header line.
+  return f"{doc}\n\nFlags (--helpfull: every library's too):\n{listed}\n"
+
+
 def run(main: Callable[[list[str]], None], argv: list[str] | None = None,
         prepare: Callable[[list[str]], list[str]] | None = None) -> None:
-  """``main`` under absl; ``prepare`` maps ``argv`` before parsing (its user errors are one line too)."""
+  """``main`` under absl; ``prepare`` maps ``argv`` before parsing (its user errors are one line too). ``--help``
+  prints ``help_text`` and exits 0."""
+  if any(a in _HELP for a in (argv if argv is not None else sys.argv)[1:]):
+    sys.stdout.write(help_text(main))
+    sys.exit(0)
   if prepare is not None:
     try:
       argv = prepare(argv if argv is not None else sys.argv)

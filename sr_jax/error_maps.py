@@ -25,16 +25,19 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 HEATMAP_MODES = ("worst", "all", "none")
 
 
-def _y(img: np.ndarray) -> np.ndarray:
-  return img.astype(np.float64) if img.ndim == 2 else color.rgb_to_y(img)
-
-
 HEAT_VMAX = 32.0  # Gray levels at the top of the heatmaps' colour scale.
 
 
+def abs_error(hr: np.ndarray, sr: np.ndarray) -> np.ndarray:
+  """|HR - SR| (float, gray levels) on the channel the papers score (``metrics.scoring_channels``: MATLAB Y, or
+  the gray values of a gray ground truth against the SR's luma)."""
+  sr_y, hr_y = metrics.scoring_channels(sr, hr)
+  return np.abs(hr_y - sr_y)
+
+
 def heatmap(hr: np.ndarray, sr: np.ndarray, vmax: float = HEAT_VMAX) -> np.ndarray:
-  """|HR - SR| on Y (0 .. vmax gray levels) in the inferno colour map, uint8 RGB of the image's size."""
-  err = np.abs(_y(hr) - _y(sr)) / vmax
+  """``abs_error`` (0 .. vmax gray levels) in the inferno colour map, uint8 RGB of the image's size."""
+  err = abs_error(hr, sr) / vmax
   return (matplotlib.colormaps["inferno"](np.clip(err, 0, 1))[..., :3] * 255).astype(np.uint8)
 
 
@@ -67,12 +70,13 @@ def _save_figure(fig, path: str) -> None:
 
 def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std: float = 12.0
                  ) -> list[tuple[float, float, int, int]]:
-  """(SR PSNR, bicubic PSNR, top, left) on Y of each non-overlapping HR patch inside the shaved border.
+  """(SR PSNR, bicubic PSNR, top, left) of each non-overlapping HR patch inside the shaved border, on the channel
+  the headline PSNR scores (``metrics.scoring_channels``), so that the patches agree with it.
 
   Flat patches (HR standard deviation below ``min_std`` gray levels) are left out: every method is perfect
   there, and they would crowd out the informative ones.
   """
-  a, b, c = _y(sr), _y(pair.hr), _y(pair.bicubic)
+  (a, b), (c, _) = metrics.scoring_channels(sr, pair.hr), metrics.scoring_channels(pair.bicubic, pair.hr)
   h, w = a.shape
   out = []
   for top in range(scale, h - scale - patch + 1, patch):

@@ -56,7 +56,8 @@ def _audit(module, program, cases):
   tmp = os.path.join(os.path.dirname(DRIVER), f".audit_{program}_{os.getpid()}")
   with open(tmp + ".in", "w") as f:
     json.dump([args for args, _ in cases], f)
-  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
+             PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))  # This tree's sr_jax.
   try:
     out = subprocess.run([sys.executable, DRIVER, module, program, tmp + ".in", tmp + ".out"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=900)
@@ -216,3 +217,30 @@ def test_sr_export(env):
       ([f"--workdir={run}", out, "--raw_weights=perhaps"], "--raw_weights"),
       ([f"--workdir={run}"], "--output"),
   ])
+
+
+SCRIPTS = {"sr-train": ["--config", "--workdir", "--distributed"],
+           "sr-evaluate": ["--baseline", "--datasets", "--metrics"], "sr-upscale": ["--input", "--tile", "--outscale"], "sr-import-weights": ["--weights", "--rgb_range"],
+           "sr-fetch-data": ["--to", "--mirror", "--deadline"], "sr-pretrained": ["--file", "--url", "--deadline"],
+           "sr-export": ["--format", "--output", "--step"]}
+
+
+def test_help_of_every_console_script_lists_its_own_flags():
+  """absl lists the main module's flags, and a console script's main module is pip's wrapper: --help once printed
+  only 'Try --helpfull' (exit 1). Each installed script is run as a user runs it."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  procs = {}
+  for name in SCRIPTS:
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if not os.path.exists(path):
+      if os.environ.get("CI"):
+        pytest.fail(f"console script {name} is not installed (pip install -e .)")
+      pytest.skip(f"console script {name} not installed")
+    procs[name] = subprocess.Popen([path, "--help"], env=env, cwd="/", stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+  for name, proc in procs.items():
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, (name, err[-2000:])
+    assert "python -m sr_jax" in out and "Flags" in out, (name, out[:500])
+    for flag in SCRIPTS[name] + ["--verbose"]:
+      assert f"  {flag}" in out or f"  --[no]{flag[2:]}" in out, (name, flag, out[-3000:])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import eval_report
+from sr_jax import eval_lib, eval_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bicubic rows of the RDN paper's table (../shared/data/published_psnr.md).
@@ -97,3 +97,24 @@ def test_cli_adds_lpips_and_niqe_beside_bicubic(data_dir, tmp_path, lpips_weight
   assert "lpips" in (tmp_path / "per_image.csv").read_text().splitlines()[0]
   bad = _run("--baseline=bicubic", "--metrics=psnr,fid")
   assert bad.returncode != 0 and "unknown fid" in bad.stderr
+
+
+def test_error_maps_of_a_gray_image_score_what_the_headline_psnr_scores(data_dir):
+  """Set14's bridge is gray: the SR is 3-channel, the headline PSNR compares its luma with the gray values. The
+  contact sheet's patch PSNRs and the heatmap use that same comparison (they once compared MATLAB Y, 16-235,
+  with raw gray values: -10 dB where the crops were identical to bicubic)."""
+  from sr_jax import error_maps, image_io, imresize, metrics
+  hr = image_io.read_image(os.path.join(data_dir, "Set14", "bridge.png"), keep_gray=True)
+  assert hr.ndim == 2
+  pair = eval_lib.make_pair("bridge.png", hr, 2)
+  sr = eval_lib.upscale_uint8(lambda lr: imresize.imresize(lr / 255.0, 2), pair)  # Bicubic, as 3 channels.
+  assert sr.ndim == 3
+  row = eval_lib.score_pair(pair, sr, 2)
+  assert row["psnr"] == pytest.approx(row["bicubic_psnr"], abs=1e-9)
+  scores = error_maps.patch_scores(pair, sr, 32, 2, min_std=0)
+  for sr_db, bic_db, top, left in scores[:20]:
+    crop = (slice(top, top + 32), slice(left, left + 32))
+    assert sr_db == pytest.approx(metrics.psnr(sr[crop], hr[crop]), abs=1e-9)
+    assert sr_db == pytest.approx(bic_db, abs=1e-9)  # SR is bicubic here: no gain, no loss.
+  # The SR's luma is the bicubic gray image: its heatmap is the gray bicubic one, not a 16-235 offset of it.
+  np.testing.assert_allclose(error_maps.abs_error(hr, sr), np.abs(hr - pair.bicubic.astype(float)), atol=1e-9)

