@@ -11,9 +11,9 @@ extend:
   disk), and a full disk however a library reports it (``errors.is_disk_full``).
 Anything else is a bug and keeps its traceback.
 
-Before ``main`` runs, ``quiet_libraries`` drops the chatter of Orbax, CLU and JAX's backend probing below ERROR
-from the console, the tracebacks libraries log for a full disk (reported once, by sr_jax) and the "never awaited"
-warnings of Orbax coroutines a failed save leaves; ``--verbose`` keeps everything.
+Before ``main`` runs, ``quiet_libraries`` drops the chatter of Orbax, CLU, TensorFlow and JAX's backend probing
+below ERROR from the console, the tracebacks libraries log for a full disk (reported once, by sr_jax) and the
+"never awaited" warnings of Orbax coroutines a failed save leaves; ``--verbose`` keeps everything.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from absl import logging as absl_logging
 
 from sr_jax import errors
 
-_CHATTY = ("/orbax/", "/clu/", "/jax/_src/xla_bridge.py", "/etils/")
+_CHATTY = ("/orbax/", "/clu/", "/jax/_src/xla_bridge.py", "/etils/", "/tensorflow/")
 
 
 def is_user_error(e: BaseException) -> bool:
@@ -72,6 +72,7 @@ def quiet_libraries(verbose: bool = False) -> None:
     if not any(getattr(f, "_sr_jax", False) for f in handler.filters):
       keep._sr_jax = True
       handler.addFilter(keep)
+  py_logging.getLogger("tensorflow").setLevel(py_logging.ERROR)  # Its own handler: "INFO:tensorflow:...".
   warnings.filterwarnings("ignore", module=r"orbax(\.|$)")
   # Orbax's write coroutines left behind by a failed save (a full disk), reported at exit.
   warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)

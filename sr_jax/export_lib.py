@@ -27,6 +27,7 @@ from sr_jax import errors, run_dir
 from sr_jax.errors import UserError
 from sr_jax.models import registry
 
+
 FORMATS = ("saved_model", "onnx")
 ONNX_INSTALL = "pip install --no-deps -r requirements-export.txt"
 

@@ -30,6 +30,7 @@ from sr_jax.datasets import ImageSet
 from sr_jax.degradations import realesrgan, workers
 
 
+
 class PatchSampler:
   """Deterministic random HR patches: ``sample(i)`` depends only on (seed, i)."""
 

@@ -4,13 +4,15 @@
 ``--config.section.key=value``. Multi-host: see README "Multi-host".
 """
 
-
 import jax
-import tensorflow as tf
 from absl import app, flags
 from ml_collections import config_flags
 
-from sr_jax import cli, configs, train
+from sr_jax import native_logs
+
+with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.native_logs).
+  import tensorflow as tf
+  from sr_jax import cli, configs, train  # noqa: E402  (train imports TensorFlow, CLU)
 
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results (resumed if it exists).")
 config_flags.DEFINE_config_file("config", None, "Training config: a shipped config's name or a file path.",

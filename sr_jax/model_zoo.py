@@ -116,8 +116,12 @@ def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None =
       except weights_io.WeightsFileError as err:
         raise _damaged_cache(path, err) from None
     else:
-      download.download(url or e.url, path, digest=e.sha256, timeout=timeout, deadline=deadline, progress=progress,
-                        check=lambda tmp: weights_io.verify(tmp, ext))
+      try:
+        download.download(url or e.url, path, digest=e.sha256, timeout=timeout, deadline=deadline,
+                          progress=progress, check=lambda tmp: weights_io.verify(tmp, ext))
+      except DataError as err:
+        raise DataError(f"{err}. Without a network: download {e.file} on a connected machine and give "
+                        "--file=PATH") from None
   try:
     digest = _verify(path, e)
     fields = importers.import_to_workdir(path, workdir)

@@ -476,6 +476,7 @@ def test_evaluate_writes_heatmaps_of_images_in_sub_folders(tmp_path):
 
 _CHATTER = ("orbax", "checkpoint_manager.py", "read_only=True", "Given directory is read only", "tracked_metric",
             "Event loop is closed", "Traceback")
+_TF = ("oneDNN", "absl::InitializeLog", "tensorflow", "Unable to initialize backend")
 
 
 def test_successful_import_and_upscale_print_no_library_chatter(tmp_path):
@@ -488,6 +489,11 @@ def test_successful_import_and_upscale_print_no_library_chatter(tmp_path):
              f"--output={tmp_path / 'out'}")
   assert res.returncode == 0, res.stderr
   assert not [l for l in res.stderr.splitlines() if any(c in l for c in _CHATTER)], res.stderr
+  _photos(tmp_path / "set", n=1, size=(48, 48))
+  res = _cli("sr_jax.evaluate", f"--workdir={tmp_path / 'imp'}", f"--datasets={tmp_path / 'set'}",
+             f"--output_dir={tmp_path / 'ev'}")
+  assert res.returncode == 0, res.stderr
+  assert not [l for l in res.stderr.splitlines() if any(c in l for c in _CHATTER + _TF)], res.stderr
 
 
 def test_an_animated_gif_or_icon_is_upscaled_as_its_first_frame_and_says_so(tmp_path, caplog):
