@@ -220,7 +220,8 @@ def test_sr_export(env):
 
 
 SCRIPTS = {"sr-train": ["--config", "--workdir", "--distributed"],
-           "sr-evaluate": ["--baseline", "--datasets", "--metrics"], "sr-upscale": ["--input", "--tile", "--outscale"], "sr-import-weights": ["--weights", "--rgb_range"],
+           "sr-evaluate": ["--baseline", "--datasets", "--metrics"], "sr-upscale": ["--input", "--tile", "--outscale"],
+           "sr-import-weights": ["--weights", "--rgb_range"],
            "sr-fetch-data": ["--to", "--mirror", "--deadline"], "sr-pretrained": ["--file", "--url", "--deadline"],
            "sr-export": ["--format", "--output", "--step"]}
 
