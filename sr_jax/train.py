@@ -82,25 +82,38 @@ def restore_or_init(config: ml_collections.ConfigDict, restored: state_lib.Train
 
 
 class TrainLog:
-  """Averages the step metrics between log points and adds throughput (patches/s, GFLOP/s)."""
+  """Averages the step metrics between log points and adds throughput (patches/s, GFLOP/s) and an ETA.
 
-  def __init__(self, config: ml_collections.ConfigDict, start_step: int):
-    self.batch_size, self.num_steps = config.train.batch_size, config.train.num_steps
+  The ETA is the time a step has taken over the run so far (validation and saving included), counted from the
+  first log point (so the compilation before it does not inflate it), times the steps left: it settles instead
+  of swinging with each interval's load."""
+
+  def __init__(self, config: ml_collections.ConfigDict, start_step: int, clock=time.time):
+    self.batch_size, self.num_steps, self.clock = config.train.batch_size, config.train.num_steps, clock
     hr_pixels = (config.data.patch_size * config.model.scale) ** 2
     self.gflop_per_patch = 3 * registry.flops_per_output_pixel(config.model) * hr_pixels / 1e9  # fwd + bwd.
-    self.pending, self.step, self.time = [], start_step, time.time()
+    self.pending, self.step, self.time = [], start_step, clock()
+    self.since: tuple[int, float] | None = None  # (step, time) of the first log point.
 
   def add(self, metrics: dict) -> None:
     self.pending.append(metrics)
 
+  def eta(self, step: int, now: float) -> str:
+    if self.since is None or step <= self.since[0]:
+      return ""
+    left = (self.num_steps - step) * (now - self.since[1]) / (step - self.since[0])
+    return f"  ETA {int(left // 3600)}h{int(left % 3600 // 60):02d}m" if left >= 3600 else \
+        f"  ETA {int(left // 60)}m{int(left % 60):02d}s"
+
   def flush(self, step: int) -> dict[str, float]:
     stacked = jax.device_get(jax.tree.map(lambda *xs: jnp.stack(xs), *self.pending))
     means = {k: float(np.mean(v)) for k, v in stacked.items()}
-    now = time.time()
+    now = self.clock()
     patches_s = (step - self.step) * self.batch_size / max(now - self.time, 1e-9)
     means.update(patches_per_sec=patches_s, gflops_per_sec=patches_s * self.gflop_per_patch)
-    logging.info("step %d/%d  loss %.5f  lr %.2e  %.0f patches/s", step, self.num_steps, means["loss"],
-                 means["learning_rate"], patches_s)
+    logging.info("step %d/%d  loss %.5f  lr %.2e  %.0f patches/s%s", step, self.num_steps, means["loss"],
+                 means["learning_rate"], patches_s, self.eta(step, now))
+    self.since = self.since or (step, now)
     self.pending, self.step, self.time = [], step, now
     return {f"train/{k}": v for k, v in means.items()}
 

@@ -139,3 +139,18 @@ def test_overfits_a_fixed_batch_well_above_bicubic():
   gain = (metrics.psnr(stack(imresize.to_uint8(sr)), stack(batch["hr"]), shave=0)
           - metrics.psnr(stack(bic), stack(batch["hr"]), shave=0))
   assert gain > 3.0, gain
+
+
+def test_the_eta_is_smoothed_over_the_run_from_the_first_log_point(test_config):
+  from sr_jax import train as train_lib
+  clock = iter([0.0, 100.0, 110.0, 200.0])  # Compilation, then 10 s for steps 2-4, then a slow 90 s for 4-6.
+  test_config.train.num_steps = 10
+  log = train_lib.TrainLog(test_config, 0, clock=lambda: next(clock))
+  step_metrics = {"loss": np.float32(1), "learning_rate": np.float32(1e-3)}
+  for step in (2, 4, 6):
+    log.add(step_metrics)
+    log.flush(step)
+    if step == 2:
+      assert log.eta(2, 100.0) == ""  # No estimate from the compiling interval.
+  # Over the run so far (steps 2..6 in 100 s: 25 s a step), 4 steps left: 100 s, not the last interval's 180 s.
+  assert log.eta(6, 200.0) == "  ETA 1m40s"
