@@ -28,6 +28,7 @@ from experiments import common_flags, sweep_lib
 from sr_jax import cli
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(common_flags)  # --data_dir is this program's too (--help lists it).
 flags.DEFINE_string("root", None, "Folder holding one workdir per member.")
 flags.DEFINE_integer("parallel", 1, "Members run at once.")
 flags.DEFINE_bool("dry_run", False, "Print the commands only.")

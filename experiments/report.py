@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 flags.DEFINE_string("out", None, "Output folder (default ROOT/report).")
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(common_flags)  # --data_dir is this program's too (--help lists it).
 SET_ORDER = ("Set5", "Set14", "B100", "Urban100", "Manga109", "DIV2K")
 METRICS = ("psnr", "ssim", "lpips", "niqe")
 FORMATS = {"psnr": "{:.2f}", "ssim": "{:.4f}", "lpips": "{:.4f}", "niqe": "{:.3f}"}

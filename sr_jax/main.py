@@ -1,7 +1,7 @@
 """Trains a model: ``python -m sr_jax.main --config=quickstart --workdir=runs/quickstart`` (or ``sr-train``).
 
 ``--config`` is a shipped config's name (sr_jax/configs/) or a config file path; override any value with
-``--config.section.key=value``. Multi-host: see README "Multi-host".
+``--config.section.key=value``. Multi-host: see docs/training.md "Multi-host".
 """
 
 import jax

@@ -1,6 +1,6 @@
 """PSNR and SSIM exactly as the super-resolution papers compute them.
 
-Protocol (see README "Evaluation protocol"): both images are uint8 (the SR output clipped and rounded first),
+Protocol (see docs/evaluation.md "Protocol"): both images are uint8 (the SR output clipped and rounded first),
 scored on the Y channel of MATLAB ``rgb2ycbcr`` (16-235 range, not rounded, as BasicSR and the authors' scripts
 do) or on their own values when the ground truth is grayscale, with ``shave`` pixels (the scale) removed from
 every border. PSNR uses peak 255; SSIM is Wang et al. 2004 (Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03,

