@@ -110,11 +110,7 @@ def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None =
     path = os.path.join(cache_dir(), e.file)
     atomic.remove_stale(cache_dir(), downloads=(e.file,))
     if os.path.isfile(path):
-      cached = True
-      try:
-        weights_io.verify(path, ext)
-      except weights_io.WeightsFileError as err:
-        raise _damaged_cache(path, err) from None
+      cached = True  # Verified when it was downloaded; if it fails to import now, the message names it.
     else:
       try:
         download.download(url or e.url, path, digest=e.sha256, timeout=timeout, deadline=deadline,
