@@ -7,7 +7,7 @@ import ml_collections
 from sr_jax.errors import UserError
 
 from sr_jax import checkpointing, datasets, degradations, eval_lib, losses, optim
-from sr_jax.models import rdn, registry, vgg
+from sr_jax.models import rdn, registry, srvgg, vgg
 
 
 MIN_PATCH = 8  # LR pixels: the smallest training patch (the model's 3x3 convolutions see padding at 1-2 px).
@@ -88,6 +88,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
     _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
   _require(m.channels in registry.CHANNELS, "model.channels", m.channels, "1 (gray) or 3 (RGB)")
   _require(m.dtype in registry.DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, registry.DTYPES)))
+  _require(m.activation in srvgg.ACTIVATIONS, "model.activation", m.activation, ", ".join(map(repr, srvgg.ACTIVATIONS)))
   _require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
   _validate_data(config)
   _require(d.degradation_workers >= -1, "data.degradation_workers", d.degradation_workers,

@@ -20,16 +20,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0  # Seeds parameter init and the data order (patch i of the run is a function of seed and i).
 
   config.model = ml_collections.ConfigDict()
-  # Architecture (sr_jax.models.registry): 'rdn', 'rrdbnet' (ESRGAN / Real-ESRGAN), 'isr_rdn' / 'isr_rrdn'
-  # (idealo ISR's variants, for its published weights).
+  # Architecture (sr_jax.models.registry): 'rdn', 'rrdbnet' (ESRGAN / Real-ESRGAN), 'srvgg' (Real-ESRGAN's
+  # SRVGGNetCompact), 'isr_rdn' / 'isr_rrdn' (idealo ISR's variants, for its published weights).
   config.model.name = "rdn"
   config.model.scale = 2  # Up-scaling factor: 2, 3 or 4.
-  config.model.num_blocks = 16  # D: residual dense blocks.
+  config.model.num_blocks = 16  # D: residual dense blocks (rrdbnet: RRDBs; srvgg: body convolutions).
   config.model.num_layers = 8  # C: conv layers per block.
   config.model.growth = 64  # G: channels each layer adds.
   config.model.features = 64  # G0: block input/output channels.
   config.model.channels = 3  # Colour channels: 3 (RGB) or 1 (gray).
   config.model.rdbs_per_block = 3  # isr_rrdn only: dense blocks per residual-in-residual block (ISR's D).
+  config.model.activation = "prelu"  # srvgg only: 'prelu' (the published models), 'relu' or 'leakyrelu'.
   config.model.dtype = "float32"  # Compute dtype: float32, or bfloat16 (parameters stay float32).
   # How convolutions run: 'auto' ('wide' on CPU, 'xla' elsewhere), 'xla' (batched lax.conv) or 'wide' (batch laid
   # side by side along the width, faster on XLA:CPU). Same parameters and results either way (to float rounding);

@@ -4,8 +4,10 @@ Formats (one module each: ``matches``, ``infer_architecture``, ``to_params``, ``
 - ``edsr_rdn``: the RDN authors' EDSR-PyTorch layout;
 - ``basicsr_rrdbnet``: BasicSR / Real-ESRGAN / ESRGAN RRDBNet (also the original ESRGAN ``model.N`` names);
 - ``mmagic_rdn``: mmagic / mmediting RDN (``generator.`` names of a restorer's ``state_dict``);
+- ``basicsr_srvgg``: Real-ESRGAN's SRVGGNetCompact (``body.N`` names), into ``srvgg``;
 - ``isr``: idealo ISR's Keras RDN and RRDN (``.hdf5``), into its own variants ``isr_rdn`` / ``isr_rrdn``.
-Files are read by ``weights_io`` (.pth/.pt with torch, .safetensors, .npz, .h5; ``params_ema`` preferred).
+Files are read by ``weights_io`` (.pth/.pt with torch, .safetensors, .npz, .h5; ``params_ema`` preferred), and
+ncnn models (``MODEL.param`` + ``MODEL.bin``) by ``ncnn``, which names their tensors as BasicSR does.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from flax import nnx
 
 from sr_jax import checkpointing, errors, run_dir, state as state_lib, weights_io
 from sr_jax.configs import default
-from sr_jax.importers import basicsr_rrdbnet, common, edsr_rdn, isr, mmagic_rdn
+from sr_jax.importers import basicsr_rrdbnet, basicsr_srvgg, common, edsr_rdn, isr, mmagic_rdn, ncnn
 from sr_jax.models import registry
 
-FORMATS = (edsr_rdn, basicsr_rrdbnet, mmagic_rdn, isr)
+FORMATS = (edsr_rdn, basicsr_rrdbnet, basicsr_srvgg, mmagic_rdn, isr)
 
 
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
+  if path.lower().endswith(ncnn.EXTENSION):
+    if not os.path.isfile(path):
+      raise weights_io.WeightsFileError(f"weights file {path} does not exist")
+    return ncnn.read(path)
   return weights_io.read_tensors(path)
 
 

@@ -23,14 +23,15 @@ def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State
   """``template`` (the model's nnx parameters) with each conv's kernel/bias taken from ``sd``.
 
   ``names`` maps an sr_jax module path (the parameter path without 'kernel'/'bias') to the source's module
-  name; kernels go OIHW -> HWIO (``kernel_layout='HWIO'``: Keras kernels, taken as they are); biases are divided
+  name; kernels go OIHW -> HWIO (``kernel_layout='HWIO'``: Keras kernels, taken as they are), other weights
+  (PReLU slopes) as they are; biases are divided
   by ``rgb_range`` (weights trained on [0, 255] pixels work on [0, 1] this way, exactly, for networks that are
   piecewise linear and positively homogeneous).
   """
   used, values = set(), []
   for path, var in nnx.to_flat_state(template):
     module, leaf = tuple(path[:-1]), path[-1]
-    torch_name = f"{names[module]}.{'weight' if leaf == 'kernel' else 'bias'}"
+    torch_name = f"{names[module]}.{'bias' if leaf == 'bias' else 'weight'}"  # kernel, PReLU slope: weight.
     if torch_name not in sd:
       raise LayoutError(f"{source} state dict lacks {torch_name} (for {'/'.join(map(str, path))})")
     value = sd[torch_name]
@@ -40,7 +41,7 @@ def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State
                         f"{'/'.join(map(str, path))}, which needs {tuple(wanted)}")
     if leaf == "kernel":
       value = value.transpose(2, 3, 1, 0) if kernel_layout == "OIHW" else value
-    else:
+    elif leaf == "bias":
       value = value / rgb_range
     if not np.all(np.isfinite(value)):
       raise LayoutError(f"{torch_name}: {int(np.sum(~np.isfinite(value))):,} of {value.size:,} values are NaN or "

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sr_jax.models import discriminator, isr, rdn, rrdbnet, unet_discriminator
+from sr_jax.models import discriminator, isr, rdn, rrdbnet, srvgg, unet_discriminator
 
 ModelConfig = ml_collections.ConfigDict  # config.model
 SCALES = (2, 3, 4)
@@ -35,6 +35,7 @@ class Architecture:
 
 _RDN_FIELDS = ("scale", "num_blocks", "num_layers", "growth", "features", "channels")
 _RRDB_FIELDS = ("scale", "num_blocks", "growth", "features", "channels")
+_SRVGG_FIELDS = ("scale", "num_blocks", "features", "channels", "activation")
 _ISR_RRDN_FIELDS = ("scale", "num_blocks", "rdbs_per_block", "num_layers", "growth", "features", "channels")
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -51,6 +52,14 @@ ARCHITECTURES: dict[str, Architecture] = {
         receptive_field=lambda m: rrdbnet.receptive_field_radius(m.num_blocks, m.scale),
         flops_per_output_pixel=lambda m: rrdbnet.flops_per_output_pixel(**{k: m[k] for k in _RRDB_FIELDS}),
         scales=(2, 4)),
+    "srvgg": Architecture(  # Real-ESRGAN's SRVGGNetCompact; num_blocks is BasicSR's num_conv (body convs).
+        build=lambda m, rngs: srvgg.SRVGGNetCompact(scale=m.scale, num_conv=m.num_blocks, features=m.features,
+                                                    channels=m.channels, activation=m.activation,
+                                                    dtype=jnp.dtype(m.dtype), rngs=rngs),
+        fields=_SRVGG_FIELDS,
+        receptive_field=lambda m: srvgg.receptive_field_radius(m.num_blocks),
+        flops_per_output_pixel=lambda m: srvgg.flops_per_output_pixel(scale=m.scale, num_conv=m.num_blocks,
+                                                                      features=m.features, channels=m.channels)),
     "isr_rdn": Architecture(  # idealo ISR's RDN (its up-sampler), for its published weights.
         build=lambda m, rngs: isr.ISRRDN(**{k: m[k] for k in _RDN_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
         fields=_RDN_FIELDS,
