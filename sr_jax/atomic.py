@@ -17,7 +17,7 @@ import re
 import secrets
 from typing import BinaryIO, Iterator
 
-_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)-[0-9a-f]{8}$")
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)-[0-9a-f]{8}$")
 _OLD_PART = re.compile(r"^(?P<name>.+)\.part(?P<pid>\d+)$")  # sr_jax.download before version 0.3.1.
 
 
@@ -76,7 +76,7 @@ def remove_stale(folder: str, downloads: tuple[str, ...] = ()) -> list[str]:
   except OSError:
     return removed
   for name in names:
-    m = _TEMP.match(name) or ((old := _OLD_PART.match(name)) and old["name"] in downloads and old)
+    m = TEMP_NAME.match(name) or ((old := _OLD_PART.match(name)) and old["name"] in downloads and old)
     path = os.path.join(folder, name)
     if m and not alive(int(m["pid"])) and not os.path.isdir(path):
       with contextlib.suppress(FileNotFoundError):

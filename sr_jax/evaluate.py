@@ -3,13 +3,15 @@ r"""Evaluates a trained run or the bicubic baseline on benchmark sets, the paper
   python -m sr_jax.evaluate --baseline=bicubic --data_dir=../shared/data --datasets=Set5,Set14,B100 \
       --scales=2,3,4 --output_dir=out
   python -m sr_jax.evaluate --workdir=runs/quickstart --data_dir=../shared/data --datasets=Set5,Set14,B100
+  python -m sr_jax.evaluate --pretrained=realesrgan_x4plus --datasets=Set5,Set14,B100 --metrics=psnr,ssim,lpips,niqe
 
 Datasets: names of folders under --data_dir (Set5, Set14, B100, Urban100, Manga109, ...), any folder path of
 HR images, ``div2k`` (DIV2K validation through tensorflow-datasets, scored on its shipped LR images), or
 ``paired:HR_DIR,LR_DIR`` (your own LR images scored against their HR; files matched by name, see sr_jax.paired).
 Writes ``summary.json`` ({dataset: {"x2": {psnr, ssim, bicubic_psnr, bicubic_ssim, num_images, skipped}}}),
 ``per_image.csv``, ``table.md``, ``heatmaps/`` (the 5 worst images per set and scale; --heatmaps=all|none) and
-``sheets/`` into --output_dir (default WORKDIR/eval). Images are scored one at a time (memory does not grow
+``sheets/`` into --output_dir (default WORKDIR/eval; ./eval_NAME for --pretrained=NAME, a published model
+imported into the cache on first use). Images are scored one at a time (memory does not grow
 with the set); unreadable files and files over --max_pixels are skipped with the reason and counted.
 """
 
@@ -19,9 +21,10 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, datasets, error_maps, eval_lib, eval_report, image_io, inference, run_dir
+from sr_jax import cli, datasets, error_maps, eval_lib, eval_report, image_io, inference, model_zoo, run_dir
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
+flags.DEFINE_string("pretrained", None, "A published model by name (sr-pretrained list), instead of --workdir.")
 flags.DEFINE_string("step", "best", "Checkpoint: 'best' (by validation PSNR), 'latest' or a step number.")
 flags.DEFINE_enum("baseline", None, ["bicubic"], "Evaluate a baseline instead of a trained run.")
 flags.DEFINE_string("data_dir", None, "Folder holding the benchmark sets (default: $SR_DATA_DIR).")
@@ -62,8 +65,8 @@ def _join_paired(items: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if bool(FLAGS.workdir) == bool(FLAGS.baseline):
-    raise app.UsageError("give exactly one of --workdir and --baseline")
+  if sum(map(bool, (FLAGS.workdir, FLAGS.baseline, FLAGS.pretrained))) != 1:
+    raise app.UsageError("give exactly one of --workdir, --pretrained and --baseline")
   data_dir = FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
   bad = [m for m in FLAGS.metrics if m not in eval_lib.METRICS]
   if bad:
@@ -81,15 +84,18 @@ def main(argv):
     upscalers = {s: eval_report.bicubic_upscale(s) for s in (scales or [2, 3, 4])}
     output_dir, label = FLAGS.output_dir or "eval_bicubic", "bicubic"
   else:
-    run = run_dir.load_run(FLAGS.workdir, FLAGS.step, raw_weights=FLAGS.raw_weights)
+    workdir = model_zoo.ensure(FLAGS.pretrained) if FLAGS.pretrained else FLAGS.workdir
+    run = run_dir.load_run(workdir, "latest" if FLAGS.pretrained else FLAGS.step, raw_weights=FLAGS.raw_weights)
     run_scale = run.config.model.scale
     if scales and scales != [run_scale]:
-      raise app.UsageError(f"scale mismatch: the checkpoint in {FLAGS.workdir} is a x{run_scale} model; "
+      what = FLAGS.pretrained or f"the checkpoint in {workdir}"
+      raise app.UsageError(f"scale mismatch: {what} is a x{run_scale} model; "
                            f"--scales={','.join(map(str, scales))} asks for others")
     upscalers = {run_scale: inference.Upscaler(run.graphdef, run.params, run.config.model, tile=FLAGS.tile,
                                                overlap=FLAGS.overlap, self_ensemble=FLAGS.self_ensemble)}
-    output_dir = FLAGS.output_dir or os.path.join(FLAGS.workdir, "eval")
-    label = f"{run.config.model.name.upper()}{'+' if FLAGS.self_ensemble else ''} (step {run.step})"
+    output_dir = FLAGS.output_dir or (f"eval_{FLAGS.pretrained}" if FLAGS.pretrained else os.path.join(workdir, "eval"))
+    name = FLAGS.pretrained or f"{run.config.model.name.upper()}"
+    label = f"{name}{'+' if FLAGS.self_ensemble else ''}" + ("" if FLAGS.pretrained else f" (step {run.step})")
   summary = eval_report.evaluate(upscalers, _join_paired(FLAGS.datasets), data_dir, output_dir, label=label,
                                  heatmaps=FLAGS.heatmaps, sheets=FLAGS.sheets, max_pixels=FLAGS.max_pixels,
                                  tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir,

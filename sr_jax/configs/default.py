@@ -122,7 +122,9 @@ def get_config() -> ml_collections.ConfigDict:
   # shows in the profile (small models on a GPU). num_steps, log/eval/checkpoint intervals must be multiples.
   config.train.steps_per_dispatch = 1
   # Initialise from another run (a workdir: its best checkpoint; or WORKDIR/checkpoints/STEP) instead of
-  # random weights; parameters whose shape differs (the up-sampler when the scale differs) stay random.
+  # random weights; parameters whose shape differs (the up-sampler when the scale differs) stay random. Or
+  # 'pretrained:NAME', a published model (sr-pretrained list; imported on first use) to fine-tune: config.model
+  # must then be that network (anything else is refused with the fields to set).
   config.train.init_from = ""
   config.train.num_devices = 0  # Devices in the data-parallel mesh (0: all; must be all when multi-process).
 
