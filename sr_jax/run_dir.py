@@ -119,7 +119,9 @@ def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 class ValidationLog:
-  """``validation.json``: ``{"scale", "history": [{"step", "wall_time_s", "sets": {set: metrics}}], "best"}``.
+  """``validation.json``: ``{"scale", "history": [{"step", "wall_time_s", "sets": {set: metrics}}], "best"}``, and
+  ``"start": {"init_from", "sets"}``: the same scores of the weights a run started from (train.init_from, e.g. a
+  published model before fine-tuning), outside history and best (no checkpoint holds them).
 
   On resume the entries after the restored step are dropped (they will be redone); training wall time is
   carried across restarts (the report plots PSNR against it).
@@ -134,6 +136,11 @@ class ValidationLog:
       self.data["history"] = [h for h in self.data["history"] if h["step"] <= resume_step]
     history = self.data["history"]
     self.wall_offset = history[-1].get("wall_time_s", 0.0) if history else 0.0
+
+  def add_start(self, init_from: str, results: dict[str, dict]) -> None:
+    self.data["start"] = {"init_from": init_from, "sets": results}
+    if jax.process_index() == 0:
+      write_json(self.path, self.data)
 
   def add(self, step: int, wall_time_s: float, results: dict[str, dict]) -> None:
     """Records one validation; the first set's ``best_metric`` (PSNR up, LPIPS down) decides the best step."""

