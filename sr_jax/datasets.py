@@ -64,11 +64,13 @@ def parse_source(spec: str) -> tuple[str, str]:
 
 
 def source_name(spec: str) -> str:
+  """What a source is called in logs, validation.json and reports: a folder's or set's name, the photos of a
+  'skimage:' source ('skimage:chelsea,coffee' -> 'chelsea_coffee'), a tfds name, a paired source's HR folder."""
   kind, arg = parse_source(spec)
   if kind == "folder":
     return os.path.basename(os.path.normpath(arg)) or arg
   if kind == "skimage":
-    return "skimage"
+    return "_".join(n.strip() for n in arg.split(",") if n.strip())
   if kind == "tfds":
     return arg.replace("/", "_").replace(":", "_")
   if kind == "paired":

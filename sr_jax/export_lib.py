@@ -19,9 +19,7 @@ import shutil
 
 import jax
 import numpy as np
-import tensorflow as tf
 from flax import nnx
-from jax.experimental import jax2tf
 
 from sr_jax import errors, run_dir
 from sr_jax.errors import UserError
@@ -42,6 +40,8 @@ def _serving_fn(run: run_dir.Run):
 
 def saved_model(run: run_dir.Run, output: str) -> str:
   """Writes a SavedModel at ``output`` with signature ``serving_default(images: float32[b, h, w, C])``."""
+  import tensorflow as tf  # Only SavedModel export needs TensorFlow (ONNX export and everything else do not).
+  from jax.experimental import jax2tf
   fn, config = _serving_fn(run)
   c = config.channels
   module = tf.Module()
@@ -87,6 +87,7 @@ def _run_export(path: str, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     return session.run(None, {"images": x})[0]
+  import tensorflow as tf
   got = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(x))
   return next(iter(got.values())).numpy()
 

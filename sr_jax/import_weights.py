@@ -3,19 +3,22 @@ r"""Imports published weights into an sr_jax workdir; the layout is recognised f
   python -m sr_jax.import_weights --weights=RDN_BIX2.pt --workdir=runs/rdn_x2_authors
   python -m sr_jax.import_weights --weights=RealESRGAN_x4plus.pth --workdir=runs/realesrgan_x4plus
   python -m sr_jax.import_weights --weights=rdn-C6-D20-G64-G064-x2_PSNR_epoch086.hdf5 --workdir=runs/isr_large
+  python -m sr_jax.import_weights --weights=REALESRGAN_X4PLUS_UP4X.param --workdir=runs/x4plus_ncnn  # + .bin
   python -m sr_jax.evaluate --workdir=runs/rdn_x2_authors --datasets=Set5,Set14,B100
 
-Layouts: the RDN authors' EDSR-PyTorch code, BasicSR / Real-ESRGAN / ESRGAN RRDBNet, mmagic's RDN, idealo ISR's
-RDN / RRDN (sr_jax/importers/). Files: ``.pth``/``.pt`` (needs torch), ``.safetensors``, ``.npz`` or Keras
-``.h5``/``.hdf5`` (no torch needed).
+Layouts: the RDN authors' EDSR-PyTorch code, BasicSR / Real-ESRGAN / ESRGAN RRDBNet, Real-ESRGAN's
+SRVGGNetCompact, mmagic's RDN, idealo ISR's RDN / RRDN (sr_jax/importers/). Files: ``.pth``/``.pt`` (needs
+torch), ``.safetensors``, ``.npz``, Keras ``.h5``/``.hdf5``, or an ncnn ``.param`` with its ``.bin`` beside it
+(an RRDBNet or SRVGGNetCompact graph, fp32/fp16 weights).
 """
 
 from absl import app, flags
 
 from sr_jax import cli, importers
 
-flags.DEFINE_string("weights", None, "Weights file (.pth/.pt, .safetensors, .npz, .h5/.hdf5): an EDSR-PyTorch "
-                    "or mmagic RDN, a BasicSR/Real-ESRGAN/ESRGAN RRDBNet, an idealo ISR RDN/RRDN.")
+flags.DEFINE_string("weights", None, "Weights file (.pth/.pt, .safetensors, .npz, .h5/.hdf5, or an ncnn .param "
+                    "with its .bin): an EDSR-PyTorch or mmagic RDN, a BasicSR/Real-ESRGAN/ESRGAN RRDBNet or "
+                    "SRVGGNetCompact, an idealo ISR RDN/RRDN.")
 flags.DEFINE_string("workdir", None, "New workdir to create.")
 flags.DEFINE_float("rgb_range", None, "Pixel range the weights were trained on (default: the layout's; RDN "
                    "authors 255, BasicSR, mmagic, ISR 1).", lower_bound=1e-6)

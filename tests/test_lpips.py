@@ -67,9 +67,9 @@ def test_validation_logs_lpips_and_the_best_checkpoint_can_be_chosen_by_it(test_
   test_config.train.update(num_devices=1, num_steps=6)
   train.train_and_evaluate(test_config, str(tmp_path))
   log = json.loads((tmp_path / "validation.json").read_text())
-  lp = {h["step"]: h["sets"]["skimage"]["lpips"] for h in log["history"]}
+  lp = {h["step"]: h["sets"]["chelsea"]["lpips"] for h in log["history"]}
   assert set(lp) == {2, 4, 6} and all(0 < v < 1 for v in lp.values())
-  assert log["history"][0]["sets"]["skimage"]["bicubic_lpips"] > 0
+  assert log["history"][0]["sets"]["chelsea"]["bicubic_lpips"] > 0
   best = min(lp, key=lp.get)
   assert log["best"]["step"] == best and log["best"]["metric"] == "lpips"
   assert run_dir.load_run(str(tmp_path), "best").step == best  # Kept by the preservation policy and chosen.

@@ -154,9 +154,9 @@ def test_the_fine_tune_config_scores_the_published_model_then_trains_from_it(cac
   train.train_and_evaluate(config, workdir)
   log = run_dir.read_json(os.path.join(workdir, run_dir.VALIDATION_FILE))
   assert log["start"]["init_from"] == f"pretrained:{NAME}"
-  before, after = log["start"]["sets"]["skimage"], log["history"][-1]["sets"]["skimage"]
+  before, after = log["start"]["sets"]["chelsea"], log["history"][-1]["sets"]["chelsea"]
   assert set(before) == set(after) and before["lpips"] != after["lpips"]
   # The start is the published model itself: the same score as validating the cached import directly.
   published = run_dir.load_run(model_zoo.ensure(NAME), "latest")
   validator = eval_lib.Validator(config, train.make_mesh(1), registry.generator_graphdef(config.model))
-  assert validator(published.params)[0]["skimage"]["psnr"] == pytest.approx(before["psnr"], abs=1e-4)
+  assert validator(published.params)[0]["chelsea"]["psnr"] == pytest.approx(before["psnr"], abs=1e-4)

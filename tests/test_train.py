@@ -27,7 +27,7 @@ def test_one_device_equals_eight_devices(test_config, tmp_path):
   losses = []
   for n in (1, 8):
     with open(tmp_path / f"d{n}" / "validation.json") as f:
-      losses.append([h["sets"]["skimage"]["psnr"] for h in json.load(f)["history"]])
+      losses.append([h["sets"]["chelsea"]["psnr"] for h in json.load(f)["history"]])
   np.testing.assert_allclose(losses[0], losses[1], atol=1e-3)
 
 

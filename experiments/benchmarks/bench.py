@@ -29,7 +29,7 @@ from flax import nnx
 from ml_collections import config_flags
 
 from experiments.benchmarks import timing
-from sr_jax import configs, datasets, inference, input_pipeline, state as state_lib, train_step
+from sr_jax import configs, datasets, inference, state as state_lib, train_step
 from sr_jax.models import rdn, registry
 
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
@@ -151,6 +151,7 @@ def _bench_folder(graphdef, params, m) -> dict:
 def bench_pipeline(config) -> dict:
   s = config.model.scale
   images = datasets.load_source(FLAGS.pipeline_source, min_size=FLAGS.pipeline_patch * s)
+  from sr_jax import input_pipeline  # tf.data: only the pipeline measurements need TensorFlow.
   ds = input_pipeline.train_dataset(images, patch_size=FLAGS.pipeline_patch, scale=s, global_batch=16, seed=0)
   it = ds.as_numpy_iterator()
   for _ in range(5):
@@ -165,6 +166,7 @@ def bench_degradation() -> list[dict]:
   """Real-ESRGAN degradation at x4 on 256x256 HR patches: one core (one worker process degrading in a loop),
   then the whole input pipeline (tf.data's threads only, then one worker process per core), so the scaling with
   cores shows."""
+  from sr_jax import input_pipeline  # tf.data: only the pipeline measurements need TensorFlow.
   from sr_jax.degradations import realesrgan, workers  # Imported only for this measurement.
   hr_side = 64 if FLAGS.smoke else 256
   images = datasets.load_source(FLAGS.pipeline_source, min_size=hr_side)
