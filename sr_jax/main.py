@@ -1,6 +1,6 @@
 """Trains a model: ``python -m sr_jax.main --config=quickstart --workdir=runs/quickstart`` (or ``sr-train``).
 
-``--config`` is a shipped config's name (sr_jax/configs/) or a config file path; override any value with
+``--config`` is a shipped config's name (configs/) or a config file path; override any value with
 ``--config.section.key=value``. Multi-host: see docs/training.md "Multi-host".
 """
 

@@ -2,7 +2,7 @@
 
 Layout: ``WORKDIR/config.json`` (the run's full config), ``WORKDIR/validation.json`` (every validation, see
 ``ValidationLog``), ``WORKDIR/checkpoints/<step>/`` (Orbax, see ``checkpointing``). A saved config is read by
-overlaying it on ``sr_jax/configs/default.py``, so runs written before a config key existed load with its default.
+overlaying it on ``configs/default.py``, so runs written before a config key existed load with its default.
 Nothing here imports the training loop: evaluation, upscaling and the report read runs through this module.
 """
 

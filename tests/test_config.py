@@ -63,3 +63,24 @@ def test_cli_rejects_unknown_and_ill_typed_overrides(tmp_path):
   out = _run_main(f"--workdir={tmp_path}", "--config.train.batch_size=lots")
   assert out.returncode != 0 and "batch_size" in out.stderr
   assert not os.path.exists(tmp_path / "checkpoints")
+
+
+@pytest.mark.parametrize("where", ["repository", "elsewhere"])
+def test_both_config_spellings_work_from_the_repository_and_elsewhere(tmp_path, where):
+  """configs/ sits at the top level and is installed as sr_jax.configs: a name or a path, from any directory."""
+  repo = REPO
+  cwd = repo if where == "repository" else str(tmp_path)
+  path = "configs/test.py" if where == "repository" else os.path.join(repo, "configs", "test.py")
+  for spec in ("test", path):
+    out = subprocess.run([sys.executable, "-m", "sr_jax.main", f"--config={spec}", f"--workdir={tmp_path / 'w'}",
+                          "--config.train.num_steps=0"], capture_output=True, text=True, cwd=cwd)
+    assert out.returncode != 0 and "config.train.num_steps=0 is invalid" in out.stderr, (spec, out.stderr[-800:])
+
+
+def test_a_checkout_without_installing_finds_the_top_level_configs():
+  repo = REPO
+  code = ("import sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+          "sys.path = [p for p in sys.path if '__editable__' not in p]; "
+          f"sys.path.insert(0, {repo!r}); from sr_jax.configs import quickstart; print(quickstart.__file__)")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+  assert out.returncode == 0 and out.stdout.strip() == os.path.join(repo, "configs", "quickstart.py"), out.stderr

@@ -1,4 +1,4 @@
-r"""Quickstart trained with MSE instead of L1 (compare with sr_jax/configs/quickstart.py; same data and budget).
+r"""Quickstart trained with MSE instead of L1 (compare with configs/quickstart.py; same data and budget).
 
   python -m sr_jax.main --config=quickstart_mse --workdir=runs/quickstart_mse
 """

@@ -1,6 +1,6 @@
 """The shipped experiment configs, installed with the package.
 
-``--config`` takes a file path (``sr_jax/configs/quickstart.py``, or your own file) or the name of a shipped
+``--config`` takes a file path (``configs/quickstart.py``, or your own file) or the name of a shipped
 config (``quickstart``), which works from any directory once sr_jax is installed.
 """
 
