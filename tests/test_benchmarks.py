@@ -31,3 +31,51 @@ def test_benchmark_times_fused_steps_per_optimizer_step():
   assert out.returncode == 0, out.stderr[-3000:]
   row = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("{")))
   assert row["steps_per_dispatch"] == 4 and row["loss_finite"] and row["patches_per_s"] > 0
+
+
+def test_side_by_side_alternates_the_frameworks_and_reports_the_spread(monkeypatch):
+  """bench --with_torch: rounds of JAX then PyTorch, PyTorch then JAX, ...; each ratio with its min and max."""
+  from absl import flags
+  from experiments.benchmarks import bench
+  from sr_jax import configs
+  flags.FLAGS(["bench", f"--config={configs.path('test')}", "--what=train,infer", "--rounds=4", "--steps=2",
+               "--batch=2", "--patch=8", "--infer_size=12"])
+  order, torch_seconds = [], iter([0.5, 0.5, 1.0, 1.0, 0.5, 0.5, 2.0, 2.0] * 2)
+
+  class FakeTorch:  # The torch_rdn --serve protocol: 'what N' in, {"seconds": [N values]} out.
+    stdin = stdout = property(lambda self: self)
+
+    def write(self, line):
+      what, n = line.split()[:2] if line.strip() != "quit" else (line.strip(), 0)
+      self.n = int(n)
+      order.append(f"torch {what}") if what != "quit" else None
+
+    def readline(self):
+      return json.dumps({"seconds": [next(torch_seconds) for _ in range(self.n)]})
+
+    def flush(self):
+      pass
+
+    close = flush
+
+    def wait(self, timeout=None):
+      return 0
+
+  monkeypatch.setattr(bench, "_torch_server", lambda config, what: FakeTorch())
+  calls = {"n": 0}
+
+  def jax_once(fn):
+    calls["n"] += 1
+    if calls["n"] > 2:  # After the two warm-up calls.
+      order.append("jax")
+    return 0.25
+  monkeypatch.setattr(bench, "_time_once", jax_once)
+  rows = bench.side_by_side(flags.FLAGS.config)
+  jax_first = ["jax", "jax", "torch train", "jax", "jax", "torch infer"]
+  torch_first = ["torch train", "jax", "jax", "torch infer", "jax", "jax"]
+  assert order == jax_first + torch_first + jax_first + torch_first
+  train, infer = rows
+  assert train["benchmark"] == "side_by_side_train_step" and train["jax_s_per_round"] == [0.25] * 4
+  assert train["torch_s_per_round"] == [0.5, 0.5, 0.5, 0.5]
+  assert infer["torch_s_per_round"] == [1.0, 2.0, 1.0, 2.0]
+  assert infer["torch_time_over_jax_time"] == {"median": 6.0, "min": 4.0, "max": 8.0}

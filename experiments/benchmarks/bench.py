@@ -2,13 +2,19 @@ r"""Speed and memory of RDN training, inference and the input pipeline; one JSON
 
   python -m experiments.benchmarks.bench --config=default --batch=4 --patch=32 --infer_size=128
   python -m experiments.benchmarks.bench --smoke            # tiny model, seconds (what CI runs)
-  python -m experiments.benchmarks.bench --config=default --with_torch   # + PyTorch side by side
+  python -m experiments.benchmarks.bench --config=default --with_torch --rounds=6   # + PyTorch, alternating
 
 Train step: median of --steps timed steps after one warm-up (compile time reported apart), patches/s,
 GFLOP/s from the analytic FLOP count (forward x3 for forward+backward; the paper RDN x2 is 11.06 MFLOP per
 output pixel) and MFU when the device's peak is known (or --peak_tflops). Inference: megapixels/s of output
 for whole-image and tiled paths. Pipeline: HR patches/s of the tf.data pipeline alone. Memory: peak host RSS
 and, on accelerators, peak device bytes.
+
+--with_torch: the same train step and whole-image inference in PyTorch (torch_rdn.py, the authors' RDN), in
+its own process kept warm for the run, alternating with JAX: --rounds rounds of --steps calls each, the
+order flipped every round (JAX, PyTorch, PyTorch, JAX, ...), so a change of load on a shared machine lands on
+both. One line per measurement: each framework's per-round medians and the ratio of speeds (PyTorch time / JAX
+time: > 1 means JAX is faster) as its median with the min and max over the rounds.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ import itertools
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +54,9 @@ flags.DEFINE_float("peak_tflops", None, "Device peak TFLOP/s for MFU (default: k
 flags.DEFINE_string("pipeline_source", "skimage:astronaut,rocket,coffee,chelsea", "Images for the pipeline.")
 flags.DEFINE_integer("pipeline_patch", 48, "LR patch for the pipeline measurement (x scale = HR).")
 flags.DEFINE_bool("with_torch", False, "Then time the reference PyTorch RDN (torch_rdn.py) in a subprocess with "
-                  "the same model and sizes, one thread per core; needs torch.")
+                  "the same model and sizes, one thread per core, alternating with JAX; needs torch.")
+flags.DEFINE_integer("rounds", 6, "--with_torch: alternating rounds (each framework --steps calls per round).",
+                     lower_bound=1)
 FLAGS = flags.FLAGS
 
 # Dense bf16 peaks (TFLOP/s) of accelerators we may run on; float32 CPU has no entry (give --peak_tflops).
@@ -79,21 +89,69 @@ def _base(config) -> dict:
                     "conv_impl": rdn.resolve_conv_impl(m.conv_impl)}}
 
 
-def run_torch(config) -> None:
+def _torch_server(config, what: list[str]) -> subprocess.Popen:
   m = config.model
-  what = ",".join(w for w in FLAGS.what if w in ("train", "infer"))
   cmd = [sys.executable, "-m", "experiments.benchmarks.torch_rdn", f"--threads={os.cpu_count()}",
          f"--batch={FLAGS.batch}", f"--patch={FLAGS.patch}", f"--infer_size={FLAGS.infer_size}",
-         f"--steps={FLAGS.steps}", f"--what={what}",
+         f"--what={','.join(what)}", "--serve",
          *(f"--{k.removeprefix('model.')}={v}" for k, v in registry.identity(m).items() if k != "model.name")]
-  subprocess.run(cmd, check=True)
+  proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+  line = proc.stdout.readline()
+  if not line:
+    raise RuntimeError(f"{' '.join(cmd)} exited before answering (is torch installed?)")
+  return proc
 
 
-def bench_train(config) -> dict:
+def _time_once(fn) -> float:
+  t0 = time.perf_counter()
+  jax.block_until_ready(fn())
+  return time.perf_counter() - t0
+
+
+def side_by_side(config) -> list[dict]:
+  """JAX here and PyTorch in a warm subprocess, alternating (see the module's notes)."""
+  what = [w for w in ("train", "infer") if w in FLAGS.what]
+  jax_calls = {"train": _train_call(config)[0], "infer": _infer_call(config)}
+  for w in what:  # Warm (compiled) before the first timed round, as the PyTorch side is.
+    _time_once(jax_calls[w])
+  proc = _torch_server(config, what)
+  times = {w: {"jax": [], "torch": []} for w in what}
+  try:
+    for r in range(FLAGS.rounds):
+      for w in what:
+        for framework in (("jax", "torch") if r % 2 == 0 else ("torch", "jax")):
+          if framework == "jax":
+            secs = [_time_once(jax_calls[w]) for _ in range(FLAGS.steps)]
+          else:
+            proc.stdin.write(f"{w} {FLAGS.steps}\n")
+            proc.stdin.flush()
+            secs = json.loads(proc.stdout.readline())["seconds"]
+          times[w][framework].append(statistics.median(secs))
+  finally:
+    if proc.stdin:
+      proc.stdin.write("quit\n")
+      proc.stdin.close()
+    proc.wait(timeout=60)
+  out = []
+  for w in what:
+    ratios = [t / j for j, t in zip(times[w]["jax"], times[w]["torch"])]
+    out.append({"benchmark": f"side_by_side_{'train_step' if w == 'train' else 'inference_full'}",
+                "rounds": FLAGS.rounds, "calls_per_round": FLAGS.steps, "threads": os.cpu_count(),
+                "jax_s_per_round": [round(t, 4) for t in times[w]["jax"]],
+                "torch_s_per_round": [round(t, 4) for t in times[w]["torch"]],
+                "jax_s_median": round(statistics.median(times[w]["jax"]), 4),
+                "torch_s_median": round(statistics.median(times[w]["torch"]), 4),
+                "torch_time_over_jax_time": {"median": round(statistics.median(ratios), 3),
+                                             "min": round(min(ratios), 3), "max": round(max(ratios), 3)}})
+  return out
+
+
+def _train_call(config):
+  """(one jitted train call, FLOPs per optimizer step), state carried between calls."""
   m = config.model
   opt = state_lib.Optimizers.from_config(config)
   step_fn, frozen = train_step.build(config, opt)
-  k = config.train.steps_per_dispatch  # Optimizer steps per call (lax.scan); times are per step.
+  k = config.train.steps_per_dispatch  # Optimizer steps per call (lax.scan).
   step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
   rng = np.random.default_rng(0)
   p, s, b = FLAGS.patch, m.scale, FLAGS.batch
@@ -105,15 +163,28 @@ def bench_train(config) -> dict:
   def one_call():
     carry["state"], metrics = step(carry["state"], batch)
     return metrics
+  return one_call, 3 * registry.flops_per_output_pixel(m) * b * (p * s) ** 2
 
+
+def _infer_call(config):
+  m = config.model
+  graphdef, params = nnx.split(registry.build_generator(m))
+  lr = np.random.default_rng(0).integers(0, 256, (FLAGS.infer_size, FLAGS.infer_size, m.channels), np.uint8)
+  upscaler = inference.Upscaler(graphdef, params, m)
+  return lambda: upscaler(lr)
+
+
+def bench_train(config) -> dict:
+  m = config.model
+  k = config.train.steps_per_dispatch  # Times are per optimizer step.
+  one_call, flops = _train_call(config)
   compile_s, call_s = timing.warmup_then_median(one_call, FLAGS.steps, jax.block_until_ready)
   median = call_s / k
-  flops = 3 * registry.flops_per_output_pixel(m) * b * (p * s) ** 2
   gflops = flops / median / 1e9
   peak = _peak(m.dtype)
-  return {"benchmark": "train_step", "batch": b, "lr_patch": p, "steps_per_dispatch": k,
+  return {"benchmark": "train_step", "batch": FLAGS.batch, "lr_patch": FLAGS.patch, "steps_per_dispatch": k,
           "compile_plus_first_step_s": round(compile_s, 3),
-          "step_s_median": round(median, 4), "patches_per_s": round(b / median, 2),
+          "step_s_median": round(median, 4), "patches_per_s": round(FLAGS.batch / median, 2),
           "gflop_per_step": round(flops / 1e9, 2), "gflops_per_s": round(gflops, 1),
           "mfu": round(gflops / (peak * 1e3), 4) if peak else None,
           "loss_finite": bool(np.isfinite(np.asarray(one_call()["loss"])).all())}
@@ -232,10 +303,10 @@ def main(argv):
     results += bench_metrics()
   if "degradation" in FLAGS.what:
     results += bench_degradation()
+  if FLAGS.with_torch:
+    results += side_by_side(config)
   for r in results:
     print(json.dumps({**base, **r, **_memory()}), flush=True)
-  if FLAGS.with_torch:
-    run_torch(config)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ r"""Reference PyTorch RDN timing (the authors' EDSR-PyTorch ``model/rdn.py``), s
   pip install torch==2.13.0   # CPU build
   python -m experiments.benchmarks.torch_rdn --threads=2 --batch=4 --patch=32 --infer_size=128
 
-bench.py --with_torch runs this in a subprocess (its own thread pool) with the same sizes, so one command
-prints both frameworks side by side. Train step: Adam + L1, median of --steps after warm-up.
+bench.py --with_torch runs this with ``--serve`` in a subprocess (its own thread pool, warm for the whole run)
+with the same sizes and alternates the two frameworks: each line ``train N`` / ``infer N`` on stdin times N calls
+and answers one JSON line ``{"what", "seconds": [...]}``; ``quit`` ends it. Train step: Adam + L1.
+Without --serve: the medians of --steps after one warm-up, one JSON line per measurement.
 """
 
 from __future__ import annotations
@@ -75,7 +77,55 @@ flags.DEFINE_integer("growth", 64, "G.")
 flags.DEFINE_integer("features", 64, "G0.")
 flags.DEFINE_integer("channels", 3, "Colour channels.")
 flags.DEFINE_string("what", "train,infer", "Measurements.")
+flags.DEFINE_bool("serve", False, "Answer timing requests on stdin (bench.py --with_torch alternates with JAX).")
 FLAGS = flags.FLAGS
+
+
+def _calls(torch, a, model):
+  """{'train'|'infer': (one call, FLOPs per call or output megapixels)} for --what."""
+  calls = {}
+  if "train" in a.what:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    p, s, b = a.patch, a.scale, a.batch
+    lr = torch.rand(b, a.channels, p, p, generator=gen)
+    hr = torch.rand(b, a.channels, p * s, p * s, generator=gen)
+
+    def step():
+      model.train()
+      opt.zero_grad(set_to_none=True)
+      loss = torch.nn.functional.l1_loss(model(lr), hr)
+      loss.backward()
+      opt.step()
+      return loss
+    calls["train"] = step
+  if "infer" in a.what:
+    x = torch.rand(1, a.channels, a.infer_size, a.infer_size)
+
+    def infer():
+      model.eval()
+      with torch.inference_mode():
+        return model(x)
+    calls["infer"] = infer
+  return calls
+
+
+def _serve(calls) -> None:
+  import sys
+  import time
+  for fn in calls.values():  # Warm: the first call of each is never timed.
+    fn()
+  print(json.dumps({"ready": sorted(calls)}), flush=True)
+  for line in sys.stdin:
+    what, _, n = line.strip().partition(" ")
+    if what == "quit":
+      break
+    seconds = []
+    for _ in range(int(n or 1)):
+      t0 = time.perf_counter()
+      calls[what]()
+      seconds.append(time.perf_counter() - t0)
+    print(json.dumps({"what": what, "seconds": seconds}), flush=True)
 
 
 def main(argv):
@@ -89,33 +139,21 @@ def main(argv):
               features=a.features, channels=a.channels)
   per_px = rdn.flops_per_output_pixel(**arch)
   model = build(torch, nn, **arch)
+  calls = _calls(torch, a, model)
+  if a.serve:
+    return _serve(calls)
   base = {"framework": "torch", "torch": torch.__version__, "threads": a.threads, "device": "cpu",
           "model": {**arch, "dtype": "float32"}}
   out = []
-  if "train" in a.what:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(0)
+  if "train" in calls:
+    first, median = timing.warmup_then_median(calls["train"], a.steps)
     p, s, b = a.patch, a.scale, a.batch
-    lr = torch.rand(b, a.channels, p, p, generator=gen)
-    hr = torch.rand(b, a.channels, p * s, p * s, generator=gen)
-
-    def step():
-      opt.zero_grad(set_to_none=True)
-      loss = torch.nn.functional.l1_loss(model(lr), hr)
-      loss.backward()
-      opt.step()
-      return loss
-
-    first, median = timing.warmup_then_median(step, a.steps)
     flops = 3 * per_px * b * (p * s) ** 2
     out.append({"benchmark": "train_step", "batch": b, "lr_patch": p, "first_step_s": round(first, 3),
                 "step_s_median": round(median, 4), "patches_per_s": round(b / median, 2),
                 "gflop_per_step": round(flops / 1e9, 2), "gflops_per_s": round(flops / median / 1e9, 1)})
-  if "infer" in a.what:
-    model.eval()
-    x = torch.rand(1, a.channels, a.infer_size, a.infer_size)
-    with torch.inference_mode():
-      first, median = timing.warmup_then_median(lambda: model(x), max(1, a.steps // 2))
+  if "infer" in calls:
+    first, median = timing.warmup_then_median(calls["infer"], max(1, a.steps // 2))
     mpix = (a.infer_size * a.scale) ** 2 / 1e6
     out.append({"benchmark": "inference_full", "lr_size": a.infer_size, "compile_plus_first_s": round(first, 3),
                 "seconds_median": round(median, 4), "output_mpix_per_s": round(mpix / median, 4),
