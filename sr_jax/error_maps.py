@@ -13,19 +13,24 @@ import heapq
 import itertools
 import os
 
-import matplotlib
 import numpy as np
 
 from sr_jax import atomic, color, metrics
 from sr_jax.eval_lib import TestPair
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
-
 HEATMAP_MODES = ("worst", "all", "none")
 
 
 HEAT_VMAX = 32.0  # Gray levels at the top of the heatmaps' colour scale.
+
+
+def _matplotlib():
+  """(matplotlib, pyplot) on the file-only backend; imported when a figure is drawn (evaluation without
+  heatmaps and sheets, as on a machine without matplotlib, never needs it)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return matplotlib, plt
 
 
 def abs_error(hr: np.ndarray, sr: np.ndarray) -> np.ndarray:
@@ -38,6 +43,7 @@ def abs_error(hr: np.ndarray, sr: np.ndarray) -> np.ndarray:
 def heatmap(hr: np.ndarray, sr: np.ndarray, vmax: float = HEAT_VMAX) -> np.ndarray:
   """``abs_error`` (0 .. vmax gray levels) in the inferno colour map, uint8 RGB of the image's size."""
   err = abs_error(hr, sr) / vmax
+  matplotlib, _ = _matplotlib()
   return (matplotlib.colormaps["inferno"](np.clip(err, 0, 1))[..., :3] * 255).astype(np.uint8)
 
 
@@ -45,6 +51,7 @@ def save_with_colorbar(rgb: np.ndarray, path: str, title: str, vmax: float = HEA
   """The heatmap at its own pixel size (dpi 100) with the colour scale beside it, in gray levels of Y."""
   h, w = rgb.shape[:2]
   fw, fh = w / 100 + 1.3, h / 100 + 0.4  # Figure size in inches: the image plus the colour bar's margin.
+  matplotlib, plt = _matplotlib()
   fig = plt.figure(figsize=(fw, fh), dpi=100)
   ax = fig.add_axes((0.1 / fw, 0.1 / fh, w / 100 / fw, h / 100 / fh))
   ax.imshow(rgb, interpolation="nearest")
@@ -65,7 +72,7 @@ def _save_figure(fig, path: str) -> None:
     with atomic.replace(path) as f:
       fig.savefig(f, dpi=100, format="png")
   finally:
-    plt.close(fig)
+    _matplotlib()[1].close(fig)
 
 
 def patch_scores(pair: TestPair, sr: np.ndarray, patch: int, scale: int, min_std: float = 12.0
@@ -135,7 +142,7 @@ class ErrorAnalysis:
       self._save_sheet(low + best)
 
   def _save_sheet(self, rows: list) -> None:
-    fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.1 * len(rows)), squeeze=False, layout="constrained")
+    fig, axes = _matplotlib()[1].subplots(len(rows), 3, figsize=(6, 2.1 * len(rows)), squeeze=False, layout="constrained")
     for r, (kind, (name, top, left, sr_db, bic_db, crops)) in enumerate(rows):
       labels = [f"{kind}: {name}\nHR ({top},{left})", f"bicubic {bic_db:.2f} dB",
                 f"SR {sr_db:.2f} dB ({sr_db - bic_db:+.2f})"]

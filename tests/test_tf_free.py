@@ -2,6 +2,7 @@
 runs in a process where ``import tensorflow`` fails (tests/no_tensorflow/sitecustomize.py), as on a GPU image
 without it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -65,3 +66,17 @@ def test_the_benchmark_s_train_and_inference_measurements_run_without_tensorflow
   _, env = run
   out = _run(["-m", "experiments.benchmarks.bench", "--smoke", "--what=train,infer"], env)
   assert '"benchmark": "train_step"' in out and "infer" in out
+
+
+def test_the_gpu_check_smoke_runs_every_step_without_tensorflow(run, tmp_path):
+  """experiments/benchmarks/gpu_check.py --preset=smoke: every step's line, no error, the table last."""
+  _, env = run
+  out = _run(["-m", "experiments.benchmarks.gpu_check", "--preset=smoke", f"--out={tmp_path / 'g.jsonl'}"], env)
+  rows = [json.loads(line) for line in (tmp_path / "g.jsonl").read_text().splitlines()]
+  steps = [r["step"] for r in rows]
+  assert steps == ["environment", "train_rdn_x2", "train_rdn_x2", "steps_per_dispatch", "steps_per_dispatch",
+                   "inference_tiled", "inference_tiled", "bf16_vs_float32_upscale", "evaluate"]
+  assert not any("error" in r for r in rows) and rows[0]["jax"]
+  assert {r["dtype"] for r in rows[1:3]} == {"float32", "bfloat16"} and rows[-1]["psnr"] > 20
+  assert 30 < rows[-2]["psnr_between_db"] < 100
+  assert out.rstrip().splitlines()[-1].startswith("| evaluate |")

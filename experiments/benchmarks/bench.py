@@ -19,7 +19,6 @@ time: > 1 means JAX is faster) as its median with the min and max over the round
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import os
@@ -30,14 +29,13 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 from flax import nnx
 from ml_collections import config_flags
 
-from experiments.benchmarks import timing
-from sr_jax import configs, datasets, inference, state as state_lib, train_step
+from experiments.benchmarks import measure, timing
+from sr_jax import configs, datasets, inference
 from sr_jax.models import rdn, registry
 
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
@@ -111,7 +109,8 @@ def _time_once(fn) -> float:
 def side_by_side(config) -> list[dict]:
   """JAX here and PyTorch in a warm subprocess, alternating (see the module's notes)."""
   what = [w for w in ("train", "infer") if w in FLAGS.what]
-  jax_calls = {"train": _train_call(config)[0], "infer": _infer_call(config)}
+  jax_calls = {"train": measure.train_call(config, FLAGS.batch, FLAGS.patch)[0],
+               "infer": measure.infer_call(config.model, FLAGS.infer_size)}
   for w in what:  # Warm (compiled) before the first timed round, as the PyTorch side is.
     _time_once(jax_calls[w])
   proc = _torch_server(config, what)
@@ -146,38 +145,10 @@ def side_by_side(config) -> list[dict]:
   return out
 
 
-def _train_call(config):
-  """(one jitted train call, FLOPs per optimizer step), state carried between calls."""
-  m = config.model
-  opt = state_lib.Optimizers.from_config(config)
-  step_fn, frozen = train_step.build(config, opt)
-  k = config.train.steps_per_dispatch  # Optimizer steps per call (lax.scan).
-  step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
-  rng = np.random.default_rng(0)
-  p, s, b = FLAGS.patch, m.scale, FLAGS.batch
-  lead = (k,) if k > 1 else ()
-  batch = {"lr": jnp.asarray(rng.integers(0, 256, (*lead, b, p, p, m.channels), dtype=np.uint8)),
-           "hr": jnp.asarray(rng.integers(0, 256, (*lead, b, p * s, p * s, m.channels), dtype=np.uint8))}
-  carry = {"state": jax.jit(state_lib.init_fn(config, opt))()}
-
-  def one_call():
-    carry["state"], metrics = step(carry["state"], batch)
-    return metrics
-  return one_call, 3 * registry.flops_per_output_pixel(m) * b * (p * s) ** 2
-
-
-def _infer_call(config):
-  m = config.model
-  graphdef, params = nnx.split(registry.build_generator(m))
-  lr = np.random.default_rng(0).integers(0, 256, (FLAGS.infer_size, FLAGS.infer_size, m.channels), np.uint8)
-  upscaler = inference.Upscaler(graphdef, params, m)
-  return lambda: upscaler(lr)
-
-
 def bench_train(config) -> dict:
   m = config.model
   k = config.train.steps_per_dispatch  # Times are per optimizer step.
-  one_call, flops = _train_call(config)
+  one_call, flops = measure.train_call(config, FLAGS.batch, FLAGS.patch)
   compile_s, call_s = timing.warmup_then_median(one_call, FLAGS.steps, jax.block_until_ready)
   median = call_s / k
   gflops = flops / median / 1e9

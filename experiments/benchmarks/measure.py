@@ -1,0 +1,44 @@
+"""What the benchmarks time, without flags: a warm-able train-step call and an upscale call for a config.
+bench.py (CPU figures, the PyTorch side by side) and gpu_check.py (the first accelerator) share them."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from sr_jax import inference, state as state_lib, train_step
+from sr_jax.models import registry
+
+
+def train_call(config, batch: int, patch: int):
+  """(one jitted call of ``config.train.steps_per_dispatch`` optimizer steps on a fixed random batch, FLOPs
+  per optimizer step); the train state is carried (and donated) from call to call."""
+  m = config.model
+  opt = state_lib.Optimizers.from_config(config)
+  step_fn, frozen = train_step.build(config, opt)
+  k = config.train.steps_per_dispatch  # Optimizer steps per call (lax.scan).
+  step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
+  rng = np.random.default_rng(0)
+  s = m.scale
+  lead = (k,) if k > 1 else ()
+  data = {"lr": jnp.asarray(rng.integers(0, 256, (*lead, batch, patch, patch, m.channels), dtype=np.uint8)),
+          "hr": jnp.asarray(rng.integers(0, 256, (*lead, batch, patch * s, patch * s, m.channels), dtype=np.uint8))}
+  carry = {"state": jax.jit(state_lib.init_fn(config, opt))()}
+
+  def one_call():
+    carry["state"], metrics = step(carry["state"], data)
+    return metrics
+  return one_call, 3 * registry.flops_per_output_pixel(m) * batch * (patch * s) ** 2
+
+
+def infer_call(model_cfg, size: int, graphdef=None, params=None, tile: int = 0):
+  """An upscale of a fixed random ``size``² uint8 image (random weights unless given)."""
+  if graphdef is None:
+    graphdef, params = nnx.split(registry.build_generator(model_cfg))
+  lr = np.random.default_rng(0).integers(0, 256, (size, size, model_cfg.channels), np.uint8)
+  upscaler = inference.Upscaler(graphdef, params, model_cfg, tile=tile)
+  return lambda: upscaler(lr)
