@@ -57,7 +57,8 @@ class Entry:
   @property
   def model_name(self) -> str:
     """config.model.name of the network (the first word of ``architecture``)."""
-    return self.architecture.replace(",", " ").split()[0]
+    words = self.architecture.replace(",", " ").split()
+    return words[0] if words else ""
 
 
 ZOO = {
@@ -215,7 +216,7 @@ def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None =
     if cached:
       raise _damaged_cache(path, err) from None
     raise
-  if fields["scale"] != e.scale or fields["name"] != e.model_name:
+  if fields["scale"] != e.scale or (e.model_name and fields["name"] != e.model_name):
     if created:
       shutil.rmtree(workdir, ignore_errors=True)
     raise DataError(f"{path} holds a {fields['name']} x{fields['scale']} model, but {name} is {e.model_name} "

@@ -104,7 +104,7 @@ def test_sr_upscale(env):
       ([f"--workdir={run}", f"--input={root / 'in'}", f"--output={root / 'afile'}"], "is a file, not a folder"),
       ([f"--workdir={run}", f"--input={root / 'in'}", f"--output={env['ro']}/up"], "Read-only file system")
       if env["ro"] else (None, None),
-      ([*io], "exactly one of --workdir and --checkpoint"),
+      ([*io], "exactly one of --workdir, --checkpoint and --pretrained"),
       ([f"--workdir={run}", *io, "extra"], "Unexpected arguments"),
       ([f"--workdir={run}", *io, "--nope=1"], "nope"),
       ([f"--workdir={run}", *io, "--bf16=maybe"], "--bf16"),
@@ -137,7 +137,7 @@ def test_sr_evaluate(env):
       ([*base, f"--tfds_data_dir={root / 'afile'}"], "--tfds_data_dir"),
       ([*base, f"--tfds_manual_dir={root / 'missing'}"], "--tfds_manual_dir"),
       ([*base, "--sheets=perhaps"], "--sheets"),
-      (["--baseline=bicubic", f"--workdir={run}"], "exactly one of --workdir and --baseline"),
+      (["--baseline=bicubic", f"--workdir={run}"], "exactly one of --workdir, --pretrained and --baseline"),
   ])
   assert ran >= 5 and not bad, "\n\n".join(bad)
 

