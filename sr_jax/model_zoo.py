@@ -173,7 +173,7 @@ def _package_source(e: Entry, files: tuple[str, str]) -> tuple[str, str]:
   return files[0], digests[1]
 
 
-def _download_source(name: str, e: Entry, url: str | None, timeout: float, deadline: float | None,
+def _download_source(e: Entry, url: str | None, timeout: float, deadline: float | None,
                      progress: bool) -> str:
   path = os.path.join(cache_dir(), e.file)
   atomic.remove_stale(cache_dir(), downloads=(e.file,))
@@ -206,7 +206,7 @@ def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None =
   elif (files := package_files(e)) and not url:
     path, digest = _package_source(e, files)
   else:
-    path = _download_source(name, e, url, timeout, deadline, progress)
+    path = _download_source(e, url, timeout, deadline, progress)
     cached = True  # Verified when it was downloaded; if it fails to import now, the message names it.
   created = not os.path.exists(workdir)
   try:
