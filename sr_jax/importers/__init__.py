@@ -5,9 +5,13 @@ Formats (one module each: ``matches``, ``infer_architecture``, ``to_params``, ``
 - ``basicsr_rrdbnet``: BasicSR / Real-ESRGAN / ESRGAN RRDBNet (also the original ESRGAN ``model.N`` names);
 - ``mmagic_rdn``: mmagic / mmediting RDN (``generator.`` names of a restorer's ``state_dict``);
 - ``basicsr_srvgg``: Real-ESRGAN's SRVGGNetCompact (``body.N`` names), into ``srvgg``;
+- ``basicsr_edsr``: BasicSR-trained EDSR and RCAN; ``edsr_pytorch``: EDSR-PyTorch's EDSR and RCAN (the layout of
+  EDSR's and RCAN's own releases), both into ``edsr`` / ``rcan``;
 - ``isr``: idealo ISR's Keras RDN and RRDN (``.hdf5``), into its own variants ``isr_rdn`` / ``isr_rrdn``.
-Files are read by ``weights_io`` (.pth/.pt with torch, .safetensors, .npz, .h5; ``params_ema`` preferred), and
-ncnn models (``MODEL.param`` + ``MODEL.bin``) by ``ncnn``, which names their tensors as BasicSR does.
+What the tensors cannot say (EDSR's ``res_scale``) is assumed as the format documents and can be given as
+``overrides`` (a format's ``ASKED`` lists which). Files are read by ``weights_io`` (.pth/.pt with torch,
+.safetensors, .npz, .h5; ``params_ema`` preferred), and ncnn models (``MODEL.param`` + ``MODEL.bin``) by
+``ncnn``, which names their tensors as BasicSR does.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from flax import nnx
 
 from sr_jax import checkpointing, errors, run_dir, state as state_lib, weights_io
 from sr_jax.configs import default
-from sr_jax.importers import basicsr_rrdbnet, basicsr_srvgg, common, edsr_rdn, isr, mmagic_rdn, ncnn
+from sr_jax.importers import (basicsr_edsr, basicsr_rrdbnet, basicsr_srvgg, common, edsr_pytorch, edsr_rdn, isr,
+                              mmagic_rdn, ncnn)
 from sr_jax.models import registry
 
-FORMATS = (edsr_rdn, basicsr_rrdbnet, basicsr_srvgg, mmagic_rdn, isr)
+FORMATS = (edsr_rdn, basicsr_rrdbnet, basicsr_srvgg, basicsr_edsr, edsr_pytorch, mmagic_rdn, isr)
 
 
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
@@ -57,12 +62,25 @@ def check_new_workdir(workdir: str) -> None:
     raise FileExistsError(f"{workdir} already holds checkpoints; import into a new workdir")
 
 
-def _to_params(weights: str, rgb_range: float | None):
+def _apply_overrides(fmt, arch: dict, overrides: dict | None) -> dict:
+  """``arch`` with the fields the user gave that the tensors cannot say (the format's ``ASKED``)."""
+  asked = getattr(fmt, "ASKED", {}).get(arch["name"], ())
+  for key, value in (overrides or {}).items():
+    if value is None:
+      continue
+    if key not in asked:
+      raise common.LayoutError(f"model.{key} cannot be set for a {fmt.NAME} {arch['name']} model: "
+                               + (f"only {', '.join(asked)}" if asked else "its tensors define it entirely"))
+    arch[key] = value
+  return arch
+
+
+def _to_params(weights: str, rgb_range: float | None, overrides: dict | None = None):
   """(format, model fields, parameters) of a weights file; any failure to interpret it names the file."""
   sd, fmt = read_state_dict(weights), None
   try:
     fmt = detect(sd, weights)
-    arch = fmt.infer_architecture(sd)
+    arch = _apply_overrides(fmt, fmt.infer_architecture(sd), overrides)
     config = default.get_config()
     config.model.update(arch)
     template = nnx.state(nnx.eval_shape(lambda: registry.build_generator(config.model)))
@@ -75,21 +93,23 @@ def _to_params(weights: str, rgb_range: float | None):
   return fmt, config, arch, jax.tree.map(jnp.asarray, params)
 
 
-def read_model(weights: str, rgb_range: float | None = None) -> tuple[ml_collections.ConfigDict, nnx.GraphDef,
-                                                                       nnx.State]:
+def read_model(weights: str, rgb_range: float | None = None, overrides: dict | None = None
+               ) -> tuple[ml_collections.ConfigDict, nnx.GraphDef, nnx.State]:
   """(config, graphdef, parameters) of a weights file, in memory (no workdir written)."""
-  _, config, _, params = _to_params(weights, rgb_range)
+  _, config, _, params = _to_params(weights, rgb_range, overrides)
   return config, registry.generator_graphdef(config.model), params
 
 
-def import_to_workdir(weights: str, workdir: str, rgb_range: float | None = None) -> dict:
+def import_to_workdir(weights: str, workdir: str, rgb_range: float | None = None,
+                      overrides: dict | None = None) -> dict:
   """Writes WORKDIR/config.json and a step-0 checkpoint holding the imported weights; returns the model fields
-  (name, scale, ...). ``rgb_range``: the pixel range the weights were trained on (default: the format's).
+  (name, scale, ...). ``rgb_range``: the pixel range the weights were trained on (default: the format's);
+  ``overrides``: model fields the tensors cannot say ({'res_scale': 0.1}; None values are ignored).
 
   Refuses NaN/Inf weights (naming the tensor). If writing fails (a full disk), what it wrote is removed, so the
   same command can simply be run again."""
   check_new_workdir(workdir)
-  fmt, config, arch, params = _to_params(weights, rgb_range)
+  fmt, config, arch, params = _to_params(weights, rgb_range, overrides)
   opt = state_lib.Optimizers.from_config(config)
   created = not os.path.exists(workdir)
   config_path, ckpt_dir = os.path.join(workdir, run_dir.CONFIG_FILE), os.path.join(workdir, "checkpoints")

@@ -52,3 +52,17 @@ def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State
   if extra:
     logging.warning("Ignoring %d tensors the %s model does not use: %s", len(extra), source, ", ".join(extra[:8]))
   return nnx.from_flat_state(values)
+
+
+def range_factor(arch: dict, rgb_range: float, internal: float = 255.0) -> float:
+  """What the biases are divided by when weights trained on [0, ``rgb_range``] pixels go into a network that
+  scales its input to [0, ``internal``] itself (sr_jax's EDSR and RCAN, as the references): exact for
+  piecewise-linear, positively homogeneous networks; RCAN's channel attention (a sigmoid of pooled features) is
+  not, so it takes only weights of its own range."""
+  if rgb_range == internal:
+    return 1.0
+  if arch["name"] == "rcan":
+    raise LayoutError(f"RCAN weights trained on [0, {rgb_range:g}] pixels: sr_jax's RCAN works on [0, "
+                      f"{internal:g}] inside (as BasicSR's and the authors'), and its channel attention cannot be "
+                      f"rescaled exactly; only rgb_range {internal:g} can be imported")
+  return rgb_range / internal

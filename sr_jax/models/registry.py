@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sr_jax.models import discriminator, isr, rdn, rrdbnet, srvgg, unet_discriminator
+from sr_jax.models import discriminator, edsr, isr, rcan, rdn, rrdbnet, srvgg, unet_discriminator
 
 ModelConfig = ml_collections.ConfigDict  # config.model
 SCALES = (2, 3, 4)
@@ -26,7 +26,7 @@ CHANNELS = (1, 3)
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-  build: Callable[[ModelConfig, nnx.Rngs], nnx.Module]
+  build: Callable[[ModelConfig, "Keys"], nnx.Module]  # Keys: nnx.Rngs-like, what constructors draw from.
   fields: tuple[str, ...]  # config.model fields that define the parameters (besides name).
   receptive_field: Callable[[ModelConfig], int]  # Radius in LR pixels.
   flops_per_output_pixel: Callable[[ModelConfig], float]  # Forward multiply-adds x2 per HR pixel.
@@ -36,6 +36,8 @@ class Architecture:
 _RDN_FIELDS = ("scale", "num_blocks", "num_layers", "growth", "features", "channels")
 _RRDB_FIELDS = ("scale", "num_blocks", "growth", "features", "channels")
 _SRVGG_FIELDS = ("scale", "num_blocks", "features", "channels", "activation")
+_EDSR_FIELDS = ("scale", "num_blocks", "features", "channels", "res_scale")
+_RCAN_FIELDS = ("scale", "num_groups", "num_blocks", "features", "channels", "squeeze", "res_scale")
 _ISR_RRDN_FIELDS = ("scale", "num_blocks", "rdbs_per_block", "num_layers", "growth", "features", "channels")
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -60,6 +62,18 @@ ARCHITECTURES: dict[str, Architecture] = {
         receptive_field=lambda m: srvgg.receptive_field_radius(m.num_blocks),
         flops_per_output_pixel=lambda m: srvgg.flops_per_output_pixel(scale=m.scale, num_conv=m.num_blocks,
                                                                       features=m.features, channels=m.channels)),
+    "edsr": Architecture(  # Baseline: 16 blocks, 64 features; paper: 32 blocks, 256 features, res_scale 0.1.
+        build=lambda m, rngs: edsr.EDSR(**{k: m[k] for k in _EDSR_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
+        fields=_EDSR_FIELDS,
+        receptive_field=lambda m: edsr.receptive_field_radius(m.num_blocks, m.scale),
+        flops_per_output_pixel=lambda m: edsr.flops_per_output_pixel(scale=m.scale, num_blocks=m.num_blocks,
+                                                                     features=m.features, channels=m.channels)),
+    "rcan": Architecture(  # Paper: 10 groups (num_groups) of 20 RCABs (num_blocks), 64 features, squeeze 16.
+        build=lambda m, rngs: rcan.RCAN(**{k: m[k] for k in _RCAN_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
+        fields=_RCAN_FIELDS,
+        receptive_field=lambda m: rcan.receptive_field_radius(m.num_groups, m.num_blocks, m.scale),
+        flops_per_output_pixel=lambda m: rcan.flops_per_output_pixel(
+            **{k: m[k] for k in _RCAN_FIELDS if k != "res_scale"})),
     "isr_rdn": Architecture(  # idealo ISR's RDN (its up-sampler), for its published weights.
         build=lambda m, rngs: isr.ISRRDN(**{k: m[k] for k in _RDN_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
         fields=_RDN_FIELDS,
@@ -81,8 +95,26 @@ def architecture(model_cfg: ModelConfig) -> Architecture:
   return ARCHITECTURES[model_cfg.name]
 
 
+class Keys:
+  """The keys the constructors draw (``rngs.params()``), equal to ``nnx.Rngs(seed)``'s (``fold_in(key(seed), i)``
+  for the i-th draw) but counted in Python. ``nnx.Rngs`` counts in a Variable, and under tracing (eval_shape, the
+  jitted init) each count update asks a tracer for its sharding, whose error message scans the whole trace so
+  far: quadratic in the number of layers (RCAN's 800 convolutions took 35 s to trace, now under a second).
+  For constructors only; a module that needs keys when called (dropout) keeps an ``nnx.Rngs``."""
+
+  def __init__(self, seed: int):
+    self._key, self._count = jax.random.key(seed), 0
+
+  def params(self) -> jax.Array:
+    key = jax.random.fold_in(self._key, self._count)
+    self._count += 1
+    return key
+
+  __call__ = default = params
+
+
 def build_generator(model_cfg: ModelConfig, seed: int = 0) -> nnx.Module:
-  return architecture(model_cfg).build(model_cfg, nnx.Rngs(seed))
+  return architecture(model_cfg).build(model_cfg, Keys(seed))
 
 
 def generator_graphdef(model_cfg: ModelConfig) -> nnx.GraphDef:
@@ -116,7 +148,7 @@ DiscriminatorState = unet_discriminator.SpectralState
 
 def build_discriminator(config: ml_collections.ConfigDict, seed: int = 0) -> nnx.Module:
   """The adversarial loss's discriminator (config.gan.discriminator), seeded apart from the generator."""
-  g, dtype, rngs = config.gan, jnp.dtype(config.model.dtype), nnx.Rngs(seed + 1)
+  g, dtype, rngs = config.gan, jnp.dtype(config.model.dtype), Keys(seed + 1)
   if g.discriminator == "unet_sn":
     return unet_discriminator.UNetDiscriminatorSN(channels=config.model.channels, features=g.features, dtype=dtype,
                                                   rngs=rngs)
