@@ -7,7 +7,7 @@ import ml_collections
 from sr_jax.errors import UserError
 
 from sr_jax import checkpointing, datasets, degradations, eval_lib, losses, optim
-from sr_jax.models import rdn, registry, srvgg, vgg
+from sr_jax.models import rdn, registry, srvgg, swinir, vgg
 
 
 MIN_PATCH = 8  # LR pixels: the smallest training patch (the model's 3x3 convolutions see padding at 1-2 px).
@@ -78,14 +78,31 @@ def _validate_data(config: ml_collections.ConfigDict) -> None:
              "True when data.train has paired: folders (training then uses their LR images)")
 
 
+def _validate_swinir(m: ml_collections.ConfigDict) -> None:
+  _require(m.features % m.num_heads == 0, "model.num_heads", m.num_heads,
+           f"a divisor of model.features={m.features} (each head gets features / num_heads channels)")
+  _require(m.window_size >= 2, "model.window_size", m.window_size, "an integer >= 2 (layers shift by half a window)")
+  _require(m.upsampler != "nearest+conv" or m.scale == 4, "model.upsampler", m.upsampler,
+           f"'pixelshuffle' or 'pixelshuffledirect' at model.scale={m.scale} ('nearest+conv' is x4 only)")
+  _require(m.resi_connection == "1conv" or m.features % 4 == 0, "model.resi_connection", m.resi_connection,
+           f"'1conv' for model.features={m.features} ('3conv' needs a multiple of 4)")
+
+
 def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
              process_count: int = 1) -> None:
   m, d, t = config.model, config.data, config.train
   _require(m.name in registry.ARCHITECTURES, "model.name", m.name, ", ".join(map(repr, registry.ARCHITECTURES)))
   scales = registry.ARCHITECTURES[m.name].scales
   _require(m.scale in scales, "model.scale", m.scale, f"{', '.join(map(str, scales))} for model.name={m.name!r}")
-  for key in ("num_blocks", "num_layers", "growth", "features", "rdbs_per_block", "num_groups", "squeeze"):
+  for key in ("num_blocks", "num_layers", "growth", "features", "rdbs_per_block", "num_groups", "squeeze",
+              "num_heads", "window_size"):
     _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
+  _require(m.mlp_ratio > 0, "model.mlp_ratio", m.mlp_ratio, "a number > 0 (SwinIR's 2)")
+  _require(m.upsampler in swinir.UPSAMPLERS, "model.upsampler", m.upsampler, ", ".join(map(repr, swinir.UPSAMPLERS)))
+  _require(m.resi_connection in swinir.RESI_CONNECTIONS, "model.resi_connection", m.resi_connection,
+           ", ".join(map(repr, swinir.RESI_CONNECTIONS)))
+  if m.name == "swinir":
+    _validate_swinir(m)
   _require(m.res_scale > 0, "model.res_scale", m.res_scale, "a number > 0 (1: off; EDSR's paper size 0.1)")
   if m.name == "rcan":
     _require(m.features % m.squeeze == 0, "model.squeeze", m.squeeze,

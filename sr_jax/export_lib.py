@@ -45,9 +45,10 @@ def saved_model(run: run_dir.Run, output: str) -> str:
   fn, config = _serving_fn(run)
   c = config.channels
   module = tf.Module()
-  # h, w >= 4 lets RRDBNet's reflect padding (x2/x1 inputs of any size) lower.
+  # h, w >= 4 lets RRDBNet's reflect padding (x2/x1 inputs of any size) lower; SwinIR needs a window.
+  k = registry.min_side(config)
   converted = jax2tf.convert(fn, polymorphic_shapes=[f"(b, h, w, {c})"],
-                             polymorphic_constraints=("h >= 4", "w >= 4"), with_gradient=False,
+                             polymorphic_constraints=(f"h >= {k}", f"w >= {k}"), with_gradient=False,
                              native_serialization_platforms=("cpu", "cuda"))
   module.fn = tf.function(converted, input_signature=[tf.TensorSpec([None, None, None, c], tf.float32,
                                                                     name="images")], autograph=False)
@@ -64,6 +65,9 @@ def onnx_model(run: run_dir.Run, output: str) -> str:
   if config.name == "rrdbnet" and config.scale != 4:
     raise ValueError(f"--format=onnx: RRDBNet x{config.scale} (pixel-unshuffle) does not convert correctly with "
                      "jax2onnx 0.17.1; use --format=saved_model")
+  if config.name == "swinir":
+    raise ValueError("--format=onnx: SwinIR pads its input to window multiples, which jax2onnx 0.17.1 cannot "
+                     "convert for symbolic sizes; use --format=saved_model")
   fn, config = _serving_fn(run)
   to_onnx(fn, inputs=[("B", "H", "W", config.channels)], model_name=f"sr_jax_{config.name}_x{config.scale}",
           input_names=["images"], output_names=["sr"], return_mode="file", output_path=output)

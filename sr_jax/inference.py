@@ -4,7 +4,10 @@ Tiling: the image is covered by windows of one fixed size (``tile + 2 * overlap`
 shape serves every tile), clamped inside the image so a window only ever holds real pixels. Each window
 contributes its core, at least ``overlap`` pixels away from any window edge that is not an image edge. With
 ``overlap`` >= the model's receptive-field radius every output pixel sees exactly the context it sees in
-full-image inference, so tiled equals full to float precision. Windows run in batches of ``batch_size``.
+full-image inference, so tiled equals full to float precision (the default for convolutional networks).
+Attention models (SwinIR) see the whole image and anchor their windows to the tile: their default overlap is
+the architecture's ``tile_overlap``, measured to keep the difference invisible (docs/models.md); RCAN's channel
+attention averages over the tile, so its tiles differ slightly too. Windows run in batches of ``batch_size``.
 
 ``batch`` runs several same-size images that each fit in one window together, ``batch_size`` at a time (a folder
 of frames or thumbnails): the same memory bound as tiles, results equal to one at a time to float rounding.
@@ -38,7 +41,7 @@ class Upscaler:
     self.channels = model_cfg.channels
     self.receptive_field = registry.receptive_field(model_cfg)
     self.tile = tile
-    self.overlap = self.receptive_field if overlap is None else overlap
+    self.overlap = registry.tile_overlap(model_cfg) if overlap is None else overlap
     self.batch_size = batch_size
     self.self_ensemble = self_ensemble
     self.progress = progress

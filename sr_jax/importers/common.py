@@ -14,8 +14,16 @@ class LayoutError(UserError, ValueError):
 
 
 def _file_shape(shape: tuple, kernel_layout: str) -> tuple:
-  """An sr_jax kernel shape (HWIO) as the file would hold it."""
-  return (shape[3], shape[2], shape[0], shape[1]) if kernel_layout == "OIHW" and len(shape) == 4 else shape
+  """An sr_jax kernel shape (conv HWIO, dense (in, out)) as the file would hold it (PyTorch: OIHW, (out, in))."""
+  if kernel_layout != "OIHW":
+    return shape
+  return (shape[3], shape[2], shape[0], shape[1]) if len(shape) == 4 else tuple(reversed(shape))
+
+
+def _to_jax(value: np.ndarray, kernel_layout: str) -> np.ndarray:
+  if kernel_layout != "OIHW":
+    return value
+  return value.transpose(2, 3, 1, 0) if value.ndim == 4 else value.T
 
 
 def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State, rgb_range: float,
@@ -23,15 +31,17 @@ def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State
   """``template`` (the model's nnx parameters) with each conv's kernel/bias taken from ``sd``.
 
   ``names`` maps an sr_jax module path (the parameter path without 'kernel'/'bias') to the source's module
-  name; kernels go OIHW -> HWIO (``kernel_layout='HWIO'``: Keras kernels, taken as they are), other weights
-  (PReLU slopes) as they are; biases are divided
+  name, or a full parameter path to a full tensor name (parameters that are not a module's weight or bias:
+  SwinIR's relative-position tables); kernels go OIHW -> HWIO and dense (out, in) -> (in, out)
+  (``kernel_layout='HWIO'``: Keras kernels, taken as they are), other weights (PReLU slopes, LayerNorm
+  scales) as they are; biases are divided
   by ``rgb_range`` (weights trained on [0, 255] pixels work on [0, 1] this way, exactly, for networks that are
   piecewise linear and positively homogeneous).
   """
   used, values = set(), []
   for path, var in nnx.to_flat_state(template):
     module, leaf = tuple(path[:-1]), path[-1]
-    torch_name = f"{names[module]}.{'bias' if leaf == 'bias' else 'weight'}"  # kernel, PReLU slope: weight.
+    torch_name = names.get(tuple(path)) or f"{names[module]}.{'bias' if leaf == 'bias' else 'weight'}"
     if torch_name not in sd:
       raise LayoutError(f"{source} state dict lacks {torch_name} (for {'/'.join(map(str, path))})")
     value = sd[torch_name]
@@ -40,7 +50,7 @@ def fill(sd: dict[str, np.ndarray], names: dict[tuple, str], template: nnx.State
       raise LayoutError(f"{torch_name}: shape {tuple(value.shape)} in the file does not fit "
                         f"{'/'.join(map(str, path))}, which needs {tuple(wanted)}")
     if leaf == "kernel":
-      value = value.transpose(2, 3, 1, 0) if kernel_layout == "OIHW" else value
+      value = _to_jax(value, kernel_layout)
     elif leaf == "bias":
       value = value / rgb_range
     if not np.all(np.isfinite(value)):

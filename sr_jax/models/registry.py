@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sr_jax.models import discriminator, edsr, isr, rcan, rdn, rrdbnet, srvgg, unet_discriminator
+from sr_jax.models import discriminator, edsr, isr, rcan, rdn, rrdbnet, srvgg, swinir, unet_discriminator
 
 ModelConfig = ml_collections.ConfigDict  # config.model
 SCALES = (2, 3, 4)
@@ -31,6 +31,11 @@ class Architecture:
   receptive_field: Callable[[ModelConfig], int]  # Radius in LR pixels.
   flops_per_output_pixel: Callable[[ModelConfig], float]  # Forward multiply-adds x2 per HR pixel.
   scales: tuple[int, ...] = (2, 3, 4)  # config.model.scale values it supports.
+  # Tiled inference's default overlap where it is not the receptive field (attention models, whose receptive
+  # field spans the image; the value keeps tiled vs whole invisible, measured in docs/models.md).
+  tile_overlap: Callable[[ModelConfig], int] | None = None
+  # The smallest input side an export with symbolic sizes accepts (padding to window multiples needs it).
+  min_side: Callable[[ModelConfig], int] = lambda m: 4
 
 
 _RDN_FIELDS = ("scale", "num_blocks", "num_layers", "growth", "features", "channels")
@@ -38,6 +43,8 @@ _RRDB_FIELDS = ("scale", "num_blocks", "growth", "features", "channels")
 _SRVGG_FIELDS = ("scale", "num_blocks", "features", "channels", "activation")
 _EDSR_FIELDS = ("scale", "num_blocks", "features", "channels", "res_scale")
 _RCAN_FIELDS = ("scale", "num_groups", "num_blocks", "features", "channels", "squeeze", "res_scale")
+_SWINIR_FIELDS = ("scale", "num_blocks", "num_layers", "features", "num_heads", "window_size", "mlp_ratio",
+                  "upsampler", "resi_connection", "channels")
 _ISR_RRDN_FIELDS = ("scale", "num_blocks", "rdbs_per_block", "num_layers", "growth", "features", "channels")
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -74,6 +81,15 @@ ARCHITECTURES: dict[str, Architecture] = {
         receptive_field=lambda m: rcan.receptive_field_radius(m.num_groups, m.num_blocks, m.scale),
         flops_per_output_pixel=lambda m: rcan.flops_per_output_pixel(
             **{k: m[k] for k in _RCAN_FIELDS if k != "res_scale"})),
+    "swinir": Architecture(  # num_blocks RSTBs of num_layers Swin layers; features = embed_dim.
+        build=lambda m, rngs: swinir.SwinIR(**{k: m[k] for k in _SWINIR_FIELDS}, dtype=jnp.dtype(m.dtype),
+                                            rngs=rngs),
+        fields=_SWINIR_FIELDS,
+        receptive_field=lambda m: swinir.receptive_field_radius(m.num_blocks, m.num_layers, m.window_size,
+                                                                m.resi_connection),
+        flops_per_output_pixel=lambda m: swinir.flops_per_output_pixel(
+            **{k: m[k] for k in _SWINIR_FIELDS if k != "num_heads"}),
+        tile_overlap=lambda m: 4 * m.window_size, min_side=lambda m: max(4, m.window_size)),
     "isr_rdn": Architecture(  # idealo ISR's RDN (its up-sampler), for its published weights.
         build=lambda m, rngs: isr.ISRRDN(**{k: m[k] for k in _RDN_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
         fields=_RDN_FIELDS,
@@ -130,6 +146,16 @@ def identity(model_cfg: ModelConfig) -> dict:
 
 def receptive_field(model_cfg: ModelConfig) -> int:
   return architecture(model_cfg).receptive_field(model_cfg)
+
+
+def tile_overlap(model_cfg: ModelConfig) -> int:
+  """The default overlap of tiled inference in LR pixels: the receptive field, or the architecture's own."""
+  arch = architecture(model_cfg)
+  return arch.tile_overlap(model_cfg) if arch.tile_overlap else arch.receptive_field(model_cfg)
+
+
+def min_side(model_cfg: ModelConfig) -> int:
+  return architecture(model_cfg).min_side(model_cfg)
 
 
 def flops_per_output_pixel(model_cfg: ModelConfig) -> float:

@@ -47,17 +47,18 @@ def inputs() -> np.ndarray:
   return np.random.default_rng(3).random((2, 3, 11, 9)).astype(np.float32)
 
 
-def random_weights(layout: list, seed: int) -> dict:
+def random_weights(layout: list, seed: int, bias_std: float = 10.0) -> dict:
   """Seeded values for every learned tensor of ``layout`` ((name, shape) in the reference's state-dict order):
   convs ~ N(0, 1/fan_in), biases ~ N(0, 10) (the networks work on [0, 255] pixels inside, so biases of that size
   matter), channel-attention convs 50x smaller (their input is a channel's mean; the sigmoid should not
-  saturate). NumPy only, so the tests rebuild them from the stored layout."""
+  saturate); ``bias_std`` for networks on [0, 1] pixels. NumPy only, so the tests rebuild them from the stored
+  layout."""
   rng = np.random.default_rng(seed)
   out = {}
   for k, shape in layout:
     attention = "attention" in k or "conv_du" in k
     if k.endswith("bias"):
-      value = rng.standard_normal(shape) * (0.2 if attention else 10.0)
+      value = rng.standard_normal(shape) * (0.2 if attention else bias_std)
     else:
       value = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:])) * (0.02 if attention else 1.0)
     out[k] = value.astype(np.float32)
