@@ -31,13 +31,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.channels = 3  # Colour channels: 3 (RGB) or 1 (gray).
   config.model.rdbs_per_block = 3  # isr_rrdn only: dense blocks per residual-in-residual block (ISR's D).
   config.model.num_groups = 10  # rcan only: residual groups (num_blocks: RCABs per group; the paper 10 x 20).
-  config.model.squeeze = 16  # rcan only: channel-attention squeeze factor (features must be a multiple).
+  config.model.squeeze = 16  # rcan/hat: channel-attention squeeze factor (features must be a multiple; HAT 30).
   config.model.res_scale = 1.0  # edsr/rcan: residual scaling (EDSR paper size 0.1; not stored in weights).
-  config.model.num_heads = 6  # swinir: attention heads per Swin layer (num_blocks RSTBs of num_layers layers).
-  config.model.window_size = 8  # swinir: attention window side in LR pixels.
-  config.model.mlp_ratio = 2.0  # swinir: MLP width / features.
+  config.model.num_heads = 6  # swinir/hat: attention heads (num_blocks RSTBs/RHAGs of num_layers layers).
+  config.model.window_size = 8  # swinir/hat: attention window side in LR pixels (HAT: 16).
+  config.model.mlp_ratio = 2.0  # swinir/hat: MLP width / features.
   config.model.upsampler = "pixelshuffle"  # swinir: 'pixelshuffle', 'pixelshuffledirect' (light), 'nearest+conv'.
-  config.model.resi_connection = "1conv"  # swinir: '1conv' or '3conv' (the real-world large model).
+  config.model.resi_connection = "1conv"  # swinir: '1conv' or '3conv' (real-world large); hat: or 'identity'.
+  config.model.compress_ratio = 3  # hat: the conv branch's channel reduction (HAT 3, HAT-S 24).
+  config.model.overlap_ratio = 0.5  # hat: overlapping cross-attention windows are window x (1 + this).
   config.model.activation = "prelu"  # srvgg only: 'prelu' (the published models), 'relu' or 'leakyrelu'.
   config.model.dtype = "float32"  # Compute dtype: float32, or bfloat16 (parameters stay float32).
   # How convolutions run: 'auto' ('wide' on CPU, 'xla' elsewhere), 'xla' (batched lax.conv) or 'wide' (batch laid

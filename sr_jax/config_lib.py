@@ -7,7 +7,7 @@ import ml_collections
 from sr_jax.errors import UserError
 
 from sr_jax import checkpointing, datasets, degradations, eval_lib, losses, optim
-from sr_jax.models import rdn, registry, srvgg, swinir, vgg
+from sr_jax.models import hat, rdn, registry, srvgg, swinir, vgg
 
 
 MIN_PATCH = 8  # LR pixels: the smallest training patch (the model's 3x3 convolutions see padding at 1-2 px).
@@ -99,10 +99,16 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
     _require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
   _require(m.mlp_ratio > 0, "model.mlp_ratio", m.mlp_ratio, "a number > 0 (SwinIR's 2)")
   _require(m.upsampler in swinir.UPSAMPLERS, "model.upsampler", m.upsampler, ", ".join(map(repr, swinir.UPSAMPLERS)))
-  _require(m.resi_connection in swinir.RESI_CONNECTIONS, "model.resi_connection", m.resi_connection,
-           ", ".join(map(repr, swinir.RESI_CONNECTIONS)))
-  if m.name == "swinir":
+  connections = hat.RESI_CONNECTIONS if m.name == "hat" else swinir.RESI_CONNECTIONS
+  _require(m.resi_connection in connections, "model.resi_connection", m.resi_connection,
+           ", ".join(map(repr, connections)) + f" for model.name={m.name!r}")
+  _require(m.overlap_ratio >= 0, "model.overlap_ratio", m.overlap_ratio, "a ratio >= 0 (HAT's 0.5)")
+  if m.name in ("swinir", "hat"):
     _validate_swinir(m)
+  if m.name == "hat":
+    for key in ("compress_ratio", "squeeze"):
+      _require(int(m[key]) >= 1 and m.features % m[key] == 0, f"model.{key}", m[key],
+               f"a divisor of model.features={m.features}")
   _require(m.res_scale > 0, "model.res_scale", m.res_scale, "a number > 0 (1: off; EDSR's paper size 0.1)")
   if m.name == "rcan":
     _require(m.features % m.squeeze == 0, "model.squeeze", m.squeeze,

@@ -8,6 +8,7 @@ Formats (one module each: ``matches``, ``infer_architecture``, ``to_params``, ``
 - ``basicsr_edsr``: BasicSR-trained EDSR and RCAN; ``edsr_pytorch``: EDSR-PyTorch's EDSR and RCAN (the layout of
   EDSR's and RCAN's own releases), both into ``edsr`` / ``rcan``;
 - ``basicsr_swinir``: SwinIR of its repository's releases and of BasicSR (the same names), into ``swinir``;
+- ``hat_official``: HAT of XPixelGroup/HAT's releases, into ``hat``;
 - ``isr``: idealo ISR's Keras RDN and RRDN (``.hdf5``), into its own variants ``isr_rdn`` / ``isr_rrdn``.
 What the tensors cannot say (EDSR's ``res_scale``) is assumed as the format documents and can be given as
 ``overrides`` (a format's ``ASKED`` lists which). Files are read by ``weights_io`` (.pth/.pt with torch,
@@ -30,10 +31,11 @@ from flax import nnx
 from sr_jax import checkpointing, errors, run_dir, state as state_lib, weights_io
 from sr_jax.configs import default
 from sr_jax.importers import (basicsr_edsr, basicsr_rrdbnet, basicsr_srvgg, basicsr_swinir, common, edsr_pytorch,
-                              edsr_rdn, isr, mmagic_rdn, ncnn)
+                              edsr_rdn, hat_official, isr, mmagic_rdn, ncnn)
 from sr_jax.models import registry
 
-FORMATS = (edsr_rdn, basicsr_rrdbnet, basicsr_srvgg, basicsr_edsr, edsr_pytorch, basicsr_swinir, mmagic_rdn, isr)
+FORMATS = (edsr_rdn, basicsr_rrdbnet, basicsr_srvgg, basicsr_edsr, edsr_pytorch, basicsr_swinir, hat_official,
+           mmagic_rdn, isr)
 
 
 def read_state_dict(path: str) -> dict[str, np.ndarray]:

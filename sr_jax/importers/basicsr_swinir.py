@@ -31,7 +31,8 @@ _PREFIX = "layers.{i}.residual_group.blocks.{j}"
 
 
 def matches(sd: dict[str, np.ndarray]) -> bool:
-  return "conv_first.weight" in sd and "layers.0.residual_group.blocks.0.attn.qkv.weight" in sd
+  return ("conv_first.weight" in sd and "layers.0.residual_group.blocks.0.attn.qkv.weight" in sd
+          and "layers.0.residual_group.overlap_attn.qkv.weight" not in sd)  # That is HAT.
 
 
 def _reconstruction(sd: dict, features: int, channels: int) -> tuple[str, int]:

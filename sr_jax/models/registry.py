@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sr_jax.models import discriminator, edsr, isr, rcan, rdn, rrdbnet, srvgg, swinir, unet_discriminator
+from sr_jax.models import discriminator, edsr, hat, isr, rcan, rdn, rrdbnet, srvgg, swinir, unet_discriminator
 
 ModelConfig = ml_collections.ConfigDict  # config.model
 SCALES = (2, 3, 4)
@@ -45,6 +45,8 @@ _EDSR_FIELDS = ("scale", "num_blocks", "features", "channels", "res_scale")
 _RCAN_FIELDS = ("scale", "num_groups", "num_blocks", "features", "channels", "squeeze", "res_scale")
 _SWINIR_FIELDS = ("scale", "num_blocks", "num_layers", "features", "num_heads", "window_size", "mlp_ratio",
                   "upsampler", "resi_connection", "channels")
+_HAT_FIELDS = ("scale", "num_blocks", "num_layers", "features", "num_heads", "window_size", "mlp_ratio",
+               "compress_ratio", "squeeze", "overlap_ratio", "resi_connection", "channels")
 _ISR_RRDN_FIELDS = ("scale", "num_blocks", "rdbs_per_block", "num_layers", "growth", "features", "channels")
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -90,6 +92,14 @@ ARCHITECTURES: dict[str, Architecture] = {
         flops_per_output_pixel=lambda m: swinir.flops_per_output_pixel(
             **{k: m[k] for k in _SWINIR_FIELDS if k != "num_heads"}),
         tile_overlap=lambda m: 4 * m.window_size, min_side=lambda m: max(4, m.window_size)),
+    "hat": Architecture(  # num_blocks RHAGs of num_layers HABs; HAT 180 features, HAT-S 144 (compress/squeeze 24).
+        build=lambda m, rngs: hat.HAT(**{k: m[k] for k in _HAT_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
+        fields=_HAT_FIELDS,
+        receptive_field=lambda m: hat.receptive_field_radius(m.num_blocks, m.num_layers, m.window_size,
+                                                             m.overlap_ratio),
+        flops_per_output_pixel=lambda m: hat.flops_per_output_pixel(
+            **{k: m[k] for k in _HAT_FIELDS if k not in ("num_heads", "squeeze")}),
+        tile_overlap=lambda m: 2 * m.window_size, min_side=lambda m: max(4, m.window_size)),
     "isr_rdn": Architecture(  # idealo ISR's RDN (its up-sampler), for its published weights.
         build=lambda m, rngs: isr.ISRRDN(**{k: m[k] for k in _RDN_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
         fields=_RDN_FIELDS,

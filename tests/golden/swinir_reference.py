@@ -7,8 +7,9 @@ pad it (reflect, bottom/right; the output cropped).
   PYTHONPATH=. python tests/golden/swinir_reference.py /tmp/bsr/basicsr
 
 Each case stores its layout (``CASE/__layout__``, as tests/golden/edsr_rcan_reference.py: the learned tensors
-are ``random_weights`` of it, seeded by ``seed(CASE)``, biases ~ N(0, 0.1)), the buffers the reference keeps in its state dict
-(``relative_position_index``, ``attn_mask``: what a release holds), and the output (``CASE/output``).
+are ``random_weights`` of it, seeded by ``seed(CASE)``, biases ~ N(0, 0.1)), the buffers the reference keeps in
+its state dict (``relative_position_index``, ``attn_mask``: what a release holds), and the output
+(``CASE/output``).
 """
 
 import json
