@@ -88,9 +88,7 @@ def _validate_swinir(m: ml_collections.ConfigDict) -> None:
            f"'1conv' for model.features={m.features} ('3conv' needs a multiple of 4)")
 
 
-def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
-             process_count: int = 1) -> None:
-  m, d, t = config.model, config.data, config.train
+def _validate_model(m: ml_collections.ConfigDict) -> None:
   _require(m.name in registry.ARCHITECTURES, "model.name", m.name, ", ".join(map(repr, registry.ARCHITECTURES)))
   scales = registry.ARCHITECTURES[m.name].scales
   _require(m.scale in scales, "model.scale", m.scale, f"{', '.join(map(str, scales))} for model.name={m.name!r}")
@@ -117,6 +115,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   _require(m.dtype in registry.DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, registry.DTYPES)))
   _require(m.activation in srvgg.ACTIVATIONS, "model.activation", m.activation, ", ".join(map(repr, srvgg.ACTIVATIONS)))
   _require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
+             process_count: int = 1) -> None:
+  m, d, t = config.model, config.data, config.train
+  _validate_model(m)
   _validate_data(config)
   _require(d.degradation_workers >= -1, "data.degradation_workers", d.degradation_workers,
            "-1 (one per CPU core), 0 (none) or a number of processes")
