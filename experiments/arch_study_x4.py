@@ -1,0 +1,34 @@
+r"""Architecture study at x4: RDN, RRDBNet, SRVGGNetCompact, EDSR, RCAN, SwinIR-light and HAT at CPU-trainable
+sizes, L1, on T91+BSD200, two seeds.
+
+  python -m experiments.launch experiments/arch_study_x4.py --root=runs/arch_study_x4 --data_dir=../shared/data \
+      --evaluate=Set5,Set14,B100 --eval_metrics=psnr,ssim,lpips --eval_step=latest
+  python -m experiments.report runs/arch_study_x4 --data_dir=../shared/data
+
+Budget and data: the x4 loss study's (configs/rdn_291_x4.py: 16x16 LR / 64x64 HR patches, batch 16, Adam 1e-3
+cosine, 3000 steps from scratch, L1, validation on Set5). Sizes: each picked so that a train step takes 0.19-0.33
+s on this 2-core CPU (3000 steps in 9-17 minutes; measured with experiments/benchmarks/arch_bench.py, in
+docs/benchmarks.md "Architectures"), so the members get about the same compute; SRVGGNetCompact at this size is
+realesr-general-x4v3's network. At these sizes the study compares the designs at a small budget, not the papers'
+networks (10-100x larger, trained ~100x longer).
+"""
+
+BASE_CONFIG = "rdn_291_x4"
+
+ARCHITECTURES = {  # label -> config.model fields (scale 4 from the base).
+    "RDN (4x6, G24, G0 48)": {"name": "rdn", "num_blocks": 4, "num_layers": 6, "growth": 24, "features": 48},
+    "RRDBNet (2 RRDBs, 32 / 16)": {"name": "rrdbnet", "num_blocks": 2, "features": 32, "growth": 16},
+    "SRVGGNetCompact (32 convs, 64)": {"name": "srvgg", "num_blocks": 32, "features": 64},
+    "EDSR (16 blocks, 44)": {"name": "edsr", "num_blocks": 16, "features": 44},
+    "RCAN (4 groups x 6, 32)": {"name": "rcan", "num_groups": 4, "num_blocks": 6, "features": 32, "squeeze": 8},
+    "SwinIR-light (3 x 4 layers, 36)": {"name": "swinir", "num_blocks": 3, "num_layers": 4, "features": 36,
+                                        "num_heads": 3, "window_size": 8, "upsampler": "pixelshuffledirect"},
+    "HAT (1 x 4 blocks, 30)": {"name": "hat", "num_blocks": 1, "num_layers": 4, "features": 30, "num_heads": 3,
+                               "window_size": 8, "compress_ratio": 3, "squeeze": 6},
+}
+
+
+def sweep(add):
+  for seed in (0, 1):
+    for label, model in ARCHITECTURES.items():
+      add(label=label, name=f"{model['name']}_s{seed}", seed=seed, **{f"model.{k}": v for k, v in model.items()})
