@@ -196,25 +196,34 @@ def _pick_step(ckpt: checkpointing.Checkpointer, step: int | str) -> int:
 def _restore(workdir: str, config, step: int | str, abstract) -> tuple[Any, int]:
   """Restores ``step`` ('best', 'latest' or a number).
 
-  A live trainer may prune the picked checkpoint between listing and reading it (it keeps only the latest K):
-  'best'/'latest' then list again and retry. An unreadable 'best'/'latest' falls back to the newest readable
+  A live trainer may prune the picked checkpoint between listing and reading it (it keeps only the latest K),
+  or, keeping one, list none for a moment: 'best'/'latest' then list again and retry (an empty checkpoints
+  folder is reported after 2 s of retries). An unreadable 'best'/'latest' falls back to the newest readable
   step, with a warning naming the step passed over and why; a numbered step that is unreadable is an error
   naming it."""
-  numbered = str(step).isdigit()
+  numbered, empty = str(step).isdigit(), None
   for _ in range(10):
     with checkpointing.Checkpointer(workdir, keep=10**6, async_save=False, read_only=True,
                                     best_metric=config.best_metric) as ckpt:
-      picked = _pick_step(ckpt, step)
-      order = [picked] + ([] if numbered else sorted((s for s in ckpt.all_steps() if s != picked), reverse=True))
       try:
-        if numbered:
-          return ckpt.restore(picked, abstract)[0], picked
-        state, got, _ = ckpt.restore_newest(abstract, order)
-        return state, got
-      except checkpointing.CheckpointGoneError:
-        if numbered:
+        picked = _pick_step(ckpt, step)
+      except FileNotFoundError as e:  # A trainer keeping one checkpoint is between deleting it and the next.
+        if not os.path.isdir(ckpt.directory):
           raise
-    time.sleep(0.2)  # Pruned while being read: list the checkpoints again.
+        empty, picked = e, None
+      if picked is not None:
+        order = [picked] + ([] if numbered else sorted((s for s in ckpt.all_steps() if s != picked), reverse=True))
+        try:
+          if numbered:
+            return ckpt.restore(picked, abstract)[0], picked
+          state, got, _ = ckpt.restore_newest(abstract, order)
+          return state, got
+        except checkpointing.CheckpointGoneError:
+          if numbered:
+            raise
+    time.sleep(0.2)  # Pruned while being read, or between a prune and the next save: list them again.
+  if empty is not None:
+    raise empty
   raise checkpointing.CheckpointGoneError(f"the checkpoints of {workdir} kept being deleted while being read; "
                                           "try again")
 
