@@ -13,6 +13,8 @@ realesr-general-x4v3's network. At these sizes the study compares the designs at
 networks (10-100x larger, trained ~100x longer).
 """
 
+import importlib
+
 BASE_CONFIG = "rdn_291_x4"
 
 ARCHITECTURES = {  # label -> config.model fields (scale 4 from the base).
@@ -26,6 +28,13 @@ ARCHITECTURES = {  # label -> config.model fields (scale 4 from the base).
     "HAT (1 x 4 blocks, 30)": {"name": "hat", "num_blocks": 1, "num_layers": 4, "features": 30, "num_heads": 3,
                                "window_size": 8, "compress_ratio": 3, "squeeze": 6},
 }
+
+
+def config_for(name: str):
+  """The study's config of the member whose model.name is ``name`` (the benchmarks measure what it trains)."""
+  config = importlib.import_module(f"sr_jax.configs.{BASE_CONFIG}").get_config()
+  config.model.update(**next(m for m in ARCHITECTURES.values() if m["name"] == name))
+  return config
 
 
 def sweep(add):

@@ -78,7 +78,8 @@ def _validate_data(config: ml_collections.ConfigDict) -> None:
              "True when data.train has paired: folders (training then uses their LR images)")
 
 
-def _validate_swinir(m: ml_collections.ConfigDict) -> None:
+def _validate_windowed(m: ml_collections.ConfigDict) -> None:
+  """SwinIR's and HAT's window-attention fields."""
   _require(m.features % m.num_heads == 0, "model.num_heads", m.num_heads,
            f"a divisor of model.features={m.features} (each head gets features / num_heads channels)")
   _require(m.window_size >= 2, "model.window_size", m.window_size, "an integer >= 2 (layers shift by half a window)")
@@ -102,7 +103,7 @@ def _validate_model(m: ml_collections.ConfigDict) -> None:
            ", ".join(map(repr, connections)) + f" for model.name={m.name!r}")
   _require(m.overlap_ratio >= 0, "model.overlap_ratio", m.overlap_ratio, "a ratio >= 0 (HAT's 0.5)")
   if m.name in ("swinir", "hat"):
-    _validate_swinir(m)
+    _validate_windowed(m)
   if m.name == "hat":
     for key in ("compress_ratio", "squeeze"):
       _require(int(m[key]) >= 1 and m.features % m[key] == 0, f"model.{key}", m[key],

@@ -61,3 +61,21 @@ def step_with_every_loss(model_fields: dict, scale: int = 2, lr_side: int = 8) -
     assert np.isfinite(float(metrics[key])) and float(metrics[key]) > 0, key
   moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - np.asarray(b)).max()), before, state.params))
   return metrics, moved
+
+
+def run_nchw(graphdef, params, x_nchw: np.ndarray) -> np.ndarray:
+  """The model on NCHW inputs (the goldens' PyTorch layout), NCHW out."""
+  return np.asarray(nnx.merge(graphdef, params)(jnp.asarray(x_nchw.transpose(0, 2, 3, 1)))).transpose(0, 3, 1, 2)
+
+
+def onnx_equals_jax(workdir: str, tmp_path) -> None:
+  """Exports ``workdir`` to ONNX (export's own check < 1e-4) and compares onnxruntime with JAX on a 13x9 image."""
+  import onnxruntime as ort
+  from sr_jax import export_lib, run_dir
+  path = str(tmp_path / "m.onnx")
+  assert export_lib.export(workdir, "onnx", path, "latest") < 1e-4
+  session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+  run = run_dir.load_run(workdir, "latest")
+  x = np.random.default_rng(2).random((1, 13, 9, 3)).astype(np.float32)
+  np.testing.assert_allclose(session.run(None, {"images": x})[0], np.asarray(nnx.merge(run.graphdef, run.params)(x)),
+                             atol=1e-4)

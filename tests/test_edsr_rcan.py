@@ -5,13 +5,12 @@ loss, ONNX export, and a short run that beats bicubic on an image it never saw."
 import os
 import sys
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import config_lib, export_lib, importers, inference, run_dir
+from sr_jax import config_lib, importers, inference, run_dir
 from sr_jax.configs import default
 from sr_jax.importers import common
 from sr_jax.models import registry
@@ -41,10 +40,6 @@ def _res_scale(case: str):
   return 0.1 if "res0.1" in case else 0.5 if "res0.5" in case else None
 
 
-def _run(graphdef, params, x_nchw: np.ndarray) -> np.ndarray:
-  return np.asarray(nnx.merge(graphdef, params)(jnp.asarray(x_nchw.transpose(0, 2, 3, 1)))).transpose(0, 3, 1, 2)
-
-
 def test_paper_parameter_counts_equal_the_references():
   edsr = _model(name="edsr", scale=4, num_blocks=32, features=256, res_scale=0.1)
   rcan = _model(name="rcan", scale=4, num_groups=10, num_blocks=20, features=64, squeeze=16)
@@ -62,7 +57,7 @@ def test_reproduces_the_reference(tmp_path, case):
   config, graphdef, params = importers.read_model(_weights(tmp_path, case), overrides={"res_scale": _res_scale(case)})
   assert config.model.name == ("rcan" if "rcan" in case else "edsr")
   golden = GOLDEN[f"{case}/output"]
-  np.testing.assert_allclose(_run(graphdef, params, ref.inputs()), golden, rtol=0, atol=1e-5 * np.abs(golden).max())
+  np.testing.assert_allclose(arch_checks.run_nchw(graphdef, params, ref.inputs()), golden, rtol=0, atol=1e-5 * np.abs(golden).max())
 
 
 def test_import_to_a_workdir_reads_the_architecture_off_the_tensors(tmp_path):
@@ -71,7 +66,7 @@ def test_import_to_a_workdir_reads_the_architecture_off_the_tensors(tmp_path):
                       res_scale=1.0)
   run = run_dir.load_run(str(tmp_path / "run"), "latest")
   golden = GOLDEN["edsrpt_rcan_x3/output"]
-  np.testing.assert_allclose(_run(run.graphdef, run.params, ref.inputs()), golden, atol=1e-5 * np.abs(golden).max())
+  np.testing.assert_allclose(arch_checks.run_nchw(run.graphdef, run.params, ref.inputs()), golden, atol=1e-5 * np.abs(golden).max())
   arch = importers.import_to_workdir(_weights(tmp_path, "basicsr_edsr_x4"), str(tmp_path / "edsr"))
   assert arch == dict(name="edsr", scale=4, num_blocks=3, features=8, channels=3, res_scale=1.0)
 
@@ -86,7 +81,7 @@ def test_edsr_pytorch_weights_of_another_pixel_range(tmp_path):
     importers.read_model(path)
   _, graphdef, params = importers.read_model(path, rgb_range=1.0)
   golden = GOLDEN["edsrpt_edsr_x4/output"]
-  np.testing.assert_allclose(_run(graphdef, params, ref.inputs()), golden, atol=1e-5 * np.abs(golden).max())
+  np.testing.assert_allclose(arch_checks.run_nchw(graphdef, params, ref.inputs()), golden, atol=1e-5 * np.abs(golden).max())
   with pytest.raises(common.LayoutError, match="channel attention cannot be rescaled"):
     importers.read_model(_weights(tmp_path, "edsrpt_rcan_x3", to_range_1), rgb_range=1.0)
 
@@ -130,14 +125,8 @@ def test_trains_with_every_loss(name, lpips_weights):
 
 def test_onnx_export_equals_jax(tmp_path):
   pytest.importorskip("jax2onnx")
-  import onnxruntime as ort
   importers.import_to_workdir(_weights(tmp_path, "basicsr_rcan_x2"), str(tmp_path / "run"))
-  assert export_lib.export(str(tmp_path / "run"), "onnx", str(tmp_path / "m.onnx"), "latest") < 1e-4
-  session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-  run = run_dir.load_run(str(tmp_path / "run"), "latest")
-  x = np.random.default_rng(2).random((1, 13, 9, 3)).astype(np.float32)
-  np.testing.assert_allclose(session.run(None, {"images": x})[0], np.asarray(nnx.merge(run.graphdef, run.params)(x)),
-                             atol=1e-4)
+  arch_checks.onnx_equals_jax(str(tmp_path / "run"), tmp_path)
 
 
 @pytest.mark.parametrize("name", ["edsr", "rcan"])

@@ -5,7 +5,6 @@ its refusals, tiling, every loss, SavedModel export, and a short run against bic
 import os
 import sys
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -37,10 +36,6 @@ def _weights(tmp_path, case: str, transform=lambda sd: sd) -> str:
   return path
 
 
-def _run(graphdef, params, x_nchw: np.ndarray) -> np.ndarray:
-  return np.asarray(nnx.merge(graphdef, params)(jnp.asarray(x_nchw.transpose(0, 2, 3, 1)))).transpose(0, 3, 1, 2)
-
-
 def test_paper_parameter_counts_equal_the_reference():
   paper = dict(scale=4, num_blocks=6, num_layers=6, num_heads=6, window_size=16, mlp_ratio=2.0)
   assert registry.count_params(_model(features=180, compress_ratio=3, squeeze=30, **paper)) == int(
@@ -56,7 +51,7 @@ def test_reproduces_the_official_hat(tmp_path, case):
   assert (config.model.name, config.model.overlap_ratio, config.model.resi_connection, config.model.squeeze) == (
       "hat", kw["overlap_ratio"], kw["resi_connection"], kw["squeeze_factor"])
   golden = GOLDEN[f"{case}/output"]
-  np.testing.assert_allclose(_run(graphdef, params, ref.inputs(case)), golden, rtol=0,
+  np.testing.assert_allclose(arch_checks.run_nchw(graphdef, params, ref.inputs(case)), golden, rtol=0,
                              atol=1e-5 * np.abs(golden).max())
 
 

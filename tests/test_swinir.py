@@ -6,7 +6,6 @@ image."""
 import os
 import sys
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -37,10 +36,6 @@ def _weights(tmp_path, case: str, transform=lambda sd: sd) -> str:
   return path
 
 
-def _run(graphdef, params, x_nchw: np.ndarray) -> np.ndarray:
-  return np.asarray(nnx.merge(graphdef, params)(jnp.asarray(x_nchw.transpose(0, 2, 3, 1)))).transpose(0, 3, 1, 2)
-
-
 def test_paper_parameter_counts_equal_the_reference():
   classical = _model(scale=4, num_blocks=6, num_layers=6, features=180, num_heads=6, window_size=8)
   light = _model(scale=4, num_blocks=4, num_layers=6, features=60, num_heads=6, window_size=8,
@@ -61,7 +56,7 @@ def test_reproduces_basicsr_swinir(tmp_path, case):
   assert (config.model.upsampler, config.model.resi_connection, config.model.window_size) == (
       kw["upsampler"], kw["resi_connection"], kw["window_size"])
   golden = GOLDEN[f"{case}/output"]
-  np.testing.assert_allclose(_run(graphdef, params, ref.inputs(case)), golden, rtol=0,
+  np.testing.assert_allclose(arch_checks.run_nchw(graphdef, params, ref.inputs(case)), golden, rtol=0,
                              atol=1e-5 * np.abs(golden).max())
 
 
@@ -71,7 +66,7 @@ def test_import_to_a_workdir_reads_the_architecture_off_the_tensors(tmp_path):
                       mlp_ratio=2.0, upsampler="nearest+conv", resi_connection="3conv", channels=3)
   run = run_dir.load_run(str(tmp_path / "run"), "latest")
   golden = GOLDEN["realworld_x4_3conv/output"]
-  np.testing.assert_allclose(_run(run.graphdef, run.params, ref.inputs("realworld_x4_3conv")), golden,
+  np.testing.assert_allclose(arch_checks.run_nchw(run.graphdef, run.params, ref.inputs("realworld_x4_3conv")), golden,
                              atol=1e-5 * np.abs(golden).max())
 
 
@@ -90,7 +85,7 @@ def test_the_buffers_in_a_file_are_checked_not_trusted(tmp_path):
     return {k: v for k, v in sd.items() if not k.endswith(ref.BUFFERS)}
   _, graphdef, params = importers.read_model(_weights(tmp_path, "classical_x2", no_buffers))
   golden = GOLDEN["classical_x2/output"]
-  np.testing.assert_allclose(_run(graphdef, params, ref.inputs("classical_x2")), golden,
+  np.testing.assert_allclose(arch_checks.run_nchw(graphdef, params, ref.inputs("classical_x2")), golden,
                              atol=1e-5 * np.abs(golden).max())
 
 

@@ -8,7 +8,6 @@ and whole-image inference of a 128² LR image (512² out); JSON lines.
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import jax
@@ -27,8 +26,7 @@ BATCH, PATCH = 16, 16  # The study's (configs/rdn_291_x4.py).
 
 
 def measure_one(label: str, model: dict) -> dict:
-  config = importlib.import_module(f"sr_jax.configs.{arch_study_x4.BASE_CONFIG}").get_config()
-  config.model.update(**model)
+  config = arch_study_x4.config_for(model["name"])
   call, flops = measure.train_call(config, BATCH, PATCH)
   compile_s, step_s = timing.warmup_then_median(call, FLAGS.steps, jax.block_until_ready)
   _, infer_s = timing.warmup_then_median(measure.infer_call(config.model, FLAGS.infer_size), FLAGS.steps)

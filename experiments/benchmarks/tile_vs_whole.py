@@ -12,7 +12,6 @@ max and mean |tiled - whole| of the uint8 outputs, and the fraction of pixels th
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import numpy as np
@@ -36,9 +35,7 @@ def _model():
   if FLAGS.workdir:
     run = run_dir.load_run(FLAGS.workdir, "latest")
     return run.config.model, run.graphdef, run.params, FLAGS.workdir
-  config = importlib.import_module(f"sr_jax.configs.{arch_study_x4.BASE_CONFIG}").get_config()
-  model = next(m for m in arch_study_x4.ARCHITECTURES.values() if m["name"] == FLAGS.study_model)
-  config.model.update(**model)
+  config = arch_study_x4.config_for(FLAGS.study_model)
   graphdef, params = nnx.split(registry.build_generator(config.model))
   return config.model, graphdef, params, f"{FLAGS.study_model} (study size, random weights)"
 

@@ -65,23 +65,32 @@ def random_weights(layout: list, seed: int, bias_std: float = 10.0) -> dict:
   return out
 
 
-def _fill(net, seed: int, store: dict, case: str) -> dict:
-  """Loads random weights into ``net``; stores the layout and the mean shifts (fixed, the reference's own)."""
+def _is_mean_shift(name: str) -> bool:
+  return name.startswith(("sub_mean.", "add_mean."))
+
+
+def fill(net, seed: int, store: dict, case: str, fixed=_is_mean_shift, bias_std: float = 10.0) -> None:
+  """Loads ``random_weights`` into ``net`` and stores the case's layout and the tensors ``fixed`` names (what
+  the reference computes itself: mean shifts, index buffers, masks) under ``CASE/``."""
   import torch
   sd = net.state_dict()
-  layout = [(k, tuple(v.shape)) for k, v in sd.items() if not k.startswith(("sub_mean", "add_mean"))]
-  weights = random_weights(layout, seed)
+  layout = [(k, tuple(v.shape)) for k, v in sd.items() if not fixed(k)]
+  weights = random_weights(layout, seed, bias_std)
   net.load_state_dict({**sd, **{k: torch.from_numpy(v) for k, v in weights.items()}})
   store[f"{case}/__layout__"] = np.asarray(json.dumps(layout))
-  store.update({f"{case}/{k}": v.numpy() for k, v in sd.items() if k.startswith(("sub_mean", "add_mean"))})
-  return weights
+  store.update({f"{case}/{k}": v.numpy() for k, v in sd.items() if fixed(k)})
+
+
+def stored_state_dict(golden, case: str, seed: int, fixed=_is_mean_shift, bias_std: float = 10.0) -> dict:
+  """A case's full state dict from the golden file (the tests' side of ``fill``)."""
+  layout = [(k, tuple(s)) for k, s in json.loads(str(golden[f"{case}/__layout__"]))]
+  kept = {k.split("/", 1)[1]: golden[k] for k in golden.files
+          if k.startswith(f"{case}/") and not k.endswith(("/__layout__", "/output")) and fixed(k.split("/", 1)[1])}
+  return {**random_weights(layout, seed, bias_std), **kept}
 
 
 def state_dict(golden, case: str, seed: int) -> dict:
-  """A case's full state dict from the golden file (the tests' side of ``_fill``)."""
-  layout = [(k, tuple(s)) for k, s in json.loads(str(golden[f"{case}/__layout__"]))]
-  fixed = {k.split("/", 1)[1]: golden[k] for k in golden.files if k.startswith(f"{case}/") and "_mean." in k}
-  return {**random_weights(layout, seed), **fixed}
+  return stored_state_dict(golden, case, seed)
 
 
 def seed(case: str) -> int:
@@ -125,7 +134,7 @@ def main(basicsr_root: str, edsr_pytorch_model: str) -> None:
   classes = _basicsr(basicsr_root)
   for case, (cls, kw) in sorted(BASICSR.items()):
     net = classes[cls](num_in_ch=3, num_out_ch=3, **kw).eval()
-    _fill(net, seed(case), out, case)
+    fill(net, seed(case), out, case)
     with torch.no_grad():
       out[f"{case}/output"] = net(x).numpy()
   for name, (cls, kw) in PAPER_SIZES.items():
@@ -134,7 +143,7 @@ def main(basicsr_root: str, edsr_pytorch_model: str) -> None:
   makers = _edsr_pytorch(edsr_pytorch_model)
   for case, (name, kw) in sorted(EDSR_PYTORCH.items()):
     net = makers[name](types.SimpleNamespace(n_colors=3, rgb_range=255, **kw)).eval()
-    _fill(net, seed(case), out, case)
+    fill(net, seed(case), out, case)
     with torch.no_grad():
       out[f"{case}/output"] = (net(x * 255) / 255).numpy()
   np.savez_compressed(os.path.join(os.path.dirname(os.path.abspath(__file__)), "edsr_rcan_reference.npz"), **out)

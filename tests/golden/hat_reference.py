@@ -13,7 +13,6 @@ tests/golden/swinir_reference.py does (learned tensors: ``random_weights``, seed
 ~ N(0, 0.1)) and the output on ``inputs(CASE)``.
 """
 
-import json
 import os
 import sys
 import types
@@ -53,9 +52,8 @@ def seed(case: str) -> int:
 
 
 def state_dict(golden, case: str) -> dict:
-  layout = [(k, tuple(s)) for k, s in json.loads(str(golden[f"{case}/__layout__"]))]
-  fixed = {k.split("/", 1)[1]: golden[k] for k in golden.files if k.startswith(f"{case}/") and k.endswith(BUFFERS)}
-  return {**common.random_weights(layout, seed(case), BIAS_STD), **fixed}
+  """A case's full state dict (learned tensors and buffers) from the golden file."""
+  return common.stored_state_dict(golden, case, seed(case), lambda k: k.endswith(BUFFERS), BIAS_STD)
 
 
 def _hat(root: str):
@@ -78,12 +76,7 @@ def main(root: str) -> None:
   hat, out = _hat(root), {}
   for case, (kw, _) in sorted(CASES.items()):
     net = hat(in_chans=3, img_range=1.0, upsampler="pixelshuffle", **kw).eval()
-    sd = net.state_dict()
-    layout = [(k, tuple(v.shape)) for k, v in sd.items() if not k.endswith(BUFFERS)]
-    weights = common.random_weights(layout, seed(case), BIAS_STD)
-    net.load_state_dict({**sd, **{k: torch.from_numpy(v) for k, v in weights.items()}})
-    out[f"{case}/__layout__"] = np.asarray(json.dumps(layout))
-    out.update({f"{case}/{k}": v.numpy() for k, v in sd.items() if k.endswith(BUFFERS)})
+    common.fill(net, seed(case), out, case, lambda k: k.endswith(BUFFERS), BIAS_STD)
     with torch.no_grad():
       out[f"{case}/output"] = net(torch.from_numpy(inputs(case))).numpy()
   for name, kw in PAPER_SIZES.items():

@@ -12,7 +12,6 @@ its state dict (``relative_position_index``, ``attn_mask``: what a release holds
 (``CASE/output``).
 """
 
-import json
 import os
 import sys
 
@@ -52,10 +51,7 @@ def seed(case: str) -> int:
 
 def state_dict(golden, case: str) -> dict:
   """A case's full state dict (learned tensors and buffers) from the golden file."""
-  layout = [(k, tuple(s)) for k, s in json.loads(str(golden[f"{case}/__layout__"]))]
-  fixed = {k.split("/", 1)[1]: golden[k] for k in golden.files
-           if k.startswith(f"{case}/") and k.endswith(BUFFERS)}
-  return {**common.random_weights(layout, seed(case), BIAS_STD), **fixed}
+  return common.stored_state_dict(golden, case, seed(case), lambda k: k.endswith(BUFFERS), BIAS_STD)
 
 
 def _swinir(root: str):
@@ -69,12 +65,7 @@ def main(root: str) -> None:
   swinir, out = _swinir(root), {}
   for case, (kw, _) in sorted(CASES.items()):
     net = swinir(in_chans=3, img_range=1.0, **kw).eval()
-    sd = net.state_dict()
-    layout = [(k, tuple(v.shape)) for k, v in sd.items() if not k.endswith(BUFFERS)]
-    weights = common.random_weights(layout, seed(case), BIAS_STD)
-    net.load_state_dict({**sd, **{k: torch.from_numpy(v) for k, v in weights.items()}})
-    out[f"{case}/__layout__"] = np.asarray(json.dumps(layout))
-    out.update({f"{case}/{k}": v.numpy() for k, v in sd.items() if k.endswith(BUFFERS)})
+    common.fill(net, seed(case), out, case, lambda k: k.endswith(BUFFERS), BIAS_STD)
     x = torch.from_numpy(inputs(case))
     h, w = x.shape[2:]
     ws = kw["window_size"]
