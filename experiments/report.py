@@ -26,7 +26,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common_flags
-from sr_jax import atomic, cli, color, datasets, eval_lib, inference, lpips, metrics, run_dir
+from sr_jax import atomic, cli, color, datasets, eval_lib, inference, metrics, run_dir
+from sr_jax.metrics import lpips
 from sr_jax.models import registry
 
 matplotlib.use("Agg")
@@ -36,8 +37,8 @@ flags.DEFINE_string("out", None, "Output folder (default ROOT/report).")
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(common_flags)  # --data_dir is this program's too (--help lists it).
 SET_ORDER = ("Set5", "Set14", "B100", "Urban100", "Manga109", "DIV2K")
-METRICS = ("psnr", "ssim", "lpips", "niqe")
-FORMATS = {"psnr": "{:.2f}", "ssim": "{:.4f}", "lpips": "{:.4f}", "niqe": "{:.3f}"}
+METRICS = metrics.NAMES
+FORMATS = {m: metrics.REGISTRY[m].fmt for m in METRICS}
 GRID_SETS = ("Set14", "B100")
 _read = run_dir.read_json
 
@@ -119,7 +120,7 @@ def _md(header: list[str], rows: list[list]) -> list[str]:
 def markdown(runs: list[dict]) -> str:
   """Per set and scale: every run and bicubic; then per recipe: mean and range over seeds."""
   cols, present = columns(runs)
-  arrows = {m: f"{m.upper()} {'↓' if m in ('lpips', 'niqe') else '↑'}" for m in present}
+  arrows = {m: metrics.REGISTRY[m].arrow for m in present}
   out = []
   for d, s in cols:
     rows = [["bicubic", "", ""] + [_fmt(m, _value(None, d, s, m, runs)) for m in present]]

@@ -36,14 +36,13 @@ import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
-from sr_jax import checkpoint_io, errors
+from sr_jax import checkpoint_io, errors, metrics
 from sr_jax.checkpoint_io import (CheckpointGoneError, CheckpointMismatchError, CheckpointReadError,  # noqa: F401
                                   CheckpointUnreadableError, saved_steps)  # noqa: F401  (this module's interface)
 from sr_jax.errors import UserError
 
-# Metrics that can pick the best checkpoint, saved as "val_<name>" with each validation's checkpoint, and how
-# each ranks checkpoints: a score where higher is better.
-RANKING = {"psnr": lambda m: m["val_psnr"], "lpips": lambda m: -m["val_lpips"]}
+# Metrics that can pick the best checkpoint (metrics.RANKABLE) are saved as "val_<name>" with each validation's
+# checkpoint; the registry says which way is better.
 TMP_MARKER = ".orbax-checkpoint-tmp"
 
 
@@ -63,7 +62,8 @@ class Checkpointer:
     """``read_only``: for readers (evaluation, upscaling) of a workdir a trainer may be writing: creates and
     deletes nothing. ``handle_signals``: the trainer's, see the module docstring."""
     self.save_every = save_every
-    self._rank = RANKING[best_metric]
+    metric = metrics.get(best_metric)
+    self._rank = lambda m: metric.rank(m[f"val_{best_metric}"])
     self._metric_key = f"val_{best_metric}"
     self.stop_signal: str | None = None
     self._previous_handlers: dict[int, Any] = {}

@@ -6,7 +6,7 @@ import ml_collections
 
 from sr_jax.errors import UserError
 
-from sr_jax import checkpointing, datasets, degradations, eval_lib, losses, optim
+from sr_jax import datasets, degradations, eval_lib, losses, metrics, optim
 from sr_jax.models import hat, rdn, registry, srvgg, swinir, vgg
 
 
@@ -146,10 +146,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
     _require(value % k == 0, key, value, f"a multiple of train.steps_per_dispatch={k}")
   _validate_losses(config)
   names = eval_lib.config_metrics(config)
-  _require(all(m in eval_lib.METRICS for m in names), "val_metrics", config.val_metrics,
-           "comma-separated names of " + ", ".join(eval_lib.METRICS))
-  _require(config.best_metric in checkpointing.RANKING and config.best_metric in names + ["psnr"], "best_metric",
-           config.best_metric, "'psnr', or 'lpips' when val_metrics includes it")
+  _require(all(m in metrics.NAMES for m in names), "val_metrics", config.val_metrics,
+           "comma-separated names of " + ", ".join(metrics.NAMES))
+  _require(config.best_metric in metrics.RANKABLE and config.best_metric in names + ["psnr", "ssim"], "best_metric",
+           config.best_metric, f"one of {', '.join(metrics.RANKABLE)} (psnr and ssim always; the others when "
+           "val_metrics includes them)")
   if num_devices is not None:
     if process_count > 1 and t.num_devices not in (0, num_devices):
       raise ConfigError(f"config.train.num_devices={t.num_devices}: multi-process runs use all "

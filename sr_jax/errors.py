@@ -30,3 +30,7 @@ def is_disk_full(e: BaseException | None) -> bool:
       return True
     e = e.__cause__ or e.__context__
   return False
+
+
+class MetricWeightsError(UserError, ValueError):
+  """A metric's weights (LPIPS, DISTS) are missing or unusable; the message says how to install them."""

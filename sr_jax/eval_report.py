@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 from absl import logging
 
-from sr_jax import atomic, datasets, div2k, error_maps, eval_lib, image_io, imresize, paired, run_dir
+from sr_jax import atomic, datasets, div2k, error_maps, eval_lib, image_io, imresize, metrics, paired, run_dir
 
 
 def iter_pairs(dataset: str, scale: int, data_dir: str, skipped: list[str], *,
@@ -63,7 +63,7 @@ def bicubic_upscale(scale: int) -> Callable[[np.ndarray], np.ndarray]:
 
 def markdown_table(summary: dict, label: str) -> str:
   bicubic = label == "bicubic"
-  extra = [m for m in eval_lib.EXTRA_METRICS if any(m in r for per in summary.values() for r in per.values())]
+  extra = [m for m in metrics.EXTRA if any(m in r for per in summary.values() for r in per.values())]
   cols = (["bicubic PSNR / SSIM"] if bicubic else
           [f"{label} PSNR / SSIM", "bicubic PSNR / SSIM", "gain (dB)"])
   cols += [f"{m.upper()}" + ("" if bicubic else " (bicubic)") for m in extra]
@@ -81,11 +81,11 @@ def markdown_table(summary: dict, label: str) -> str:
 
 
 def score_dataset(pairs: Iterator[eval_lib.TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
-                  analysis: error_maps.ErrorAnalysis | None, extra: dict[str, eval_lib.MetricFn] | None = None
+                  analysis: error_maps.ErrorAnalysis | None, extra: dict[str, metrics.MetricFn] | None = None
                   ) -> list[dict]:
   """Per-image rows; each SR image is dropped once scored (and seen by the error analysis).
 
-  ``extra``: eval_lib.extra_metrics (LPIPS, NIQE), each also computed for the bicubic image.
+  ``extra``: metrics.extra_scorers (LPIPS, DISTS, NIQE), each also computed for the bicubic image.
   """
   rows = []
   for pair in pairs:
@@ -108,13 +108,13 @@ def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir:
 
   ``heatmaps``: 'worst' (the 5 images with the lowest gain over bicubic), 'all' or 'none'; ``sheets``: the
   best/worst-patch contact sheet per set and scale. ``metric_names``: PSNR and SSIM always, plus any of 'lpips'
-  (AlexNet; ``lpips_weights`` as in sr_jax.lpips) and 'niqe', scored with ``scale`` pixels cropped from each
+  (AlexNet; ``lpips_weights`` as in sr_jax.metrics.lpips), 'dists' and 'niqe', scored with ``scale`` pixels cropped from each
   border as BasicSR does.
   """
-  unknown = [m for m in metric_names if m not in eval_lib.METRICS]
+  unknown = [m for m in metric_names if m not in metrics.NAMES]
   if unknown:
-    raise ValueError(f"unknown metric(s) {', '.join(unknown)}; accepted: {', '.join(eval_lib.METRICS)}")
-  extra = eval_lib.extra_metrics(metric_names, lpips_weights)
+    raise ValueError(f"unknown metric(s) {', '.join(unknown)}; accepted: {', '.join(metrics.NAMES)}")
+  extra = metrics.extra_scorers(metric_names, lpips_weights)
   os.makedirs(output_dir, exist_ok=True)
   summary, rows = {}, []
   for dataset in dataset_names:

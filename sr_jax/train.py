@@ -20,7 +20,7 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import (checkpointing, config_lib, datasets, eval_lib, input_pipeline, model_zoo, run_dir,
+from sr_jax import (checkpointing, config_lib, datasets, eval_lib, input_pipeline, metrics, model_zoo, run_dir,
                     state as state_lib, train_step)
 from sr_jax.degradations import realesrgan, workers as degradation_workers
 from sr_jax import errors
@@ -145,7 +145,7 @@ class TrainLog:
 
 def _log_validation(results: dict[str, dict], when: str) -> None:
   for name, r in results.items():
-    extra = "".join(f", {m.upper()} {r[m]:.4f} (bicubic {r[f'bicubic_{m}']:.4f})" for m in eval_lib.EXTRA_METRICS
+    extra = "".join(f", {m.upper()} {r[m]:.4f} (bicubic {r[f'bicubic_{m}']:.4f})" for m in metrics.EXTRA
                     if m in r)
     logging.info("validation %s %s: PSNR %.3f dB (bicubic %.3f), SSIM %.4f (bicubic %.4f)%s", name, when,
                  r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"], extra)
@@ -168,7 +168,7 @@ def validate(validator: eval_lib.Validator, params, step: int, writer, log: run_
   writer.write_images(step, images)
   log.add(step, wall_time_s, results)
   first = next(iter(results.values()))
-  return {f"val_{k}": first[k] for k in checkpointing.RANKING if k in first}
+  return {f"val_{k}": first[k] for k in metrics.RANKABLE if k in first}
 
 
 def check_finite(state: state_lib.TrainState, ckpt: checkpointing.Checkpointer) -> None:

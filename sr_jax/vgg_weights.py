@@ -27,7 +27,8 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax import lpips, weights_io
+from sr_jax import weights_io
+from sr_jax.metrics import lpips
 from sr_jax.errors import UserError
 from sr_jax.models import vgg
 
@@ -133,12 +134,12 @@ def load(source: str, *, key: str = "perceptual.weights") -> VGGWeights:
 
 
 def build(weights: VGGWeights, network: str, layers: tuple[str, ...], *, before_relu: bool, dtype,
-          key: str = "perceptual.network") -> tuple[nnx.GraphDef, nnx.State]:
-  """A frozen ``VGGFeatures`` (graphdef, params) holding ``weights``."""
+          key: str = "perceptual.network", pooling: str = "max") -> tuple[nnx.GraphDef, nnx.State]:
+  """A frozen ``VGGFeatures`` (graphdef, params) holding ``weights`` (``pooling`` as vgg.VGGFeatures)."""
   if weights.network != network:
     raise WeightsError(f"config.{key}={network!r} but {weights.source} holds a {weights.network}")
   model = nnx.eval_shape(lambda: vgg.VGGFeatures(
-      network, layers, before_relu=before_relu, preprocessing=weights.preprocessing,
+      network, layers, before_relu=before_relu, preprocessing=weights.preprocessing, pooling=pooling,
       caffe_mean_bgr=weights.caffe_mean_bgr, dtype=dtype, rngs=nnx.Rngs(0)))
   graphdef, abstract = nnx.split(model)
   flat = []

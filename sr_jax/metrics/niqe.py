@@ -20,7 +20,7 @@ from scipy import ndimage, special
 
 from sr_jax import color, imresize
 
-PARAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "niqe_pris_params.npz")
+PARAMS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "niqe_pris_params.npz")
 BLOCK = 96  # The block size of MATLAB's pristine model.
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))  # Horizontal, vertical and the two diagonal neighbours.
 _ALPHAS = np.arange(0.2, 10.001, 0.001)  # The grid the AGGD shape is searched on (MATLAB's).

