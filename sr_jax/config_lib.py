@@ -134,6 +134,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   _require(0 < t.lr_decay_factor <= 1, "train.lr_decay_factor", t.lr_decay_factor, "a number in (0, 1]")
   _require(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "an integer >= 0")
   _require(t.grad_clip >= 0, "train.grad_clip", t.grad_clip, "a norm >= 0 (0: off)")
+  _validate_optimizer(config)
   _require(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "a decay in [0, 1) (0: off; Real-ESRGAN 0.999)")
   _require(t.num_devices >= 0, "train.num_devices", t.num_devices, "an integer >= 0 (0: all devices)")
   for key in ("log_every", "eval_every", "checkpoint_every"):
@@ -159,6 +160,29 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
     _require(n <= num_devices, "train.num_devices", t.num_devices, f"at most the {num_devices} devices present")
     _require(t.batch_size % n == 0, "train.batch_size", t.batch_size,
              f"a multiple of the {n} devices in the mesh (e.g. {max(n, t.batch_size // n * n)})")
+    a = t.grad_accum_steps
+    _require(t.batch_size % (a * n) == 0, "train.batch_size", t.batch_size,
+             f"a multiple of train.grad_accum_steps x devices = {a} x {n} (each micro-batch is split over the "
+             f"devices; e.g. {max(a * n, t.batch_size // (a * n) * a * n)})")
+
+
+def _validate_optimizer(config: ml_collections.ConfigDict) -> None:
+  t = config.train
+  _require(t.optimizer in optim.OPTIMIZERS, "train.optimizer", t.optimizer, ", ".join(map(repr, optim.OPTIMIZERS)))
+  _require(t.weight_decay >= 0, "train.weight_decay", t.weight_decay, "a number >= 0")
+  _require(t.weight_decay == 0 or t.optimizer == "adamw", "train.weight_decay", t.weight_decay,
+           "0 with train.optimizer='adam' (decoupled weight decay is AdamW's: set train.optimizer='adamw')")
+  a = t.grad_accum_steps
+  _require(isinstance(a, int) and a >= 1, "train.grad_accum_steps", a, "an integer >= 1 (1: off)")
+  _require(t.batch_size % a == 0, "train.batch_size", t.batch_size,
+           f"a multiple of train.grad_accum_steps={a} (the micro-batch is batch_size / grad_accum_steps)")
+  if a > 1 and losses.uses_gan(config):
+    _require(config.gan.loss not in losses.BATCH_COUPLED, "train.grad_accum_steps", a,
+             f"1 with gan.loss={config.gan.loss!r}: its averages run over the whole batch, so micro-batches would "
+             "change the objective (use 'vanilla', 'lsgan' or 'hinge', or no accumulation)")
+    _require(config.gan.discriminator != "patch", "train.grad_accum_steps", a,
+             "1 with gan.discriminator='patch': its batch normalisation uses the statistics of the whole batch, "
+             "which micro-batches would change (use 'unet_sn', or no accumulation)")
 
 
 def _validate_losses(config: ml_collections.ConfigDict) -> None:
@@ -172,6 +196,13 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
   weights = {k: v for k, v in loss.items() if k in losses.ALL_LOSSES}
   _require(any(w > 0 for k, w in weights.items() if k != "adversarial"), "loss", weights,
            "at least one weight > 0 among " + ", ".join(losses.ALL_LOSSES[:-1]))
+  if loss.ldl > 0:
+    _require(config.train.ema_decay > 0, "loss.ldl", loss.ldl,
+             "0 unless train.ema_decay > 0: LDL compares with the EMA model's output (LDL/Real-ESRGAN: 0.999)")
+  hr = config.data.patch_size * config.model.scale
+  if loss.ssim > 0:
+    _require(hr >= 11, "data.patch_size", config.data.patch_size,
+             f"a size whose HR side (x model.scale = {hr}) holds SSIM's 11x11 window")
   if loss.perceptual > 0:
     p = config.perceptual
     _require(p.network in vgg.ARCHITECTURES, "perceptual.network", p.network, ", ".join(map(repr, vgg.ARCHITECTURES)))

@@ -107,9 +107,9 @@ def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir:
   """Scores every dataset at every scale in ``upscalers``; writes summary.json, per_image.csv, table.md.
 
   ``heatmaps``: 'worst' (the 5 images with the lowest gain over bicubic), 'all' or 'none'; ``sheets``: the
-  best/worst-patch contact sheet per set and scale. ``metric_names``: PSNR and SSIM always, plus any of 'lpips'
-  (AlexNet; ``lpips_weights`` as in sr_jax.metrics.lpips), 'dists' and 'niqe', scored with ``scale`` pixels cropped from each
-  border as BasicSR does.
+  best/worst-patch contact sheet per set and scale. ``metric_names``: PSNR and SSIM always, plus any of
+  'lpips' (AlexNet; ``lpips_weights`` as in sr_jax.metrics.lpips), 'dists' and 'niqe', scored with ``scale``
+  pixels cropped from each border as BasicSR does.
   """
   unknown = [m for m in metric_names if m not in metrics.NAMES]
   if unknown:

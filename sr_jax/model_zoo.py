@@ -29,7 +29,7 @@ import os
 import secrets
 import shutil
 
-from sr_jax import atomic, download, importers, weights_io
+from sr_jax import atomic, download, importers, run_dir, weights_io
 from sr_jax.errors import DataError, UserError
 
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
@@ -220,7 +220,7 @@ def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None =
   downloaded official file. A model that is not the registry's (another scale or architecture) is refused and
   nothing is left in ``workdir``."""
   e = entry(name)
-  importers.check_new_workdir(workdir)
+  run_dir.check_new_workdir(workdir)
   cached, digest = False, None
   if file:
     if not os.path.isfile(file):

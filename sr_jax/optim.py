@@ -5,6 +5,7 @@ from __future__ import annotations
 import optax
 
 SCHEDULES = ("step", "cosine", "constant")  # config.train.lr_schedule.
+OPTIMIZERS = ("adam", "adamw")  # config.train.optimizer.
 
 
 def learning_rate_schedule(cfg) -> optax.Schedule:
@@ -28,7 +29,15 @@ def learning_rate_schedule(cfg) -> optax.Schedule:
 
 def make_optimizer(cfg) -> tuple[optax.GradientTransformation, optax.Schedule]:
   schedule = learning_rate_schedule(cfg)
-  tx = optax.adam(schedule, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps)
+  """(optimizer, schedule) of config.train: Adam, or AdamW with decoupled weight decay (optax.adamw: the update
+  is -lr * (adam + weight_decay * param), torch.optim.AdamW's), after optional global-norm clipping."""
+  name = cfg.get("optimizer", "adam")
+  if name == "adamw":
+    tx = optax.adamw(schedule, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+  elif name == "adam":
+    tx = optax.adam(schedule, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps)
+  else:
+    raise ValueError(f"train.optimizer={name!r}; accepted: {', '.join(OPTIMIZERS)}")
   if cfg.grad_clip > 0:
     tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
   return tx, schedule
@@ -40,4 +49,5 @@ def discriminator_config(config):
   cfg.learning_rate = config.gan.learning_rate
   cfg.adam_b1, cfg.adam_b2 = config.gan.adam_b1, config.gan.adam_b2
   cfg.grad_clip = 0.0
+  cfg.optimizer, cfg.weight_decay = "adam", 0.0
   return cfg

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import socket
 import time
 from typing import Any, NamedTuple
@@ -21,7 +22,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax import atomic, checkpointing, config_lib, metrics, state as state_lib
+from sr_jax import atomic, checkpointing, config_lib, errors, metrics, state as state_lib
 from sr_jax.configs import default
 from sr_jax.errors import UserError
 from sr_jax.models import registry
@@ -153,6 +154,43 @@ class ValidationLog:
       self.data["best"] = {"step": step, m: first[m], "set": name, "metric": m}
     if jax.process_index() == 0:
       write_json(self.path, self.data)
+
+
+def check_new_workdir(workdir: str) -> None:
+  """Refuses a workdir that is a file or already holds a complete checkpoint (what a failed write leaves, a
+  config.json or a partial save, is not in the way: the next write replaces it)."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
+  ckpts = os.path.join(workdir, "checkpoints")
+  if os.path.isdir(ckpts) and any(n.isdigit() for n in os.listdir(ckpts)):
+    raise FileExistsError(f"{workdir} already holds checkpoints; write into a new workdir")
+
+
+def write_params_workdir(workdir: str, config: ml_collections.ConfigDict, params: nnx.State, metadata: dict,
+                         what: str) -> None:
+  """WORKDIR/config.json and a step-0 checkpoint of ``params`` (no EMA, no discriminator): the workdir of
+  imported or interpolated weights, which evaluate, upscale, export and train.init_from read. If writing fails
+  (a full disk), what it wrote is removed, so the same command can simply be run again; ``what`` names the
+  operation in that message."""
+  opt = state_lib.Optimizers.from_config(config)
+  created = not os.path.exists(workdir)
+  config_path, ckpt_dir = os.path.join(workdir, CONFIG_FILE), os.path.join(workdir, "checkpoints")
+  had_config = os.path.exists(config_path)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    write_json(config_path, json.loads(config.to_json()))
+    with checkpointing.Checkpointer(workdir, async_save=False) as ckpt:
+      ckpt.save(0, state_lib.create_state(params, opt.tx), metadata)
+  except BaseException as e:
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    if not had_config and os.path.exists(config_path):
+      os.remove(config_path)
+    if created:
+      shutil.rmtree(workdir, ignore_errors=True)
+    if errors.is_disk_full(e):
+      raise errors.DiskFullError(f"{what} failed: the disk is full. Nothing was kept; free space and run the same "
+                                 "command again") from e
+    raise
 
 
 def split_checkpoint_path(path: str) -> tuple[str, str]:

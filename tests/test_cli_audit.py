@@ -227,11 +227,29 @@ def test_sr_export(env):
   assert ran >= 5 and not bad, "\n\n".join(bad)
 
 
+def test_sr_interpolate(env):
+  run, root = env["run"], env["root"]
+  ab = [f"--a={run}", f"--b={run}"]
+  ran, bad = _audit("sr_jax.interpolate", "sr-interpolate", [
+      ([*ab, "--alpha=1.5", f"--workdir={root / 'i1'}"], "--alpha=1.5: give values in [0, 1]"),
+      ([*ab, "--alpha=x", f"--workdir={root / 'i1'}"], "--alpha=x: give numbers in [0, 1]"),
+      ([*ab, "--alpha=0.2,0.2", f"--workdir={root / 'i1'}"], "repeats a value"),
+      ([f"--a={root / 'missing'}", f"--b={run}", f"--workdir={root / 'i1'}"], "is not a training workdir"),
+      ([*ab, f"--workdir={run}"], "already holds checkpoints"),
+      ([*ab, f"--workdir={root / 'afile'}"], "is a file, not a folder"),
+      ([*ab, f"--workdir={root / 'i1'}", "--metrics=psnr,foo"], "--metrics: unknown foo"),
+      ([f"--a={run}", f"--workdir={root / 'i1'}"], "--b"),
+      ([*ab, f"--workdir={root / 'i1'}", "extra"], "Unexpected arguments"),
+  ])
+  assert ran >= 5 and not bad, "\n\n".join(bad)
+  assert not os.path.exists(root / "i1")  # Nothing written by a refused command.
+
+
 SCRIPTS = {"sr-train": ["--config", "--workdir", "--distributed"],
            "sr-evaluate": ["--baseline", "--datasets", "--metrics"], "sr-upscale": ["--input", "--tile", "--outscale"],
            "sr-import-weights": ["--weights", "--rgb_range"],
            "sr-fetch-data": ["--to", "--mirror", "--deadline"], "sr-pretrained": ["--file", "--url", "--deadline"],
-           "sr-export": ["--format", "--output", "--step"]}
+           "sr-export": ["--format", "--output", "--step"], "sr-interpolate": ["--a", "--b", "--alpha", "--evaluate"]}
 
 
 def test_help_of_every_console_script_lists_its_own_flags():

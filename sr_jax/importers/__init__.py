@@ -18,9 +18,7 @@ What the tensors cannot say (EDSR's ``res_scale``) is assumed as the format docu
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +26,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sr_jax import checkpointing, errors, run_dir, state as state_lib, weights_io
+from sr_jax import run_dir, weights_io
 from sr_jax.configs import default
 from sr_jax.importers import (basicsr_edsr, basicsr_rrdbnet, basicsr_srvgg, basicsr_swinir, common, edsr_pytorch,
                               edsr_rdn, hat_official, isr, mmagic_rdn, ncnn)
@@ -53,16 +51,6 @@ def detect(sd: dict[str, np.ndarray], path: str = "the state dict"):
       return fmt
   raise common.LayoutError(f"{path}: not a known weights layout ({', '.join(f.NAME for f in FORMATS)}); keys "
                            "start with: " + ", ".join(sorted(sd)[:5]))
-
-
-def check_new_workdir(workdir: str) -> None:
-  """Refuses a workdir that is a file or already holds a complete checkpoint (what a failed import leaves, a
-  config.json or a partial save, is not in the way: the next import replaces it)."""
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
-  ckpts = os.path.join(workdir, "checkpoints")
-  if os.path.isdir(ckpts) and any(n.isdigit() for n in os.listdir(ckpts)):
-    raise FileExistsError(f"{workdir} already holds checkpoints; import into a new workdir")
 
 
 def _apply_overrides(fmt, arch: dict, overrides: dict | None) -> dict:
@@ -111,26 +99,9 @@ def import_to_workdir(weights: str, workdir: str, rgb_range: float | None = None
 
   Refuses NaN/Inf weights (naming the tensor). If writing fails (a full disk), what it wrote is removed, so the
   same command can simply be run again."""
-  check_new_workdir(workdir)
+  run_dir.check_new_workdir(workdir)
   fmt, config, arch, params = _to_params(weights, rgb_range, overrides)
-  opt = state_lib.Optimizers.from_config(config)
-  created = not os.path.exists(workdir)
-  config_path, ckpt_dir = os.path.join(workdir, run_dir.CONFIG_FILE), os.path.join(workdir, "checkpoints")
-  had_config = os.path.exists(config_path)
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    run_dir.write_json(config_path, json.loads(config.to_json()))
-    with checkpointing.Checkpointer(workdir, async_save=False) as ckpt:
-      ckpt.save(0, state_lib.create_state(params, opt.tx),
-                {"step": 0, "scale": arch["scale"], "imported_from": os.path.abspath(weights), "format": fmt.NAME})
-  except BaseException as e:
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    if not had_config and os.path.exists(config_path):
-      os.remove(config_path)
-    if created:
-      shutil.rmtree(workdir, ignore_errors=True)
-    if errors.is_disk_full(e):
-      raise errors.DiskFullError(f"importing {weights} into {workdir} failed: the disk is full. Nothing was kept; "
-                                 "free space and run the same command again") from e
-    raise
+  run_dir.write_params_workdir(workdir, config, params, {"step": 0, "scale": arch["scale"],
+                                                         "imported_from": os.path.abspath(weights), "format": fmt.NAME},
+                               f"importing {weights} into {workdir}")
   return arch

@@ -1,0 +1,86 @@
+"""Network interpolation (Wang et al., ESRGAN, ECCV 2018 workshops, §3.4): the parameters
+alpha * theta_A + (1 - alpha) * theta_B of two runs of the same architecture, e.g. a PSNR-oriented (L1) run and a
+GAN run fine-tuned from it, trace the perception-distortion curve without training (Real-ESRGAN's
+``--denoise_strength`` blends two models the same way).
+
+Each run is read as ``evaluate`` reads it (``run_dir.load_run``: 'best' unless ``WORKDIR/checkpoints/STEP`` names
+a step; the EMA weights when the run kept them). The two must have the same model fields (architecture, scale
+and every hyper-parameter) and the same parameter shapes. alpha = 1 gives A exactly, alpha = 0 gives B exactly.
+The new workdir holds A's config with the EMA, discriminator and EMA-reading losses switched off (its one
+checkpoint holds only the blend) and a step-0 checkpoint whose metadata names both sources and alpha.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from sr_jax import run_dir
+from sr_jax.errors import UserError
+
+RUNTIME_FIELDS = ("dtype", "conv_impl")  # How a model computes, not what it is.
+
+
+class InterpolationError(UserError, ValueError):
+  """The two runs cannot be blended (other architectures, scales or shapes) or alpha is out of range."""
+
+
+def _model(config: ml_collections.ConfigDict) -> dict:
+  return {k: v for k, v in config.model.to_dict().items() if k not in RUNTIME_FIELDS}
+
+
+def load_pair(a: str, b: str) -> tuple[run_dir.Run, run_dir.Run]:
+  """The runs at ``a`` and ``b`` (workdirs or WORKDIR/checkpoints/STEP), refused unless the same model."""
+  runs = [run_dir.load_run(*run_dir.split_checkpoint_path(p)) for p in (a, b)]
+  ma, mb = (_model(r.config) for r in runs)
+  if ma["name"] != mb["name"]:
+    raise InterpolationError(f"--a={a} is a {ma['name']} and --b={b} a {mb['name']}: only runs of the same "
+                             "architecture can be interpolated")
+  if ma["scale"] != mb["scale"]:
+    raise InterpolationError(f"--a={a} is a x{ma['scale']} model and --b={b} a x{mb['scale']} one: the scales "
+                             "must match")
+  diff = {k: (ma.get(k), mb.get(k)) for k in sorted(set(ma) | set(mb)) if ma.get(k) != mb.get(k)}
+  if diff:
+    raise InterpolationError(f"--a={a} and --b={b} are {ma['name']} models of different sizes: " + ", ".join(
+        f"model.{k} {va!r} vs {vb!r}" for k, (va, vb) in diff.items()))
+  fa, fb = (dict(nnx.to_flat_state(r.params)) for r in runs)
+  bad = [k for k in fa if k not in fb or fa[k].shape != fb[k].shape]
+  if bad or len(fa) != len(fb):
+    raise InterpolationError(f"--a={a} and --b={b} hold different parameters (e.g. {'/'.join(map(str, bad[0]))})"
+                             if bad else f"--a={a} and --b={b} hold different parameters")
+  return runs[0], runs[1]
+
+
+def check_alpha(alpha: float) -> None:
+  if not (np.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+    raise InterpolationError(f"--alpha={alpha}: give values in [0, 1] (1: run A, 0: run B)")
+
+
+def blend(params_a: nnx.State, params_b: nnx.State, alpha: float) -> nnx.State:
+  """alpha * A + (1 - alpha) * B, leaf by leaf (exactly A at 1 and exactly B at 0)."""
+  check_alpha(alpha)
+  return jax.tree.map(lambda x, y: jnp.asarray(alpha * np.asarray(x, np.float64) + (1.0 - alpha) *
+                                              np.asarray(y, np.float64), np.asarray(x).dtype), params_a, params_b)
+
+
+def serving_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A's config for a workdir that holds only generator weights: no EMA, no discriminator, no LDL."""
+  out = config.copy_and_resolve_references()
+  out.train.ema_decay = 0.0
+  out.loss.adversarial = 0.0
+  out.loss.ldl = 0.0
+  if not any(float(out.loss[k]) > 0 for k in ("l1", "mse", "charbonnier", "ssim", "perceptual", "dists")):
+    out.loss.l1 = 1.0
+  return out
+
+
+def write(workdir: str, a: str, b: str, runs: tuple[run_dir.Run, run_dir.Run], alpha: float) -> None:
+  """The workdir of the blend at ``alpha`` (refused if it already holds checkpoints)."""
+  run_dir.check_new_workdir(workdir)
+  (ra, rb), params = runs, blend(runs[0].params, runs[1].params, alpha)
+  meta = {"step": 0, "scale": int(ra.config.model.scale), "interpolated": {
+      "a": a, "a_step": int(ra.step), "b": b, "b_step": int(rb.step), "alpha": float(alpha)}}
+  run_dir.write_params_workdir(workdir, serving_config(ra.config), params, meta, f"writing the blend into {workdir}")

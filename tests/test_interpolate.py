@@ -1,0 +1,75 @@
+"""Network interpolation: alpha 1 and 0 give the two runs exactly; refusals; the grid mode evaluates each blend."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from sr_jax import interpolation, run_dir, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """Two tiny runs of one architecture (seeds 0 and 1, the second with an EMA), one of another size, one at x3."""
+  from sr_jax.configs import test as test_cfg
+  root = tmp_path_factory.mktemp("interp")
+  out = {}
+  for name, update in (("a", {}), ("b", {"seed": 1, "train.ema_decay": 0.5}), ("wide", {"model.features": 12}),
+                       ("x3", {"model.scale": 3})):
+    config = test_cfg.get_config()
+    config.train.update(num_devices=1, num_steps=3)
+    config.update_from_flattened_dict(update)
+    train.train_and_evaluate(config, str(root / name))
+    out[name] = str(root / name)
+  out["root"] = root
+  return out
+
+
+def _leaves(workdir, step="latest"):
+  return [np.asarray(x) for x in jax.tree.leaves(run_dir.load_run(workdir, step).params)]
+
+
+def test_alpha_one_and_zero_are_the_runs_and_half_is_the_mean(runs):
+  pair = interpolation.load_pair(runs["a"], runs["b"])
+  for alpha in (1.0, 0.0, 0.5):
+    wd = str(runs["root"] / f"blend_{alpha}")
+    interpolation.write(wd, runs["a"], runs["b"], pair, alpha)
+    got = _leaves(wd)
+    a, b = _leaves(runs["a"], "best"), _leaves(runs["b"], "best")  # b: its EMA weights, as evaluate reads them.
+    for g, x, y in zip(got, a, b):
+      want = x if alpha == 1 else y if alpha == 0 else (0.5 * x.astype(np.float64) + 0.5 * y).astype(np.float32)
+      np.testing.assert_array_equal(g, want)
+  cfg = run_dir.load_config(str(runs["root"] / "blend_0.5"))
+  assert cfg.train.ema_decay == 0 and cfg.model.features == 8
+  with pytest.raises(FileExistsError, match="already holds checkpoints"):
+    interpolation.write(str(runs["root"] / "blend_0.5"), runs["a"], runs["b"], pair, 0.5)
+
+
+def test_different_architectures_sizes_scales_and_bad_alpha_are_refused(runs):
+  with pytest.raises(interpolation.InterpolationError, match=r"different sizes: model.features 8 vs 12"):
+    interpolation.load_pair(runs["a"], runs["wide"])
+  with pytest.raises(interpolation.InterpolationError, match="x2 model and .* x3 one: the scales must match"):
+    interpolation.load_pair(runs["a"], runs["x3"])
+  for alpha in (-0.1, 1.5, float("nan")):
+    with pytest.raises(interpolation.InterpolationError, match=r"give values in \[0, 1\]"):
+      interpolation.check_alpha(alpha)
+
+
+def test_grid_mode_writes_one_evaluated_workdir_per_alpha(runs, data_dir):
+  root = runs["root"] / "grid"
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", SR_DATA_DIR=os.path.abspath(data_dir),
+             PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+  out = subprocess.run([sys.executable, "-m", "sr_jax.interpolate", f"--a={runs['a']}", f"--b={runs['b']}",
+                        "--alpha=0,0.5,1", f"--workdir={root}", "--evaluate=Set5", "--metrics=psnr,ssim"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert sorted(os.listdir(root)) == ["alpha_0.00", "alpha_0.50", "alpha_1.00", "interpolation.md"]
+  table = (root / "interpolation.md").read_text()
+  assert "| alpha | Set5 x2 |" in table and table.count("\n| 0.") == 2 and "\n| 1.00 |" in table
+  for a in ("0.00", "0.50", "1.00"):
+    assert (root / f"alpha_{a}" / "eval" / "summary.json").exists()
