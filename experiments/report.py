@@ -47,31 +47,51 @@ def _optional_json(path: str, default):
   return _read(path) if os.path.exists(path) else default
 
 
+def _entry(wd: str, name: str) -> dict:
+  """One run's row: its config, launch status, validation history and evaluation summary."""
+  config = run_dir.load_config(wd)
+  launch = _optional_json(os.path.join(wd, "launch.json"), {})
+  hist = _optional_json(os.path.join(wd, "validation.json"), {"history": []})["history"]
+  summary = _optional_json(os.path.join(wd, "eval", "summary.json"), None) or {
+      k: {f"x{config.model.scale}": v} for k, v in (hist[-1]["sets"].items() if hist else [])}
+  label = launch.get("label", name)
+  return {
+      "name": name, "workdir": wd, "label": label, "index": launch.get("index", 1 << 30),
+      "recipe": re.sub(r", seed \d+$", "", label), "alpha": None,
+      "seed": config.seed, "status": launch.get("status", "?"),
+      "params": registry.count_params(config.model),
+      "gflop_per_pixel": registry.flops_per_output_pixel(config.model) / 1e9,
+      "steps": hist[-1]["step"] if hist else 0,
+      "wall_time_s": launch.get("seconds") or (hist[-1].get("wall_time_s") if hist else None),
+      "history": hist, "summary": summary}
+
+
+def _interpolations(folder: str, name: str) -> list[dict]:
+  """The alpha_X workdirs of an ``sr_jax.interpolate`` grid folder (it holds interpolation.md), one recipe."""
+  runs = []
+  for sub in sorted(os.listdir(folder)):
+    wd = os.path.join(folder, sub)
+    if re.fullmatch(r"alpha_[0-9.]+", sub) and os.path.exists(os.path.join(wd, "config.json")):
+      r = _entry(wd, f"{name}/{sub}")
+      alpha = float(sub.removeprefix("alpha_"))
+      r.update(alpha=alpha, label=f"{name}, alpha {alpha:.2f}", recipe=f"{name} (interpolation)", status="done")
+      runs.append(r)
+  return runs
+
+
 def collect(root: str) -> list[dict]:
-  """One dict per training workdir under ``root``, in the sweep file's order (launch.json), else by name."""
+  """One dict per training workdir under ``root``, in the sweep file's order (launch.json), else by name; an
+  interpolation grid folder (``sr_jax.interpolate``, with interpolation.md) adds its blends, after the runs."""
   runs = []
   for name in sorted(os.listdir(root)):
     wd = os.path.join(root, name)
-    if not os.path.exists(os.path.join(wd, "config.json")):
-      continue
-    config = run_dir.load_config(wd)
-    launch = _optional_json(os.path.join(wd, "launch.json"), {})
-    hist = _optional_json(os.path.join(wd, "validation.json"), {"history": []})["history"]
-    summary = _optional_json(os.path.join(wd, "eval", "summary.json"), None) or {
-        k: {f"x{config.model.scale}": v} for k, v in (hist[-1]["sets"].items() if hist else [])}
-    label = launch.get("label", name)
-    runs.append({
-        "name": name, "workdir": wd, "label": label, "index": launch.get("index", 1 << 30),
-        "recipe": re.sub(r", seed \d+$", "", label),
-        "seed": config.seed, "status": launch.get("status", "?"),
-        "params": registry.count_params(config.model),
-        "gflop_per_pixel": registry.flops_per_output_pixel(config.model) / 1e9,
-        "steps": hist[-1]["step"] if hist else 0,
-        "wall_time_s": launch.get("seconds") or (hist[-1].get("wall_time_s") if hist else None),
-        "history": hist, "summary": summary})
+    if os.path.exists(os.path.join(wd, "config.json")):
+      runs.append(_entry(wd, name))
+    elif os.path.exists(os.path.join(wd, "interpolation.md")):
+      runs.extend(_interpolations(wd, name))
   if not runs:
     raise FileNotFoundError(f"no training workdirs (with config.json) under {root}")
-  return sorted(runs, key=lambda r: (r["index"], r["name"]))  # The sweep file's order, then by name.
+  return sorted(runs, key=lambda r: (r["index"], r["alpha"] is not None, r["name"]))  # Sweep order, then by name.
 
 
 def _set_key(name: str) -> tuple:
@@ -132,7 +152,7 @@ def markdown(runs: list[dict]) -> str:
   header = ["recipe", "seeds"] + [f"{d} {s} {arrows[m]}" for d, s in cols for m in present]
   rows = []
   for rec in recipes:  # Finished runs only: an unfinished one's last validation is not its result.
-    members = [r for r in runs if r["recipe"] == rec and r["status"] in ("done", "?")]
+    members = [r for r in runs if r["recipe"] == rec and r["status"] in ("done", "?") and r["alpha"] is None]
     if not members:
       continue
     cells = []
@@ -179,13 +199,18 @@ def perception_distortion(runs: list[dict], out: str) -> str | None:
   markers = "osD^vP*X"
   for ax, (d, s) in zip(axes[0], cols):
     for i, rec in enumerate(recipes):
-      pts = [(_value(r, d, s, "psnr", runs), _value(r, d, s, "lpips", runs), r["seed"]) for r in runs
-             if r["recipe"] == rec]
+      members = [r for r in runs if r["recipe"] == rec]
+      curve = members[0]["alpha"] is not None  # An interpolation: a line through the blends, by alpha.
+      tag = lambda r: f"α{r['alpha']:g}" if curve else f"s{r['seed']}"
+      pts = [(_value(r, d, s, "psnr", runs), _value(r, d, s, "lpips", runs), tag(r))
+             for r in sorted(members, key=lambda r: r["alpha"] or 0)]
       pts = [p for p in pts if p[0] is not None and p[1] is not None]
       if pts:
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % len(markers)], s=40, label=rec)
-        for x, y, seed in pts:
-          ax.annotate(f"s{seed}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        draw = ax.plot if curve else ax.scatter
+        draw([p[0] for p in pts], [p[1] for p in pts], *(["-", ] if curve else []),
+             marker=markers[i % len(markers)], label=rec, **({"ms": 4} if curve else {"s": 40}))
+        for x, y, tag in pts:
+          ax.annotate(tag, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
     bx, by = _value(None, d, s, "psnr", runs), _value(None, d, s, "lpips", runs)
     if bx is not None and by is not None:
       ax.scatter([bx], [by], marker="x", color="gray", label="bicubic")
@@ -217,7 +242,7 @@ def _grid_models(runs: list[dict]) -> list[tuple[str, int, inference.Upscaler]]:
   """One run per recipe (its lowest seed), at the step its evaluation scored."""
   models, seen = [], set()
   for r in sorted(runs, key=lambda r: r["seed"]):
-    if r["recipe"] in seen:
+    if r["recipe"] in seen or r["alpha"] is not None:  # Blends: on the curve, not in the grid.
       continue
     try:
       run = run_dir.load_run(r["workdir"], "latest")

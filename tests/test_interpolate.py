@@ -73,3 +73,10 @@ def test_grid_mode_writes_one_evaluated_workdir_per_alpha(runs, data_dir):
   assert "| alpha | Set5 x2 |" in table and table.count("\n| 0.") == 2 and "\n| 1.00 |" in table
   for a in ("0.00", "0.50", "1.00"):
     assert (root / f"alpha_{a}" / "eval" / "summary.json").exists()
+  from experiments import report
+  runs_ = report.collect(str(runs["root"]))
+  blends = [r for r in runs_ if r["alpha"] is not None]
+  assert [r["alpha"] for r in blends] == [0.0, 0.5, 1.0] and {r["recipe"] for r in blends} == {"grid (interpolation)"}
+  assert runs_[-1] is blends[-1]  # After the runs.
+  per_recipe = report.markdown(runs_).split("### Per recipe")[1]
+  assert "grid (interpolation)" not in per_recipe
