@@ -65,9 +65,9 @@ def onnx_model(run: run_dir.Run, output: str) -> str:
   if config.name == "rrdbnet" and config.scale != 4:
     raise ValueError(f"--format=onnx: RRDBNet x{config.scale} (pixel-unshuffle) does not convert correctly with "
                      "jax2onnx 0.17.1; use --format=saved_model")
-  if config.name == "swinir":
-    raise ValueError("--format=onnx: SwinIR pads its input to window multiples, which jax2onnx 0.17.1 cannot "
-                     "convert for symbolic sizes; use --format=saved_model")
+  if config.name in ("swinir", "hat"):
+    raise ValueError(f"--format=onnx: {'SwinIR' if config.name == 'swinir' else 'HAT'} pads its input to window "
+                     "multiples, which jax2onnx 0.17.1 cannot convert for symbolic sizes; use --format=saved_model")
   fn, config = _serving_fn(run)
   to_onnx(fn, inputs=[("B", "H", "W", config.channels)], model_name=f"sr_jax_{config.name}_x{config.scale}",
           input_names=["images"], output_names=["sr"], return_mode="file", output_path=output)

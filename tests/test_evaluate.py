@@ -83,18 +83,19 @@ def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path
     run_dir.load_run(workdir, 999)
 
 
-def test_cli_adds_lpips_and_niqe_beside_bicubic(data_dir, tmp_path, lpips_weights):
-  """issue #15's acceptance command: every set gets lpips and niqe in summary.json, with bicubic beside them."""
+def test_cli_adds_lpips_dists_and_niqe_beside_bicubic(data_dir, tmp_path, lpips_weights):
+  """issue #15's acceptance command (and DISTS): every set gets them in summary.json, with bicubic beside them."""
   out = _run("--baseline=bicubic", f"--data_dir={data_dir}", "--datasets=Set5,Set14", "--scales=4",
-             "--metrics=psnr,ssim,lpips,niqe", f"--output_dir={tmp_path}", "--heatmaps=none", "--nosheets")
+             "--metrics=psnr,ssim,lpips,dists,niqe", f"--output_dir={tmp_path}", "--heatmaps=none", "--nosheets")
   assert out.returncode == 0, out.stderr[-3000:]
   summary = json.loads((tmp_path / "summary.json").read_text())
   for name in ("Set5", "Set14"):
     r = summary[name]["x4"]
-    assert 0.2 < r["lpips"] < 0.6 and 5 < r["niqe"] < 12, r
-    assert r["lpips"] == pytest.approx(r["bicubic_lpips"]) and r["niqe"] == pytest.approx(r["bicubic_niqe"])
-  assert "LPIPS" in out.stdout and "NIQE" in out.stdout
-  assert "lpips" in (tmp_path / "per_image.csv").read_text().splitlines()[0]
+    assert 0.2 < r["lpips"] < 0.6 and 0.1 < r["dists"] < 0.5 and 5 < r["niqe"] < 12, r
+    for m in ("lpips", "dists", "niqe"):
+      assert r[m] == pytest.approx(r[f"bicubic_{m}"]), m
+  assert "LPIPS" in out.stdout and "DISTS" in out.stdout and "NIQE" in out.stdout
+  assert {"lpips", "dists"} <= set((tmp_path / "per_image.csv").read_text().splitlines()[0].split(","))
   bad = _run("--baseline=bicubic", "--metrics=psnr,fid")
   assert bad.returncode != 0 and "unknown fid" in bad.stderr
 

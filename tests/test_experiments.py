@@ -61,10 +61,17 @@ def sweep(add):
     sweep_lib.load(str(path))
 
 
-def test_shipped_sweeps_load():
-  for name, count in (("loss_study", 4), ("loss_study_x4", 8), ("model_size", 8), ("patch_size", 4)):
+def test_shipped_sweeps_load_and_every_member_validates():
+  import importlib
+  from sr_jax import config_lib
+  for name, count in (("loss_study", 4), ("loss_study_x4", 15), ("model_size", 8), ("patch_size", 4),
+                      ("arch_study_x4", 14)):
     base, members = sweep_lib.load(f"experiments/{name}.py")
     assert os.path.exists(configs.path(base)) and len(members) == count
+    for m in members:
+      config = importlib.import_module(f"sr_jax.configs.{base}").get_config()
+      config.update_from_flattened_dict(m.resolved("/tmp/root"))
+      config_lib.validate(config)
 
 
 def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, data_dir, monkeypatch, capsys):

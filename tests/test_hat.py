@@ -81,10 +81,12 @@ def test_trains_with_every_loss_in_bf16(lpips_weights):
   assert all(d > 0 for d in moved)
 
 
-def test_saved_model_export_equals_jax(tmp_path):
+def test_saved_model_export_equals_jax_and_onnx_is_refused(tmp_path):
   pytest.importorskip("tensorflow")
   importers.import_to_workdir(_weights(tmp_path, "hat_x3_identity_padded"), str(tmp_path / "run"))
   assert export_lib.export(str(tmp_path / "run"), "saved_model", str(tmp_path / "sm"), "latest") < 1e-4
+  with pytest.raises(ValueError, match="HAT pads its input to window multiples.*use --format=saved_model"):
+    export_lib.export(str(tmp_path / "run"), "onnx", str(tmp_path / "m.onnx"), "latest")
 
 
 def test_a_short_run_beats_bicubic_on_an_unseen_image():

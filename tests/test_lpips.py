@@ -60,19 +60,22 @@ def test_missing_weights_say_how_to_install(monkeypatch):
     lpips.package_weights_path("vgg")
 
 
-def test_validation_logs_lpips_and_the_best_checkpoint_can_be_chosen_by_it(test_config, tmp_path, lpips_weights):
-  """config.val_metrics adds LPIPS to every validation; config.best_metric='lpips' picks the lowest."""
-  from sr_jax import config_lib, run_dir, train
-  test_config.update(val_metrics="psnr,ssim,lpips", best_metric="lpips", eval_every=2, checkpoint_every=2,
+@pytest.mark.parametrize("metric", ["lpips", "dists", "ssim"])
+def test_validation_logs_a_metric_and_the_best_checkpoint_can_be_chosen_by_it(metric, test_config, tmp_path,
+                                                                              lpips_weights):
+  """config.val_metrics adds LPIPS / DISTS to every validation; config.best_metric picks the lowest (LPIPS,
+  DISTS) or highest (SSIM, always scored)."""
+  from sr_jax import config_lib, metrics, run_dir, train
+  test_config.update(val_metrics=f"psnr,ssim,{metric}", best_metric=metric, eval_every=2, checkpoint_every=2,
                      keep_checkpoints=1)
   test_config.train.update(num_devices=1, num_steps=6)
   train.train_and_evaluate(test_config, str(tmp_path))
   log = json.loads((tmp_path / "validation.json").read_text())
-  lp = {h["step"]: h["sets"]["chelsea"]["lpips"] for h in log["history"]}
+  lp = {h["step"]: h["sets"]["chelsea"][metric] for h in log["history"]}
   assert set(lp) == {2, 4, 6} and all(0 < v < 1 for v in lp.values())
-  assert log["history"][0]["sets"]["chelsea"]["bicubic_lpips"] > 0
-  best = min(lp, key=lp.get)
-  assert log["best"]["step"] == best and log["best"]["metric"] == "lpips"
+  assert log["history"][0]["sets"]["chelsea"][f"bicubic_{metric}"] > 0
+  best = (min if metrics.get(metric).lower_is_better else max)(lp, key=lp.get)
+  assert log["best"]["step"] == best and log["best"]["metric"] == metric
   assert run_dir.load_run(str(tmp_path), "best").step == best  # Kept by the preservation policy and chosen.
   test_config.best_metric = "niqe"
   with pytest.raises(config_lib.ConfigError, match="best_metric"):
