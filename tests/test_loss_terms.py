@@ -55,6 +55,24 @@ def test_ssim_and_ldl_losses_equal_basicsr(precision, data_dir):
   assert (m == 0).mean() > 0.05 and (m > 0).mean() > 0.3  # Both branches of the EMA test are exercised.
 
 
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_ms_ssim_loss_equals_pytorch_msssim(precision, data_dir):
+  ref, g = _golden()
+  hr, sr = ref.ms_ssim_patches(data_dir)
+  with jax.enable_x64(precision == "float64"):
+    value, grad = jax.value_and_grad(pixel.ms_ssim_loss)(jnp.asarray(sr, precision), jnp.asarray(hr, precision))
+  assert float(value) == pytest.approx(float(g["ms_ssim_loss"]), rel=1e-9 if precision == "float64" else 1e-5)
+  _close(np.asarray(grad)[:, ::5, ::5], g["ms_ssim_grad_every5"], 1e-6 if precision == "float64" else 1e-3)
+  assert float(pixel.ms_ssim_loss(jnp.asarray(hr, jnp.float32), jnp.asarray(hr, jnp.float32))) == pytest.approx(
+      0.0, abs=1e-6)
+  with pytest.raises(ValueError, match="at least 161x161"):
+    pixel.ms_ssim(jnp.zeros((1, 160, 200, 3)), jnp.zeros((1, 160, 200, 3)))
+  config = test_cfg.get_config()
+  config.loss.ms_ssim = 1.0
+  with pytest.raises(config_lib.ConfigError, match="is at least 161: MS-SSIM halves"):
+    config_lib.validate(config)
+
+
 @pytest.mark.parametrize("gan_type", ["vanilla", "lsgan", "hinge", "ragan"])
 def test_gan_objectives_equal_basicsr(gan_type):
   ref, g = _golden()

@@ -188,7 +188,7 @@ def test_every_loss_is_minimal_on_identical_images_with_finite_nonzero_gradients
   eps = 1e-3
   _, perceptual, frozen = _perceptual_loss(tmp_path)
   fns = {name: (lambda p, t, n=name: losses.GeneratorLoss(((n, 1.0),), eps).terms(p, t, {})[n])
-         for name in losses.PIXEL_LOSSES}
+         for name in losses.PIXEL_LOSSES if name != "ms_ssim"}  # MS-SSIM needs 161² (tests/test_loss_terms.py).
   fns["perceptual"] = lambda p, t: perceptual.terms(p, t, frozen)["perceptual"]
   for name, fn in fns.items():
     same = float(fn(a, a))

@@ -2,7 +2,8 @@
 
 * ``l1``, ``mse``: mean absolute / squared error (RDN and EDSR use L1).
 * ``charbonnier``: mean of sqrt((pred - target)^2 + eps^2) (LapSRN; ``config.loss.charbonnier_eps``).
-* ``ssim``: 1 - SSIM, BasicSR's differentiable SSIM on RGB (pixel.py).
+* ``ssim``: 1 - SSIM, BasicSR's differentiable SSIM on RGB; ``ms_ssim``: 1 - MS-SSIM (pytorch_msssim's; HR patches
+  of at least 161 pixels) (pixel.py).
 * ``perceptual``: VGG feature distance (``config.perceptual``; perceptual.py).
 * ``dists``: DISTS (Ding et al. 2020) as a loss, the metric's definition and weights (perceptual.py).
 * ``ldl``: LDL's artifact-weighted L1 (Liang et al. CVPR 2022; needs the EMA model, ``train.ema_decay``; ldl.py).
@@ -23,14 +24,15 @@ from sr_jax import vgg_weights
 from sr_jax.losses.gan import BATCH_COUPLED, GAN_LOSSES, ragan_discriminator_loss, ragan_generator_loss
 from sr_jax.losses.ldl import ldl_loss
 from sr_jax.losses.perceptual import DISTSLoss, Perceptual, parse_layers
-from sr_jax.losses.pixel import CRITERIA, charbonnier, ssim_loss
+from sr_jax.losses.pixel import CRITERIA, MS_SSIM_MIN_SIDE, charbonnier, ms_ssim_loss, ssim_loss
 from sr_jax.metrics import dists
 
-PIXEL_LOSSES = ("l1", "mse", "charbonnier", "ssim")
+PIXEL_LOSSES = ("l1", "mse", "charbonnier", "ssim", "ms_ssim")
 ALL_LOSSES = PIXEL_LOSSES + ("perceptual", "dists", "ldl", "adversarial")
 NEEDS_EMA = ("ldl",)  # Terms that read the EMA model's output.
 
-__all__ = ["ALL_LOSSES", "BATCH_COUPLED", "CRITERIA", "GAN_LOSSES", "NEEDS_EMA", "PIXEL_LOSSES", "GeneratorLoss",
+__all__ = ["ALL_LOSSES", "BATCH_COUPLED", "CRITERIA", "GAN_LOSSES", "MS_SSIM_MIN_SIDE", "NEEDS_EMA", "PIXEL_LOSSES",
+           "GeneratorLoss",
            "Perceptual", "DISTSLoss", "build", "parse_layers", "ragan_discriminator_loss", "ragan_generator_loss",
            "uses_gan"]
 
@@ -54,6 +56,8 @@ class GeneratorLoss:
         out[name] = charbonnier(pred, target, self.charbonnier_eps)
       elif name == "ssim":
         out[name] = ssim_loss(pred, target)
+      elif name == "ms_ssim":
+        out[name] = ms_ssim_loss(pred, target)
       elif name in CRITERIA:
         out[name] = CRITERIA[name](pred, target)
     return out

@@ -2,7 +2,8 @@ r"""Makes tests/golden/losses_reference.npz with BasicSR 1.4.2's own code for th
 objectives, in torch (float64), on real patches.
 
 Run in an environment with torch, opencv-python-headless (BasicSR's SSIM takes its window from
-cv2.getGaussianKernel) and the basicsr 1.4.2 sdist unpacked, from the repository root:
+cv2.getGaussianKernel), pytorch-msssim 1.0.0 (MS-SSIM's reference) and the basicsr 1.4.2 sdist unpacked, from the
+repository root:
 
   BASICSR_DIR=/tmp/bsr/basicsr-1.4.2/basicsr SR_DATA_DIR=../shared/data PYTHONPATH=. \
       python tests/golden/losses_reference.py
@@ -14,7 +15,11 @@ pixels x 255 as ``calculate_ssim_pt`` feeds it), ``losses/loss_util.py`` ``get_l
 weight 1 and mean reduction, i.e. ``F.l1_loss``), ``losses/gan_loss.py`` ``GANLoss`` ('vanilla', 'lsgan',
 'hinge'; generator ``cri_gan(fake, True)``, discriminator ``cri_gan(real, True, is_disc=True) +
 cri_gan(fake, False, is_disc=True)``) and ESRGAN's relativistic average built on GANLoss('vanilla') as
-``esrgan_model.py`` does. Stored: values (float64) and gradients (with respect to SR, or to the logits; float32).
+``esrgan_model.py`` does; and ``pytorch_msssim.ms_ssim(data_range=1)`` for the MS-SSIM loss (with its Gaussian
+window given in float64 through its ``win`` argument: built in float32, as by default, it alone moves the loss by
+3e-6 and the gradient by 6e-5 of its largest value; in float64 ours and it agree to 6e-13) (1 - its batch mean,
+on two 171x166 crops: odd sides, so its zero-padded pooling is exercised; the gradient stored every 5th pixel).
+Stored: values (float64) and gradients (with respect to SR, or to the logits; float32).
 """
 
 import ast
@@ -45,6 +50,14 @@ def patches(data_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sr.append(cut(_degraded(img, 4)))
   hr, sr = np.stack(hr), np.stack(sr)
   return hr, sr, hr + 0.6 * (sr - hr) + np.random.default_rng(5).normal(0, 0.02, hr.shape)
+
+
+def ms_ssim_patches(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
+  """(HR, SR) float64 NHWC: two 171x166 crops of Set14 baboon and their x4 bicubic down-up versions."""
+  img = imresize.modcrop(np.asarray(Image.open(os.path.join(data_dir, "Set14/baboon.png")).convert("RGB")), 4)
+  deg = _degraded(img, 4)
+  cut = lambda a, t, l: a[t:t + 171, l:l + 166].astype(np.float64) / 255.0
+  return (np.stack([cut(img, 10, 20), cut(img, 300, 250)]), np.stack([cut(deg, 10, 20), cut(deg, 300, 250)]))
 
 
 def logits() -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +101,15 @@ def main():
   loss = torch.nn.functional.l1_loss(weight * x, weight * nchw(hr))
   loss.backward()
   out.update(ldl_loss=loss.item(), ldl_grad=back(x))
+  import pytorch_msssim
+  hr2, sr2 = ms_ssim_patches(os.environ["SR_DATA_DIR"])
+  x = nchw(sr2, True)
+  t = np.arange(11) - 5  # Its _fspecial_gauss_1d in float64: its own float32 window moves the loss by 3e-6.
+  win = torch.from_numpy(np.exp(-t ** 2 / (2 * 1.5 ** 2)) / np.exp(-t ** 2 / (2 * 1.5 ** 2)).sum())
+  loss = 1 - pytorch_msssim.ms_ssim(x, nchw(hr2), data_range=1.0, size_average=True,
+                                    win=win[None, None, None].repeat(3, 1, 1, 1))
+  loss.backward()
+  out.update(ms_ssim_loss=loss.item(), ms_ssim_grad_every5=back(x)[:, ::5, ::5])
   real_np, fake_np = logits()
   for gan_type in GAN_TYPES:
     cri = gan_ns["GANLoss"]("vanilla" if gan_type == "ragan" else gan_type)
