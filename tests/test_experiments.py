@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from experiments import launch, report, sweep_lib
+from experiments import arch_report, launch, report, sweep_lib
 from sr_jax import configs
 
 SWEEP = '''
@@ -98,6 +98,13 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
     rows = list(csv.DictReader(f))
   # The sweep file's order; the failed member never trained (no config.json), so it has no row.
   assert [r["run"] for r in rows] == ["bicubic", "seed=0", "seed=1,num_steps=4", "ft"]
+  # The architecture study's table: one row per recipe, seeds pooled, costs from a benchmark line.
+  runs = report.collect(root)
+  table, arch_rows = arch_report.table(runs, {"rdn": {"train_step_s": 0.5, "train_patches_per_s": 32.0,
+                                                       "infer_output_mp_per_s": 1.5}})
+  assert [r["recipe"] for r in arch_rows] == list(dict.fromkeys(r["recipe"] for r in runs if r["status"] == "done"))
+  assert "| bicubic |" in table and "| 32.0 | 1.50 |" in table
+  assert arch_report.plots(runs, arch_rows, str(tmp_path)) == ["psnr_vs_flops.png", "psnr_vs_time.png"]
   assert float(rows[0]["chelsea_x2_psnr"]) > 30 and rows[0]["steps"] == ""  # Bicubic: numbers, nothing else.
   assert all(float(r["chelsea_x2_psnr"]) > 5 and 0 < float(r["chelsea_x2_ssim"]) < 1 for r in rows)
   assert rows[1]["steps"] == "6" and rows[2]["label"] == "Short, seed 1"
