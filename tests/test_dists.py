@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import metric_checks
 from sr_jax import image_io, imresize, metrics
 from sr_jax.metrics import dists
 
@@ -48,14 +49,7 @@ def test_loss_value_and_gradient_equal_the_reference(precision, data_dir, lpips_
 
 
 def test_zero_for_identical_images_and_grows_with_blur(data_dir, lpips_weights):
-  hr = image_io.read_image(os.path.join(data_dir, "Set5", "butterfly.png"))
-  scorer = dists.scorer()
-  assert scorer(hr, hr) == pytest.approx(0.0, abs=1e-6)
-  blurred = [imresize.to_uint8(imresize.imresize(imresize.imresize(hr / 255.0, 1 / s), float(s))) for s in (2, 4, 8)]
-  scores = [scorer(hr, b) for b in blurred]
-  assert 0 < scores[0] < scores[1] < scores[2], scores
-  gray = hr[..., 0]
-  assert scorer(gray, gray) == pytest.approx(0.0, abs=1e-6)
+  metric_checks.zero_for_identical_and_grows_with_blur(dists.scorer(), data_dir, 1e-6)
 
 
 def test_alpha_beta_are_the_packages():

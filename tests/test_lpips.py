@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from sr_jax import imresize
+import metric_checks
 from sr_jax.metrics import lpips
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "lpips_reference.json")
@@ -28,15 +28,7 @@ def test_equals_the_reference_package_on_real_pairs(network, data_dir, lpips_wei
 
 
 def test_zero_for_identical_images_and_grows_with_blur(data_dir, lpips_weights):
-  from sr_jax import image_io
-  hr = image_io.read_image(os.path.join(data_dir, "Set5", "butterfly.png"))
-  scorer = lpips.scorer("alex")
-  assert scorer(hr, hr) == pytest.approx(0.0, abs=1e-7)
-  blurred = [imresize.to_uint8(imresize.imresize(imresize.imresize(hr / 255.0, 1 / s), float(s))) for s in (2, 4, 8)]
-  scores = [scorer(hr, b) for b in blurred]
-  assert 0 < scores[0] < scores[1] < scores[2], scores
-  gray = hr[..., 0]
-  assert scorer(gray, gray) == pytest.approx(0.0, abs=1e-7)
+  metric_checks.zero_for_identical_and_grows_with_blur(lpips.scorer("alex"), data_dir, 1e-7)
 
 
 class _Evil:

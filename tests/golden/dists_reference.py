@@ -20,12 +20,11 @@ import sys
 import numpy as np
 from PIL import Image
 
-from sr_jax import imresize
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lpips_reference  # noqa: E402  (the LPIPS golden's pairs: the same images and degradations)
 
-IMAGES = ("Set5/bird.png", "Set5/butterfly.png", "Set14/comic.png", "Set14/bridge.png")
 ALPHA_BETA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sr_jax", "data",
                           "dists_alpha_beta.npz")
-
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
   import io
@@ -35,14 +34,11 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 def pairs(data_dir: str) -> dict:
-  """{name: (HR uint8 RGB, distorted uint8 RGB)}: bicubic down-up by 2 and 4, JPEG q20, and the image itself."""
-  out = {}
-  for rel in IMAGES:
+  """{name: (HR uint8 RGB, distorted uint8 RGB)}: the LPIPS golden's bicubic down-up pairs of the same four
+  images (x2, x4), each image with JPEG q20, and one identical pair."""
+  out = lpips_reference.pairs(data_dir)
+  for rel in lpips_reference.IMAGES:
     hr = np.asarray(Image.open(os.path.join(data_dir, rel)).convert("RGB"))
-    for s in (2, 4):
-      hr_c = imresize.modcrop(hr, s)
-      deg = imresize.to_uint8(imresize.imresize(imresize.imresize(hr_c / 255.0, 1 / s), float(s)))
-      out[f"{rel}:bicubic_x{s}"] = (hr_c, deg)
     out[f"{rel}:jpeg_q20"] = (hr, _jpeg(hr, 20))
   out["Set5/bird.png:identical"] = (out["Set5/bird.png:jpeg_q20"][0],) * 2
   return out
