@@ -12,7 +12,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(REPO, "sr_jax")
 CLIS = {"sr_jax.main", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.import_weights", "sr_jax.fetch_data",
-        "sr_jax.pretrained", "sr_jax.export"}
+        "sr_jax.pretrained", "sr_jax.export", "sr_jax.interpolate"}
 # Optional or heavy dependencies that may be imported inside a function (only where they are needed).
 LAZY_OK = {"torch", "tensorflow", "tensorflow_datasets", "matplotlib", "matplotlib.pyplot", "jax2onnx", "onnxruntime",
            "jax.experimental"}  # jax.experimental: jax2tf, which imports TensorFlow.
