@@ -5,8 +5,11 @@ shape serves every tile), clamped inside the image so a window only ever holds r
 contributes its core, at least ``overlap`` pixels away from any window edge that is not an image edge. With
 ``overlap`` >= the model's receptive-field radius every output pixel sees exactly the context it sees in
 full-image inference, so tiled equals full to float precision (the default for convolutional networks).
-Attention models (SwinIR) see the whole image and anchor their windows to the tile: their default overlap is
-the architecture's ``tile_overlap``, measured to keep the difference invisible (docs/models.md); RCAN's channel
+Attention models (SwinIR, HAT) anchor their windows to a grid (``registry.window_grid``) and pad their input
+to its multiples: the image is reflect-padded to the grid as the model would pad it, tile and overlap are
+rounded up to grid multiples, so every tile partitions its windows exactly as the whole image does; what still
+differs is attention across a tile's edge (masked in the tile as at an image edge), which the overlap
+(``tile_overlap``, measured in docs/models.md) keeps away from the tile's core. RCAN's channel
 attention averages over the tile, so its tiles differ slightly too. Windows run in batches of ``batch_size``.
 
 ``batch`` runs several same-size images that each fit in one window together, ``batch_size`` at a time (a folder
@@ -42,6 +45,9 @@ class Upscaler:
     self.receptive_field = registry.receptive_field(model_cfg)
     self.tile = tile
     self.overlap = registry.tile_overlap(model_cfg) if overlap is None else overlap
+    self.grid = registry.window_grid(model_cfg)
+    if self.grid > 1:  # Tiles on the model's window grid (see the module docstring).
+      self.tile, self.overlap = (-(-v // self.grid) * self.grid for v in (self.tile, self.overlap))
     self.batch_size = batch_size
     self.self_ensemble = self_ensemble
     self.progress = progress
@@ -79,6 +85,10 @@ class Upscaler:
 
   def _tiled(self, lr: np.ndarray) -> np.ndarray:
     h, w = lr.shape[:2]
+    ph, pw = -h % self.grid, -w % self.grid
+    if (ph or pw) and (self.tile + 2 * self.overlap < h or self.tile + 2 * self.overlap < w):
+      padded = np.pad(lr, ((0, ph), (0, pw)) + ((0, 0),) * (lr.ndim - 2), mode="reflect")
+      return self._tiled(padded)[:h * self.scale, :w * self.scale]
     s, m = self.scale, self.overlap
     win_h, win_w = min(h, self.tile + 2 * m), min(w, self.tile + 2 * m)
     if win_h == h and win_w == w:

@@ -115,6 +115,23 @@ def test_tiled_inference_at_the_default_overlap_is_close_to_whole():
   assert np.abs(tiled - whole).mean() * 255 < 0.1 and np.abs(tiled - whole).max() * 255 < 2
 
 
+def test_tiles_sit_on_the_window_grid_of_an_image_whose_sides_are_not_multiples():
+  """A 61x93 crop (no side a multiple of the window 4): the image is padded to the grid and tile/overlap are
+  rounded up to it, so tiles partition their windows as the whole image does (off the grid, the end tiles'
+  windows fell between the whole image's and a trained SwinIR-light differed by 22 levels on Set14 baboon)."""
+  m = _model(scale=2, **{k: v for k, v in TINY.items() if k != "name"})
+  graphdef, params = nnx.split(registry.build_generator(m, seed=3))
+  from skimage import data
+  lr = data.astronaut()[100:161, 150:243]
+  whole = inference.Upscaler(graphdef, params, m)(lr)
+  up = inference.Upscaler(graphdef, params, m, tile=15, overlap=7)
+  assert (up.tile, up.overlap, up.grid) == (16, 8, 4)
+  aligned = np.abs(up(lr) - whole)
+  up.grid = 1  # The same tiles, off the grid.
+  off = np.abs(up(lr) - whole)
+  assert aligned.shape == (122, 186, 3) and aligned.max() * 255 < 1.0 < off.max() * 255
+
+
 def test_bf16_is_close_to_float32():
   m = _model(scale=3, **{k: v for k, v in TINY.items() if k != "name"})
   graphdef, params = nnx.split(registry.build_generator(m, seed=1))

@@ -36,6 +36,9 @@ class Architecture:
   tile_overlap: Callable[[ModelConfig], int] | None = None
   # The smallest input side an export with symbolic sizes accepts (padding to window multiples needs it).
   min_side: Callable[[ModelConfig], int] = lambda m: 4
+  # Attention windows anchored to a grid of this many LR pixels from the top-left (the input is reflect-padded
+  # to its multiples inside): tiles on that grid partition their windows as the whole image does.
+  window_grid: Callable[[ModelConfig], int] = lambda m: 1
 
 
 _RDN_FIELDS = ("scale", "num_blocks", "num_layers", "growth", "features", "channels")
@@ -91,7 +94,8 @@ ARCHITECTURES: dict[str, Architecture] = {
                                                                 m.resi_connection),
         flops_per_output_pixel=lambda m: swinir.flops_per_output_pixel(
             **{k: m[k] for k in _SWINIR_FIELDS if k != "num_heads"}),
-        tile_overlap=lambda m: 4 * m.window_size, min_side=lambda m: max(4, m.window_size)),
+        tile_overlap=lambda m: 4 * m.window_size, min_side=lambda m: max(4, m.window_size),
+        window_grid=lambda m: m.window_size),
     "hat": Architecture(  # num_blocks RHAGs of num_layers HABs; HAT 180 features, HAT-S 144 (compress/squeeze 24).
         build=lambda m, rngs: hat.HAT(**{k: m[k] for k in _HAT_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
         fields=_HAT_FIELDS,
@@ -99,7 +103,8 @@ ARCHITECTURES: dict[str, Architecture] = {
                                                              m.overlap_ratio),
         flops_per_output_pixel=lambda m: hat.flops_per_output_pixel(
             **{k: m[k] for k in _HAT_FIELDS if k not in ("num_heads", "squeeze")}),
-        tile_overlap=lambda m: 2 * m.window_size, min_side=lambda m: max(4, m.window_size)),
+        tile_overlap=lambda m: 2 * m.window_size, min_side=lambda m: max(4, m.window_size),
+        window_grid=lambda m: m.window_size),
     "isr_rdn": Architecture(  # idealo ISR's RDN (its up-sampler), for its published weights.
         build=lambda m, rngs: isr.ISRRDN(**{k: m[k] for k in _RDN_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
         fields=_RDN_FIELDS,
@@ -166,6 +171,10 @@ def tile_overlap(model_cfg: ModelConfig) -> int:
 
 def min_side(model_cfg: ModelConfig) -> int:
   return architecture(model_cfg).min_side(model_cfg)
+
+
+def window_grid(model_cfg: ModelConfig) -> int:
+  return architecture(model_cfg).window_grid(model_cfg)
 
 
 def flops_per_output_pixel(model_cfg: ModelConfig) -> float:
