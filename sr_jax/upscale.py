@@ -12,7 +12,8 @@ alpha (upscaled by bicubic), palette/16-bit/CMYK become 8-bit RGB, EXIF orientat
 ``<name>_x<scale>.<ext>`` in --output (format from --ext, default the input's; names that would collide carry
 the input's extension); ICC profile, EXIF and DPI are kept; JPEG/WebP are written at --quality (95). An input
 is never overwritten; an unreadable file is reported and skipped (exit status 1), the rest go on.
-Large images are processed in tiles (--tile LR pixels, overlapping by the receptive field: seam-free); same-size
+Large images are processed in tiles (--tile LR pixels, overlapping by the receptive field: seam-free; 'auto',
+the default, is 192 on a CPU and whole images on an accelerator, tiled if its memory runs out); same-size
 images that fit in one tile run --batch_size at a time (a folder of frames).
 """
 
@@ -33,7 +34,8 @@ flags.DEFINE_string("step", "best", "With --workdir: 'best', 'latest' or a step 
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Output folder (created if missing).")
 flags.DEFINE_string("ext", None, "Output format by extension: png, jpg, webp, bmp, tif (default: the input's).")
-flags.DEFINE_integer("tile", 192, "LR tile side for tiled inference; 0 processes each image whole.", lower_bound=0)
+flags.DEFINE_string("tile", "auto", "LR tile side for tiled inference; 0 processes each image whole; 'auto': "
+                    f"{inference.CPU_TILE} on a CPU, whole images on an accelerator (tiles if its memory runs out).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field: exact).",
                      lower_bound=0)
 flags.DEFINE_integer("batch_size", 4, "Tiles, or same-size images that fit one tile, per forward pass.",
@@ -59,6 +61,7 @@ def main(argv):
     raise app.UsageError(f"--outscale={FLAGS.outscale}: give a final scale in (0, 16]")
   try:
     ext = upscale_lib.check_ext(FLAGS.ext)
+    tile = inference.parse_tile(FLAGS.tile)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   if FLAGS.checkpoint:
@@ -75,7 +78,7 @@ def main(argv):
                                                    raw_weights=FLAGS.raw_weights)
   scale = FLAGS.outscale or config.model.scale
   jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext)
-  upscaler = inference.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, overlap=FLAGS.overlap,
+  upscaler = inference.Upscaler(graphdef, params, config.model, tile=tile, overlap=FLAGS.overlap,
                                 batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True)
   done, failed = upscale_lib.upscale_files(upscaler, jobs, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
                                           outscale=FLAGS.outscale, progress=True)

@@ -69,3 +69,44 @@ def test_batch_of_same_size_images_equals_one_at_a_time(model_parts, self_ensemb
   batched = up.batch(lrs)
   for lr, out in zip(lrs, batched):
     np.testing.assert_allclose(out, up(lr), atol=1e-5)
+
+
+def test_tile_flag_values():
+  assert inference.parse_tile("auto") == inference.parse_tile("AUTO") == "auto"
+  assert inference.parse_tile("0") == 0 and inference.parse_tile(" 192 ") == 192 and inference.parse_tile(64) == 64
+  for bad in ("-1", "abc", "1.5", ""):
+    with pytest.raises(ValueError, match="--tile"):
+      inference.parse_tile(bad)
+
+
+class _SmallDevice(inference.Upscaler):
+  """A device that runs out of memory above ``limit`` LR pixels in one call (as jax reports it)."""
+  limit = 1000
+
+  def _run(self, batch):
+    if batch.shape[0] * batch.shape[1] * batch.shape[2] > self.limit:
+      raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1234 bytes.")
+    return super()._run(batch)
+
+
+def test_auto_tile_is_whole_on_an_accelerator_and_tiles_when_memory_runs_out(model_parts, monkeypatch):
+  config, graphdef, params = model_parts
+  assert inference.Upscaler(graphdef, params, config.model, tile="auto").tile == inference.CPU_TILE  # This CPU.
+  monkeypatch.setattr(inference.jax, "default_backend", lambda: "gpu")
+  monkeypatch.setattr(inference, "AUTO_TILES", (16, 8, 4))
+  rng = np.random.default_rng(5)
+  small, big = (rng.integers(0, 256, s).astype(np.uint8) for s in ((12, 14, 3), (40, 37, 3)))
+  whole = inference.Upscaler(graphdef, params, config.model)
+  up = _SmallDevice(graphdef, params, config.model, tile="auto", batch_size=1)
+  assert up.tile == 0
+  np.testing.assert_allclose(up(small), whole(small), atol=1e-5)  # Fits: whole, no tiling.
+  assert up.tile == 0
+  # 40x37 whole does not fit; tiles of 16 (+2x9 overlap: 34² windows) neither; tiles of 8 (26² windows) do.
+  np.testing.assert_allclose(up(big), whole(big), atol=1e-5)
+  assert (up.tile, up.overlap) == (8, 9)
+  np.testing.assert_allclose(up(big), whole(big), atol=1e-5)  # The tile that worked is kept.
+  # A given tile is the user's: the error is theirs to see, as is any other error.
+  with pytest.raises(RuntimeError, match="RESOURCE_EXHAUSTED"):
+    _SmallDevice(graphdef, params, config.model, tile=0)(big)
+  with pytest.raises(RuntimeError, match="RESOURCE_EXHAUSTED"):
+    _SmallDevice(graphdef, params, config.model, tile="auto", batch_size=64)(big)  # Even the smallest tile fails.
