@@ -7,10 +7,13 @@ sizes, L1, on T91+BSD200, two seeds.
   python -m experiments.arch_report runs/arch_study_x4 --bench=experiments/results/arch_bench_2026-12-02.jsonl \
       --out=experiments/results/arch_study_x4
 
+  python -m experiments.archive_runs --root=runs/arch_study_x4 --to=experiments/results/arch_study_x4/runs
+
 Finished members' small files (config.json, launch.json, validation.json, eval/summary.json, eval/table.md) are
-kept in experiments/results/arch_study_x4/runs/ so the study goes on on another machine: copy them into the
-root first (``mkdir -p runs/arch_study_x4 && cp -r experiments/results/arch_study_x4/runs/* runs/arch_study_x4/``;
-the launcher skips members whose launch.json says done) and arch_report reads that folder directly.
+kept in experiments/results/arch_study_x4/runs/ (the last command) so the study goes on on another machine: copy
+them into the root first (``mkdir -p runs/arch_study_x4 && cp -r experiments/results/arch_study_x4/runs/*
+runs/arch_study_x4/``; the launcher skips members whose launch.json says done) and arch_report reads that folder
+directly.
 
 Budget and data: the x4 loss study's (configs/rdn_291_x4.py: 16x16 LR / 64x64 HR patches, batch 16, Adam 1e-3
 cosine, 3000 steps from scratch, L1, validation on Set5). Sizes: each picked so that a train step takes 0.19-0.33

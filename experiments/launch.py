@@ -1,6 +1,7 @@
 r"""Runs every member of a sweep in its own workdir.
 
   python -m experiments.launch experiments/loss_study.py --root=runs/loss_study [--parallel=2] [--dry_run]
+      [--only=NAME,NAME]
       [--evaluate=Set5,Set14,B100 [--eval_metrics=psnr,ssim,lpips,niqe] [--eval_step=latest]]
 
 Each member trains with ``sr_jax.main`` in ROOT/<name from its overrides>, logging to train.log there, and its
@@ -35,6 +36,7 @@ flags.DEFINE_bool("dry_run", False, "Print the commands only.")
 flags.DEFINE_list("evaluate", [], "After training, evaluate each member on these datasets (sr_jax.evaluate).")
 flags.DEFINE_list("eval_metrics", ["psnr", "ssim"], "Metrics of that evaluation (sr_jax.evaluate --metrics).")
 flags.DEFINE_string("eval_step", "best", "Checkpoint that evaluation scores: 'best', 'latest' or a step.")
+flags.DEFINE_list("only", [], "Run only these members (their names as --dry_run lists them), in the sweep's order.")
 
 
 def _status(workdir: str) -> dict:
@@ -64,9 +66,11 @@ class Evaluation(NamedTuple):
 
 
 def run_member(base: str, root: str, member: sweep_lib.Member, evaluation: Evaluation,
-               needs: Sequence[concurrent.futures.Future] = (), index: int = 0) -> dict:
+               needs: Sequence[concurrent.futures.Future] = (), index: int = 0, retrain: bool = False) -> dict:
   workdir = os.path.join(root, member.name)
   previous = _status(workdir)
+  if retrain:  # Done, but without the files a later member reads (an archived record): trained again.
+    previous = {}
   if previous.get("status") == "done":
     if (previous.get("label"), previous.get("index")) != (member.label, index):  # The sweep file was edited.
       _write_status(workdir, {**previous, "label": member.label, "index": index})
@@ -97,16 +101,63 @@ def run_member(base: str, root: str, member: sweep_lib.Member, evaluation: Evalu
   return status
 
 
-def launch(sweep_file: str, root: str, *, parallel: int = 1, evaluation: Evaluation = Evaluation()
-           ) -> list[dict]:
-  base, members = sweep_lib.load(sweep_file)
+def select(members: Sequence[sweep_lib.Member], only: Sequence[str], root: str) -> list[sweep_lib.Member]:
+  """The members named in ``only`` (all when empty); refused: unknown names, and a member that reads another that
+  is neither selected nor done in ``root``."""
+  if not only:
+    return list(members)
+  names = [m.name for m in members]
+  unknown = [n for n in only if n not in names]
+  if unknown:
+    raise ValueError(f"--only: no member named {', '.join(unknown)} in this sweep; its members: {', '.join(names)}")
+  chosen = [m for m in members if m.name in only]
+  for m in chosen:
+    for need in m.needs():
+      if need not in only and _status(os.path.join(root, need)).get("status") != "done":
+        raise ValueError(f"--only: {m.name} reads {need}, which is not finished in {root}: add {need} to --only")
+  return chosen
+
+
+def missing_inputs(members: Sequence[sweep_lib.Member], root: str) -> set[str]:
+  """Finished members (launch.json 'done') lacking a path that a member still to run reads from them, e.g. the
+  checkpoint a fine-tune starts from, when the finished member's record was copied from an archive
+  (experiments/archive_runs.py keeps no checkpoints): these train again."""
+  stale = set()
+  for m in members:
+    if _status(os.path.join(root, m.name)).get("status") == "done":
+      continue
+    for key, path in m.resolved(root).items():
+      if not (isinstance(m.overrides[key], str) and sweep_lib.ROOT in m.overrides[key]):
+        continue
+      for need in m.needs():
+        workdir = os.path.join(root, need)
+        if path == workdir:  # A whole workdir is read for its checkpoints.
+          path = os.path.join(workdir, "checkpoints")
+        if path.startswith(workdir + os.sep) and not os.path.exists(path) and \
+            _status(workdir).get("status") == "done":
+          stale.add(need)
+  return stale
+
+
+def launch(sweep_file: str, root: str, *, parallel: int = 1, evaluation: Evaluation = Evaluation(),
+           only: Sequence[str] = ()) -> list[dict]:
+  base, every = sweep_lib.load(sweep_file)
+  members = select(every, only, root)
+  position = {m.name: i for i, m in enumerate(every)}  # Reports list members in the sweep file's order.
+  retrain = missing_inputs(members, root)
+  left_out = sorted(retrain - {m.name for m in members})
+  if left_out:
+    raise ValueError(f"--only: {', '.join(left_out)} must train again (its workdir lacks what a selected member "
+                     f"reads, e.g. an archived record without checkpoints): add it to --only")
   os.makedirs(root, exist_ok=True)
   # A member waits for the members it reads; they come earlier in the file, so they are already submitted
   # (running or queued before it) and the pool cannot deadlock.
   futures: dict[str, concurrent.futures.Future] = {}
   with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-    for i, m in enumerate(members):
-      futures[m.name] = pool.submit(run_member, base, root, m, evaluation, [futures[n] for n in m.needs()], i)
+    for m in members:
+      futures[m.name] = pool.submit(run_member, base, root, m, evaluation,
+                                    [futures[n] for n in m.needs() if n in futures], position[m.name],
+                                    m.name in retrain)
     return [f.result() for f in futures.values()]
 
 
@@ -117,11 +168,18 @@ def main(argv):
     raise app.UsageError("--root is required")
   if FLAGS.dry_run:
     base, members = sweep_lib.load(argv[1])
+    try:
+      members = select(members, FLAGS.only, FLAGS.root)
+    except ValueError as e:
+      raise app.UsageError(str(e)) from e
     for m in members:
       print(shlex.join(sweep_lib.command_line(base, os.path.join(FLAGS.root, m.name), m.resolved(FLAGS.root))))
     return
   evaluation = Evaluation(FLAGS.evaluate, FLAGS.eval_metrics, FLAGS.eval_step, common_flags.DATA_DIR.value)
-  results = launch(argv[1], FLAGS.root, parallel=FLAGS.parallel, evaluation=evaluation)
+  try:
+    results = launch(argv[1], FLAGS.root, parallel=FLAGS.parallel, evaluation=evaluation, only=FLAGS.only)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
   print(f"{'member':40s} status          seconds")
   for r in results:
     print(f"{r['name']:40s} {r['status']:15s} {r.get('seconds') or 0:8.1f}"

@@ -87,6 +87,28 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert "Initialised" in open(os.path.join(root, "ft", "train.log")).read()
   again = {r["name"]: r for r in launch.launch(str(sweep), root, parallel=1)}
   assert again["seed=0"]["status"] == "skipped (done)" and again["scale=5"]["status"] == "failed"
+  assert [r["name"] for r in launch.launch(str(sweep), root, only=["ft"])] == ["ft"]  # Its start is done: allowed.
+  with pytest.raises(ValueError, match="no member named nope in this sweep; its members: seed=0, "):
+    launch.launch(str(sweep), root, only=["nope"])
+  with pytest.raises(ValueError, match="from_bad reads scale=5, which is not finished"):
+    launch.launch(str(sweep), root, only=["from_bad"])
+  # The archive keeps the finished members' small files (never a failed one, never checkpoints); copied into a
+  # new root, the launcher skips them, and a member whose start it lacks trains again.
+  from experiments import archive_runs
+  kept = tmp_path / "archive"
+  assert archive_runs.archive(root, str(kept)) == ["ft", "seed=0", "seed=1,num_steps=4"]
+  assert archive_runs.archive(root, str(kept)) == ["ft", "seed=0", "seed=1,num_steps=4"]  # Again: replaced whole.
+  assert sorted(os.listdir(kept / "seed=0")) == ["config.json", "launch.json", "validation.json"]
+  assert sorted(os.listdir(kept)) == ["ft", "seed=0", "seed=1,num_steps=4"]
+  root2 = tmp_path / "elsewhere"
+  import shutil
+  shutil.copytree(kept, root2)
+  _, members = sweep_lib.load(str(sweep))
+  assert launch.missing_inputs(members, str(root2)) == set()  # Every reader of seed=0 is done.
+  os.remove(root2 / "ft" / "launch.json")  # ft to run again: it reads seed=0's checkpoints, which were not kept.
+  assert launch.missing_inputs(members, str(root2)) == {"seed=0"}
+  with pytest.raises(ValueError, match="seed=0 must train again"):
+    launch.launch(str(sweep), str(root2), only=["ft"])
 
   out = report.build(root, data_dir=data_dir, grid_images=2)
   md = open(os.path.join(out, "report.md")).read()

@@ -1,0 +1,78 @@
+r"""Keeps a sweep's finished members as small files in the repository, so that its report can be rebuilt and the
+sweep can go on from another machine or session (the runs/ folder is not kept between them).
+
+  python -m experiments.archive_runs --root=runs/arch_study_x4 --to=experiments/results/arch_study_x4/runs
+
+For every member whose launch.json says done: config.json, launch.json, validation.json, eval/summary.json and
+eval/table.md (what experiments.report and experiments.arch_report read), never checkpoints. Each member is
+written into a temporary folder beside --to and renamed into place, so an interrupted copy leaves the previous
+archive of that member whole. To go on elsewhere: ``mkdir -p runs/X && cp -r TO/* runs/X/``, then the
+launcher skips those members; a member whose checkpoint a later member reads (a fine-tune's start) trains again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+from absl import app, flags
+
+from sr_jax import cli
+
+flags.DEFINE_string("root", None, "The sweep's root (the launcher's --root).")
+flags.DEFINE_string("to", None, "The archive folder (created if missing).")
+flags.mark_flags_as_required(["root", "to"])
+FLAGS = flags.FLAGS
+
+FILES = ("config.json", "launch.json", "validation.json", os.path.join("eval", "summary.json"),
+         os.path.join("eval", "table.md"))
+
+
+def archive(root: str, dest: str) -> list[str]:
+  """Copies the finished members' small files from ``root`` to ``dest``; returns the members archived."""
+  if not os.path.isdir(root):
+    raise FileNotFoundError(f"{root}: no such sweep root")
+  os.makedirs(dest, exist_ok=True)
+  done = []
+  for name in sorted(os.listdir(root)):
+    src = os.path.join(root, name)
+    try:
+      with open(os.path.join(src, "launch.json")) as f:
+        if json.load(f).get("status") != "done":
+          continue
+    except (OSError, ValueError):
+      continue
+    tmp = tempfile.mkdtemp(prefix=f".{name}.", dir=dest)
+    try:
+      for rel in FILES:
+        if os.path.isfile(os.path.join(src, rel)):
+          os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
+          shutil.copyfile(os.path.join(src, rel), os.path.join(tmp, rel))
+      target = os.path.join(dest, name)
+      if os.path.isdir(target) and not os.path.islink(target):
+        old = tempfile.mkdtemp(prefix=f".{name}.old.", dir=dest)
+        os.rename(target, os.path.join(old, name))
+        os.rename(tmp, target)
+        shutil.rmtree(old)
+      else:
+        if os.path.lexists(target):
+          raise FileExistsError(f"{target} exists and is not a folder: not replaced")
+        os.rename(tmp, target)
+    finally:
+      if os.path.isdir(tmp):
+        shutil.rmtree(tmp)
+    done.append(name)
+  return done
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}: give --root and --to")
+  names = archive(FLAGS.root, FLAGS.to)
+  print(f"{len(names)} finished member(s) archived into {FLAGS.to}: {', '.join(names) or '-'}")
+
+
+if __name__ == "__main__":
+  cli.run(main)
