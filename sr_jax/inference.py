@@ -15,8 +15,8 @@ attention averages over the tile, so its tiles differ slightly too. Windows run 
 ``tile="auto"`` (sr-upscale's default) picks by backend: tiles of ``CPU_TILE`` on a CPU (host memory stays
 bounded), the whole image on an accelerator (one H200: Real-ESRGAN x4plus on a 1080p input whole in 1.1 s, in
 256-pixel tiles 21 s, since the exact overlap is its 350-pixel receptive field). Where the device runs out of
-memory the same image is retried in tiles, from ``AUTO_TILES[0]`` down, and the tile that worked is kept for the
-images after it.
+memory the same image is retried in tiles, one window per call, from ``AUTO_TILES[0]`` down, and the tile that
+worked is kept for the images after it.
 
 ``batch`` runs several same-size images that each fit in one window together, ``batch_size`` at a time (a folder
 of frames or thumbnails): the same memory bound as tiles, results equal to one at a time to float rounding.
@@ -147,9 +147,10 @@ class Upscaler:
       smaller = [t for t in AUTO_TILES if self.tile == 0 or t < self.tile]
       if not (self.auto and _out_of_memory(e) and smaller):
         raise
-      logging.warning("out of device memory with %s; retrying in tiles of %d LR pixels",
+      logging.warning("out of device memory with %s; retrying in tiles of %d LR pixels, one at a time",
                       f"tiles of {self.tile}" if self.tile else "the whole image", smaller[0])
       self.tile = -(-smaller[0] // self.grid) * self.grid
+      self.batch_size = 1  # Windows this large fill the device one by one.
       return self._once(lr)
 
   def __call__(self, lr: np.ndarray) -> np.ndarray:

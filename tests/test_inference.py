@@ -97,16 +97,19 @@ def test_auto_tile_is_whole_on_an_accelerator_and_tiles_when_memory_runs_out(mod
   rng = np.random.default_rng(5)
   small, big = (rng.integers(0, 256, s).astype(np.uint8) for s in ((12, 14, 3), (40, 37, 3)))
   whole = inference.Upscaler(graphdef, params, config.model)
-  up = _SmallDevice(graphdef, params, config.model, tile="auto", batch_size=1)
+  up = _SmallDevice(graphdef, params, config.model, tile="auto", batch_size=4)
   assert up.tile == 0
   np.testing.assert_allclose(up(small), whole(small), atol=1e-5)  # Fits: whole, no tiling.
   assert up.tile == 0
   # 40x37 whole does not fit; tiles of 16 (+2x9 overlap: 34² windows) neither; tiles of 8 (26² windows) do.
   np.testing.assert_allclose(up(big), whole(big), atol=1e-5)
-  assert (up.tile, up.overlap) == (8, 9)
+  assert (up.tile, up.overlap, up.batch_size) == (8, 9, 1)
   np.testing.assert_allclose(up(big), whole(big), atol=1e-5)  # The tile that worked is kept.
   # A given tile is the user's: the error is theirs to see, as is any other error.
   with pytest.raises(RuntimeError, match="RESOURCE_EXHAUSTED"):
     _SmallDevice(graphdef, params, config.model, tile=0)(big)
+  tiny = _SmallDevice(graphdef, params, config.model, tile="auto", batch_size=4)
+  tiny.limit = 100  # Even the smallest tile's window (4 + 2x9 = 22² pixels) does not fit.
   with pytest.raises(RuntimeError, match="RESOURCE_EXHAUSTED"):
-    _SmallDevice(graphdef, params, config.model, tile="auto", batch_size=64)(big)  # Even the smallest tile fails.
+    tiny(big)
+  assert (tiny.tile, tiny.batch_size) == (4, 1)  # Tried down to the last tile, one window at a time.
