@@ -131,9 +131,8 @@ def missing_inputs(members: Sequence[sweep_lib.Member], root: str) -> set[str]:
         continue
       for need in m.needs():
         workdir = os.path.join(root, need)
-        if path == workdir:  # A whole workdir is read for its checkpoints.
-          path = os.path.join(workdir, "checkpoints")
-        if path.startswith(workdir + os.sep) and not os.path.exists(path) and \
+        target = os.path.join(workdir, "checkpoints") if path == workdir else path  # A workdir: its checkpoints.
+        if target.startswith(workdir + os.sep) and not os.path.exists(target) and \
             _status(workdir).get("status") == "done":
           stale.add(need)
   return stale

@@ -33,7 +33,8 @@ flags.DEFINE_list("scales", None, "Scales to evaluate (default: the run's scale;
 flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval, or ./eval_bicubic).")
 flags.DEFINE_bool("raw_weights", False, "Score the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
-flags.DEFINE_integer("tile", 0, "LR tile size for tiled inference (0: whole images).", lower_bound=0)
+flags.DEFINE_string("tile", "0", "LR tile size for tiled inference (0: whole images, exact for every architecture; "
+                    "'auto': as sr-upscale, tiles on a CPU, whole on an accelerator unless its memory runs out).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).",
                      lower_bound=0)
 flags.DEFINE_enum("heatmaps", "worst", error_maps.HEATMAP_MODES, "|HR - SR| heatmaps: of the 5 images with the "
@@ -77,6 +78,10 @@ def main(argv):
     scales = [0]
   if scales and not all(2 <= s <= 8 for s in scales):
     raise app.UsageError(f"--scales={','.join(FLAGS.scales)}: give integers from 2 to 8, e.g. --scales=2,3,4")
+  try:
+    tile = inference.parse_tile(FLAGS.tile)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   for name in ("tfds_data_dir", "tfds_manual_dir"):
     if FLAGS[name].value and not os.path.isdir(FLAGS[name].value):
       raise app.UsageError(f"--{name}={FLAGS[name].value} is not a folder")
@@ -91,7 +96,7 @@ def main(argv):
       what = FLAGS.pretrained or f"the checkpoint in {workdir}"
       raise app.UsageError(f"scale mismatch: {what} is a x{run_scale} model; "
                            f"--scales={','.join(map(str, scales))} asks for others")
-    upscalers = {run_scale: inference.Upscaler(run.graphdef, run.params, run.config.model, tile=FLAGS.tile,
+    upscalers = {run_scale: inference.Upscaler(run.graphdef, run.params, run.config.model, tile=tile,
                                                overlap=FLAGS.overlap, self_ensemble=FLAGS.self_ensemble)}
     output_dir = FLAGS.output_dir or (f"eval_{FLAGS.pretrained}" if FLAGS.pretrained else os.path.join(workdir, "eval"))
     name = FLAGS.pretrained or f"{run.config.model.name.upper()}"
