@@ -40,6 +40,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.resi_connection = "1conv"  # swinir: '1conv' or '3conv' (real-world large); hat: or 'identity'.
   config.model.compress_ratio = 3  # hat: the conv branch's channel reduction (HAT 3, HAT-S 24).
   config.model.overlap_ratio = 0.5  # hat: overlapping cross-attention windows are window x (1 + this).
+  # swinir/hat: stochastic depth in training, rising linearly over the layers from 0 to this (the references
+  # train with 0.1); no effect on inference, evaluation or exports.
+  config.model.drop_path_rate = 0.0
   config.model.activation = "prelu"  # srvgg only: 'prelu' (the published models), 'relu' or 'leakyrelu'.
   config.model.dtype = "float32"  # Compute dtype: float32, or bfloat16 (parameters stay float32).
   # How convolutions run: 'auto' ('wide' on CPU, 'xla' elsewhere), 'xla' (batched lax.conv) or 'wide' (batch laid

@@ -102,6 +102,9 @@ def _validate_model(m: ml_collections.ConfigDict) -> None:
   _require(m.resi_connection in connections, "model.resi_connection", m.resi_connection,
            ", ".join(map(repr, connections)) + f" for model.name={m.name!r}")
   _require(m.overlap_ratio >= 0, "model.overlap_ratio", m.overlap_ratio, "a ratio >= 0 (HAT's 0.5)")
+  _require(0 <= m.drop_path_rate < 1, "model.drop_path_rate", m.drop_path_rate, "a rate in [0, 1) (SwinIR's 0.1)")
+  _require(m.drop_path_rate == 0 or m.name in ("swinir", "hat"), "model.drop_path_rate", m.drop_path_rate,
+           f"0 for model.name={m.name!r} (stochastic depth is SwinIR's and HAT's)")
   if m.name in ("swinir", "hat"):
     _validate_windowed(m)
   if m.name == "hat":

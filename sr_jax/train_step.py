@@ -24,6 +24,9 @@ from sr_jax.models import registry
 from sr_jax.state import DiscState, Optimizers, TrainState
 
 
+DROP_PATH_STREAM = 0xD9  # Keeps the stochastic-depth keys apart from other uses of config.seed.
+
+
 def to_unit(x: jax.Array) -> jax.Array:
   """uint8 pixels -> float32 in [0, 1]."""
   return x.astype(jnp.float32) / 255.0
@@ -106,11 +109,20 @@ def _accumulate(fn: Callable, n: int, *xs: jax.Array) -> dict:
   return jax.tree.map(lambda a: a / n, total)
 
 
+def drop_path_keys(seed: int, step: jax.Array, batch_size: int) -> jax.Array:
+  """Stochastic depth's keys (SwinIR/HAT with model.drop_path_rate > 0): one per image, a function of the seed,
+  the step and the image's row in the batch alone, so the draws do not depend on devices, micro-batches or
+  restarts (an accumulating run draws what the whole batch would)."""
+  step_key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), DROP_PATH_STREAM), step)
+  return jax.vmap(jax.random.fold_in, (None, 0))(step_key, jnp.arange(batch_size))
+
+
 def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, graphdef: nnx.GraphDef,
                tx: optax.GradientTransformation, loss: losses.GeneratorLoss,
                learning_rate_fn: Callable[[jax.Array], jax.Array], disc_graphdef: nnx.GraphDef | None = None,
                disc_tx: optax.GradientTransformation | None = None, ema_decay: float = 0.0,
-               gan_loss: str = "ragan", grad_accum_steps: int = 1) -> tuple[TrainState, dict[str, Any]]:
+               gan_loss: str = "ragan", grad_accum_steps: int = 1, drop_path_seed: int | None = None
+               ) -> tuple[TrainState, dict[str, Any]]:
   """One generator update, then (adversarial training) one discriminator update on the same batch; the EMA of
   the generator's parameters (when the state keeps one) follows the update: ema = d_t * ema + (1 - d_t) * params
   with d_t = min(d, (1 + t) / (10 + t)) at step t (``ema_decay_at``). With ``grad_accum_steps`` = n > 1 both
@@ -118,18 +130,18 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
 
   ``frozen`` holds arrays the losses read but never train (the perceptual VGG): an argument, so they are
   neither baked into the compiled program nor differentiated nor in any optimizer state.
+  ``drop_path_seed``: stochastic depth on, with ``drop_path_keys``.
   """
   gan = state.disc is not None
   g_adv, d_adv = losses.GAN_LOSSES[gan_loss]
   d_stats = _power_iteration(state.disc, state.disc_stats, disc_graphdef) if gan else state.disc_stats
 
-  def micro(lr_u8, hr_u8):
+  def micro(lr_u8, hr_u8, *keys):  # keys: (per-image keys,) with stochastic depth, else ().
     lr_img, hr_img = to_unit(lr_u8), to_unit(hr_u8)
-    ema_pred = (jax.lax.stop_gradient(nnx.merge(graphdef, state.ema_params)(lr_img)) if loss.needs_ema
-                else None)
+    ema_pred = jax.lax.stop_gradient(nnx.merge(graphdef, state.ema_params)(lr_img)) if loss.needs_ema else None
 
     def g_loss_fn(params):
-      pred = nnx.merge(graphdef, params)(lr_img)
+      pred = nnx.merge(graphdef, params)(lr_img, *keys)
       terms = loss.terms(pred, hr_img, frozen, ema_pred)
       if gan:  # ESRGAN: the discriminator is fixed during the generator update.
         disc = _merge_disc(disc_graphdef, jax.lax.stop_gradient(state.disc.params), d_stats)
@@ -144,7 +156,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
       out.update(d_loss=d_loss, d_grads=d_grads, real=jnp.mean(real_logits), fake=jnp.mean(fake_logits))
     return out
 
-  out = _accumulate(micro, grad_accum_steps, batch["lr"], batch["hr"])
+  keys = () if drop_path_seed is None else (drop_path_keys(drop_path_seed, state.step, batch["lr"].shape[0]),)
+  out = _accumulate(micro, grad_accum_steps, batch["lr"], batch["hr"], *keys)
   total, grads = out["total"], out["grads"]
   grad_norm = optax.tree.norm(grads)
   finite = jnp.isfinite(total) & jnp.isfinite(grad_norm)
@@ -195,7 +208,8 @@ def build(config: ml_collections.ConfigDict, opt: Optimizers) -> tuple[Callable,
   step = functools.partial(train_step, graphdef=registry.generator_graphdef(config.model), tx=opt.tx, loss=loss,
                            learning_rate_fn=opt.schedule, disc_graphdef=disc_graphdef, disc_tx=opt.disc_tx,
                            ema_decay=float(config.train.ema_decay), gan_loss=config.gan.loss,
-                           grad_accum_steps=int(config.train.grad_accum_steps))
+                           grad_accum_steps=int(config.train.grad_accum_steps),
+                           drop_path_seed=int(config.seed) if config.model.drop_path_rate > 0 else None)
   if config.train.steps_per_dispatch > 1:
     step = functools.partial(scan_steps, step)
   return step, frozen

@@ -13,7 +13,9 @@ the official ``hat/archs/hat_arch.py`` of XPixelGroup/HAT (same names; SwinIR's 
 
 The network does not pad; HAT's model pads the input to window multiples (reflect) and crops the output, which
 sr_jax's HAT does itself. HAT: 180 features, 6 x 6 blocks, window 16, compress 3, squeeze 30 (20.8M parameters
-at x4); HAT-S: 144 features, compress 24, squeeze 24. Stochastic depth is not modelled (see ``models/swinir.py``).
+at x4); HAT-S: 144 features, compress 24, squeeze 24. Stochastic depth (``drop_path_rate``, the reference's 0.1)
+drops a HAB's attention and MLP branches as in ``models/swinir.py`` (not the CAB branch, nor OCAB: as the
+reference), only when the call is given per-sample keys.
 """
 
 from __future__ import annotations
@@ -60,23 +62,15 @@ class HAB(swinir.SwinLayer):
   """A Swin layer with the CAB branch beside its attention."""
 
   def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float, compress_ratio: int,
-               squeeze: int, *, dtype, rngs):
-    super().__init__(dim, heads, window, shift, mlp_ratio, dtype=dtype, rngs=rngs)
+               squeeze: int, *, drop_path: float = 0.0, dtype, rngs):
+    super().__init__(dim, heads, window, shift, mlp_ratio, drop_path=drop_path, dtype=dtype, rngs=rngs)
     self.conv_block = CAB(dim, compress_ratio, squeeze, dtype=dtype, rngs=rngs)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    b, h, w, _ = x.shape
-    ws, s = self.window, self.shift
+  def __call__(self, x: jax.Array, keys: jax.Array | None = None) -> jax.Array:
     y = self.norm1(x)
-    conv = self.conv_block(y)
-    if s:
-      y = jnp.roll(y, (-s, -s), axis=(1, 2))
-    y = self.attn(swinir.window_partition(y, ws), swinir.shifted_window_mask(h, w, ws, s) if s else None)
-    y = swinir.window_reverse(y, ws, b, h, w)
-    if s:
-      y = jnp.roll(y, (s, s), axis=(1, 2))
-    x = x + y + conv * CONV_SCALE
-    return x + self.fc2(nnx.gelu(self.fc1(self.norm2(x)), approximate=False))
+    attn = swinir.drop_path(self.attention(y), self.drop_path, swinir.layer_keys(keys, 0))
+    x = x + attn + self.conv_block(y) * CONV_SCALE
+    return self.mlp(x, keys)
 
 
 def overlapping_windows(x: jax.Array, window: int, size: int) -> jax.Array:
@@ -126,18 +120,19 @@ class OCAB(nnx.Module):
 class RHAG(nnx.Module):
 
   def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float, compress_ratio: int,
-               squeeze: int, overlap_ratio: float, resi_connection: str, *, dtype, rngs):
+               squeeze: int, overlap_ratio: float, resi_connection: str, *, drop_paths=(), dtype, rngs):
+    rates = list(drop_paths) or [0.0] * depth
     self.blocks = nnx.List([HAB(dim, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio, compress_ratio,
-                                squeeze, dtype=dtype, rngs=rngs) for i in range(depth)])
+                                squeeze, drop_path=rates[i], dtype=dtype, rngs=rngs) for i in range(depth)])
     self.overlap_attn = OCAB(dim, window, overlap_ratio, heads, mlp_ratio, dtype=dtype, rngs=rngs)
     if resi_connection not in RESI_CONNECTIONS:
       raise ValueError(f"HAT resi_connection must be one of {RESI_CONNECTIONS}, got {resi_connection!r}")
     self.conv = rdn._Conv(dim, dim, 3, dtype=dtype, rngs=rngs) if resi_connection == "1conv" else None
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, keys: jax.Array | None = None) -> jax.Array:
     h = x
-    for block in self.blocks:
-      h = block(h)
+    for i, block in enumerate(self.blocks):
+      h = block(h, swinir.layer_keys(keys, i))
     h = self.overlap_attn(h)
     return (self.conv(h) if self.conv is not None else h) + x
 
@@ -148,29 +143,32 @@ class HAT(nnx.Module):
   def __init__(self, *, scale: int, num_blocks: int = 6, num_layers: int = 6, features: int = 180,
                num_heads: int = 6, window_size: int = 16, mlp_ratio: float = 2.0, compress_ratio: int = 3,
                squeeze: int = 30, overlap_ratio: float = 0.5, resi_connection: str = "1conv", channels: int = 3,
-               dtype=jnp.float32, rngs):
+               drop_path_rate: float = 0.0, dtype=jnp.float32, rngs):
     self.scale, self.window, self.dtype, self.channels = scale, window_size, dtype, channels
     conv = lambda cin, cout: rdn._Conv(cin, cout, 3, dtype=dtype, rngs=rngs)
     e = features
     self.conv_first = conv(channels, e)
     self.patch_norm = swinir.layer_norm(e, dtype=dtype, rngs=rngs)
+    rates = swinir.drop_path_rates(drop_path_rate, num_blocks * num_layers).reshape(num_blocks, num_layers)
     self.layers = nnx.List([RHAG(e, num_layers, num_heads, window_size, mlp_ratio, compress_ratio, squeeze,
-                                 overlap_ratio, resi_connection, dtype=dtype, rngs=rngs) for _ in range(num_blocks)])
+                                 overlap_ratio, resi_connection, drop_paths=rates[i], dtype=dtype, rngs=rngs)
+                            for i in range(num_blocks)])
     self.norm = swinir.layer_norm(e, dtype=dtype, rngs=rngs)
     self.conv_after_body = conv(e, e) if resi_connection == "1conv" else None
     self.conv_before_upsample = conv(e, swinir.NUM_FEAT)
     self.upsample = edsr.upsampler(swinir.NUM_FEAT, scale, dtype=dtype, rngs=rngs)
     self.conv_last = conv(swinir.NUM_FEAT, channels)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """Maps NHWC LR images in [0, 1] to NHWC SR images (float32, unclipped), ``scale`` times larger."""
+  def __call__(self, x: jax.Array, keys: jax.Array | None = None) -> jax.Array:
+    """Maps NHWC LR images in [0, 1] to NHWC SR images (float32, unclipped), ``scale`` times larger; ``keys``
+    (one PRNG key per image) switch stochastic depth on (training)."""
     h, w = x.shape[1:3]
     mean = edsr.mean_of(self.channels) if self.channels == 3 else jnp.zeros((1, 1, 1, 1), jnp.float32)
     x = swinir.pad_to_multiple(x.astype(jnp.float32) - mean, self.window).astype(self.dtype)
     first = self.conv_first(x)
     feats = self.patch_norm(first)
-    for layer in self.layers:
-      feats = layer(feats)
+    for i, layer in enumerate(self.layers):
+      feats = layer(feats, swinir.layer_keys(keys, i))
     feats = self.norm(feats)
     feats = (self.conv_after_body(feats) if self.conv_after_body is not None else feats) + first
     feats = nnx.leaky_relu(self.conv_before_upsample(feats), 0.01)

@@ -88,7 +88,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             **{k: m[k] for k in _RCAN_FIELDS if k != "res_scale"})),
     "swinir": Architecture(  # num_blocks RSTBs of num_layers Swin layers; features = embed_dim.
         build=lambda m, rngs: swinir.SwinIR(**{k: m[k] for k in _SWINIR_FIELDS}, dtype=jnp.dtype(m.dtype),
-                                            rngs=rngs),
+                                            drop_path_rate=float(m.get("drop_path_rate", 0.0)), rngs=rngs),
         fields=_SWINIR_FIELDS,
         receptive_field=lambda m: swinir.receptive_field_radius(m.num_blocks, m.num_layers, m.window_size,
                                                                 m.resi_connection),
@@ -97,7 +97,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         tile_overlap=lambda m: 4 * m.window_size, min_side=lambda m: max(4, m.window_size),
         window_grid=lambda m: m.window_size),
     "hat": Architecture(  # num_blocks RHAGs of num_layers HABs; HAT 180 features, HAT-S 144 (compress/squeeze 24).
-        build=lambda m, rngs: hat.HAT(**{k: m[k] for k in _HAT_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
+        build=lambda m, rngs: hat.HAT(**{k: m[k] for k in _HAT_FIELDS}, dtype=jnp.dtype(m.dtype),
+                                      drop_path_rate=float(m.get("drop_path_rate", 0.0)), rngs=rngs),
         fields=_HAT_FIELDS,
         receptive_field=lambda m: hat.receptive_field_radius(m.num_blocks, m.num_layers, m.window_size,
                                                              m.overlap_ratio),

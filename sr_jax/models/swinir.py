@@ -13,10 +13,12 @@ repository's ``models/network_swinir.py`` (the same names).
   ``nearest+conv`` (real-world, x4: two nearest x2 + conv + LeakyReLU 0.2 stages, conv_hr, conv_last).
 
 Images are NHWC floats in [0, 1]; the input is reflect-padded to window multiples and the output cropped (what
-SwinIR's and BasicSR's testing do), so any size works. Not modelled: stochastic depth (the papers trained with
-drop-path 0.1; sr_jax's train step is deterministic), absolute position embeddings (off in every published
-model), and the reference's window shrinking for inputs smaller than a window at construction (``img_size`` is
-not a parameter here: the shift is always half a window).
+SwinIR's and BasicSR's testing do), so any size works. Stochastic depth (``drop_path_rate``, the references' 0.1
+when they train): layer i of L drops its attention and MLP branches per sample with probability
+rate * i / (L - 1) and scales the kept ones by 1 / (1 - that), as BasicSR's ``drop_path``; it acts only when
+the call is given per-sample keys (the train step's), so inference and exports are unchanged. Not modelled:
+absolute position embeddings (off in every published model), and the reference's window shrinking for inputs
+smaller than a window at construction (``img_size`` is not a parameter here: the shift is always half a window).
 """
 
 from __future__ import annotations
@@ -51,6 +53,26 @@ def relative_position_index(window: int) -> np.ndarray:
   coords = np.stack(np.meshgrid(np.arange(window), np.arange(window), indexing="ij")).reshape(2, -1)
   rel = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0) + (window - 1)
   return (rel[:, :, 0] * (2 * window - 1) + rel[:, :, 1]).astype(np.int32)
+
+
+def layer_keys(keys: jax.Array | None, i: int) -> jax.Array | None:
+  """Per-sample keys (B,) for sub-layer ``i`` (None stays None: no stochastic depth)."""
+  return None if keys is None else jax.vmap(jax.random.fold_in, (0, None))(keys, i)
+
+
+def drop_path(x: jax.Array, rate: float, keys: jax.Array | None) -> jax.Array:
+  """BasicSR's ``drop_path`` in training: each sample's branch ``x`` zeroed with probability ``rate`` (sample b's
+  draw from ``keys[b]``), the kept ones divided by 1 - rate; ``x`` itself without keys or at rate 0."""
+  if keys is None or rate == 0.0:
+    return x
+  keep = 1.0 - rate
+  mask = jnp.floor(keep + jax.vmap(lambda k: jax.random.uniform(k, ()))(keys))
+  return x / keep * mask.reshape((-1,) + (1,) * (x.ndim - 1)).astype(x.dtype)
+
+
+def drop_path_rates(rate: float, layers: int) -> np.ndarray:
+  """The references' per-layer rates: ``torch.linspace(0, rate, layers)`` over all the network's layers."""
+  return np.linspace(0.0, rate, layers)
 
 
 def window_partition(x: jax.Array, w: int) -> jax.Array:
@@ -110,8 +132,9 @@ class WindowAttention(nnx.Module):
 class SwinLayer(nnx.Module):
   """One Swin transformer layer on (B, H, W, C) features whose sides are window multiples."""
 
-  def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float, *, dtype, rngs):
-    self.window, self.shift = window, shift
+  def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float, *, drop_path: float = 0.0,
+               dtype, rngs):
+    self.window, self.shift, self.drop_path = window, shift, float(drop_path)
     self.norm1 = layer_norm(dim, dtype=dtype, rngs=rngs)
     self.attn = WindowAttention(dim, window, heads, dtype=dtype, rngs=rngs)
     self.norm2 = layer_norm(dim, dtype=dtype, rngs=rngs)
@@ -119,18 +142,24 @@ class SwinLayer(nnx.Module):
     self.fc1 = linear(dim, hidden, dtype=dtype, rngs=rngs)
     self.fc2 = linear(hidden, dim, dtype=dtype, rngs=rngs)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    b, h, w, c = x.shape
+  def attention(self, y: jax.Array) -> jax.Array:
+    """The (shifted-)window attention branch on normalised features."""
+    b, h, w, _ = y.shape
     ws, s = self.window, self.shift
-    y = self.norm1(x)
     if s:
       y = jnp.roll(y, (-s, -s), axis=(1, 2))
     y = self.attn(window_partition(y, ws), shifted_window_mask(h, w, ws, s) if s else None)
     y = window_reverse(y, ws, b, h, w)
-    if s:
-      y = jnp.roll(y, (s, s), axis=(1, 2))
-    x = x + y
-    return x + self.fc2(nnx.gelu(self.fc1(self.norm2(x)), approximate=False))
+    return jnp.roll(y, (s, s), axis=(1, 2)) if s else y
+
+  def mlp(self, x: jax.Array, keys: jax.Array | None) -> jax.Array:
+    """x plus the MLP branch (dropped per sample with ``keys``)."""
+    return x + drop_path(self.fc2(nnx.gelu(self.fc1(self.norm2(x)), approximate=False)), self.drop_path,
+                         layer_keys(keys, 1))
+
+  def __call__(self, x: jax.Array, keys: jax.Array | None = None) -> jax.Array:
+    x = x + drop_path(self.attention(self.norm1(x)), self.drop_path, layer_keys(keys, 0))
+    return self.mlp(x, keys)
 
 
 def residual_conv(dim: int, kind: str, *, dtype, rngs) -> nnx.List:
@@ -155,15 +184,16 @@ def apply_residual_conv(convs: nnx.List, x: jax.Array) -> jax.Array:
 class RSTB(nnx.Module):
 
   def __init__(self, dim: int, depth: int, heads: int, window: int, mlp_ratio: float, resi_connection: str, *,
-               dtype, rngs):
+               drop_paths=(), dtype, rngs):
+    rates = list(drop_paths) or [0.0] * depth
     self.blocks = nnx.List([SwinLayer(dim, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio,
-                                      dtype=dtype, rngs=rngs) for i in range(depth)])
+                                      drop_path=rates[i], dtype=dtype, rngs=rngs) for i in range(depth)])
     self.conv = residual_conv(dim, resi_connection, dtype=dtype, rngs=rngs)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, keys: jax.Array | None = None) -> jax.Array:
     h = x
-    for block in self.blocks:
-      h = block(h)
+    for i, block in enumerate(self.blocks):
+      h = block(h, layer_keys(keys, i))
     return apply_residual_conv(self.conv, h) + x
 
 
@@ -184,7 +214,8 @@ class SwinIR(nnx.Module):
 
   def __init__(self, *, scale: int, num_blocks: int = 6, num_layers: int = 6, features: int = 180,
                num_heads: int = 6, window_size: int = 8, mlp_ratio: float = 2.0, upsampler: str = "pixelshuffle",
-               resi_connection: str = "1conv", channels: int = 3, dtype=jnp.float32, rngs):
+               resi_connection: str = "1conv", channels: int = 3, drop_path_rate: float = 0.0, dtype=jnp.float32,
+               rngs):
     if upsampler not in UPSAMPLERS:
       raise ValueError(f"SwinIR upsampler must be one of {UPSAMPLERS}, got {upsampler!r}")
     if upsampler == "nearest+conv" and scale != 4:
@@ -194,8 +225,9 @@ class SwinIR(nnx.Module):
     e = features
     self.conv_first = conv(channels, e)
     self.patch_norm = layer_norm(e, dtype=dtype, rngs=rngs)
-    self.layers = nnx.List([RSTB(e, num_layers, num_heads, window_size, mlp_ratio, resi_connection, dtype=dtype,
-                                 rngs=rngs) for _ in range(num_blocks)])
+    rates = drop_path_rates(drop_path_rate, num_blocks * num_layers).reshape(num_blocks, num_layers)
+    self.layers = nnx.List([RSTB(e, num_layers, num_heads, window_size, mlp_ratio, resi_connection,
+                                 drop_paths=rates[i], dtype=dtype, rngs=rngs) for i in range(num_blocks)])
     self.norm = layer_norm(e, dtype=dtype, rngs=rngs)
     self.conv_after_body = residual_conv(e, resi_connection, dtype=dtype, rngs=rngs)
     if upsampler == "pixelshuffledirect":
@@ -219,15 +251,16 @@ class SwinIR(nnx.Module):
     x = nnx.leaky_relu(self.conv_up2(up(x)), 0.2)
     return self.conv_last(nnx.leaky_relu(self.conv_hr(x), 0.2))
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """Maps NHWC LR images in [0, 1] to NHWC SR images (float32, unclipped), ``scale`` times larger."""
+  def __call__(self, x: jax.Array, keys: jax.Array | None = None) -> jax.Array:
+    """Maps NHWC LR images in [0, 1] to NHWC SR images (float32, unclipped), ``scale`` times larger; ``keys``
+    (one PRNG key per image) switch stochastic depth on (training)."""
     h, w = x.shape[1:3]
     mean = edsr.mean_of(self.channels) if self.channels == 3 else jnp.zeros((1, 1, 1, 1), jnp.float32)
     x = pad_to_multiple(x.astype(jnp.float32) - mean, self.window).astype(self.dtype)
     first = self.conv_first(x)
     feats = self.patch_norm(first)
-    for layer in self.layers:
-      feats = layer(feats)
+    for i, layer in enumerate(self.layers):
+      feats = layer(feats, layer_keys(keys, i))
     feats = apply_residual_conv(self.conv_after_body, self.norm(feats)) + first
     out = self._reconstruct(feats).astype(jnp.float32) + mean
     return out[:, :h * self.scale, :w * self.scale]
