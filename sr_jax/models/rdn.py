@@ -80,8 +80,8 @@ def fold_mask(batch: int, width: int, r: int, dtype) -> jax.Array:
 
 class _Conv(nnx.Conv):
 
-  def __init__(self, cin: int, cout: int, k: int, *, dtype, rngs: nnx.Rngs):
-    super().__init__(cin, cout, (k, k), padding="SAME", kernel_init=_TORCH_KERNEL_INIT, dtype=dtype,
+  def __init__(self, cin: int, cout: int, k: int, *, dtype, rngs: nnx.Rngs, kernel_init=_TORCH_KERNEL_INIT):
+    super().__init__(cin, cout, (k, k), padding="SAME", kernel_init=kernel_init, dtype=dtype,
                      param_dtype=jnp.float32, rngs=rngs)
 
   def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:

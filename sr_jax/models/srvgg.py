@@ -7,6 +7,12 @@ BasicSR's ``archs/srvgg_arch.py``.
 
 The activation is PReLU with one learned slope per channel (the published models; PyTorch's init 0.25), or
 ReLU / LeakyReLU(0.1) as BasicSR offers. Images are NHWC floats in [0, 1]; any size works (no padding needed).
+
+Initialisation (training from scratch; imported weights replace it): He-normal for the activation (gain² =
+2 / (1 + slope²)), the last conv scaled by 0.1 so the residual starts small. BasicSR's module keeps PyTorch's
+default conv init, which shrinks the signal about 0.42x per layer with PReLU: through realesr-general-x4v3's 32
+convs the body's output at init is ~1e-13, the gradient never reaches the first layers, and the x4 study's
+member stayed at nearest-neighbour up-sampling for all 3000 steps (Set5 26.26 dB at steps 1000, 2000 and 3000).
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ from flax import nnx
 from sr_jax.models import rdn
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
+NEGATIVE_SLOPES = {"prelu": 0.25, "relu": 0.0, "leakyrelu": 0.1}  # At init (PReLU's learned slopes start at 0.25).
+
+
+def he_init(activation: str, scale: float = 1.0):
+  """He-normal (fan in) for ``activation``'s negative slope, times ``scale``."""
+  gain2 = 2.0 / (1.0 + NEGATIVE_SLOPES[activation] ** 2)
+  return nnx.initializers.variance_scaling(gain2 * scale * scale, "fan_in", "normal")
 
 
 class PReLU(nnx.Module):
@@ -37,13 +50,14 @@ class SRVGGNetCompact(nnx.Module):
 
   def __init__(self, *, scale: int, num_conv: int = 16, features: int = 64, channels: int = 3,
                activation: str = "prelu", dtype=jnp.float32, rngs: nnx.Rngs):
-    self.scale = scale
-    self.dtype = dtype
-    conv = lambda cin, cout: rdn._Conv(cin, cout, 3, dtype=dtype, rngs=rngs)
-    self.convs = nnx.List([conv(channels, features)] + [conv(features, features) for _ in range(num_conv)]
-                          + [conv(features, channels * scale * scale)])
     if activation not in ACTIVATIONS:
       raise ValueError(f"SRVGGNetCompact activation must be one of {ACTIVATIONS}, got {activation!r}")
+    self.scale = scale
+    self.dtype = dtype
+    conv = lambda cin, cout, factor=1.0: rdn._Conv(cin, cout, 3, dtype=dtype, rngs=rngs,
+                                                    kernel_init=he_init(activation, factor))
+    self.convs = nnx.List([conv(channels, features)] + [conv(features, features) for _ in range(num_conv)]
+                          + [conv(features, channels * scale * scale, 0.1)])
     self.activation = activation
     self.prelus = nnx.List([PReLU(features) for _ in range(num_conv + 1)] if activation == "prelu" else [])
 
