@@ -7,7 +7,7 @@ sizes, L1, on T91+BSD200, two seeds.
   python -m experiments.arch_report runs/arch_study_x4 --bench=experiments/results/arch_bench_2026-12-02.jsonl \
       --out=experiments/results/arch_study_x4
 
-  python -m experiments.archive_runs --root=runs/arch_study_x4 --to=experiments/results/arch_study_x4/runs
+  python -m experiments.archive_runs --runs=runs/arch_study_x4 --to=experiments/results/arch_study_x4/runs
 
 Finished members' small files (config.json, launch.json, validation.json, eval/summary.json, eval/table.md) are
 kept in experiments/results/arch_study_x4/runs/ (the last command) so the study goes on on another machine: copy

@@ -1,7 +1,7 @@
 r"""Keeps a sweep's finished members as small files in the repository, so that its report can be rebuilt and the
 sweep can go on from another machine or session (the runs/ folder is not kept between them).
 
-  python -m experiments.archive_runs --root=runs/arch_study_x4 --to=experiments/results/arch_study_x4/runs
+  python -m experiments.archive_runs --runs=runs/arch_study_x4 --to=experiments/results/arch_study_x4/runs
 
 For every member whose launch.json says done: config.json, launch.json, validation.json, eval/summary.json and
 eval/table.md (what experiments.report and experiments.arch_report read), never checkpoints. Each member is
@@ -21,9 +21,9 @@ from absl import app, flags
 
 from sr_jax import cli
 
-flags.DEFINE_string("root", None, "The sweep's root (the launcher's --root).")
+flags.DEFINE_string("runs", None, "The sweep's root folder (the launcher's --root).")
 flags.DEFINE_string("to", None, "The archive folder (created if missing).")
-flags.mark_flags_as_required(["root", "to"])
+flags.mark_flags_as_required(["runs", "to"])
 FLAGS = flags.FLAGS
 
 FILES = ("config.json", "launch.json", "validation.json", os.path.join("eval", "summary.json"),
@@ -69,8 +69,8 @@ def archive(root: str, dest: str) -> list[str]:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments {argv[1:]}: give --root and --to")
-  names = archive(FLAGS.root, FLAGS.to)
+    raise app.UsageError(f"unexpected arguments {argv[1:]}: give --runs and --to")
+  names = archive(FLAGS.runs, FLAGS.to)
   print(f"{len(names)} finished member(s) archived into {FLAGS.to}: {', '.join(names) or '-'}")
 
 
