@@ -13,6 +13,8 @@ Initialisation (training from scratch; imported weights replace it): He-normal f
 default conv init, which shrinks the signal about 0.42x per layer with PReLU: through realesr-general-x4v3's 32
 convs the body's output at init is ~1e-13, the gradient never reaches the first layers, and the x4 study's
 member stayed at nearest-neighbour up-sampling for all 3000 steps (Set5 26.26 dB at steps 1000, 2000 and 3000).
+With this init the same member still sat at nearest-neighbour's loss for 800 steps at Adam 1e-3 and then diverged:
+at that size a from-scratch run needs a lower learning rate or gradient clipping (docs/models.md).
 """
 
 from __future__ import annotations
