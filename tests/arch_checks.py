@@ -68,8 +68,9 @@ def run_nchw(graphdef, params, x_nchw: np.ndarray) -> np.ndarray:
   return np.asarray(nnx.merge(graphdef, params)(jnp.asarray(x_nchw.transpose(0, 2, 3, 1)))).transpose(0, 3, 1, 2)
 
 
-def onnx_equals_jax(workdir: str, tmp_path) -> None:
-  """Exports ``workdir`` to ONNX (export's own check < 1e-4) and compares onnxruntime with JAX on a 13x9 image."""
+def onnx_equals_jax(workdir: str, tmp_path) -> float:
+  """Exports ``workdir`` to ONNX (export's own check < 1e-4) and compares onnxruntime with JAX on a 13x9 image;
+  returns their largest difference."""
   import onnxruntime as ort
   from sr_jax import export_lib, run_dir
   path = str(tmp_path / "m.onnx")
@@ -77,5 +78,6 @@ def onnx_equals_jax(workdir: str, tmp_path) -> None:
   session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
   run = run_dir.load_run(workdir, "latest")
   x = np.random.default_rng(2).random((1, 13, 9, 3)).astype(np.float32)
-  np.testing.assert_allclose(session.run(None, {"images": x})[0], np.asarray(nnx.merge(run.graphdef, run.params)(x)),
-                             atol=1e-4)
+  got, want = session.run(None, {"images": x})[0], np.asarray(nnx.merge(run.graphdef, run.params)(x))
+  np.testing.assert_allclose(got, want, atol=1e-4)
+  return float(np.abs(got - want).max())

@@ -49,7 +49,8 @@ def test_loss_value_and_gradient_equal_the_reference(precision, data_dir, lpips_
 
 
 def test_zero_for_identical_images_and_grows_with_blur(data_dir, lpips_weights):
-  metric_checks.zero_for_identical_and_grows_with_blur(dists.scorer(), data_dir, 1e-6)
+  scores = metric_checks.zero_for_identical_and_grows_with_blur(dists.scorer(), data_dir, 1e-6)
+  assert scores == sorted(scores) and scores[0] > 0
 
 
 def test_alpha_beta_are_the_packages():

@@ -96,4 +96,5 @@ def test_interrupted_run_with_stochastic_depth_resumes_to_identical_parameters(r
   config = test_cfg.get_config()
   config.model.update(**SWINIR, drop_path_rate=0.2)
   config.train.update(num_devices=2)  # The keys are made inside the sharded step.
-  resumes_identically(config)
+  full = resumes_identically(config)
+  assert int(full.step) == config.train.num_steps

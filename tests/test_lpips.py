@@ -28,7 +28,8 @@ def test_equals_the_reference_package_on_real_pairs(network, data_dir, lpips_wei
 
 
 def test_zero_for_identical_images_and_grows_with_blur(data_dir, lpips_weights):
-  metric_checks.zero_for_identical_and_grows_with_blur(lpips.scorer("alex"), data_dir, 1e-7)
+  scores = metric_checks.zero_for_identical_and_grows_with_blur(lpips.scorer("alex"), data_dir, 1e-7)
+  assert scores == sorted(scores) and scores[0] > 0
 
 
 class _Evil:

@@ -92,7 +92,7 @@ def test_onnx_export_equals_jax(tmp_path):
   pytest.importorskip("jax2onnx")
   np.savez(tmp_path / "w.npz", **ref.state_dict("x2_prelu"))
   importers.import_to_workdir(str(tmp_path / "w.npz"), str(tmp_path / "run"))
-  arch_checks.onnx_equals_jax(str(tmp_path / "run"), tmp_path)
+  assert arch_checks.onnx_equals_jax(str(tmp_path / "run"), tmp_path) < 1e-4
 
 
 def test_config_checks_the_activation(test_config):
