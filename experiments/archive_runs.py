@@ -23,7 +23,6 @@ from sr_jax import cli
 
 flags.DEFINE_string("runs", None, "The sweep's root folder (the launcher's --root).")
 flags.DEFINE_string("to", None, "The archive folder (created if missing).")
-flags.mark_flags_as_required(["runs", "to"])
 FLAGS = flags.FLAGS
 
 FILES = ("config.json", "launch.json", "validation.json", os.path.join("eval", "summary.json"),
@@ -75,4 +74,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  flags.mark_flags_as_required(["runs", "to"])  # Here, not at import: tests import archive() beside other tools.
   cli.run(main)
