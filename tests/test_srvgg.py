@@ -5,6 +5,7 @@ importer's refusals."""
 import os
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -73,7 +74,9 @@ def test_importer_refuses_what_it_cannot_represent():
 def test_odd_sizes_and_tiled_equals_whole():
   m = _cfg(scale=3, num_blocks=2, features=8)
   graphdef, params = nnx.split(registry.build_generator(m, seed=3))
-  lr = np.random.default_rng(0).integers(0, 256, (23, 37, 3), dtype=np.uint8)
+  rng = np.random.default_rng(0)  # The last conv starts at zero (output = nearest-neighbour's): randomise it.
+  params = jax.tree.map(lambda p: p + 0.1 * rng.standard_normal(p.shape).astype(p.dtype), params)
+  lr = rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)
   whole = inference.Upscaler(graphdef, params, m)(lr)
   assert whole.shape == (69, 111, 3)
   tiled = inference.Upscaler(graphdef, params, m, tile=5)(lr)
@@ -101,19 +104,19 @@ def test_config_checks_the_activation(test_config):
     config_lib.validate(test_config)
 
 
-def test_a_deep_network_keeps_its_signal_at_init_and_its_first_layer_learns():
+def test_a_deep_network_keeps_its_signal_starts_at_nearest_and_its_first_layer_learns():
   """realesr-general-x4v3's size (32 convs of 64): with PyTorch's default init the body's output vanished (~1e-13)
-  and a from-scratch run never left nearest-neighbour up-sampling; the He init keeps the signal and the first
-  layer's first Adam step is about the learning rate."""
-  import jax
-  import jax.numpy as jnp
+  and a from-scratch run never left nearest-neighbour up-sampling; with a random last conv it shrank its body back
+  to nearest-neighbour's. Now the body keeps its signal, the output starts at exactly nearest-neighbour's, and
+  after the step that moves the last conv off zero the first layer's Adam step is about the learning rate."""
   from sr_jax import state as state_lib, train_step
   from sr_jax.configs import test as test_cfg
   config = test_cfg.get_config()
   config.model.update(name="srvgg", scale=4, num_blocks=32, features=64)
   model = registry.build_generator(config.model)
-  h = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)), jnp.float32)
-  first = None
+  x = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)), jnp.float32)
+  np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(jnp.repeat(jnp.repeat(x, 4, 1), 4, 2)))
+  h, first = x, None
   for i, conv in enumerate(model.convs[:-1]):
     h = model._activate(i, conv(h))
     first = float(jnp.std(h)) if first is None else first
@@ -125,6 +128,8 @@ def test_a_deep_network_keeps_its_signal_at_init_and_its_first_layer_learns():
   rng = np.random.default_rng(1)
   batch = {"lr": rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8),
            "hr": rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)}
-  new, _ = jax.jit(step)(state, batch, frozen)
-  moved = np.abs(np.asarray(new.params["convs"][0]["kernel"][...]) - np.asarray(state.params["convs"][0]["kernel"][...]))
-  assert np.median(moved) > 0.3e-3  # Adam's first step: ~lr where the gradient is well above its epsilon.
+  kernel = lambda s, i: np.asarray(s.params["convs"][i % len(model.convs)]["kernel"][...])
+  one, _ = jax.jit(step)(state, batch, frozen)
+  two, _ = jax.jit(step)(one, batch, frozen)
+  assert np.abs(kernel(one, -1)).min() > 0 and np.array_equal(kernel(one, 0), kernel(state, 0))
+  assert np.median(np.abs(kernel(two, 0) - kernel(one, 0))) > 0.3e-3  # ~lr where the gradient is above Adam's eps.

@@ -9,12 +9,14 @@ The activation is PReLU with one learned slope per channel (the published models
 ReLU / LeakyReLU(0.1) as BasicSR offers. Images are NHWC floats in [0, 1]; any size works (no padding needed).
 
 Initialisation (training from scratch; imported weights replace it): He-normal for the activation (gain² =
-2 / (1 + slope²)), the last conv scaled by 0.1 so the residual starts small. BasicSR's module keeps PyTorch's
-default conv init, which shrinks the signal about 0.42x per layer with PReLU: through realesr-general-x4v3's 32
-convs the body's output at init is ~1e-13, the gradient never reaches the first layers, and the x4 study's
-member stayed at nearest-neighbour up-sampling for all 3000 steps (Set5 26.26 dB at steps 1000, 2000 and 3000).
-With this init the same member still sat at nearest-neighbour's loss for 800 steps at Adam 1e-3 and then diverged:
-at that size a from-scratch run needs a lower learning rate or gradient clipping (docs/models.md).
+2 / (1 + slope²)) and the last conv at zero, so the network starts as exactly nearest-neighbour up-sampling with
+its body's signal at unit scale (Fixup's and ReZero's zero-initialised last layer). Measured on the x4 study's
+member (realesr-general-x4v3's 32 convs of 64, L1, batch 16 of 16² LR patches, 800 steps, Set5): BasicSR's
+module keeps PyTorch's default conv init, which shrinks the signal about 0.42x per layer with PReLU (the body's
+output at init ~1e-13) and the run never left nearest-neighbour (26.26 dB; bicubic 28.43); He-normal with the
+last conv x0.1 sat at nearest-neighbour too (at Adam 1e-3 it diverged at step ~1000; at 5e-4 with warm-up and
+clipping it stayed at 26.258 dB): the random residual it starts with is cheapest removed by shrinking the body.
+With the last conv at zero: 29.98 dB (docs/models.md).
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ ACTIVATIONS = ("prelu", "relu", "leakyrelu")
 NEGATIVE_SLOPES = {"prelu": 0.25, "relu": 0.0, "leakyrelu": 0.1}  # At init (PReLU's learned slopes start at 0.25).
 
 
-def he_init(activation: str, scale: float = 1.0):
-  """He-normal (fan in) for ``activation``'s negative slope, times ``scale``."""
+def he_init(activation: str):
+  """He-normal (fan in) for ``activation``'s negative slope."""
   gain2 = 2.0 / (1.0 + NEGATIVE_SLOPES[activation] ** 2)
-  return nnx.initializers.variance_scaling(gain2 * scale * scale, "fan_in", "normal")
+  return nnx.initializers.variance_scaling(gain2, "fan_in", "normal")
 
 
 class PReLU(nnx.Module):
@@ -56,10 +58,10 @@ class SRVGGNetCompact(nnx.Module):
       raise ValueError(f"SRVGGNetCompact activation must be one of {ACTIVATIONS}, got {activation!r}")
     self.scale = scale
     self.dtype = dtype
-    conv = lambda cin, cout, factor=1.0: rdn._Conv(cin, cout, 3, dtype=dtype, rngs=rngs,
-                                                    kernel_init=he_init(activation, factor))
+    conv = lambda cin, cout, init=he_init(activation): rdn._Conv(cin, cout, 3, dtype=dtype, rngs=rngs,
+                                                                  kernel_init=init)
     self.convs = nnx.List([conv(channels, features)] + [conv(features, features) for _ in range(num_conv)]
-                          + [conv(features, channels * scale * scale, 0.1)])
+                          + [conv(features, channels * scale * scale, nnx.initializers.zeros)])
     self.activation = activation
     self.prelus = nnx.List([PReLU(features) for _ in range(num_conv + 1)] if activation == "prelu" else [])
 
