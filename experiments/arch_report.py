@@ -80,6 +80,24 @@ def run_dir_model(run: dict) -> str:
   return run_dir.load_config(run["workdir"]).model.name
 
 
+RECIPE_KEYS = ("train.learning_rate", "train.lr_schedule", "train.warmup_steps", "train.grad_clip",
+               "train.num_steps", "train.batch_size", "data.patch_size", "loss.l1")
+
+
+def recipe_notes(runs: list[dict]) -> list[str]:
+  """One line per architecture whose training recipe differs from the one most architectures share."""
+  values = {}
+  for recipe, members in _groups(runs).items():
+    config = run_dir.load_config(members[0]["workdir"])
+    values[recipe] = {k: config[k.split(".")[0]][k.split(".")[1]] for k in RECIPE_KEYS}
+  notes = []
+  for key in RECIPE_KEYS:
+    column = [v[key] for v in values.values()]
+    common = max(column, key=column.count)  # Ties: the first architecture's.
+    notes += [f"- {recipe}: {key}={v[key]} (the others: {common})" for recipe, v in values.items() if v[key] != common]
+  return notes
+
+
 def plots(runs: list[dict], rows: list[dict], out: str) -> list[str]:
   cols, _ = report.columns(runs)
   written = []
@@ -116,6 +134,9 @@ def main(argv):
   out = FLAGS.out or os.path.join(argv[1], "report")
   os.makedirs(out, exist_ok=True)
   md, rows = table(runs, bench)
+  notes = recipe_notes(runs)
+  if notes:
+    md += "\n\nRecipe differences (each run's config.json):\n" + "\n".join(notes)
   atomic.write_text(os.path.join(out, "arch_report.md"), md + "\n")
   print(md)
   print("wrote", ", ".join(["arch_report.md"] + plots(runs, rows, out)), "in", out)

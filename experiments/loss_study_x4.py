@@ -9,6 +9,12 @@ LSGAN, hinge; with and without LDL), and the network interpolation between L1 an
       --alpha=0,0.2,0.4,0.6,0.8,1 --workdir=runs/loss_study_x4/interp_l1_gan --evaluate=Set5,Set14,B100 \
       --metrics=psnr,ssim,lpips,dists,niqe --data_dir=../shared/data
   python -m experiments.report runs/loss_study_x4 --data_dir=../shared/data
+  python -m experiments.archive_runs --runs=runs/loss_study_x4 --to=experiments/results/loss_study_x4/runs
+
+The last command keeps finished members' small files in the repository, so the study can go on over several
+sessions: copy them back first (``mkdir -p runs/loss_study_x4 && cp -r experiments/results/loss_study_x4/runs/*
+runs/loss_study_x4/``); the launcher skips them and trains an archived L1 member again when a fine-tune still to run
+needs its checkpoint. The report's grid shows each recipe's lowest seed that has its checkpoint on disk.
 
 Model and data: configs/rdn_291_x4.py (the quickstart's RDN, 16x16 LR / 64x64 HR patches, batch 16).
 Recipes, each scored at its last step (no checkpoint is picked on a test set):

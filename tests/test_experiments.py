@@ -127,6 +127,8 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert [r["recipe"] for r in arch_rows] == list(dict.fromkeys(r["recipe"] for r in runs if r["status"] == "done"))
   assert "| bicubic |" in table and "| 32.0 | 1.50 |" in table
   assert arch_report.plots(runs, arch_rows, str(tmp_path)) == ["psnr_vs_flops.png", "psnr_vs_time.png"]
+  notes = arch_report.recipe_notes(runs)  # "Short" trains 4 steps, "Fine-tuned" 2, the base 6: said.
+  assert any(": train.num_steps=4 (the others: " in n for n in notes) and len(notes) >= 2
   assert float(rows[0]["chelsea_x2_psnr"]) > 30 and rows[0]["steps"] == ""  # Bicubic: numbers, nothing else.
   assert all(float(r["chelsea_x2_psnr"]) > 5 and 0 < float(r["chelsea_x2_ssim"]) < 1 for r in rows)
   assert rows[1]["steps"] == "6" and rows[2]["label"] == "Short, seed 1"
