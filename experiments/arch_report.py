@@ -14,6 +14,7 @@ the seed range as an error bar.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -89,7 +90,7 @@ def recipe_notes(runs: list[dict]) -> list[str]:
   values = {}
   for recipe, members in _groups(runs).items():
     config = run_dir.load_config(members[0]["workdir"])
-    values[recipe] = {k: config[k.split(".")[0]][k.split(".")[1]] for k in RECIPE_KEYS}
+    values[recipe] = {k: functools.reduce(getattr, k.split("."), config) for k in RECIPE_KEYS}
   notes = []
   for key in RECIPE_KEYS:
     column = [v[key] for v in values.values()]

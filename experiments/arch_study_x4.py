@@ -52,9 +52,7 @@ def config_for(name: str):
   """The study's config of the member whose model.name is ``name`` (the benchmarks measure what it trains)."""
   config = importlib.import_module(f"sr_jax.configs.{BASE_CONFIG}").get_config()
   config.model.update(**next(m for m in ARCHITECTURES.values() if m["name"] == name))
-  for key, value in RECIPES.get(name, {}).items():
-    section, field = key.split(".")
-    config[section][field] = value
+  config.update_from_flattened_dict(RECIPES.get(name, {}))
   return config
 
 
