@@ -86,10 +86,12 @@ def run_member(base: str, root: str, member: sweep_lib.Member, evaluation: Evalu
             "base_config": base,
             "status": "running", "command": shlex.join(commands[0]), "seconds": previous.get("seconds", 0.0)}
   _write_status(workdir, status)
+  # --data_dir reaches training too (its 'bench:' sources), through the variable configs read.
+  env = {**os.environ, "SR_DATA_DIR": os.path.abspath(evaluation.data_dir)} if evaluation.data_dir else None
   start = time.time()
   with open(os.path.join(workdir, "train.log"), "a") as log:
     for cmd in commands:
-      rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd()).returncode
+      rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env).returncode
       if rc:
         break
   status.update(status="done" if rc == 0 else "failed", returncode=rc,

