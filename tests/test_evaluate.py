@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 import subprocess
@@ -119,3 +120,28 @@ def test_error_maps_of_a_gray_image_score_what_the_headline_psnr_scores(data_dir
     assert sr_db == pytest.approx(bic_db, abs=1e-9)  # SR is bicubic here: no gain, no loss.
   # The SR's luma is the bicubic gray image: its heatmap is the gray bicubic one, not a 16-235 offset of it.
   np.testing.assert_allclose(error_maps.abs_error(hr, sr), np.abs(hr - pair.bicubic.astype(float)), atol=1e-9)
+
+
+def test_bicubic_extra_metrics_are_scored_once_per_image_across_evaluations(data_dir):
+  """sr-interpolate scores six blends on the same sets: each bicubic image's LPIPS/DISTS/NIQE is computed once per
+  process, and again for another image, scale or scorer."""
+  from sr_jax import image_io
+  calls = []
+
+  def scorer(sr, hr, shave, tag="a"):
+    calls.append((sr.shape, tag))
+    return float(sr.mean()) + shave
+
+  hr = image_io.read_image(os.path.join(data_dir, "Set5", "baby.png"))
+  rows = []
+  for k in range(3):  # Three evaluations: pairs made anew each time, as eval_report.evaluate does.
+    pair = eval_lib.make_pair("baby.png", hr, 4)
+    rows.append(eval_lib.score_pair(pair, pair.bicubic // 2 + k, 4, {"niqe": scorer}))
+  assert len(calls) == 4  # Three SR images, one bicubic.
+  assert rows[0]["bicubic_niqe"] == rows[2]["bicubic_niqe"] == pytest.approx(pair.bicubic.mean() + 4)
+  assert rows[0]["niqe"] != rows[1]["niqe"]
+  other = eval_lib.make_pair("baby.png", hr, 3)  # Another scale: another bicubic image.
+  eval_lib.score_pair(other, other.bicubic, 3, {"niqe": scorer})
+  tagged = functools.partial(scorer, tag="b")  # Another scorer (e.g. LPIPS with other weights).
+  eval_lib.score_pair(eval_lib.make_pair("baby.png", hr, 4), pair.bicubic, 4, {"niqe": tagged})
+  assert len(calls) == 8 and calls[-1][1] == "b"
