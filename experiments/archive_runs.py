@@ -4,7 +4,9 @@ sweep can go on from another machine or session (the runs/ folder is not kept be
   python -m experiments.archive_runs --runs=runs/arch_study_x4 --to=experiments/results/arch_study_x4/runs
 
 For every member whose launch.json says done: config.json, launch.json, validation.json, eval/summary.json and
-eval/table.md (what experiments.report and experiments.arch_report read), never checkpoints. Each member is
+eval/table.md (what experiments.report and experiments.arch_report read), never checkpoints; for an
+``sr_jax.interpolate`` grid folder under the root (it holds interpolation.md): that file and the same files of each
+alpha_X blend, which the report draws as a curve. Each member is
 written into a temporary folder beside --to and renamed into place, so an interrupted copy leaves the previous
 archive of that member whole. To go on elsewhere: ``mkdir -p runs/X && cp -r TO/* runs/X/``, then the
 launcher skips those members; a member whose checkpoint a later member reads (a fine-tune's start) trains again.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -29,6 +32,19 @@ FILES = ("config.json", "launch.json", "validation.json", os.path.join("eval", "
          os.path.join("eval", "table.md"))
 
 
+def _kept_files(src: str) -> list[str]:
+  """What to keep of one folder under the root (relative paths): a finished member's FILES, an interpolation grid's
+  interpolation.md and each blend's FILES; nothing of an unfinished or failed member."""
+  if os.path.isfile(os.path.join(src, "interpolation.md")):
+    blends = [b for b in sorted(os.listdir(src)) if re.fullmatch(r"alpha_[0-9.]+", b)]
+    return ["interpolation.md"] + [os.path.join(b, rel) for b in blends for rel in FILES]
+  try:
+    with open(os.path.join(src, "launch.json")) as f:
+      return list(FILES) if json.load(f).get("status") == "done" else []
+  except (OSError, ValueError):
+    return []
+
+
 def archive(root: str, dest: str) -> list[str]:
   """Copies the finished members' small files from ``root`` to ``dest``; returns the members archived."""
   if not os.path.isdir(root):
@@ -37,15 +53,12 @@ def archive(root: str, dest: str) -> list[str]:
   done = []
   for name in sorted(os.listdir(root)):
     src = os.path.join(root, name)
-    try:
-      with open(os.path.join(src, "launch.json")) as f:
-        if json.load(f).get("status") != "done":
-          continue
-    except (OSError, ValueError):
+    kept = _kept_files(src)
+    if not kept:
       continue
     tmp = tempfile.mkdtemp(prefix=f".{name}.", dir=dest)
     try:
-      for rel in FILES:
+      for rel in kept:
         if os.path.isfile(os.path.join(src, rel)):
           os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
           shutil.copyfile(os.path.join(src, rel), os.path.join(tmp, rel))

