@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 
 from absl import app, flags
 
-from sr_jax import cli
+from sr_jax import cli, interpolation
 
 flags.DEFINE_string("runs", None, "The sweep's root folder (the launcher's --root).")
 flags.DEFINE_string("to", None, "The archive folder (created if missing).")
@@ -35,9 +34,9 @@ FILES = ("config.json", "launch.json", "validation.json", os.path.join("eval", "
 def _kept_files(src: str) -> list[str]:
   """What to keep of one folder under the root (relative paths): a finished member's FILES, an interpolation grid's
   interpolation.md and each blend's FILES; nothing of an unfinished or failed member."""
-  if os.path.isfile(os.path.join(src, "interpolation.md")):
-    blends = [b for b in sorted(os.listdir(src)) if re.fullmatch(r"alpha_[0-9.]+", b)]
-    return ["interpolation.md"] + [os.path.join(b, rel) for b in blends for rel in FILES]
+  if os.path.isfile(os.path.join(src, interpolation.GRID_TABLE)):
+    blends = [b for b in sorted(os.listdir(src)) if interpolation.blend_alpha(b) is not None]
+    return [interpolation.GRID_TABLE] + [os.path.join(b, rel) for b in blends for rel in FILES]
   try:
     with open(os.path.join(src, "launch.json")) as f:
       return list(FILES) if json.load(f).get("status") == "done" else []

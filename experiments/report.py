@@ -26,7 +26,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common_flags
-from sr_jax import atomic, cli, color, datasets, eval_lib, inference, metrics, run_dir
+from sr_jax import atomic, cli, color, datasets, eval_lib, inference, interpolation, metrics, run_dir
 from sr_jax.metrics import lpips
 from sr_jax.models import registry
 
@@ -71,9 +71,9 @@ def _interpolations(folder: str, name: str) -> list[dict]:
   runs = []
   for sub in sorted(os.listdir(folder)):
     wd = os.path.join(folder, sub)
-    if re.fullmatch(r"alpha_[0-9.]+", sub) and os.path.exists(os.path.join(wd, "config.json")):
+    alpha = interpolation.blend_alpha(sub)
+    if alpha is not None and os.path.exists(os.path.join(wd, "config.json")):
       r = _entry(wd, f"{name}/{sub}")
-      alpha = float(sub.removeprefix("alpha_"))
       r.update(alpha=alpha, label=f"{name}, alpha {alpha:.2f}", recipe=f"{name} (interpolation)", status="done")
       runs.append(r)
   return runs
@@ -87,7 +87,7 @@ def collect(root: str) -> list[dict]:
     wd = os.path.join(root, name)
     if os.path.exists(os.path.join(wd, "config.json")):
       runs.append(_entry(wd, name))
-    elif os.path.exists(os.path.join(wd, "interpolation.md")):
+    elif os.path.exists(os.path.join(wd, interpolation.GRID_TABLE)):
       runs.extend(_interpolations(wd, name))
   if not runs:
     raise FileNotFoundError(f"no training workdirs (with config.json) under {root}")

@@ -60,7 +60,7 @@ def main(argv):
     raise app.UsageError(f"--metrics: unknown {', '.join(bad)}; accepted: {', '.join(metrics.NAMES)}")
   runs = interpolation.load_pair(FLAGS.a, FLAGS.b)
   single = len(alphas) == 1
-  targets = {a: FLAGS.workdir if single else os.path.join(FLAGS.workdir, f"alpha_{a:.2f}") for a in alphas}
+  targets = {a: FLAGS.workdir if single else os.path.join(FLAGS.workdir, interpolation.blend_dir(a)) for a in alphas}
   for wd in targets.values():
     run_dir.check_new_workdir(wd)
   lines, data_dir = [], FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
@@ -82,7 +82,7 @@ def main(argv):
                        "|---|" + "---|" * sum(len(per) for per in summary.values())] + lines)
     print(table)
     if not single:
-      atomic.write_text(os.path.join(FLAGS.workdir, "interpolation.md"), table + "\n")
+      atomic.write_text(os.path.join(FLAGS.workdir, interpolation.GRID_TABLE), table + "\n")
 
 
 def run() -> None:

@@ -12,6 +12,8 @@ checkpoint holds only the blend) and a step-0 checkpoint whose metadata names bo
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -22,6 +24,16 @@ from sr_jax import run_dir
 from sr_jax.errors import UserError
 
 RUNTIME_FIELDS = ("dtype", "conv_impl")  # How a model computes, not what it is.
+GRID_TABLE = "interpolation.md"  # A grid folder (several alphas) holds this table and one blend_dir per alpha.
+
+
+def blend_dir(alpha: float) -> str:
+  return f"alpha_{alpha:.2f}"
+
+
+def blend_alpha(name: str) -> float | None:
+  """The alpha of a grid's blend folder name (``blend_dir``), None for any other name."""
+  return float(name.removeprefix("alpha_")) if re.fullmatch(r"alpha_[0-9.]+", name) else None
 
 
 class InterpolationError(UserError, ValueError):
