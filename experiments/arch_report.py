@@ -56,7 +56,7 @@ def table(runs: list[dict], bench: dict[str, dict]) -> tuple[str, list[dict]]:
     b = bench.get(name, {})
     steps = members[0]["steps"]
     row = {"recipe": recipe, "model": name, "gflop": members[0]["gflop_per_pixel"],
-           "train_min": steps * b["train_step_s"] / 60 if b else None}
+           "train_min": steps * b["train_step_s"] / 60 if b and steps is not None else None}
     cells = [recipe, ",".join(str(r["seed"]) for r in members), f"{members[0]['params']:,}",
              f"{members[0]['gflop_per_pixel'] * 1e3:.3f}", f"{b.get('train_patches_per_s', float('nan')):.1f}",
              f"{b.get('infer_output_mp_per_s', float('nan')):.2f}",

@@ -74,7 +74,8 @@ def _interpolations(folder: str, name: str) -> list[dict]:
     alpha = interpolation.blend_alpha(sub)
     if alpha is not None and os.path.exists(os.path.join(wd, "config.json")):
       r = _entry(wd, f"{name}/{sub}")
-      r.update(alpha=alpha, label=f"{name}, alpha {alpha:.2f}", recipe=f"{name} (interpolation)", status="done")
+      r.update(alpha=alpha, label=f"{name}, alpha {alpha:.2f}", recipe=f"{name} (interpolation)", status="done",
+               steps=None)  # A blend of two checkpoints: it trained no steps of its own.
       runs.append(r)
   return runs
 
@@ -144,7 +145,8 @@ def markdown(runs: list[dict]) -> str:
   out = []
   for d, s in cols:
     rows = [["bicubic", "", ""] + [_fmt(m, _value(None, d, s, m, runs)) for m in present]]
-    rows += [[r["label"] + ("" if r["status"] in ("done", "?") else f" ({r['status']})"), r["steps"],
+    rows += [[r["label"] + ("" if r["status"] in ("done", "?") else f" ({r['status']})"),
+              "" if r["steps"] is None else r["steps"],
               f"{r['wall_time_s'] / 60:.1f}" if r["wall_time_s"] else ""]
              + [_fmt(m, _value(r, d, s, m, runs)) for m in present] for r in runs]
     out += [f"### {d} {s}", ""] + _md(["run", "steps", "wall (min)"] + [arrows[m] for m in present], rows) + [""]

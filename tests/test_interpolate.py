@@ -78,5 +78,6 @@ def test_grid_mode_writes_one_evaluated_workdir_per_alpha(runs, data_dir):
   blends = [r for r in runs_ if r["alpha"] is not None]
   assert [r["alpha"] for r in blends] == [0.0, 0.5, 1.0] and {r["recipe"] for r in blends} == {"grid (interpolation)"}
   assert runs_[-1] is blends[-1]  # After the runs.
-  per_recipe = report.markdown(runs_).split("### Per recipe")[1]
+  per_run, per_recipe = report.markdown(runs_).split("### Per recipe")
+  assert "| grid, alpha 0.50 |  |  |" in per_run  # A blend trained no steps: blank, not 0.
   assert "grid (interpolation)" not in per_recipe
