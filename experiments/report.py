@@ -198,7 +198,7 @@ def perception_distortion(runs: list[dict], out: str) -> str | None:
     return None
   fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 4), squeeze=False)
   recipes = list(dict.fromkeys(r["recipe"] for r in runs))
-  markers = "osD^vP*X"
+  markers = "osD^vP*<>ph"  # Not 'x'/'X': bicubic's.
   for ax, (d, s) in zip(axes[0], cols):
     for i, rec in enumerate(recipes):
       members = [r for r in runs if r["recipe"] == rec]
@@ -215,7 +215,7 @@ def perception_distortion(runs: list[dict], out: str) -> str | None:
           ax.annotate(tag, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
     bx, by = _value(None, d, s, "psnr", runs), _value(None, d, s, "lpips", runs)
     if bx is not None and by is not None:
-      ax.scatter([bx], [by], marker="x", color="gray", label="bicubic")
+      ax.scatter([bx], [by], marker="x", color="black", label="bicubic")  # Black: outside the recipes' colours.
     ax.set(title=f"{d} {s}", xlabel="PSNR (dB, Y) → better", ylabel="LPIPS (AlexNet) ↓ better")
     ax.grid(alpha=0.3)
   axes[0][0].legend(fontsize=7)
