@@ -311,8 +311,6 @@ def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4,
   fig.tight_layout()
   fig.savefig(os.path.join(out, "grid.png"), dpi=110)
   plt.close(fig)
-  if left_out:
-    print(f"report: grid.png leaves out {', '.join(left_out)} (no checkpoint in their workdirs)")
   return "grid.png", left_out
 
 
@@ -328,10 +326,11 @@ def build(root: str, out: str | None = None, data_dir: str | None = None, grid_i
   atomic.write_text(os.path.join(out, "report.csv"), buf.getvalue())
   images = curve_plots(runs, out)
   images += [p for p in [perception_distortion(runs, out)] if p]
-  drawn = grid(runs, data_dir, out, max_images=grid_images) if data_dir else None
-  md = markdown(runs) + "\n" + "\n".join(f"![{i}]({i})" for i in images + ([drawn[0]] if drawn else [])) + "\n"
-  if drawn and drawn[1]:
-    md += f"\n{drawn[0]} leaves out {', '.join(drawn[1])}: no checkpoint in their workdirs.\n"
+  grid_out = grid(runs, data_dir, out, max_images=grid_images) if data_dir else None
+  images += [grid_out[0]] if grid_out else []
+  md = markdown(runs) + "\n" + "\n".join(f"![{i}]({i})" for i in images) + "\n"
+  if grid_out and grid_out[1]:  # main() prints report.md, so the console says it too.
+    md += f"\n{grid_out[0]} leaves out {', '.join(grid_out[1])}: no checkpoint in their workdirs.\n"
   atomic.write_text(os.path.join(out, "report.md"), md)
   return out
 
