@@ -24,6 +24,7 @@ from absl import app, flags
 
 from experiments import report
 from sr_jax import atomic, cli, run_dir
+from sr_jax.errors import DataError
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -127,17 +128,23 @@ def plots(runs: list[dict], rows: list[dict], out: str) -> list[str]:
 def main(argv):
   if len(argv) != 2:
     raise app.UsageError("usage: python -m experiments.arch_report ROOT --bench=FILE [--out=DIR]")
-  runs = report.collect(argv[1])
+  damaged: list[str] = []
+  runs = report.collect(argv[1], damaged)
   bench = {}
   if FLAGS.bench:
     with open(FLAGS.bench) as f:
-      bench = {b["model"]: b for b in map(json.loads, filter(str.strip, f))}
+      try:
+        bench = {b["model"]: b for b in map(json.loads, filter(str.strip, f))}
+      except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"--bench={FLAGS.bench}: not JSON lines with a 'model' key ({type(e).__name__}: {e})") from e
   out = FLAGS.out or os.path.join(argv[1], "report")
   os.makedirs(out, exist_ok=True)
   md, rows = table(runs, bench)
   notes = recipe_notes(runs)
   if notes:
     md += "\n\nRecipe differences (each run's config.json):\n" + "\n".join(notes)
+  if damaged:
+    md += "\n\nDamaged files:\n\n" + "\n".join(f"- {n}" for n in damaged)
   atomic.write_text(os.path.join(out, "arch_report.md"), md + "\n")
   print(md)
   print("wrote", ", ".join(["arch_report.md"] + plots(runs, rows, out)), "in", out)

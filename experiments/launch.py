@@ -7,7 +7,10 @@ r"""Runs every member of a sweep in its own workdir.
 Each member trains with ``sr_jax.main`` in ROOT/<name from its overrides>, logging to train.log there, and its
 status goes to ROOT/<name>/launch.json. Re-running skips finished members and resumes interrupted ones (the
 trainer resumes from its checkpoints). A failing member is reported and the others go on; the exit code is 1
-if any failed. A member that reads another's workdir (``{root}/NAME`` in the sweep file) starts once NAME has
+if any failed. Launchers may share a root (e.g. each with its own ``--only``): a member another launcher (or a
+trainer started by hand) is running is reported "running elsewhere" and not started twice, and the members that
+read it are left "waiting". A member's commands get SIGTERM when their launcher dies, even by ``kill -9``, so the
+trainer saves a checkpoint and stops instead of running on unseen. A member that reads another's workdir (``{root}/NAME`` in the sweep file) starts once NAME has
 finished, and fails without running if NAME failed. ``--dry_run`` prints the commands (e.g. for a cluster
 scheduler, in an order that respects those dependencies) and runs nothing.
 """
@@ -18,6 +21,7 @@ import concurrent.futures
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +30,7 @@ from typing import NamedTuple, Sequence
 from absl import app, flags
 
 from experiments import common_flags, sweep_lib
-from sr_jax import cli
+from sr_jax import atomic, cli, locks, run_dir
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(common_flags)  # --data_dir is this program's too (--help lists it).
@@ -39,18 +43,39 @@ flags.DEFINE_string("eval_step", "best", "Checkpoint that evaluation scores: 'be
 flags.DEFINE_list("only", [], "Run only these members (their names as --dry_run lists them), in the sweep's order.")
 
 
+STATUS_FILE = "launch.json"
+MEMBER_LOCK = ".launch.lock"  # Held by the launcher running a member, for as long as it runs it.
+ELSEWHERE = "running elsewhere"
+GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "member_guard.py")  # Stops a member with us.
+
+
 def _status(workdir: str) -> dict:
-  path = os.path.join(workdir, "launch.json")
+  """A member's launch.json; {} when there is none, or when it is damaged (said on stderr: the member is then run
+  again, which resumes from its checkpoints or skips nothing it finished, since the trainer skips a done run)."""
+  path = os.path.join(workdir, STATUS_FILE)
   if not os.path.exists(path):
     return {}
-  with open(path) as f:
-    return json.load(f)
+  try:
+    status = run_dir.read_json(path)
+    if not isinstance(status, dict):
+      raise ValueError("not a JSON object")
+    return status
+  except (OSError, ValueError) as e:
+    print(f"launch: {path} is unreadable ({type(e).__name__}: {e}); treating the member as not finished",
+          file=sys.stderr, flush=True)
+    return {}
 
 
 def _write_status(workdir: str, status: dict) -> None:
-  with open(os.path.join(workdir, "launch.json.tmp"), "w") as f:
-    json.dump(status, f, indent=1)
-  os.replace(os.path.join(workdir, "launch.json.tmp"), os.path.join(workdir, "launch.json"))
+  """launch.json through a temporary name unique to this process and call (``atomic``): launchers on one root
+  never collide, and a reader never sees half a file."""
+  atomic.write_text(os.path.join(workdir, STATUS_FILE), json.dumps(status, indent=1))
+
+
+def _elsewhere(workdir: str) -> str | None:
+  """Who else is running this member now: another launcher, or a trainer (e.g. started by hand, or one whose
+  launcher was killed and is still saving)."""
+  return locks.holder(os.path.join(workdir, MEMBER_LOCK)) or run_dir.trainer_holding(workdir)
 
 
 class Evaluation(NamedTuple):
@@ -78,20 +103,41 @@ def run_member(base: str, root: str, member: sweep_lib.Member, evaluation: Evalu
   failed = [f.result()["name"] for f in needs if f.result()["status"] == "failed"]
   if failed:
     return {"name": member.name, "status": "failed", "error": f"not run: it needs {failed[0]}, which failed"}
+  waiting = [f.result()["name"] for f in needs if f.result()["status"] in (ELSEWHERE, "waiting")]
+  if waiting:
+    return {"name": member.name, "status": "waiting", "error": f"not run: it needs {waiting[0]}, which is not "
+            "finished (it runs elsewhere); run this command again when it is"}
   os.makedirs(workdir, exist_ok=True)
+  lock = locks.Lock(os.path.join(workdir, MEMBER_LOCK), "launcher")
+  holder = lock.acquire() or run_dir.trainer_holding(workdir)
+  if holder:
+    lock.release()
+    return {"name": member.name, "status": ELSEWHERE, "error": f"{holder}; not started a second time"}
+  try:
+    if not retrain and (now := _status(workdir)).get("status") == "done":  # Finished by another launcher just now.
+      return {"name": member.name, "status": "skipped (done)", "seconds": now.get("seconds")}
+    return _run_locked(base, root, member, evaluation, index, workdir, previous)
+  finally:
+    lock.release()
+
+
+def _run_locked(base: str, root: str, member: sweep_lib.Member, evaluation: Evaluation, index: int, workdir: str,
+                previous: dict) -> dict:
   commands = [sweep_lib.command_line(base, workdir, member.resolved(root), sys.executable)]
   if evaluation.datasets:
     commands.append(evaluation.command(workdir))
   status = {"name": member.name, "label": member.label, "index": index, "overrides": member.resolved(root),
             "base_config": base,
-            "status": "running", "command": shlex.join(commands[0]), "seconds": previous.get("seconds", 0.0)}
+            "status": "running", "command": shlex.join(commands[0]), "seconds": previous.get("seconds", 0.0),
+            "launcher": f"PID {os.getpid()} on host {socket.gethostname()}"}
   _write_status(workdir, status)
   # --data_dir reaches training too (its 'bench:' sources), through the variable configs read.
   env = {**os.environ, "SR_DATA_DIR": os.path.abspath(evaluation.data_dir)} if evaluation.data_dir else None
   start = time.time()
   with open(os.path.join(workdir, "train.log"), "a") as log:
     for cmd in commands:
-      rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env).returncode
+      guarded = [sys.executable, GUARD, str(os.getpid()), *cmd]
+      rc = subprocess.run(guarded, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env).returncode
       if rc:
         break
   status.update(status="done" if rc == 0 else "failed", returncode=rc,
@@ -181,12 +227,15 @@ def main(argv):
     results = launch(argv[1], FLAGS.root, parallel=FLAGS.parallel, evaluation=evaluation, only=FLAGS.only)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
-  print(f"{'member':40s} status          seconds")
+  print(f"{'member':40s} {'status':18s} seconds")
   for r in results:
-    print(f"{r['name']:40s} {r['status']:15s} {r.get('seconds') or 0:8.1f}"
+    print(f"{r['name']:40s} {r['status']:18s} {r.get('seconds') or 0:7.1f}"
           + (f"  {r['error']}" if r.get("error") else ""))
   failed = [r for r in results if r["status"] == "failed"]
-  print(f"{len(results)} members: {len(results) - len(failed)} ok, {len(failed)} failed")
+  later = [r for r in results if r["status"] in (ELSEWHERE, "waiting")]
+  print(f"{len(results)} members: {len(results) - len(failed) - len(later)} ok, {len(failed)} failed"
+        + (f", {len(later)} left to another launcher or trainer (running elsewhere, or waiting for one that is): "
+           "run this command again once they finish" if later else ""))
   if failed:
     sys.exit(1)
 

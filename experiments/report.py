@@ -43,16 +43,24 @@ GRID_SETS = ("Set14", "B100")
 _read = run_dir.read_json
 
 
-def _optional_json(path: str, default):
-  return _read(path) if os.path.exists(path) else default
+def _optional_json(path: str, default, notes: list[str]):
+  """The JSON at ``path``; ``default`` when it is missing, or damaged (truncated, garbage: said in ``notes``)."""
+  if not os.path.exists(path):
+    return default
+  try:
+    return _read(path)
+  except (OSError, ValueError) as e:
+    notes.append(f"{path} is unreadable ({type(e).__name__}: {e}); the report goes on without it")
+    return default
 
 
-def _entry(wd: str, name: str) -> dict:
-  """One run's row: its config, launch status, validation history and evaluation summary."""
+def _entry(wd: str, name: str, notes: list[str]) -> dict:
+  """One run's row: its config, launch status, validation history and evaluation summary (a damaged file is left
+  out and said in ``notes``)."""
   config = run_dir.load_config(wd)
-  launch = _optional_json(os.path.join(wd, "launch.json"), {})
-  hist = _optional_json(os.path.join(wd, "validation.json"), {"history": []})["history"]
-  summary = _optional_json(os.path.join(wd, "eval", "summary.json"), None) or {
+  launch = _optional_json(os.path.join(wd, "launch.json"), {}, notes)
+  hist = _optional_json(os.path.join(wd, "validation.json"), {"history": []}, notes).get("history", [])
+  summary = _optional_json(os.path.join(wd, "eval", "summary.json"), None, notes) or {
       k: {f"x{config.model.scale}": v} for k, v in (hist[-1]["sets"].items() if hist else [])}
   label = launch.get("label", name)
   return {
@@ -66,30 +74,34 @@ def _entry(wd: str, name: str) -> dict:
       "history": hist, "summary": summary}
 
 
-def _interpolations(folder: str, name: str) -> list[dict]:
+def _interpolations(folder: str, name: str, notes: list[str]) -> list[dict]:
   """The alpha_X workdirs of an ``sr_jax.interpolate`` grid folder (it holds interpolation.md), one recipe."""
   runs = []
   for sub in sorted(os.listdir(folder)):
     wd = os.path.join(folder, sub)
     alpha = interpolation.blend_alpha(sub)
     if alpha is not None and os.path.exists(os.path.join(wd, "config.json")):
-      r = _entry(wd, f"{name}/{sub}")
+      r = _entry(wd, f"{name}/{sub}", notes)
       r.update(alpha=alpha, label=f"{name}, alpha {alpha:.2f}", recipe=f"{name} (interpolation)", status="done",
                steps=None)  # A blend of two checkpoints: it trained no steps of its own.
       runs.append(r)
   return runs
 
 
-def collect(root: str) -> list[dict]:
+def collect(root: str, notes: list[str] | None = None) -> list[dict]:
   """One dict per training workdir under ``root``, in the sweep file's order (launch.json), else by name; an
-  interpolation grid folder (``sr_jax.interpolate``, with interpolation.md) adds its blends, after the runs."""
-  runs = []
+  interpolation grid folder (``sr_jax.interpolate``, with interpolation.md) adds its blends, after the runs. A
+  member whose config.json is unreadable is left out, and any damaged file is said in ``notes``."""
+  runs, notes = [], [] if notes is None else notes
   for name in sorted(os.listdir(root)):
     wd = os.path.join(root, name)
     if os.path.exists(os.path.join(wd, "config.json")):
-      runs.append(_entry(wd, name))
+      try:
+        runs.append(_entry(wd, name, notes))
+      except (OSError, ValueError) as e:  # config.json itself damaged.
+        notes.append(f"{name} is left out: {wd}/config.json is unreadable ({type(e).__name__}: {e})")
     elif os.path.exists(os.path.join(wd, interpolation.GRID_TABLE)):
-      runs.extend(_interpolations(wd, name))
+      runs.extend(_interpolations(wd, name, notes))
   if not runs:
     raise FileNotFoundError(f"no training workdirs (with config.json) under {root}")
   return sorted(runs, key=lambda r: (r["index"], r["alpha"] is not None, r["name"]))  # Sweep order, then by name.
@@ -317,7 +329,8 @@ def grid(runs: list[dict], data_dir: str, out: str, rows: int = 4,
 def build(root: str, out: str | None = None, data_dir: str | None = None, grid_images: int = 0) -> str:
   out = out or os.path.join(root, "report")
   os.makedirs(out, exist_ok=True)
-  runs = collect(root)
+  notes: list[str] = []
+  runs = collect(root, notes)
   header, rows = csv_table(runs)
   buf = io.StringIO(newline="")
   w = csv.writer(buf)
@@ -331,6 +344,8 @@ def build(root: str, out: str | None = None, data_dir: str | None = None, grid_i
   md = markdown(runs) + "\n" + "\n".join(f"![{i}]({i})" for i in images) + "\n"
   if grid_out and grid_out[1]:  # main() prints report.md, so the console says it too.
     md += f"\n{grid_out[0]} leaves out {', '.join(grid_out[1])}: no checkpoint in their workdirs.\n"
+  if notes:  # Damaged files: the console and report.md both say what the tables lack.
+    md += "\nDamaged files:\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
   atomic.write_text(os.path.join(out, "report.md"), md)
   return out
 

@@ -21,6 +21,8 @@ import os
 import re
 from typing import Any, Iterator, NamedTuple
 
+from sr_jax import errors
+
 ROOT = "{root}"
 _REF = re.compile(re.escape(ROOT) + r"/([^/]+)")
 
@@ -71,7 +73,7 @@ def load(path: str) -> tuple[str, list[Member]]:
     raise FileNotFoundError(f"sweep file {path} does not exist")
   spec = importlib.util.spec_from_file_location("sweep_" + re.sub(r"\W", "_", path), path)
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  _run_user_code(path, spec.loader.exec_module, module)
   for attr in ("BASE_CONFIG", "sweep"):
     if not hasattr(module, attr):
       raise ValueError(f"sweep file {path} defines no {attr}")
@@ -83,7 +85,7 @@ def load(path: str) -> tuple[str, list[Member]]:
       label = f"{label}, seed {overrides['seed']}"
     members.append(Member(name, label or name, overrides))
 
-  module.sweep(add)
+  _run_user_code(path, module.sweep, add)
   if not members:
     raise ValueError(f"sweep file {path} added no members")
   names = [m.name for m in members]
@@ -96,6 +98,18 @@ def load(path: str) -> tuple[str, list[Member]]:
       raise ValueError(f"sweep file {path}: member {m.name} reads {ROOT}/{missing[0]}, which is not a member "
                        "added before it")
   return module.BASE_CONFIG, members
+
+
+def _run_user_code(path: str, fn, *args) -> None:
+  """``fn(*args)``; an error raised in the sweep file itself (a syntax error, a NameError, ...) becomes one line
+  naming the file and line (``errors.in_user_file``; the traceback is its cause, shown with --verbose)."""
+  try:
+    fn(*args)
+  except Exception as e:  # noqa: BLE001  (only errors located in the user's file are rewritten)
+    located = errors.in_user_file(e, path, "sweep file")
+    if located is None:
+      raise
+    raise located from e
 
 
 def member_name(overrides: dict[str, Any]) -> str:

@@ -7,6 +7,10 @@ stays intact until the new one is complete, and a symlink at ``path`` is replace
 target is not touched). On any error, KeyboardInterrupt included, the temporary file is removed. Only ``kill -9``
 or a power cut can leave one behind: ``remove_stale(folder)`` deletes those whose process is gone (and the
 ``NAME.part<PID>`` files that downloads of earlier versions left, for the names it is given).
+
+A temporary name is never longer than the folder allows (255 bytes on the usual file systems): a long ``NAME`` is
+shortened in the temporary name (``.NAME[:k].tmp<PID>-<random>``), so any name that can be written can be written
+atomically. ``temp_dir(path)`` is the same for a folder that is built whole and renamed into place.
 """
 
 from __future__ import annotations
@@ -15,15 +19,31 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 from typing import BinaryIO, Iterator
 
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)-[0-9a-f]{8}$")
 _OLD_PART = re.compile(r"^(?P<name>.+)\.part(?P<pid>\d+)$")  # sr_jax.download before version 0.3.1.
 
 
+def _name_max(folder: str) -> int:
+  try:
+    return os.pathconf(folder, "PC_NAME_MAX")
+  except (OSError, ValueError):
+    return 255
+
+
 def temp_path(path: str) -> str:
+  """A unique hidden name beside ``path`` (``.NAME.tmp<PID>-<random>``, ``NAME`` shortened to fit the folder)."""
   folder, base = os.path.split(os.path.abspath(path))
-  return os.path.join(folder, f".{base}.tmp{os.getpid()}-{secrets.token_hex(4)}")
+  return os.path.join(folder, f".{_temp_stem(folder, base)}.tmp{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def temp_dir(path: str) -> str:
+  """A new empty hidden folder beside ``path`` (``temp_path``'s name), made by this process."""
+  tmp = temp_path(path)
+  os.mkdir(tmp)
+  return tmp
 
 
 @contextlib.contextmanager
@@ -63,6 +83,30 @@ def alive(pid: int) -> bool:
   except PermissionError:  # Another user's live process.
     return True
   return True
+
+
+def _temp_stem(folder: str, name: str) -> str:
+  """``name`` as ``temp_path`` writes it into a temporary name in ``folder`` (shortened to fit)."""
+  room = _name_max(folder) - len(f".tmp{2**22}-00000000".encode()) - 1
+  return name.encode()[:room].decode(errors="ignore")
+
+
+def remove_stale_dirs(folder: str, name: str) -> list[str]:
+  """Deletes the temporary folders that ``temp_dir(os.path.join(folder, name))`` made and whose process is gone
+  (only those: their hidden name carries the destination's name and the PID that made it); returns them."""
+  removed = []
+  try:
+    names = os.listdir(folder)
+  except OSError:
+    return removed
+  for n in names:
+    m = TEMP_NAME.match(n)
+    path = os.path.join(folder, n)
+    if m and m["name"] in (name, _temp_stem(folder, name)) and not alive(int(m["pid"])) and \
+        os.path.isdir(path) and not os.path.islink(path):
+      shutil.rmtree(path, ignore_errors=True)
+      removed.append(path)
+  return removed
 
 
 def remove_stale(folder: str, downloads: tuple[str, ...] = ()) -> list[str]:

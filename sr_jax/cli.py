@@ -78,7 +78,23 @@ def quiet_libraries(verbose: bool = False) -> None:
   warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
 
 
+def _python_files(argv: list[str]) -> list[str]:
+  """The Python files named in ``argv`` (``--config=FILE.py`` and the like)."""
+  values = [a.split("=", 1)[1] if a.startswith("-") and "=" in a else a for a in argv[1:]]
+  return [v for v in values if v.endswith(".py") and os.path.isfile(v)]
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
+  try:
+    return _parse_flags_or_config_error(argv)
+  except Exception as e:  # noqa: BLE001  (a config file of the user's that fails to load: one line)
+    located = next((err for f in _python_files(argv) if (err := errors.in_user_file(e, f, "config file"))), None)
+    if located is None or any(a in ("--verbose", "-verbose") for a in argv):
+      raise
+    fail(message(located) + " (--verbose shows the traceback)")
+
+
+def _parse_flags_or_config_error(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except (AttributeError, KeyError) as e:  # ml_collections: an override of a field the config does not have.
@@ -103,9 +119,10 @@ def help_text(main: Callable) -> str:
 
 
 def run(main: Callable[[list[str]], None], argv: list[str] | None = None,
-        prepare: Callable[[list[str]], list[str]] | None = None) -> None:
+        prepare: Callable[[list[str]], list[str]] | None = None, interrupted: str = "") -> None:
   """``main`` under absl; ``prepare`` maps ``argv`` before parsing (its user errors are one line too). ``--help``
-  prints ``help_text`` and exits 0."""
+  prints ``help_text`` and exits 0. Ctrl-C ends the program with one line, ``PROGRAM: interrupted (Ctrl-C)``
+  and ``interrupted`` (what was kept, how to go on), exit status 130; ``--verbose`` keeps the traceback."""
   if any(a in _HELP for a in (argv if argv is not None else sys.argv)[1:]):
     sys.stdout.write(help_text(main))
     sys.exit(0)
@@ -120,6 +137,12 @@ def run(main: Callable[[list[str]], None], argv: list[str] | None = None,
     quiet_libraries(verbose)
     try:
       main(args)
+    except KeyboardInterrupt:
+      if verbose:
+        raise
+      print(f"{os.path.basename(sys.argv[0]) or 'sr_jax'}: interrupted (Ctrl-C)" + (f"; {interrupted}" if interrupted
+                                                                                   else ""), file=sys.stderr, flush=True)
+      sys.exit(130)
     except Exception as e:  # noqa: BLE001  (user errors are printed as one line; bugs are re-raised)
       if verbose or not is_user_error(e):
         raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 
 from sr_jax.errors import UserError
@@ -121,9 +123,20 @@ def _validate_model(m: ml_collections.ConfigDict) -> None:
   _require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
 
 
+def _validate_finite(node: ml_collections.ConfigDict, prefix: str = "") -> None:
+  """Every number of the config is finite: NaN or infinity passes every bound check (inf > 0) and reaches the
+  optimiser or the loss, where it turns the run to NaN at its first step."""
+  for key, value in node.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      _validate_finite(value, f"{prefix}{key}.")
+    elif isinstance(value, float) and not math.isfinite(value):
+      raise ConfigError(f"config.{prefix}{key}={value}: not a finite number; give a finite value")
+
+
 def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
              process_count: int = 1) -> None:
   m, d, t = config.model, config.data, config.train
+  _validate_finite(config)
   _validate_model(m)
   _validate_data(config)
   _require(d.degradation_workers >= -1, "data.degradation_workers", d.degradation_workers,

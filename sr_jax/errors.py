@@ -6,6 +6,10 @@ keeps its traceback. Errors the operating system reports about the user's files 
 unreadable, read-only, a full disk) are the user's too, wherever they are raised (``sr_jax.cli``).
 """
 
+import os
+import traceback
+
+
 
 class UserError(Exception):
   """A problem with the user's config, files or workdir; the message is complete without a traceback."""
@@ -34,3 +38,25 @@ def is_disk_full(e: BaseException | None) -> bool:
 
 class MetricWeightsError(UserError, ValueError):
   """A metric's weights (LPIPS, DISTS) are missing or unusable; the message says how to install them."""
+
+
+class UserCodeError(UserError):
+  """A file of the user's Python (a config file, a sweep file) failed to load or run; the message names the file,
+  the line and the error, and the traceback is the cause (shown with --verbose)."""
+
+
+def in_user_file(e: BaseException, path: str, what: str) -> UserCodeError | None:
+  """A ``UserCodeError`` for ``e`` if it was raised while running ``path`` (a SyntaxError in it, or a traceback
+  frame in it: the deepest one gives the line); None when ``path`` played no part (a bug elsewhere)."""
+  target = os.path.realpath(path)
+  line, where = None, ""
+  if isinstance(e, SyntaxError) and e.filename and os.path.realpath(e.filename) == target:
+    line = e.lineno
+  else:
+    for frame in traceback.extract_tb(e.__traceback__):
+      if os.path.realpath(frame.filename) == target:
+        line, where = frame.lineno, f" (in {frame.name})" if frame.name != "<module>" else ""
+  if line is None:
+    return None
+  text = e.msg if isinstance(e, SyntaxError) else str(e)
+  return UserCodeError(f"{what} {path} line {line}{where}: {type(e).__name__}: {text}")

@@ -33,7 +33,7 @@ FLAGS = flags.FLAGS
 
 def _alphas() -> list[float]:
   try:
-    alphas = [float(a) for a in FLAGS.alpha]
+    alphas = [float(a) + 0.0 for a in FLAGS.alpha]  # + 0.0: -0 is 0.
   except ValueError:
     raise app.UsageError(f"--alpha={','.join(FLAGS.alpha)}: give numbers in [0, 1], e.g. --alpha=0,0.5,1") from None
   for a in alphas:
@@ -43,8 +43,35 @@ def _alphas() -> list[float]:
   return alphas
 
 
+def _check_grid_folder(folder: str) -> None:
+  """The folder of several blends: new, empty, or one an earlier sr-interpolate wrote (blend folders and the grid
+  table only); anything else in it is the user's and is refused (``run_dir.check_new_workdir``'s rule)."""
+  if os.path.lexists(folder) and not os.path.isdir(folder):
+    raise NotADirectoryError(f"--workdir {folder} is a file, not a folder")
+  others = sorted(n for n in (os.listdir(folder) if os.path.isdir(folder) else [])
+                  if interpolation.blend_alpha(n) is None and n != interpolation.GRID_TABLE)
+  if others:
+    raise run_dir.WorkdirNotNewError(
+        f"--workdir {folder} holds {', '.join(others[:4])}{' ...' if len(others) > 4 else ''}, which sr-interpolate "
+        "did not write; several blends go into a new or empty folder (or one an earlier sr-interpolate wrote): "
+        "give another --workdir")
+
+
+def _evaluated(wd: str, sets: list[str], metric_names: list[str]) -> dict | None:
+  """The evaluation an earlier (stopped) run of this command left in WD/eval, if it scored these sets and
+  metrics; else None."""
+  try:
+    summary = run_dir.read_json(os.path.join(wd, "eval", "summary.json"))
+  except (OSError, ValueError):
+    return None
+  if list(summary) != list(sets) or any(m not in r for per in summary.values() for r in per.values()
+                                         for m in ("psnr", "ssim", *metric_names)):
+    return None
+  return summary
+
+
 def _grid_line(alpha: float, summary: dict) -> str:
-  cells = [f"{alpha:.2f}"]
+  cells = [interpolation.alpha_label(alpha)]
   for per_scale in summary.values():
     for r in per_scale.values():
       cells.append(" / ".join(metrics.REGISTRY[m].fmt.format(r[m]) for m in metrics.NAMES if m in r))
@@ -60,19 +87,31 @@ def main(argv):
     raise app.UsageError(f"--metrics: unknown {', '.join(bad)}; accepted: {', '.join(metrics.NAMES)}")
   runs = interpolation.load_pair(FLAGS.a, FLAGS.b)
   single = len(alphas) == 1
-  targets = {a: FLAGS.workdir if single else os.path.join(FLAGS.workdir, interpolation.blend_dir(a)) for a in alphas}
-  for wd in targets.values():
-    run_dir.check_new_workdir(wd)
+  names = [interpolation.blend_dir(a) for a in alphas]
+  if len(set(names)) != len(names):
+    raise app.UsageError(f"--alpha={','.join(FLAGS.alpha)} gives two blends one name ({names})")
+  if not single:
+    _check_grid_folder(FLAGS.workdir)
+  targets = {a: FLAGS.workdir if single else os.path.join(FLAGS.workdir, n) for a, n in zip(alphas, names)}
+  for alpha, wd in targets.items():  # All refused before any is written.
+    if not interpolation.written(wd, FLAGS.a, FLAGS.b, runs, alpha):
+      run_dir.check_new_workdir(wd)
   lines, data_dir = [], FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
   for alpha, wd in targets.items():
-    interpolation.write(wd, FLAGS.a, FLAGS.b, runs, alpha)
-    print(f"alpha {alpha:.2f}: {alpha:g} x {FLAGS.a} + {1 - alpha:g} x {FLAGS.b} -> {wd}")
+    label = interpolation.alpha_label(alpha)
+    new = interpolation.write(wd, FLAGS.a, FLAGS.b, runs, alpha)
+    print(f"alpha {label}: {alpha:g} x {FLAGS.a} + {1 - alpha:g} x {FLAGS.b} -> {wd}"
+          + ("" if new else " (written by an earlier run of this command; kept)"))
     if FLAGS.evaluate:
-      run = run_dir.load_run(wd, "latest")
-      up = {run.config.model.scale: inference.Upscaler(run.graphdef, run.params, run.config.model)}
-      summary = eval_report.evaluate(up, list(FLAGS.evaluate), data_dir, os.path.join(wd, "eval"),
-                                     label=f"alpha {alpha:.2f}", heatmaps="none", sheets=False,
-                                     metric_names=tuple(FLAGS.metrics))
+      summary = _evaluated(wd, list(FLAGS.evaluate), list(FLAGS.metrics))
+      if summary is None:
+        run = run_dir.load_run(wd, "latest")
+        up = {run.config.model.scale: inference.Upscaler(run.graphdef, run.params, run.config.model)}
+        summary = eval_report.evaluate(up, list(FLAGS.evaluate), data_dir, os.path.join(wd, "eval"),
+                                       label=f"alpha {label}", heatmaps="none", sheets=False,
+                                       metric_names=tuple(FLAGS.metrics))
+      else:
+        print(f"alpha {label}: scored by an earlier run of this command ({os.path.join(wd, 'eval')}); kept")
       lines.append(_grid_line(alpha, summary))
   if lines:
     sets = ", ".join(f"{d} {s}" for d, per in summary.items() for s in per)
@@ -87,7 +126,8 @@ def main(argv):
 
 def run() -> None:
   """Console script ``sr-interpolate``."""
-  cli.run(main)
+  cli.run(main, interrupted="the blends and evaluations finished so far are kept; run the same command to do "
+                            "the rest")
 
 
 if __name__ == "__main__":

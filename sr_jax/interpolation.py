@@ -12,6 +12,7 @@ checkpoint holds only the blend) and a step-0 checkpoint whose metadata names bo
 
 from __future__ import annotations
 
+import os
 import re
 
 import jax
@@ -20,20 +21,28 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sr_jax import run_dir
+from sr_jax import checkpoint_io, run_dir
 from sr_jax.errors import UserError
 
 RUNTIME_FIELDS = ("dtype", "conv_impl")  # How a model computes, not what it is.
 GRID_TABLE = "interpolation.md"  # A grid folder (several alphas) holds this table and one blend_dir per alpha.
 
 
+def alpha_label(alpha: float) -> str:
+  """alpha as written in folder names and tables: two decimals when they are exact (0.50), else every digit it
+  takes (0.501), so two alphas never share a name; -0 is 0."""
+  alpha = float(alpha) + 0.0
+  two = f"{alpha:.2f}"
+  return two if float(two) == alpha else np.format_float_positional(alpha, trim="-")
+
+
 def blend_dir(alpha: float) -> str:
-  return f"alpha_{alpha:.2f}"
+  return f"alpha_{alpha_label(alpha)}"
 
 
 def blend_alpha(name: str) -> float | None:
   """The alpha of a grid's blend folder name (``blend_dir``), None for any other name."""
-  return float(name.removeprefix("alpha_")) if re.fullmatch(r"alpha_[0-9.]+", name) else None
+  return float(name.removeprefix("alpha_")) if re.fullmatch(r"alpha_[0-9]+(\.[0-9]+)?", name) else None
 
 
 class InterpolationError(UserError, ValueError):
@@ -89,10 +98,28 @@ def serving_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   return out
 
 
-def write(workdir: str, a: str, b: str, runs: tuple[run_dir.Run, run_dir.Run], alpha: float) -> None:
-  """The workdir of the blend at ``alpha`` (refused if it already holds checkpoints)."""
+def _metadata(a: str, b: str, runs: tuple[run_dir.Run, run_dir.Run], alpha: float) -> dict:
+  ra, rb = runs
+  return {"step": 0, "scale": int(ra.config.model.scale), "interpolated": {
+      "a": os.path.abspath(a), "a_step": int(ra.step), "b": os.path.abspath(b), "b_step": int(rb.step),
+      "alpha": float(alpha) + 0.0}}
+
+
+def written(workdir: str, a: str, b: str, runs: tuple[run_dir.Run, run_dir.Run], alpha: float) -> bool:
+  """Whether ``workdir`` already holds this very blend (same runs, steps and alpha), written by an earlier
+  command that was stopped or is being repeated."""
+  source = run_dir.read_source(workdir)
+  return source is not None and source.get("interpolated") == _metadata(a, b, runs, alpha)["interpolated"] and \
+      bool(checkpoint_io.saved_steps(os.path.join(workdir, "checkpoints")))
+
+
+def write(workdir: str, a: str, b: str, runs: tuple[run_dir.Run, run_dir.Run], alpha: float) -> bool:
+  """Writes the workdir of the blend at ``alpha`` (the workdir rule of ``run_dir.check_new_workdir``); returns
+  False, writing nothing, when it already holds this blend (``written``)."""
+  if written(workdir, a, b, runs, alpha):
+    return False
   run_dir.check_new_workdir(workdir)
-  (ra, rb), params = runs, blend(runs[0].params, runs[1].params, alpha)
-  meta = {"step": 0, "scale": int(ra.config.model.scale), "interpolated": {
-      "a": a, "a_step": int(ra.step), "b": b, "b_step": int(rb.step), "alpha": float(alpha)}}
-  run_dir.write_params_workdir(workdir, serving_config(ra.config), params, meta, f"writing the blend into {workdir}")
+  params = blend(runs[0].params, runs[1].params, alpha)
+  run_dir.write_params_workdir(workdir, serving_config(runs[0].config), params, _metadata(a, b, runs, alpha),
+                               f"writing the blend into {workdir}")
+  return True

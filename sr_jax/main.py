@@ -24,6 +24,8 @@ flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
 flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
 flags.DEFINE_enum("cpu_collectives", None, ["gloo", "mpi"], "Cross-process collectives for CPU-only runs "
                   "(e.g. several local processes over loopback).")
+flags.DEFINE_bool("allow_config_change", False, "Resume a run with a config whose recipe (loss, data, batch, "
+                  "optimiser, ...) differs from the run's; the change is recorded in WORKDIR/config_history.json.")
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (config, data, workdir) too.")
 flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
@@ -38,7 +40,7 @@ def main(argv):
     jax.config.update("jax_cpu_collectives_implementation", FLAGS.cpu_collectives)
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)
 
 
 def run() -> None:

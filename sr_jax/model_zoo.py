@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import secrets
 import shutil
 
 from sr_jax import atomic, download, importers, run_dir, weights_io
@@ -231,19 +230,18 @@ def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None =
   else:
     path = _download_source(e, url, timeout, deadline, progress)
     cached = True  # Verified when it was downloaded; if it fails to import now, the message names it.
-  created = not os.path.exists(workdir)
+  def expect(fields: dict) -> None:  # Checked before anything is written to the workdir.
+    if fields["scale"] != e.scale or (e.model_name and fields["name"] != e.model_name):
+      raise DataError(f"{path} holds a {fields['name']} x{fields['scale']} model, but {name} is {e.model_name} "
+                      f"x{e.scale}: not the published file; nothing was written to {workdir}")
+
   try:
     digest = digest or _verify(path, e)
-    fields = importers.import_to_workdir(path, workdir)
+    fields = importers.import_to_workdir(path, workdir, expect=expect)
   except UserError as err:  # A damaged cached file fails here (a wrong hash, an unreadable or wrong layout).
-    if cached:
+    if cached and not isinstance(err, run_dir.WorkdirNotNewError):
       raise _damaged_cache(path, err) from None
     raise
-  if fields["scale"] != e.scale or (e.model_name and fields["name"] != e.model_name):
-    if created:
-      shutil.rmtree(workdir, ignore_errors=True)
-    raise DataError(f"{path} holds a {fields['name']} x{fields['scale']} model, but {name} is {e.model_name} "
-                    f"x{e.scale}: not the published file; nothing imported")
   return fields, digest
 
 
@@ -251,30 +249,80 @@ def ensured_dir(name: str) -> str:
   return os.path.join(cache_dir(), "models", name)
 
 
+ENTRY_FILE = ".sr_jax_entry.json"  # In a cache entry: its files' sizes and SHA-256 when it was imported.
+
+
+def _entry_files(folder: str) -> dict[str, list]:
+  """{relative path: [size, sha256]} of every file under ``folder`` but ``ENTRY_FILE``."""
+  out = {}
+  for root, _, names in os.walk(folder):
+    for n in names:
+      path = os.path.join(root, n)
+      rel = os.path.relpath(path, folder)
+      if rel != ENTRY_FILE:
+        out[rel] = [os.path.getsize(path), download.sha256(path)]
+  return out
+
+
+def _entry_damage(final: str) -> str | None:
+  """Why the cache entry ``final`` cannot be used as it is (None: it is complete and unchanged since its import)."""
+  try:
+    recorded = run_dir.read_json(os.path.join(final, ENTRY_FILE))
+  except FileNotFoundError:
+    return "it was imported by an earlier sr_jax, which recorded no file list to check it against" \
+        if os.path.isfile(os.path.join(final, "config.json")) else "it is incomplete (no config.json)"
+  except (OSError, ValueError) as err:
+    return f"its file list {ENTRY_FILE} is unreadable ({type(err).__name__})"
+  for rel, (size, digest) in recorded.items():
+    path = os.path.join(final, rel)
+    if not os.path.isfile(path):
+      return f"{rel} is missing"
+    if os.path.getsize(path) != size or download.sha256(path) != digest:
+      return f"{rel} changed since it was imported"
+  return None
+
+
 def ensure(name: str, *, progress: bool = True) -> str:
-  """The workdir of pretrained model ``name`` in the cache, imported on first use (see the module's notes)."""
+  """The workdir of pretrained model ``name`` in the cache, imported on first use (see the module's notes).
+
+  Each use checks the entry against the file list recorded at its import (sizes and SHA-256 of config.json and
+  the checkpoint's files); an entry that is incomplete or damaged (a file missing, truncated or changed) is
+  moved aside, imported again and the damaged copy deleted (it is sr_jax's own, in its cache), with a line saying
+  so. Processes racing on one entry agree: the first complete import renamed into place is the one all use."""
   entry(name)
   final = ensured_dir(name)
-  if os.path.isfile(os.path.join(final, "config.json")) and os.path.isdir(os.path.join(final, "checkpoints")):
-    return final
   parent = os.path.dirname(final)
   os.makedirs(parent, exist_ok=True)
   _remove_dead_imports(parent)
-  tmp = os.path.join(parent, f".{name}.tmp{os.getpid()}-{secrets.token_hex(4)}")
+  damage = _entry_damage(final) if os.path.exists(final) else None
+  if os.path.exists(final) and damage is None:
+    return final
+  if damage:
+    _set_aside(final)
+    print(f"The cached {name} in {final} could not be used ({damage}); importing it again")
+  tmp = atomic.temp_path(final)
   try:
     fields, _ = fetch(name, tmp, progress=progress)
-    done = os.path.join(final, "config.json")
-    if os.path.isdir(final) and not os.path.isfile(done):  # Not one of ours (only complete imports are renamed).
-      shutil.rmtree(final)
-    if not os.path.isfile(done):  # Else another process imported it meanwhile: theirs is kept.
+    run_dir.write_json(os.path.join(tmp, ENTRY_FILE), _entry_files(tmp))
+    try:
       os.rename(tmp, final)
       print(f"Imported {name} ({fields['name']} x{fields['scale']}) into {final}; later uses read it from there")
-  except OSError:
-    if not os.path.isfile(os.path.join(final, "config.json")):  # Not another process winning the race.
-      raise
+    except OSError:
+      if _entry_damage(final) is not None:  # Not another process winning the race with a good copy.
+        raise
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   return final
+
+
+def _set_aside(final: str) -> None:
+  """Renames a damaged entry to a hidden name (one process wins; the others find it gone) and deletes it."""
+  aside = atomic.temp_path(final)
+  try:
+    os.rename(final, aside)
+  except FileNotFoundError:
+    return
+  shutil.rmtree(aside, ignore_errors=True)
 
 
 def _remove_dead_imports(parent: str) -> None:

@@ -8,11 +8,9 @@ Nothing here imports the training loop: evaluation, upscaling and the report rea
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-import socket
 import time
 from typing import Any, NamedTuple
 
@@ -22,7 +20,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax import atomic, checkpointing, config_lib, errors, metrics, state as state_lib
+from sr_jax import atomic, checkpointing, config_lib, errors, locks, metrics, state as state_lib
 from sr_jax.configs import default
 from sr_jax.errors import UserError
 from sr_jax.models import registry
@@ -37,37 +35,30 @@ class WorkdirBusyError(UserError):
 
 
 class WorkdirLock:
-  """One trainer per workdir: an exclusive ``fcntl.flock`` on ``WORKDIR/.lock`` (process 0 of a multi-host run).
-
-  The kernel releases the lock when its process dies however it dies, so a killed run never blocks its own
-  resume; the file records who holds it (PID, host, start time) for the message a second trainer gets.
+  """One trainer per workdir: an exclusive lock on ``WORKDIR/.lock`` (``locks.Lock``; process 0 of a multi-host
+  run). The kernel releases it when its process dies however it dies, so a killed run never blocks its own
+  resume; the file says who holds it (PID, host, start time) for the message a second trainer gets.
   """
 
   def __init__(self, workdir: str):
-    self.workdir, self.path, self._fd = workdir, os.path.join(workdir, LOCK_FILE), None
+    self.workdir, self._lock = workdir, locks.Lock(os.path.join(workdir, LOCK_FILE), "trainer")
 
   def __enter__(self) -> "WorkdirLock":
     if jax.process_index() != 0:
       return self
-    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      holder = os.read(fd, 512).decode(errors="replace").strip() or "another process"
-      os.close(fd)
+    holder = self._lock.acquire()
+    if holder:
       raise WorkdirBusyError(f"workdir {self.workdir} is in use by {holder}; two trainers on one workdir would "
                              "overwrite each other's checkpoints. Wait for it, stop it, or use another --workdir.")
-    os.ftruncate(fd, 0)
-    os.write(fd, f"PID {os.getpid()} on host {socket.gethostname()} (since {time.strftime('%Y-%m-%d %H:%M:%S')})"
-             .encode())
-    self._fd = fd
     return self
 
   def __exit__(self, *exc) -> None:
-    if self._fd is not None:
-      fcntl.flock(self._fd, fcntl.LOCK_UN)
-      os.close(self._fd)
-      self._fd = None
+    self._lock.release()
+
+
+def trainer_holding(workdir: str) -> str | None:
+  """The live trainer holding ``workdir`` (its PID, host and start), or None."""
+  return locks.holder(os.path.join(workdir, LOCK_FILE))
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -104,19 +95,71 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   return overlay_on_defaults(read_json(path))
 
 
-def check_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Refuses to resume a workdir trained as another model (architecture, scale, GAN or not)."""
-  if os.path.exists(os.path.join(workdir, CONFIG_FILE)):
-    conflicts = config_lib.resume_conflicts(load_config(workdir), config)
-    if conflicts:
-      raise config_lib.ConfigError(f"workdir {workdir} holds a run of a different model; refusing to resume it ("
-                                   + "; ".join(conflicts) + "). Use a new --workdir.")
+HISTORY_FILE = "config_history.json"  # Recipe changes a resumed run was allowed to make (--allow_config_change).
+# How a run is run, monitored or found on disk, not what it learns: these may change when a run is resumed.
+RUN_FIELDS = frozenset({
+    "train.num_steps", "train.num_devices", "train.steps_per_dispatch", "log_every", "eval_every",
+    "checkpoint_every", "keep_checkpoints", "profile_steps", "num_image_triplets", "val_metrics", "best_metric",
+    "lpips_weights", "data.val", "data.max_val_images", "data.data_dir", "data.tfds_data_dir",
+    "data.tfds_manual_dir", "data.degradation_workers", "data.cache_gb", "model.conv_impl"})
 
 
-def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Writes ``config.json`` (process 0), once training is about to start."""
-  if jax.process_index() == 0:
-    write_json(os.path.join(workdir, CONFIG_FILE), json.loads(config.to_json()))
+def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def recipe_changes(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> dict[str, list]:
+  """{key: [saved value, new value]} of every field that differs, but ``RUN_FIELDS`` (train.num_steps counts
+  under a cosine schedule, whose decay it sets)."""
+  old, new = (_flat(json.loads(c.to_json())) for c in (saved, config))
+  free = RUN_FIELDS - ({"train.num_steps"} if "cosine" in (old.get("train.lr_schedule"), new.get("train.lr_schedule"))
+                       else set())
+  return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new))
+          if old.get(k) != new.get(k) and k not in free}
+
+
+def check_config(config: ml_collections.ConfigDict, workdir: str, allow_change: bool = False) -> dict[str, list]:
+  """Before resuming ``workdir``: refuses a run of another model (architecture, scale, GAN or not), and a change
+  of recipe (loss, data, batch, optimiser, ...: any field but ``RUN_FIELDS``) unless ``allow_change``; returns the
+  recipe changes (empty when the config is the run's, or the workdir has no config.json)."""
+  if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+    return {}
+  saved = load_config(workdir)
+  conflicts = config_lib.resume_conflicts(saved, config)
+  if conflicts:
+    raise config_lib.ConfigError(f"workdir {workdir} holds a run of a different model; refusing to resume it ("
+                                 + "; ".join(conflicts) + "). Use a new --workdir.")
+  changes = recipe_changes(saved, config)
+  if changes and not allow_change:
+    listed = "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in list(changes.items())[:8])
+    more = f" and {len(changes) - 8} more" if len(changes) > 8 else ""
+    raise config_lib.ConfigError(
+        f"workdir {workdir} was trained with another recipe than this config ({listed}{more}); resuming would "
+        "continue it with this one while its checkpoints came from the other. Resume with the workdir's own config "
+        "(its config.json), use a new --workdir (train.init_from can start from this run), or pass "
+        f"--allow_config_change to go on with the change, recorded in {HISTORY_FILE}.")
+  return changes
+
+
+def record_config(config: ml_collections.ConfigDict, workdir: str, changes: dict[str, list] | None = None,
+                  step: int = 0) -> None:
+  """Writes ``config.json`` (process 0), once training is about to start; recipe ``changes`` a resume at ``step``
+  was allowed to make are appended to ``config_history.json`` first, so config.json (the config from then on)
+  never hides what the earlier steps were trained with."""
+  if jax.process_index() != 0:
+    return
+  if changes:
+    path = os.path.join(workdir, HISTORY_FILE)
+    history = read_json(path) if os.path.exists(path) else []
+    history.append({"step": step, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "changes": changes})
+    write_json(path, history)
+  write_json(os.path.join(workdir, CONFIG_FILE), json.loads(config.to_json()))
 
 
 class ValidationLog:
@@ -156,41 +199,75 @@ class ValidationLog:
       write_json(self.path, self.data)
 
 
+SOURCE_FILE = "source.json"  # What a workdir of imported or interpolated weights was written from.
+
+
+class WorkdirNotNewError(UserError, FileExistsError):
+  """A command that writes a new workdir was given a folder that already holds something."""
+
+
 def check_new_workdir(workdir: str) -> None:
-  """Refuses a workdir that is a file or already holds a complete checkpoint (what a failed write leaves, a
-  config.json or a partial save, is not in the way: the next write replaces it)."""
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
+  """The workdir rule of every command that writes a new workdir (import, fetch, interpolate): ``workdir`` must not
+  exist or be an empty folder. Whatever is already in a folder the user named is the user's: it is refused,
+  never written into, replaced or deleted."""
+  if os.path.lexists(workdir) and not os.path.isdir(workdir):
     raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
-  ckpts = os.path.join(workdir, "checkpoints")
-  if os.path.isdir(ckpts) and any(n.isdigit() for n in os.listdir(ckpts)):
-    raise FileExistsError(f"{workdir} already holds checkpoints; write into a new workdir")
+  if not os.path.isdir(workdir):
+    return
+  names = sorted(os.listdir(workdir))
+  if not names:
+    return
+  shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+  what = "already holds checkpoints" if "checkpoints" in names else "is not empty"
+  raise WorkdirNotNewError(f"--workdir {workdir} {what} ({shown}); a new workdir is written only into a new or "
+                           "empty folder, so that nothing already there is replaced or deleted: give another "
+                           "--workdir")
 
 
 def write_params_workdir(workdir: str, config: ml_collections.ConfigDict, params: nnx.State, metadata: dict,
                          what: str) -> None:
-  """WORKDIR/config.json and a step-0 checkpoint of ``params`` (no EMA, no discriminator): the workdir of
-  imported or interpolated weights, which evaluate, upscale, export and train.init_from read. If writing fails
-  (a full disk), what it wrote is removed, so the same command can simply be run again; ``what`` names the
-  operation in that message."""
+  """A new workdir holding ``config.json``, ``source.json`` (``metadata``) and a step-0 checkpoint of ``params``
+  (no EMA, no discriminator): the workdir of imported or interpolated weights, which evaluate, upscale, export and
+  train.init_from read.
+
+  ``workdir`` follows ``check_new_workdir``. The workdir is built whole in a hidden folder beside it
+  (``atomic.temp_dir``) and renamed into place when complete (over an empty folder the user made), so a failure
+  (a full disk, Ctrl-C) removes only that hidden folder, nothing else, and the same command can simply be run
+  again; ``kill -9`` leaves the hidden folder, which the next write to that workdir removes. ``what`` names the
+  operation in the messages."""
+  check_new_workdir(workdir)
   opt = state_lib.Optimizers.from_config(config)
-  created = not os.path.exists(workdir)
-  config_path, ckpt_dir = os.path.join(workdir, CONFIG_FILE), os.path.join(workdir, "checkpoints")
-  had_config = os.path.exists(config_path)
+  target = os.path.abspath(workdir)
+  parent = os.path.dirname(target)
+  os.makedirs(parent, exist_ok=True)
+  atomic.remove_stale_dirs(parent, os.path.basename(target))
+  tmp = atomic.temp_dir(target)
   try:
-    os.makedirs(workdir, exist_ok=True)
-    write_json(config_path, json.loads(config.to_json()))
-    with checkpointing.Checkpointer(workdir, async_save=False) as ckpt:
+    write_json(os.path.join(tmp, CONFIG_FILE), json.loads(config.to_json()))
+    write_json(os.path.join(tmp, SOURCE_FILE), metadata)
+    with checkpointing.Checkpointer(tmp, async_save=False) as ckpt:
       ckpt.save(0, state_lib.create_state(params, opt.tx), metadata)
+    try:
+      os.rename(tmp, target)  # Atomic; replaces only a missing or empty folder.
+    except OSError as e:
+      if os.path.isdir(target) and os.listdir(target):
+        raise WorkdirNotNewError(f"{what} failed: {workdir} was filled by another process meanwhile; it was left "
+                                 "as that process wrote it and nothing of this command was kept") from e
+      raise
   except BaseException as e:
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    if not had_config and os.path.exists(config_path):
-      os.remove(config_path)
-    if created:
-      shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     if errors.is_disk_full(e):
-      raise errors.DiskFullError(f"{what} failed: the disk is full. Nothing was kept; free space and run the same "
-                                 "command again") from e
+      raise errors.DiskFullError(f"{what} failed: the disk is full. Nothing was written to {workdir}; free space "
+                                 "and run the same command again") from e
     raise
+
+
+def read_source(workdir: str) -> dict | None:
+  """``source.json`` of a workdir written by ``write_params_workdir`` (None for a training run or an older one)."""
+  try:
+    return read_json(os.path.join(workdir, SOURCE_FILE))
+  except (OSError, ValueError):
+    return None
 
 
 def split_checkpoint_path(path: str) -> tuple[str, str]:

@@ -174,9 +174,11 @@ def validate(validator: eval_lib.Validator, params, step: int, writer, log: run_
 def check_finite(state: state_lib.TrainState, ckpt: checkpointing.Checkpointer) -> None:
   bad = int(jax.device_get(state.first_bad_step.addressable_data(0)))
   if bad >= 0:
-    raise NonFiniteLossError(
-        f"loss or gradients became NaN/Inf at step {bad}; stopping. The last good checkpoint (step "
-        f"{ckpt.latest_step()}) is kept in {ckpt.directory}. Lower train.learning_rate or set train.grad_clip.")
+    last = ckpt.latest_step()
+    kept = (f"The last good checkpoint (step {last}) is kept in {ckpt.directory}" if last is not None else
+            "No checkpoint was written (it stopped before the first save)")
+    raise NonFiniteLossError(f"loss or gradients became NaN/Inf at step {bad}; stopping. {kept}. Lower "
+                             "train.learning_rate or set train.grad_clip.")
 
 
 def make_writer(workdir: str) -> metric_writers.MetricWriter:
@@ -216,8 +218,10 @@ def disk_full_stops_the_run(workdir: str):
     raise
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.TrainState:
-  """Trains (or resumes) the run in ``workdir``; returns the final TrainState."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       allow_config_change: bool = False) -> state_lib.TrainState:
+  """Trains (or resumes) the run in ``workdir``; returns the final TrainState. Resuming with a config whose recipe
+  differs from the run's is refused unless ``allow_config_change`` (then recorded: ``run_dir.record_config``)."""
   config_lib.validate(config, num_devices=len(jax.devices()), process_count=jax.process_count())
   source = init_source(config)  # Before any work: a published model that does not fit is refused now.
   os.makedirs(workdir, exist_ok=True)
@@ -230,8 +234,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   with disk_full_stops_the_run(workdir), run_dir.WorkdirLock(workdir), checkpointing.Checkpointer(
       workdir, keep=config.keep_checkpoints, save_every=config.checkpoint_every, handle_signals=True,
       best_metric=config.best_metric) as ckpt:
+    changes = {}
     if ckpt.latest_step() is not None:  # A workdir without checkpoints is new, whatever config.json it holds.
-      run_dir.check_config(config, workdir)
+      changes = run_dir.check_config(config, workdir, allow_config_change)
     restored, start_step = resume(config, ckpt, replicated)
     if start_step >= cfg_t.num_steps:
       logging.info("Run in %s already finished (%d/%d steps); nothing to do.", workdir, start_step,
@@ -257,7 +262,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     step_fn = jax.jit(step_fn, in_shardings=(replicated, batch_sharding, replicated),
                       out_shardings=(replicated, replicated), donate_argnums=0)
 
-    run_dir.record_config(config, workdir)
+    run_dir.record_config(config, workdir, changes, start_step)
     writer = make_writer(workdir)
     if start_step == 0:
       writer.write_hparams(dict(_flatten(config.to_dict())))

@@ -46,8 +46,9 @@ def test_alpha_one_and_zero_are_the_runs_and_half_is_the_mean(runs):
       np.testing.assert_array_equal(g, want)
   cfg = run_dir.load_config(str(runs["root"] / "blend_0.5"))
   assert cfg.train.ema_decay == 0 and cfg.model.features == 8
+  assert not interpolation.write(str(runs["root"] / "blend_0.5"), runs["a"], runs["b"], pair, 0.5)  # Kept as is.
   with pytest.raises(FileExistsError, match="already holds checkpoints"):
-    interpolation.write(str(runs["root"] / "blend_0.5"), runs["a"], runs["b"], pair, 0.5)
+    interpolation.write(str(runs["root"] / "blend_0.5"), runs["a"], runs["b"], pair, 0.25)
 
 
 def test_different_architectures_sizes_scales_and_bad_alpha_are_refused(runs):

@@ -104,7 +104,7 @@ def test_second_trainer_on_a_live_workdir_is_refused_and_a_dead_ones_lock_is_not
   assert partial.exists()
   second = _main(tmp_path / "run", long)
   out = second.communicate(timeout=300)[0]
-  assert second.returncode == 1 and f"in use by PID {victim.pid} on host" in out, out[-2000:]
+  assert second.returncode == 1 and f"in use by trainer PID {victim.pid} on host" in out, out[-2000:]
   assert "Traceback" not in out and partial.exists()
   victim.send_signal(signal.SIGKILL)
   victim.communicate()

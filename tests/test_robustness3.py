@@ -422,7 +422,7 @@ def test_an_import_on_a_full_disk_leaves_nothing_and_the_retry_works(tmp_path):
     _fill(disk, leave_kb=60)
     res = _cli("sr_jax.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={disk / 'imp'}")
     errs = [l for l in res.stderr.splitlines() if l.strip()]
-    assert res.returncode == 1 and len(errs) == 1 and "the disk is full. Nothing was kept" in errs[0], res.stderr
+    assert res.returncode == 1 and len(errs) == 1 and "the disk is full. Nothing was written" in errs[0], res.stderr
     assert not (disk / "imp").exists()
     os.remove(disk / ".filler")
     res = _cli("sr_jax.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={disk / 'imp'}")

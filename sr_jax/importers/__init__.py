@@ -19,6 +19,7 @@ What the tensors cannot say (EDSR's ``res_scale``) is assumed as the format docu
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -66,19 +67,43 @@ def _apply_overrides(fmt, arch: dict, overrides: dict | None) -> dict:
   return arch
 
 
+def check_tensors(sd: dict[str, np.ndarray], path: str) -> None:
+  """Refuses a state dict no importer can do arithmetic on: no tensors, or a tensor with a zero-sized dimension
+  (every importer reads channel counts and ratios off the shapes)."""
+  if not sd:
+    raise common.LayoutError(f"{path} holds no float tensors")
+  empty = [(k, v.shape) for k, v in sd.items() if 0 in v.shape]
+  if empty:
+    raise common.LayoutError(f"{path}: tensor {empty[0][0]} has shape {tuple(empty[0][1])}, with no values "
+                             f"({len(empty)} such tensor{'s' if len(empty) > 1 else ''}); not a trained model")
+
+
+def check_architecture(arch: dict, fmt, path: str) -> None:
+  """Every size the format read off the shapes must be a positive number (a tensor flattened or cut down gives
+  0 or a negative one, which no network can be built with)."""
+  for key, value in arch.items():
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not (np.isfinite(value) and value > 0) \
+        and key not in getattr(fmt, "MAY_BE_ZERO", ()):
+      raise common.LayoutError(f"{path}: its tensors give model.{key} = {value} for a {fmt.NAME} model (a tensor of "
+                               "an unexpected shape, e.g. flattened or cut down); not a model sr_jax can build")
+
+
 def _to_params(weights: str, rgb_range: float | None, overrides: dict | None = None):
   """(format, model fields, parameters) of a weights file; any failure to interpret it names the file."""
-  sd, fmt = read_state_dict(weights), None
+  fmt = None
   try:
+    sd = read_state_dict(weights)
+    check_tensors(sd, weights)
     fmt = detect(sd, weights)
     arch = _apply_overrides(fmt, fmt.infer_architecture(sd), overrides)
+    check_architecture(arch, fmt, weights)
     config = default.get_config()
     config.model.update(arch)
     template = nnx.state(nnx.eval_shape(lambda: registry.build_generator(config.model)))
     params = fmt.to_params(sd, arch, template, fmt.RGB_RANGE if rgb_range is None else rgb_range)
-  except common.LayoutError as e:
-    raise common.LayoutError(str(e) if weights in str(e) else f"{weights}: {e}") from None
-  except (KeyError, IndexError, TypeError, ValueError) as e:  # Tensors of unexpected names, ranks or sizes.
+  except (common.LayoutError, weights_io.WeightsFileError) as e:
+    raise type(e)(str(e) if weights in str(e) else f"{weights}: {e}") from None
+  except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as e:  # Unexpected names, ranks or sizes.
     raise common.LayoutError(f"{weights}: its tensors do not form a {fmt.NAME if fmt else 'known'} model sr_jax "
                              f"can build ({type(e).__name__}: {e})") from e
   return fmt, config, arch, jax.tree.map(jnp.asarray, params)
@@ -92,15 +117,19 @@ def read_model(weights: str, rgb_range: float | None = None, overrides: dict | N
 
 
 def import_to_workdir(weights: str, workdir: str, rgb_range: float | None = None,
-                      overrides: dict | None = None) -> dict:
-  """Writes WORKDIR/config.json and a step-0 checkpoint holding the imported weights; returns the model fields
-  (name, scale, ...). ``rgb_range``: the pixel range the weights were trained on (default: the format's);
-  ``overrides``: model fields the tensors cannot say ({'res_scale': 0.1}; None values are ignored).
+                      overrides: dict | None = None, *, expect: Callable[[dict], None] | None = None) -> dict:
+  """Writes a new workdir (``run_dir.write_params_workdir``: config.json and a step-0 checkpoint) holding the
+  imported weights; returns the model fields (name, scale, ...). ``rgb_range``: the pixel range the weights were
+  trained on (default: the format's); ``overrides``: model fields the tensors cannot say ({'res_scale': 0.1}; None
+  values are ignored); ``expect``: called with the model fields before anything is written, to refuse a model
+  that is not the one asked for.
 
-  Refuses NaN/Inf weights (naming the tensor). If writing fails (a full disk), what it wrote is removed, so the
-  same command can simply be run again."""
+  Refuses NaN/Inf weights (naming the tensor). If writing fails (a full disk, Ctrl-C), nothing is left at
+  ``workdir`` and the same command can simply be run again."""
   run_dir.check_new_workdir(workdir)
   fmt, config, arch, params = _to_params(weights, rgb_range, overrides)
+  if expect is not None:
+    expect(arch)
   run_dir.write_params_workdir(workdir, config, params, {"step": 0, "scale": arch["scale"],
                                                          "imported_from": os.path.abspath(weights), "format": fmt.NAME},
                                f"importing {weights} into {workdir}")

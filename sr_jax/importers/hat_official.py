@@ -23,6 +23,7 @@ from flax import nnx
 from sr_jax.importers import basicsr_edsr, basicsr_swinir, common
 from sr_jax.models import hat, swinir
 
+MAY_BE_ZERO = ("overlap_ratio",)  # (the overlapping window as wide as the window: a legal HAT)
 NAME = "HAT (official)"
 RGB_RANGE = 1.0
 _BLOCK = re.compile(r"layers\.(\d+)\.residual_group\.blocks\.(\d+)\.attn\.qkv\.weight$")

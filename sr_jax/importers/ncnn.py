@@ -80,8 +80,11 @@ def parse_param(path: str) -> list[Layer]:
           params[key] = _number(value)
     except (IndexError, ValueError):
       raise LayoutError(f"{path} line {number}: not an ncnn layer line ({' '.join(fields)[:80]})") from None
-    if len(ins) != n_in or len(outs) != n_out:
+    if len(ins) != n_in or len(outs) != n_out or n_in < 0:
       raise LayoutError(f"{path} line {number}: layer {fields[1]} lists fewer blobs than it declares")
+    if n_out < 1:
+      raise LayoutError(f"{path} line {number}: layer {fields[1]} ({fields[0]}) produces no blob; every layer of a "
+                        "network has an output")
     layers.append(Layer(fields[0], fields[1], ins, outs, params, number))
   if len(layers) != layer_count:
     raise LayoutError(f"{path}: declares {layer_count} layers but holds {len(layers)} (a truncated file?)")
@@ -89,19 +92,25 @@ def parse_param(path: str) -> list[Layer]:
 
 
 class _Bin:
-  """Reads ``.bin`` in order, counting bytes."""
+  """Reads ``.bin`` in order, counting bytes: each piece is read when the .param asks for it, after checking that
+  the file holds it, so a .bin far larger than its .param describes is never read whole."""
 
   def __init__(self, path: str):
     self.path = path
-    with open(path, "rb") as f:
-      self.data = f.read()
+    self._file = open(path, "rb")
+    self.size = os.fstat(self._file.fileno()).st_size
     self.offset = 0
 
+  def close(self) -> None:
+    self._file.close()
+
   def take(self, n: int, layer: Layer, what: str) -> bytes:
-    if self.offset + n > len(self.data):
-      raise LayoutError(f"{self.path} ends at byte {len(self.data):,} inside the {what} of layer {layer.name} "
+    if self.offset + n > self.size:
+      raise LayoutError(f"{self.path} ends at byte {self.size:,} inside the {what} of layer {layer.name} "
                         f"({os.path.basename(self.path)} is truncated or belongs to another .param)")
-    out = self.data[self.offset:self.offset + n]
+    out = self._file.read(n)
+    if len(out) != n:
+      raise LayoutError(f"{self.path}: could read only {self.offset + len(out):,} of its {self.size:,} bytes")
     self.offset += n
     return out
 
@@ -121,9 +130,23 @@ class _Bin:
     return np.frombuffer(self.take(count * 4, layer, what), "<f4").astype(np.float32)
 
 
+def _count(layer: Layer, key: int, what: str, path: str, default=None) -> int:
+  """Parameter ``key`` of ``layer``, which must be a positive whole number (``what`` names it in the message)."""
+  value = layer.get(key, default)
+  if type(value) is not int or value <= 0:
+    raise LayoutError(f"{path} line {layer.line}: {layer.type} {layer.name} has {key}={value} ({what}); it must be "
+                      "a positive whole number")
+  return value
+
+
 def _conv_weights(layer: Layer, blob: _Bin) -> tuple[np.ndarray, np.ndarray | None]:
-  out, k, size = layer.get(0), layer.get(1), layer.get(6)
-  kh = layer.get(11, k)
+  out = _count(layer, 0, "num_output", blob.path)
+  k = _count(layer, 1, "kernel_w", blob.path)
+  size = _count(layer, 6, "weight_data_size", blob.path)
+  kh = _count(layer, 11, "kernel_h", blob.path, default=k)
+  if layer.get(5) not in (0, 1):
+    raise LayoutError(f"{blob.path} line {layer.line}: Convolution {layer.name} has 5={layer.get(5)} (bias_term); "
+                      "it must be 0 or 1")
   checks = {"kernel_h == kernel_w": kh == k, "dilation 1": layer.get(2, 1) == 1 and layer.get(12, 1) == 1,
             "stride 1": layer.get(3, 1) == 1 and layer.get(13, 1) == 1,
             "'same' zero padding": all(layer.get(key, layer.get(4)) == k // 2 for key in (4, 14, 15, 16))
@@ -132,7 +155,7 @@ def _conv_weights(layer: Layer, blob: _Bin) -> tuple[np.ndarray, np.ndarray | No
     if not ok:
       raise LayoutError(f"{blob.path}: Convolution {layer.name} (line {layer.line}) is not {what}; sr_jax's "
                         "networks are built of 3x3 stride-1 'same' convolutions")
-  if out <= 0 or k <= 0 or size % (out * k * k):
+  if size % (out * k * k):
     raise LayoutError(f"{blob.path}: Convolution {layer.name} has {size} weights, not a multiple of "
                       f"{out} outputs x {k}x{k}")
   kernel = blob.tagged(size, layer).reshape(out, size // (out * k * k), k, k)
@@ -143,19 +166,25 @@ def _conv_weights(layer: Layer, blob: _Bin) -> tuple[np.ndarray, np.ndarray | No
 def read_weights(param_path: str, bin_path: str) -> tuple[list[Layer], dict[str, tuple]]:
   """The layers, and {layer name: (kernel OIHW, bias) for Convolution | (slopes,) for PReLU}."""
   layers = parse_param(param_path)
-  blob = _Bin(bin_path)
+  try:
+    blob = _Bin(bin_path)
+  except OSError as e:
+    raise LayoutError(f"cannot read {bin_path}: {e.strerror or e}") from e
   weights = {}
-  for layer in layers:
-    if layer.type == "Convolution":
-      weights[layer.name] = _conv_weights(layer, blob)
-    elif layer.type == "PReLU":
-      weights[layer.name] = (blob.raw(layer.get(0), layer, "PReLU slopes"),)
-    elif layer.type not in _NO_WEIGHTS:
-      raise LayoutError(f"{param_path} line {layer.line}: layer type {layer.type} ({layer.name}) is not one sr_jax "
-                        "can import (known: Convolution, PReLU, " + ", ".join(_NO_WEIGHTS) + ")")
-  if blob.offset != len(blob.data):
-    raise LayoutError(f"{bin_path} holds {len(blob.data) - blob.offset:,} bytes after the weights "
-                      f"{os.path.basename(param_path)} describes ({blob.offset:,} of {len(blob.data):,} bytes): "
+  try:
+    for layer in layers:
+      if layer.type == "Convolution":
+        weights[layer.name] = _conv_weights(layer, blob)
+      elif layer.type == "PReLU":
+        weights[layer.name] = (blob.raw(_count(layer, 0, "num_slope", param_path), layer, "PReLU slopes"),)
+      elif layer.type not in _NO_WEIGHTS:
+        raise LayoutError(f"{param_path} line {layer.line}: layer type {layer.type} ({layer.name}) is not one "
+                          "sr_jax can import (known: Convolution, PReLU, " + ", ".join(_NO_WEIGHTS) + ")")
+  finally:
+    blob.close()
+  if blob.offset != blob.size:
+    raise LayoutError(f"{bin_path} holds {blob.size - blob.offset:,} bytes after the weights "
+                      f"{os.path.basename(param_path)} describes ({blob.offset:,} of {blob.size:,} bytes): "
                       "it belongs to another .param")
   return layers, weights
 
@@ -242,7 +271,7 @@ def read(param_path: str) -> dict[str, np.ndarray]:
 def _srvgg_state_dict(path: str, layers: list[Layer], body: list[Layer], weights: dict) -> dict[str, np.ndarray]:
   num_conv = sum(layer.type == "PReLU" for layer in body) - 1
   shuffles = [layer for layer in body if layer.type == "PixelShuffle"]
-  scale = shuffles[0].get(0) if shuffles else 0
+  scale = _count(shuffles[0], 0, "upscale_factor", path) if shuffles else 0
   _srvgg_tail_resize(path, body, scale)
   _compare(path, body, _srvgg_signature(num_conv, scale), f"an SRVGGNetCompact x{scale} of {num_conv} convolutions")
   interp = body[-2]
