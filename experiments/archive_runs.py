@@ -44,6 +44,20 @@ def _kept_files(src: str) -> list[str]:
     return []
 
 
+def _not_archived(target: str) -> list[str]:
+  """Files under ``target`` that an archive of a member or grid cannot hold (an earlier archive is replaced; a
+  folder holding anything else is the user's)."""
+  allowed = set(FILES) | {interpolation.GRID_TABLE}
+  out = []
+  for folder, _, names in os.walk(target):
+    for n in names:
+      rel = os.path.relpath(os.path.join(folder, n), target)
+      first, _, rest = rel.partition(os.sep)
+      if rel not in allowed and not (interpolation.blend_alpha(first) is not None and rest in FILES):
+        out.append(rel)
+  return sorted(out)
+
+
 def archive(root: str, dest: str) -> list[str]:
   """Copies the finished members' small files from ``root`` to ``dest``; returns the members archived."""
   if not os.path.isdir(root):
@@ -62,6 +76,10 @@ def archive(root: str, dest: str) -> list[str]:
           os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
           shutil.copyfile(os.path.join(src, rel), os.path.join(tmp, rel))
       target = os.path.join(dest, name)
+      foreign = _not_archived(target)
+      if foreign:
+        raise FileExistsError(f"{target} holds {', '.join(foreign[:3])}, which archive_runs does not write: not "
+                              "replaced (archive into another --to)")
       if os.path.isdir(target) and not os.path.islink(target):
         old = tempfile.mkdtemp(prefix=f".{name}.old.", dir=dest)
         os.rename(target, os.path.join(old, name))

@@ -24,13 +24,14 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import NamedTuple, Sequence
 
 from absl import app, flags
 
 from experiments import common_flags, sweep_lib
-from sr_jax import atomic, cli, locks, run_dir
+from sr_jax import atomic, checkpoint_io, cli, locks, run_dir
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(common_flags)  # --data_dir is this program's too (--help lists it).
@@ -46,6 +47,7 @@ flags.DEFINE_list("only", [], "Run only these members (their names as --dry_run 
 STATUS_FILE = "launch.json"
 MEMBER_LOCK = ".launch.lock"  # Held by the launcher running a member, for as long as it runs it.
 ELSEWHERE = "running elsewhere"
+_STOP = threading.Event()  # Set by Ctrl-C: no member starts after it.
 GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "member_guard.py")  # Stops a member with us.
 
 
@@ -70,6 +72,19 @@ def _write_status(workdir: str, status: dict) -> None:
   """launch.json through a temporary name unique to this process and call (``atomic``): launchers on one root
   never collide, and a reader never sees half a file."""
   atomic.write_text(os.path.join(workdir, STATUS_FILE), json.dumps(status, indent=1))
+
+
+def _stopped_early(workdir: str) -> str | None:
+  """Why a training command that exited 0 did not finish its run (a SIGTERM or Ctrl-C: the trainer saves a
+  checkpoint and exits 0), or None when its latest checkpoint is its last step."""
+  try:
+    total = run_dir.read_json(os.path.join(workdir, run_dir.CONFIG_FILE))["train"]["num_steps"]
+  except (OSError, ValueError, KeyError, TypeError):
+    return None  # A run that had nothing to do, or no config: the trainer's own exit status said enough.
+  steps = checkpoint_io.saved_steps(os.path.join(workdir, "checkpoints"))
+  if steps and steps[-1] < total:
+    return f"stopped at step {steps[-1]}/{total} (checkpoint saved); run this command again to resume it"
+  return None
 
 
 def _elsewhere(workdir: str) -> str | None:
@@ -103,10 +118,12 @@ def run_member(base: str, root: str, member: sweep_lib.Member, evaluation: Evalu
   failed = [f.result()["name"] for f in needs if f.result()["status"] == "failed"]
   if failed:
     return {"name": member.name, "status": "failed", "error": f"not run: it needs {failed[0]}, which failed"}
-  waiting = [f.result()["name"] for f in needs if f.result()["status"] in (ELSEWHERE, "waiting")]
+  waiting = [f.result()["name"] for f in needs if f.result()["status"] in (ELSEWHERE, "waiting", "stopped")]
   if waiting:
     return {"name": member.name, "status": "waiting", "error": f"not run: it needs {waiting[0]}, which is not "
-            "finished (it runs elsewhere); run this command again when it is"}
+            "finished; run this command again when it is"}
+  if _STOP.is_set():
+    return {"name": member.name, "status": "not started", "error": "the launcher was interrupted"}
   os.makedirs(workdir, exist_ok=True)
   lock = locks.Lock(os.path.join(workdir, MEMBER_LOCK), "launcher")
   holder = lock.acquire() or run_dir.trainer_holding(workdir)
@@ -134,14 +151,18 @@ def _run_locked(base: str, root: str, member: sweep_lib.Member, evaluation: Eval
   # --data_dir reaches training too (its 'bench:' sources), through the variable configs read.
   env = {**os.environ, "SR_DATA_DIR": os.path.abspath(evaluation.data_dir)} if evaluation.data_dir else None
   start = time.time()
+  state = "done"
   with open(os.path.join(workdir, "train.log"), "a") as log:
-    for cmd in commands:
+    for i, cmd in enumerate(commands):
       guarded = [sys.executable, GUARD, str(os.getpid()), *cmd]
       rc = subprocess.run(guarded, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env).returncode
       if rc:
+        state = "failed"
         break
-  status.update(status="done" if rc == 0 else "failed", returncode=rc,
-                seconds=round(status["seconds"] + time.time() - start, 1))
+      if i == 0 and (stopped := _stopped_early(workdir)):  # A signal stopped the trainer: it saved, exited 0.
+        state, status["error"] = "stopped", stopped
+        break
+  status.update(status=state, returncode=rc, seconds=round(status["seconds"] + time.time() - start, 1))
   _write_status(workdir, status)
   if rc:
     with open(os.path.join(workdir, "train.log")) as f:
@@ -205,7 +226,12 @@ def launch(sweep_file: str, root: str, *, parallel: int = 1, evaluation: Evaluat
       futures[m.name] = pool.submit(run_member, base, root, m, evaluation,
                                     [futures[n] for n in m.needs() if n in futures], position[m.name],
                                     m.name in retrain)
-    return [f.result() for f in futures.values()]
+    try:
+      return [f.result() for f in futures.values()]
+    except KeyboardInterrupt:  # Ctrl-C reached the trainers too (one process group): they save and stop.
+      _STOP.set()
+      pool.shutdown(wait=True, cancel_futures=True)
+      raise
 
 
 def main(argv):
@@ -233,7 +259,9 @@ def main(argv):
           + (f"  {r['error']}" if r.get("error") else ""))
   failed = [r for r in results if r["status"] == "failed"]
   later = [r for r in results if r["status"] in (ELSEWHERE, "waiting")]
-  print(f"{len(results)} members: {len(results) - len(failed) - len(later)} ok, {len(failed)} failed"
+  stopped = [r for r in results if r["status"] == "stopped"]
+  print(f"{len(results)} members: {len(results) - len(failed) - len(later) - len(stopped)} ok, {len(failed)} failed"
+        + (f", {len(stopped)} stopped by a signal (run this command again to resume)" if stopped else "")
         + (f", {len(later)} left to another launcher or trainer (running elsewhere, or waiting for one that is): "
            "run this command again once they finish" if later else ""))
   if failed:
@@ -241,4 +269,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, interrupted="the members in progress saved a checkpoint and stopped, none was started after it; "
+                            "run the same command to resume")

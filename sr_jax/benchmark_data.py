@@ -49,7 +49,9 @@ sha256 = download.sha256
 def fetch(names: list[str], to: str, *, mirror: str | None = None, timeout: float = 60.0,
           deadline: float | None = download.DEFAULT_DEADLINE, progress: Callable[[str], None] = print
           ) -> dict[str, int]:
-  """Downloads and verifies the named sets into ``to``; returns {set: files downloaded (0: all present)}."""
+  """Downloads and verifies the named sets into ``to``; returns {set: files downloaded (0: all present)}. A file
+  already there under a set file's name is kept when it is the published file and refused when it is not (never
+  replaced: it may be the user's); other files in the folders are not touched."""
   known = manifest()
   unknown = [n for n in names if n not in known]
   if unknown:
@@ -63,8 +65,11 @@ def fetch(names: list[str], to: str, *, mirror: str | None = None, timeout: floa
     counts[name] = 0
     for file, size, digest in known[name]:
       dst = os.path.join(folder, file)
-      if os.path.exists(dst) and os.path.getsize(dst) == size and sha256(dst) == digest:
-        continue
+      if os.path.lexists(dst):
+        if os.path.isfile(dst) and os.path.getsize(dst) == size and sha256(dst) == digest:
+          continue
+        raise DataError(f"{dst} exists and is not the published file (size or SHA-256 differ); it is not replaced, "
+                        f"since it may be yours: move it away, or fetch into another --to")
       download.download(f"{base}/{file}", dst, size=size, digest=digest, timeout=timeout, deadline=deadline)
       counts[name] += 1
     progress(f"{name}: {len(known[name])} files verified in {folder} ({counts[name]} downloaded)")

@@ -10,7 +10,6 @@ import os
 import traceback
 
 
-
 class UserError(Exception):
   """A problem with the user's config, files or workdir; the message is complete without a traceback."""
 

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sr_jax import errors, run_dir
+from sr_jax import atomic, errors, run_dir
 from sr_jax.errors import UserError
 from sr_jax.models import registry
 
@@ -112,8 +112,12 @@ class ExportError(UserError, ValueError):
 
 
 def export(workdir: str, fmt: str, output: str, step: str = "best", raw_weights: bool = False) -> float:
-  """Exports the run at ``workdir`` and verifies it; returns the max difference from JAX. An export that fails
-  half-way (a full disk, Ctrl-C) leaves nothing at ``output``."""
+  """Exports the run at ``workdir`` and verifies it; returns the max difference from JAX.
+
+  The export is written in a hidden folder beside ``output`` (``atomic.temp_dir``) and moved to ``output`` only when
+  complete, never over anything already there: one that fails half-way (a full disk, Ctrl-C) leaves nothing at
+  ``output`` and deletes only its hidden folder, and of two exports racing to one ``output`` the second is refused
+  without touching the first's files."""
   if fmt not in FORMATS:
     raise ExportError(f"--format={fmt!r}; accepted: {', '.join(FORMATS)}")
   if fmt == "onnx" and not output.endswith(".onnx"):
@@ -121,13 +125,34 @@ def export(workdir: str, fmt: str, output: str, step: str = "best", raw_weights:
   if os.path.lexists(output) or (fmt == "onnx" and os.path.lexists(output + ".data")):
     raise FileExistsError(f"{output} exists; give a new --output")
   run = run_dir.load_run(workdir, step, raw_weights=raw_weights)
+  target = os.path.abspath(output)
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  atomic.remove_stale_dirs(os.path.dirname(target), os.path.basename(target))
+  tmp = atomic.temp_dir(target)
   try:
-    (onnx_model if fmt == "onnx" else saved_model)(run, output)
-  except BaseException:
-    for path in (output, output + ".data") if fmt == "onnx" else (output,):
-      if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-      elif os.path.lexists(path):
-        os.remove(path)
-    raise
+    staged = os.path.join(tmp, os.path.basename(target))
+    (onnx_model if fmt == "onnx" else saved_model)(run, staged)
+    _move_into_place(staged, target, fmt == "onnx")
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
   return verify(run, output)
+
+
+def _move_into_place(staged: str, target: str, onnx: bool) -> None:
+  """Moves a finished export to ``target`` without replacing anything there (files by hard link, which refuses an
+  existing name; a SavedModel folder by rename, which refuses a non-empty one)."""
+  taken = FileExistsError(f"{target} was created by another process during this export; it was left as it is and "
+                          "nothing of this export was kept: give a new --output")
+  try:
+    if not onnx:
+      os.rename(staged, target)
+      return
+    os.link(staged, target)
+  except OSError as e:
+    raise taken from e
+  if os.path.exists(staged + ".data"):
+    try:
+      os.link(staged + ".data", target + ".data")
+    except OSError as e:
+      os.remove(target)  # The link this call just made.
+      raise taken from e

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from typing import Any, NamedTuple
@@ -20,7 +21,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax import atomic, checkpointing, config_lib, errors, locks, metrics, state as state_lib
+from sr_jax import atomic, checkpoint_io, checkpointing, config_lib, errors, locks, metrics, state as state_lib
 from sr_jax.configs import default
 from sr_jax.errors import UserError
 from sr_jax.models import registry
@@ -200,6 +201,40 @@ class ValidationLog:
 
 
 SOURCE_FILE = "source.json"  # What a workdir of imported or interpolated weights was written from.
+# What a workdir can hold before its run's first step (when config.json is written): the launcher's files, the
+# trainer's lock, Orbax's still-empty checkpoints/ (checked apart), hidden temporary files and readers' views.
+_BEFORE_RUN = re.compile(r"^(launch\.json|train\.log|\.lock|\.launch\.lock|checkpoints|\.reading-.*|"
+                         r"\..+\.tmp\d+-[0-9a-f]{8})$")
+
+
+def check_training_workdir(workdir: str) -> None:
+  """The workdir rule for training: a new or empty folder, an earlier run (a config.json that sr_jax wrote, or
+  numbered checkpoints), or a run that has not reached its first step (only the launcher's files, the lock and an
+  empty checkpoints/). Anything else is a folder of the user's, whose config.json, validation.json or checkpoints/
+  training would replace: refused."""
+  if os.path.lexists(workdir) and not os.path.isdir(workdir):
+    raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
+  if not os.path.isdir(workdir) or _is_run(workdir):
+    return
+  ckpts = os.path.join(workdir, "checkpoints")
+  foreign = sorted(n for n in os.listdir(workdir) if not _BEFORE_RUN.match(n) or (
+      n == "checkpoints" and (not os.path.isdir(ckpts) or any(checkpointing.TMP_MARKER not in c
+                                                              for c in os.listdir(ckpts)))))
+  if foreign:
+    raise WorkdirNotNewError(
+        f"--workdir {workdir} holds {', '.join(foreign[:4])}{' ...' if len(foreign) > 4 else ''} and is not an "
+        "sr_jax run; training writes config.json, validation.json and checkpoints/ into its workdir, so it starts "
+        "only in a new or empty folder or resumes an earlier run: give another --workdir")
+
+
+def _is_run(workdir: str) -> bool:
+  if checkpoint_io.saved_steps(os.path.join(workdir, "checkpoints")):
+    return True
+  try:
+    saved = read_json(os.path.join(workdir, CONFIG_FILE))
+  except (OSError, ValueError):
+    return False
+  return isinstance(saved, dict) and isinstance(saved.get("model"), dict) and "name" in saved["model"]
 
 
 class WorkdirNotNewError(UserError, FileExistsError):

@@ -224,6 +224,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   differs from the run's is refused unless ``allow_config_change`` (then recorded: ``run_dir.record_config``)."""
   config_lib.validate(config, num_devices=len(jax.devices()), process_count=jax.process_count())
   source = init_source(config)  # Before any work: a published model that does not fit is refused now.
+  run_dir.check_training_workdir(workdir)
   os.makedirs(workdir, exist_ok=True)
   logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
   cfg_t, k = config.train, config.train.steps_per_dispatch

@@ -255,6 +255,25 @@ def test_a_launcher_killed_with_sigkill_leaves_no_orphan_trainer_and_the_next_la
   assert log.read_text().count("Stopped by SIGTERM") == 2
 
 
+def test_ctrl_c_on_a_launcher_stops_its_members_as_stopped_not_done_and_starts_no_other(tmp_path):
+  sweep = _sweep(tmp_path, 100000)
+  root = tmp_path / "root"
+  proc = subprocess.Popen([sys.executable, "-m", "experiments.launch", sweep, f"--root={root}"], cwd=REPO, env=ENV,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+  deadline = time.time() + 300
+  while not checkpointing.saved_steps(str(root / "m" / "checkpoints")) and time.time() < deadline:
+    time.sleep(0.5)
+  os.killpg(proc.pid, signal.SIGINT)  # What Ctrl-C in its terminal does: the whole process group.
+  out, err = proc.communicate(timeout=300)
+  errs = _errors(err)
+  assert proc.returncode == 130 and len(errs) == 1 and "launch.py: interrupted (Ctrl-C); the members in progress "
+  "saved a checkpoint" in errs[0], err[-3000:]
+  status = json.load(open(root / "m" / "launch.json"))
+  assert status["status"] == "stopped" and "run this command again to resume it" in status["error"], status
+  assert "Stopped by SIGINT" in (root / "m" / "train.log").read_text()
+  assert not (root / "ft").exists()  # Not started after the Ctrl-C (it needs m, which did not finish).
+
+
 # --- 4. A damaged cache entry heals ------------------------------------------------------------------------------
 
 
@@ -554,3 +573,75 @@ def test_locks_name_their_holder_and_die_with_it(tmp_path):
   proc.kill()
   proc.wait()
   assert locks.holder(path) is None
+
+
+# --- The pass over every command that writes into a folder the user named --------------------------------------
+
+
+def test_training_refuses_a_folder_of_the_users_and_resumes_its_own_runs(tmp_path, run):
+  from sr_jax.configs import test as test_cfg
+  mine = tmp_path / "mine"
+  before = _user_folder(mine)
+  config = test_cfg.get_config()
+  config.train.update(num_devices=1, num_steps=2)
+  with pytest.raises(run_dir.WorkdirNotNewError, match=rf"--workdir {mine} holds checkpoints, config.json and is "
+                                                        "not an sr_jax run"):
+    train.train_and_evaluate(config, str(mine))
+  assert _tree(mine) == before
+  run_dir.check_training_workdir(run)  # An earlier run, and a launcher's member before its first step:
+  member = tmp_path / "member"
+  member.mkdir()
+  (member / "launch.json").write_text("{}")
+  (member / "train.log").write_text("")
+  run_dir.check_training_workdir(str(member))
+
+
+def test_a_failed_export_deletes_only_its_hidden_folder_and_never_an_output_it_did_not_make(tmp_path, run,
+                                                                                              monkeypatch):
+  from sr_jax import export_lib
+  out = tmp_path / "model.onnx"
+
+  def someone_else_writes_it(run_, path):  # Another export finishing first, while this one was writing.
+    out.write_bytes(b"the other export")
+    open(path, "wb").write(b"ours")
+
+  monkeypatch.setattr(export_lib, "onnx_model", someone_else_writes_it)
+  with pytest.raises(FileExistsError, match="was created by another process during this export; it was left as it"):
+    export_lib.export(run, "onnx", str(out))
+  assert out.read_bytes() == b"the other export" and os.listdir(tmp_path) == ["model.onnx"]
+
+  def interrupted(run_, path):
+    os.makedirs(path)
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(export_lib, "saved_model", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    export_lib.export(run, "saved_model", str(tmp_path / "sm"))
+  assert os.listdir(tmp_path) == ["model.onnx"]
+
+
+def test_archive_runs_replaces_its_own_archives_but_not_a_folder_of_the_users(tmp_path, run):
+  import shutil
+  from experiments import archive_runs
+  root = tmp_path / "root"
+  shutil.copytree(run, root / "m")
+  (root / "m" / "launch.json").write_text('{"status": "done"}')
+  dest = tmp_path / "archive"
+  assert archive_runs.archive(str(root), str(dest)) == ["m"]
+  assert archive_runs.archive(str(root), str(dest)) == ["m"]  # Its own earlier archive: replaced.
+  (dest / "m" / "notes.txt").write_text("the user's")
+  with pytest.raises(FileExistsError, match=r"archive/m holds notes.txt, which archive_runs does not write"):
+    archive_runs.archive(str(root), str(dest))
+  assert (dest / "m" / "notes.txt").read_text() == "the user's"
+
+
+def test_fetch_data_never_replaces_a_file_that_is_not_the_published_one(tmp_path):
+  from sr_jax import benchmark_data
+  folder = tmp_path / "data" / "Set5"
+  folder.mkdir(parents=True)
+  name = benchmark_data.manifest()["Set5"][0][0]
+  (folder / name).write_bytes(b"my own picture")
+  with pytest.raises(DataError, match=rf"{name} exists and is not the published file .* it is not replaced"):
+    benchmark_data.fetch(["Set5"], str(tmp_path / "data"), mirror="http://127.0.0.1:9/none", timeout=1,
+                         progress=lambda s: None)
+  assert (folder / name).read_bytes() == b"my own picture"
