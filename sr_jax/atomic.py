@@ -91,15 +91,18 @@ def _temp_stem(folder: str, name: str) -> str:
   return name.encode()[:room].decode(errors="ignore")
 
 
+def _names(folder: str) -> list[str]:
+  try:
+    return os.listdir(folder)
+  except OSError:
+    return []
+
+
 def remove_stale_dirs(folder: str, name: str) -> list[str]:
   """Deletes the temporary folders that ``temp_dir(os.path.join(folder, name))`` made and whose process is gone
   (only those: their hidden name carries the destination's name and the PID that made it); returns them."""
   removed = []
-  try:
-    names = os.listdir(folder)
-  except OSError:
-    return removed
-  for n in names:
+  for n in _names(folder):
     m = TEMP_NAME.match(n)
     path = os.path.join(folder, n)
     if m and m["name"] in (name, _temp_stem(folder, name)) and not alive(int(m["pid"])) and \
@@ -115,11 +118,7 @@ def remove_stale(folder: str, downloads: tuple[str, ...] = ()) -> list[str]:
   ``downloads``: file names whose old-style ``NAME.part<PID>`` leftovers go too (only those: a user's own
   ``something.part2`` is never touched)."""
   removed = []
-  try:
-    names = os.listdir(folder)
-  except OSError:
-    return removed
-  for name in names:
+  for name in _names(folder):
     m = TEMP_NAME.match(name) or ((old := _OLD_PART.match(name)) and old["name"] in downloads and old)
     path = os.path.join(folder, name)
     if m and not alive(int(m["pid"])) and not os.path.isdir(path):
