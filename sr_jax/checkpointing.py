@@ -93,8 +93,10 @@ class Checkpointer:
     """Orbax's manager; a reader's is retried when a step it is listing is deleted under it (a live trainer)."""
     for attempt in range(20):
       try:
+        state = ocp.PyTreeCheckpointHandler() if self.read_only else ocp.StandardCheckpointHandler()  # Same files;
+        # readers restore parts of the tree (PyTreeRestore's partial_restore), which the standard handler cannot.
         return checkpoint_io.Manager(directory, options=self._options,
-                        item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
+                                     item_handlers={"state": state, "meta": ocp.JsonCheckpointHandler()})
       except FileNotFoundError:
         if not self.read_only or attempt == 19:
           raise
@@ -207,7 +209,8 @@ class Checkpointer:
     return err
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
-    """(state, meta) of ``step``; raises CheckpointUnreadableError / CheckpointMismatchError / CheckpointGoneError
+    """(state, meta) of ``step``: the whole TrainState of ``abstract_state``, or, for a reader (``read_only``), the
+    fields named in an ``abstract_state`` dict (e.g. ``{"params": ...}``) and nothing else; raises CheckpointUnreadableError / CheckpointMismatchError / CheckpointGoneError
     (see the module docstring) instead of Orbax's errors."""
     with self._pinned(step) as manager:
       try:
@@ -264,6 +267,11 @@ class Checkpointer:
     return dst
 
   def _restore(self, manager: "checkpoint_io.Manager", step: int, abstract_state: Any) -> tuple[Any, dict]:
+    if isinstance(abstract_state, dict):  # Part of the state (a reader's parameters): only those are read.
+      restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+          item=abstract_state, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_state),
+          partial_restore=True), meta=ocp.args.JsonRestore()))
+      return restored["state"], restored["meta"]
     absent = _fields_absent_on_disk(manager, step, abstract_state)
     target = abstract_state
     if absent:  # Written before those (unused, None) fields existed: restore the rest, keep them None.

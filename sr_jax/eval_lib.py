@@ -19,8 +19,9 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import color, datasets, imresize, metrics, train_step
+from sr_jax import color, datasets, imresize, metrics
 from sr_jax.degradations import realesrgan
+from sr_jax.models import registry
 
 
 @dataclasses.dataclass
@@ -174,7 +175,7 @@ class Validator:
     self.num_triplets = config.num_image_triplets
     self.sets = load_validation_sets(config)
     self.replicated = NamedSharding(mesh, P())
-    self._predict = jax.jit(functools.partial(train_step.predict, graphdef=graphdef),
+    self._predict = jax.jit(functools.partial(registry.predict, graphdef=graphdef),
                             out_shardings=self.replicated)
 
   def upscale(self, params: nnx.State, lr: np.ndarray) -> np.ndarray:

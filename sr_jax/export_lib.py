@@ -8,7 +8,7 @@
   multiple of the unshuffle factor, which the verification caught; its SavedModel export works.
 
 The exported function takes float32 NHWC images in [0, 1] and returns the SR images (float32, unclipped), like
-``train_step.predict``; ``verify`` runs the export on an odd-sized image and compares it with JAX.
+``models.registry.predict``; ``verify`` runs the export on an odd-sized image and compares it with JAX.
 """
 
 from __future__ import annotations

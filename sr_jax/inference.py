@@ -34,7 +34,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from sr_jax import color, dihedral, imresize, train_step
+from sr_jax import color, dihedral, imresize
 from sr_jax.models import registry
 
 
@@ -79,7 +79,7 @@ class Upscaler:
     self.batch_size = batch_size
     self.self_ensemble = self_ensemble
     self.progress = progress
-    self._predict = jax.jit(functools.partial(train_step.predict, graphdef=graphdef))
+    self._predict = jax.jit(functools.partial(registry.predict, graphdef=graphdef))
 
   def _run(self, batch: np.ndarray) -> np.ndarray:
     return np.asarray(self._predict(self.params, jnp.asarray(batch)))

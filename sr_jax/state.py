@@ -16,7 +16,7 @@ import ml_collections
 import optax
 from flax import nnx, struct
 
-from sr_jax import losses, optim
+from sr_jax import optim
 from sr_jax.models import registry
 
 
@@ -65,7 +65,7 @@ class Optimizers:
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> "Optimizers":
     tx, schedule = optim.make_optimizer(config.train)
-    disc_tx = optim.make_optimizer(optim.discriminator_config(config))[0] if losses.uses_gan(config) else None
+    disc_tx = optim.make_optimizer(optim.discriminator_config(config))[0] if registry.uses_gan(config) else None
     return cls(tx, schedule, disc_tx)
 
 

@@ -21,7 +21,7 @@ from clu import metric_writers, periodic_actions
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sr_jax import (checkpointing, config_lib, datasets, eval_lib, input_pipeline, metrics, model_zoo, run_dir,
-                    state as state_lib, train_step)
+                    state as state_lib, train_step, train_workdir)
 from sr_jax.degradations import realesrgan, workers as degradation_workers
 from sr_jax import errors
 from sr_jax.errors import UserError
@@ -100,7 +100,7 @@ def restore_or_init(config: ml_collections.ConfigDict, restored: state_lib.Train
   state = jax.jit(state_lib.init_fn(config, opt), out_shardings=sharding)()
   source = init_source(config) if source is None else source
   if source:
-    params = jax.device_put(run_dir.init_params_from(source, state.params), sharding)
+    params = jax.device_put(train_workdir.init_params_from(source, state.params), sharding)
     state = state.replace(params=params, ema_params=None if state.ema_params is None
                           else jax.tree.map(jnp.copy, params))
   return state
@@ -151,14 +151,14 @@ def _log_validation(results: dict[str, dict], when: str) -> None:
                  r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"], extra)
 
 
-def validate_start(validator: eval_lib.Validator, params, log: run_dir.ValidationLog, init_from: str) -> None:
+def validate_start(validator: eval_lib.Validator, params, log: train_workdir.ValidationLog, init_from: str) -> None:
   """Scores the weights a fresh run starts from (train.init_from): the 'before' of a fine-tune."""
   results, _ = validator(params)
   _log_validation(results, f"before training ({init_from})")
   log.add_start(init_from, results)
 
 
-def validate(validator: eval_lib.Validator, params, step: int, writer, log: run_dir.ValidationLog,
+def validate(validator: eval_lib.Validator, params, step: int, writer, log: train_workdir.ValidationLog,
              wall_time_s: float) -> dict[str, float]:
   """Scores ``params`` on the validation sets, writes the results; returns the checkpoint's metrics."""
   results, images = validator(params)
@@ -189,7 +189,7 @@ def make_writer(workdir: str) -> metric_writers.MetricWriter:
 
 
 def summary_line(config: ml_collections.ConfigDict, workdir: str, step: int, seconds: float,
-                 val_log: run_dir.ValidationLog, stop_signal: str | None) -> str:
+                 val_log: train_workdir.ValidationLog, stop_signal: str | None) -> str:
   done = (f"Stopped by {stop_signal} at step {step}/{config.train.num_steps}: checkpoint saved; run the same "
           "command to resume" if stop_signal else f"Finished {step} steps")
   best = val_log.data.get("best")
@@ -221,10 +221,10 @@ def disk_full_stops_the_run(workdir: str):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        allow_config_change: bool = False) -> state_lib.TrainState:
   """Trains (or resumes) the run in ``workdir``; returns the final TrainState. Resuming with a config whose recipe
-  differs from the run's is refused unless ``allow_config_change`` (then recorded: ``run_dir.record_config``)."""
+  differs from the run's is refused unless ``allow_config_change`` (then recorded: ``train_workdir.record_config``)."""
   config_lib.validate(config, num_devices=len(jax.devices()), process_count=jax.process_count())
   source = init_source(config)  # Before any work: a published model that does not fit is refused now.
-  run_dir.check_training_workdir(workdir)
+  train_workdir.check_training_workdir(workdir)
   os.makedirs(workdir, exist_ok=True)
   logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
   cfg_t, k = config.train, config.train.steps_per_dispatch
@@ -232,12 +232,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(None, "data") if k > 1 else P("data"))  # K-stacked batches.
   opt = state_lib.Optimizers.from_config(config)
-  with disk_full_stops_the_run(workdir), run_dir.WorkdirLock(workdir), checkpointing.Checkpointer(
+  with disk_full_stops_the_run(workdir), train_workdir.WorkdirLock(workdir), checkpointing.Checkpointer(
       workdir, keep=config.keep_checkpoints, save_every=config.checkpoint_every, handle_signals=True,
       best_metric=config.best_metric) as ckpt:
     changes = {}
     if ckpt.latest_step() is not None:  # A workdir without checkpoints is new, whatever config.json it holds.
-      changes = run_dir.check_config(config, workdir, allow_config_change)
+      changes = train_workdir.check_config(config, workdir, allow_config_change)
     restored, start_step = resume(config, ckpt, replicated)
     if start_step >= cfg_t.num_steps:
       logging.info("Run in %s already finished (%d/%d steps); nothing to do.", workdir, start_step,
@@ -263,7 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     step_fn = jax.jit(step_fn, in_shardings=(replicated, batch_sharding, replicated),
                       out_shardings=(replicated, replicated), donate_argnums=0)
 
-    run_dir.record_config(config, workdir, changes, start_step)
+    train_workdir.record_config(config, workdir, changes, start_step)
     writer = make_writer(workdir)
     if start_step == 0:
       writer.write_hparams(dict(_flatten(config.to_dict())))
@@ -275,7 +275,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
                                             first_profile=start_step + 10 * k, every_secs=None))
     train_log = TrainLog(config, start_step)
-    val_log = run_dir.ValidationLog(workdir, config.model.scale, start_step, config.best_metric)
+    val_log = train_workdir.ValidationLog(workdir, config.model.scale, start_step, config.best_metric)
     run_start, step = time.time(), start_step
     if start_step == 0 and source and "start" not in val_log.data:
       validate_start(validator, state.eval_params(), val_log, config.train.init_from)

@@ -27,9 +27,7 @@ from sr_jax.state import DiscState, Optimizers, TrainState
 DROP_PATH_STREAM = 0xD9  # Keeps the stochastic-depth keys apart from other uses of config.seed.
 
 
-def to_unit(x: jax.Array) -> jax.Array:
-  """uint8 pixels -> float32 in [0, 1]."""
-  return x.astype(jnp.float32) / 255.0
+to_unit = registry.to_unit
 
 
 def _apply(tx, grads, opt_state, params, finite):
@@ -177,12 +175,6 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: dict, *, 
       step=step, params=params, opt_state=opt_state, disc=new_disc, ema_params=ema, disc_stats=d_stats,
       first_bad_step=jnp.where((state.first_bad_step < 0) & ~finite, step, state.first_bad_step))
   return new_state, metrics
-
-
-def predict(params: nnx.State, lr_img: jax.Array, *, graphdef: nnx.GraphDef) -> jax.Array:
-  """uint8 (or [0, 1] float) LR batch -> SR batch as float [0, 1], unclipped."""
-  x = to_unit(lr_img) if lr_img.dtype == jnp.uint8 else lr_img
-  return nnx.merge(graphdef, params)(x)
 
 
 def scan_steps(step_fn, state: TrainState, batches: dict, frozen: dict, *, unroll: bool | None = None

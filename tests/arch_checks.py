@@ -33,7 +33,7 @@ def gain_over_bicubic(model_fields: dict, steps: int = 1000, scale: int = 2, lea
     state, _ = step(state, next(batches))
   hr = imresize.modcrop(datasets.load_source("skimage:coffee", min_size=64).get(0)[:160, :240], scale)
   lr = imresize.downscale_uint8(hr, scale)
-  sr = np.asarray(train_step.predict(state.params, jnp.asarray(lr[None]), graphdef=graphdef))[0]
+  sr = np.asarray(registry.predict(state.params, jnp.asarray(lr[None]), graphdef=graphdef))[0]
   bicubic = imresize.to_uint8(imresize.imresize(lr / 255.0, scale))
   return metrics.psnr(imresize.to_uint8(sr), hr, shave=scale) - metrics.psnr(bicubic, hr, shave=scale)
 

@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import launch, report
-from sr_jax import (atomic, checkpointing, config_lib, importers, interpolation, locks, model_zoo, run_dir, train)
+from experiments import launch
+from sr_jax import (atomic, checkpointing, config_lib, importers, interpolation, locks, model_zoo, run_dir, train,
+                    train_workdir)
 from sr_jax.errors import DataError
 from sr_jax.importers import common, ncnn
 
@@ -478,9 +479,9 @@ def test_resuming_with_another_recipe_is_refused_unless_allowed_and_then_recorde
   longer = test_cfg.get_config()  # How the run is run (steps, logging) may change freely.
   longer.train.update(num_devices=1, num_steps=8)
   longer.log_every = 4
-  assert run_dir.check_config(longer, wd) == {}
+  assert train_workdir.check_config(longer, wd) == {}
   train.train_and_evaluate(config, wd, allow_config_change=True)
-  history = json.load(open(os.path.join(wd, run_dir.HISTORY_FILE)))
+  history = json.load(open(os.path.join(wd, train_workdir.HISTORY_FILE)))
   assert history[0]["step"] == 6 and history[0]["changes"] == {
       "loss.l1": [1.0, 0.0], "loss.mse": [0.0, 1.0], "train.batch_size": [8, 4]}
   assert run_dir.load_config(wd).loss.mse == 1.0
@@ -588,12 +589,12 @@ def test_training_refuses_a_folder_of_the_users_and_resumes_its_own_runs(tmp_pat
                                                         "not an sr_jax run"):
     train.train_and_evaluate(config, str(mine))
   assert _tree(mine) == before
-  run_dir.check_training_workdir(run)  # An earlier run, and a launcher's member before its first step:
+  train_workdir.check_training_workdir(run)  # An earlier run, and a launcher's member before its first step:
   member = tmp_path / "member"
   member.mkdir()
   (member / "launch.json").write_text("{}")
   (member / "train.log").write_text("")
-  run_dir.check_training_workdir(str(member))
+  train_workdir.check_training_workdir(str(member))
 
 
 def test_a_failed_export_deletes_only_its_hidden_folder_and_never_an_output_it_did_not_make(tmp_path, run,

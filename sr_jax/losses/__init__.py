@@ -33,8 +33,7 @@ NEEDS_EMA = ("ldl",)  # Terms that read the EMA model's output.
 
 __all__ = ["ALL_LOSSES", "BATCH_COUPLED", "CRITERIA", "GAN_LOSSES", "MS_SSIM_MIN_SIDE", "NEEDS_EMA", "PIXEL_LOSSES",
            "GeneratorLoss",
-           "Perceptual", "DISTSLoss", "build", "parse_layers", "ragan_discriminator_loss", "ragan_generator_loss",
-           "uses_gan"]
+           "Perceptual", "DISTSLoss", "build", "parse_layers", "ragan_discriminator_loss", "ragan_generator_loss"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +78,6 @@ class GeneratorLoss:
   def total(self, terms: dict[str, jax.Array]) -> jax.Array:
     w = dict(self.weights)
     return sum(w[k] * v for k, v in terms.items() if k in w)
-
-
-def uses_gan(config: ml_collections.ConfigDict) -> bool:
-  """Whether the run trains a discriminator (config.loss.adversarial > 0)."""
-  return float(config.loss.adversarial) > 0
 
 
 def _perceptual(config: ml_collections.ConfigDict) -> tuple[Perceptual, nnx.State]:

@@ -154,6 +154,12 @@ def generator_graphdef(model_cfg: ModelConfig) -> nnx.GraphDef:
   return nnx.graphdef(nnx.eval_shape(lambda: build_generator(model_cfg)))
 
 
+def abstract_params(model_cfg: ModelConfig, sharding: jax.sharding.Sharding | None = None) -> nnx.State:
+  """Shapes and dtypes of a generator's state (its parameters), placed with ``sharding``: a restore target."""
+  state = nnx.state(nnx.eval_shape(lambda: build_generator(model_cfg)))
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), state)
+
+
 def identity(model_cfg: ModelConfig) -> dict:
   """{'model.<field>': value} of the fields that define the checkpoint (name included)."""
   return {"model.name": model_cfg.name,
@@ -200,6 +206,23 @@ def build_discriminator(config: ml_collections.ConfigDict, seed: int = 0) -> nnx
                                                   rngs=rngs)
   return discriminator.PatchDiscriminator(channels=config.model.channels, features=g.features,
                                           num_stages=g.num_stages, dtype=dtype, rngs=rngs)
+
+
+def uses_gan(config: ml_collections.ConfigDict) -> bool:
+  """Whether the run trains a discriminator (config.loss.adversarial > 0), so its checkpoints hold one."""
+  return float(config.loss.adversarial) > 0
+
+
+def to_unit(x: jax.Array) -> jax.Array:
+  """uint8 pixels -> float32 in [0, 1]."""
+  return x.astype(jnp.float32) / 255.0
+
+
+def predict(params: nnx.State, lr_img: jax.Array, *, graphdef: nnx.GraphDef) -> jax.Array:
+  """A generator's forward pass: uint8 (or [0, 1] float) LR batch -> SR batch as float [0, 1], unclipped. What
+  validation, evaluation, upscaling and export all run (jit it with ``graphdef`` bound)."""
+  x = to_unit(lr_img) if lr_img.dtype == jnp.uint8 else lr_img
+  return nnx.merge(graphdef, params)(x)
 
 
 def discriminator_graphdef(config: ml_collections.ConfigDict) -> nnx.GraphDef:
