@@ -9,7 +9,8 @@ import ml_collections
 from sr_jax.errors import UserError
 
 from sr_jax import datasets, degradations, eval_lib, losses, metrics, optim
-from sr_jax.models import hat, rdn, registry, srvgg, swinir, vgg
+from sr_jax.models import hat, rdn, registry, srvgg, swinir
+from sr_jax.nets import vgg
 
 
 MIN_PATCH = 8  # LR pixels: the smallest training patch (the model's 3x3 convolutions see padding at 1-2 px).

@@ -11,6 +11,7 @@ import pytest
 import metric_checks
 from sr_jax import image_io, imresize, metrics
 from sr_jax.metrics import dists
+from sr_jax.nets import dists as dists_net
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "dists_reference.npz")
 
@@ -39,9 +40,9 @@ def test_loss_value_and_gradient_equal_the_reference(precision, data_dir, lpips_
   golden = np.load(GOLDEN)
   sr, hr = _reference().loss_batch(data_dir)
   with jax.enable_x64(precision == "float64"):
-    graphdef, params = dists.load(getattr(jnp, precision))
+    graphdef, params = dists_net.load(getattr(jnp, precision))
     sr, hr = sr.astype(precision), hr.astype(precision)
-    value, grad = jax.value_and_grad(lambda x: dists.distance(graphdef, params, x, hr).mean())(sr)
+    value, grad = jax.value_and_grad(lambda x: dists_net.distance(graphdef, params, x, hr).mean())(sr)
   assert float(value) == pytest.approx(float(golden["loss"]), rel=1e-7 if precision == "float64" else 1e-5)
   scale = np.abs(golden["loss_grad"]).max()
   np.testing.assert_allclose(np.asarray(grad), golden["loss_grad"], rtol=0,
@@ -54,8 +55,8 @@ def test_zero_for_identical_images_and_grows_with_blur(data_dir, lpips_weights):
 
 
 def test_alpha_beta_are_the_packages():
-  with np.load(dists.ALPHA_BETA) as f:
-    assert f["alpha"].shape == f["beta"].shape == (sum(dists.CHANNELS),)
+  with np.load(dists_net.ALPHA_BETA) as f:
+    assert f["alpha"].shape == f["beta"].shape == (sum(dists_net.CHANNELS),)
     assert float(f["alpha"].sum() + f["beta"].sum()) == pytest.approx(1.0, abs=1e-6)
 
 

@@ -13,7 +13,7 @@ import pytest
 from sr_jax import config_lib, losses, optim, state as state_lib, train, train_step
 from sr_jax.configs import test as test_cfg
 from sr_jax.losses import gan, ldl, pixel
-from sr_jax.metrics import dists
+from sr_jax.nets import dists
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 

@@ -11,8 +11,9 @@ import pytest
 from flax import nnx
 
 from sr_jax.configs import test as test_cfg
-from sr_jax import config_lib, losses, run_dir, state as state_lib, train, train_step, vgg_weights
-from sr_jax.models import discriminator, vgg
+from sr_jax import config_lib, losses, run_dir, state as state_lib, train, train_step
+from sr_jax.models import discriminator
+from sr_jax.nets import vgg, vgg_weights
 
 RNG = np.random.default_rng(0)
 TORCH_IDX = {"vgg16": [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28],

