@@ -23,7 +23,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments import report
-from sr_jax import atomic, cli, run_dir
+from sr_jax import atomic, cli, config_lib, run_dir
 from sr_jax.errors import DataError
 
 matplotlib.use("Agg")
@@ -90,7 +90,7 @@ def recipe_notes(runs: list[dict]) -> list[str]:
   """One line per architecture whose training recipe differs from the one most architectures share."""
   values = {}
   for recipe, members in _groups(runs).items():
-    config = run_dir.load_config(members[0]["workdir"])
+    config = config_lib.saved_config(members[0]["workdir"])
     values[recipe] = {k: functools.reduce(getattr, k.split("."), config) for k in RECIPE_KEYS}
   notes = []
   for key in RECIPE_KEYS:

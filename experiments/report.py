@@ -26,7 +26,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common_flags
-from sr_jax import atomic, cli, color, datasets, eval_lib, inference, interpolation, metrics, run_dir
+from sr_jax import atomic, cli, color, config_lib, datasets, eval_lib, inference, interpolation, metrics, run_dir
 from sr_jax.metrics import lpips
 from sr_jax.models import registry
 
@@ -57,7 +57,7 @@ def _optional_json(path: str, default, notes: list[str]):
 def _entry(wd: str, name: str, notes: list[str]) -> dict:
   """One run's row: its config, launch status, validation history and evaluation summary (a damaged file is left
   out and said in ``notes``)."""
-  config = run_dir.load_config(wd)
+  config = config_lib.saved_config(wd)
   launch = _optional_json(os.path.join(wd, "launch.json"), {}, notes)
   hist = _optional_json(os.path.join(wd, "validation.json"), {"history": []}, notes).get("history", [])
   summary = _optional_json(os.path.join(wd, "eval", "summary.json"), None, notes) or {

@@ -1,4 +1,12 @@
-"""Checks a config before any heavy work; every error names the key and what it accepts."""
+"""The full config: its defaults, assembled from the parts that own each section (``defaults``), a saved run's
+config read over them (``saved_config``), and the checks before any heavy work (``validate``; every error names
+the key and what it accepts).
+
+Sections and their owners: ``model`` (``models.registry``), ``data`` (``datasets``), ``realesrgan``
+(``degradations.realesrgan``), ``loss`` / ``perceptual`` / ``gan`` (``losses``), ``train`` and the run's top-level
+fields (``train_config``). Readers of a workdir that need only the model (evaluation, upscaling, the hub) use
+``run_dir.load_config`` instead, which imports none of the training side.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,8 @@ import ml_collections
 
 from sr_jax.errors import UserError
 
-from sr_jax import datasets, degradations, eval_lib, losses, metrics, optim
+from sr_jax import datasets, degradations, eval_lib, losses, metrics, optim, run_dir, train_config
+from sr_jax.degradations import realesrgan
 from sr_jax.models import hat, rdn, registry, srvgg, swinir
 from sr_jax.nets import vgg
 
@@ -18,6 +27,26 @@ MIN_PATCH = 8  # LR pixels: the smallest training patch (the model's 3x3 convolu
 
 class ConfigError(UserError, ValueError):
   """A config value is invalid or contradicts the workdir; the message names the key."""
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """Every field of the config with its default (the RDN paper's x2 recipe on DIV2K; configs/default.py)."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # Seeds parameter init and the data order (patch i of the run is a function of seed and i).
+  config.model = registry.default_config()
+  config.data = datasets.default_config()
+  # Real-ESRGAN's degradation model (data.degradation='realesrgan'): every range and probability, with the values
+  # of train_realesrgan_x4plus.yml. Fields ending in 2 are the second stage's; second_order=False keeps one stage.
+  config.realesrgan = realesrgan.default_config()
+  losses.default_config(config)
+  train_config.default_config(config)
+  return config
+
+
+def saved_config(workdir: str) -> ml_collections.ConfigDict:
+  """The full config of the run in ``workdir``: its config.json over ``defaults()`` (runs written before a key
+  existed get its default; keys no longer used are dropped)."""
+  return run_dir.overlay(defaults(), run_dir.read_config_json(workdir))
 
 
 def _require(ok: bool, key: str, value, accepted: str) -> None:

@@ -13,6 +13,7 @@ import dataclasses
 import os
 from typing import Callable
 
+import ml_collections
 import numpy as np
 import skimage.data
 from absl import logging
@@ -233,3 +234,34 @@ def _lru_loader(files: list[str], keep_gray: bool, max_pixels: int | None, size:
     return img
 
   return load
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """config.data: where training and validation images come from and how training patches are made."""
+  c = ml_collections.ConfigDict()
+  # Training images. A source is 'kind:arg'; join several with '+'. Kinds: 'folder:PATH' (or a bare path),
+  # 'bench:NAME' (a folder under data_dir, e.g. bench:T91+bench:BSD200), 'skimage:NAME,NAME' (photos bundled
+  # with scikit-image), 'tfds:div2k/bicubic_x2' (HR of tfds's train split; ':SPLIT' may follow).
+  c.train = "tfds:div2k/bicubic_x2"
+  # Held-out validation sets, same syntax; each '+'-part is scored and logged separately.
+  c.val = "bench:Set5"
+  c.data_dir = ""  # Root for 'bench:' sources; empty means $SR_DATA_DIR.
+  c.tfds_data_dir = ""  # tensorflow-datasets data_dir; empty means tfds's default (~/tensorflow_datasets).
+  # Offline DIV2K: folder with the official zips (default <tfds data_dir>/downloads/manual).
+  c.tfds_manual_dir = ""
+  # Train on the LR images a tfds source ships (e.g. div2k/unknown_x2) instead of making LR with our MATLAB
+  # bicubic; needs tfds sources of the matching scale.
+  c.lr_from_dataset = False
+  # How training LR patches are made from HR: 'bicubic' (MATLAB bicubic, the papers' benchmark setting) or
+  # 'realesrgan' (Real-ESRGAN's second-order blur/resize/noise/JPEG model, set up in config.realesrgan; for real
+  # photos). Validation sets get the same degradation, fixed per image (seeded by config.seed and the image).
+  c.degradation = "bicubic"
+  # Processes that degrade training patches with data.degradation='realesrgan': -1 one per CPU core, 0 none (in
+  # tf.data's threads, where the GIL serialises most of it), N. The patches are the same for every value.
+  c.degradation_workers = -1
+  c.patch_size = 48  # LR patch side; HR patches are patch_size * scale.
+  c.augment = True  # Apply one of the 8 dihedral transforms (flips/rotations) per patch.
+  c.cache_gb = 16.0  # Keep decoded training images in memory up to this size; above it, decode per use.
+  c.max_val_images = 0  # Score at most this many images per validation set (0: all).
+  c.max_image_pixels = 178_956_970  # Larger images are refused (decompression-bomb guard).
+  return c

@@ -88,13 +88,15 @@ def blend(params_a: nnx.State, params_b: nnx.State, alpha: float) -> nnx.State:
 
 
 def serving_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """A's config for a workdir that holds only generator weights: no EMA, no discriminator, no LDL."""
+  """A's config for a workdir that holds only generator weights: no EMA, no discriminator, no LDL (A may be a
+  training run, whose config has every section, or a workdir of imported weights, whose config has the model)."""
   out = config.copy_and_resolve_references()
   out.train.ema_decay = 0.0
-  out.loss.adversarial = 0.0
-  out.loss.ldl = 0.0
-  if not any(float(out.loss[k]) > 0 for k in ("l1", "mse", "charbonnier", "ssim", "perceptual", "dists")):
-    out.loss.l1 = 1.0
+  if "loss" in out:
+    out.loss.adversarial = 0.0
+    out.loss.ldl = 0.0
+    if not any(float(out.loss.get(k, 0.0)) > 0 for k in ("l1", "mse", "charbonnier", "ssim", "perceptual", "dists")):
+      out.loss.l1 = 1.0
   return out
 
 

@@ -1,8 +1,9 @@
 """A workdir as its readers see it: its config, a checkpoint loaded as a model, and new workdirs of weights.
 
 Layout: ``WORKDIR/config.json`` (the run's full config), ``WORKDIR/validation.json`` (every validation),
-``WORKDIR/checkpoints/<step>/`` (Orbax, see ``checkpointing``). A saved config is read by overlaying it on
-``configs/default.py``, so runs written before a config key existed load with its default. ``load_run`` restores
+``WORKDIR/checkpoints/<step>/`` (Orbax, see ``checkpointing``). A reader's config is the saved one with the
+model section over the model registry's defaults (``reader_config``), so runs written before a model field existed
+load with its default; the full config is ``config_lib.saved_config``. ``load_run`` restores
 only the parameters a model needs (its EMA or raw weights) from an abstract tree the model registry builds, so
 evaluation, upscaling, export and the hub read runs without the optimiser, the losses or the training loop; the
 trainer's side of a workdir is ``train_workdir``.
@@ -23,7 +24,6 @@ from absl import logging
 from flax import nnx
 
 from sr_jax import atomic, checkpointing, errors, locks
-from sr_jax.configs import default
 from sr_jax.errors import UserError
 from sr_jax.models import registry
 
@@ -47,9 +47,8 @@ def read_json(path: str) -> Any:
     return json.load(f)
 
 
-def overlay_on_defaults(saved: dict) -> ml_collections.ConfigDict:
-  """``saved`` (a config as JSON) over the default config; keys the defaults no longer have are dropped."""
-  config = default.get_config()
+def overlay(config: ml_collections.ConfigDict, saved: dict) -> ml_collections.ConfigDict:
+  """``saved`` (a config as JSON) written over ``config`` in place; keys ``config`` does not have are dropped."""
 
   def merge(node: ml_collections.ConfigDict, values: dict, prefix: str) -> None:
     for key, value in values.items():
@@ -64,11 +63,32 @@ def overlay_on_defaults(saved: dict) -> ml_collections.ConfigDict:
   return config
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
+def read_config_json(workdir: str) -> dict:
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f"{workdir} is not a training workdir (no {CONFIG_FILE})")
-  return overlay_on_defaults(read_json(path))
+  return read_json(path)
+
+
+def reader_config(saved: dict) -> ml_collections.ConfigDict:
+  """What a reader of a run needs of its config: the model section over the model registry's defaults, EMA or
+  not (train.ema_decay, default 0) and the metric that picks 'best' (best_metric, default psnr); the other
+  sections as saved. The full config, over every section's defaults, is ``config_lib.saved_config`` (the
+  training side)."""
+  config = ml_collections.ConfigDict({k: v for k, v in saved.items() if k != "model"})
+  config.model = overlay(registry.default_config(), saved.get("model", {}))
+  if "train" not in config:
+    config.train = ml_collections.ConfigDict()
+  if "ema_decay" not in config.train:
+    config.train.ema_decay = 0.0
+  if "best_metric" not in config:
+    config.best_metric = "psnr"
+  return config
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """``reader_config`` of the run in ``workdir`` (its model, EMA, best metric; the rest as saved)."""
+  return reader_config(read_config_json(workdir))
 
 
 SOURCE_FILE = "source.json"  # What a workdir of imported or interpolated weights was written from.

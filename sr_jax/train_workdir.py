@@ -85,7 +85,7 @@ def check_config(config: ml_collections.ConfigDict, workdir: str, allow_change: 
   recipe changes (empty when the config is the run's, or the workdir has no config.json)."""
   if not os.path.exists(os.path.join(workdir, run_dir.CONFIG_FILE)):
     return {}
-  saved = run_dir.load_config(workdir)
+  saved = config_lib.saved_config(workdir)
   conflicts = config_lib.resume_conflicts(saved, config)
   if conflicts:
     raise config_lib.ConfigError(f"workdir {workdir} holds a run of a different model; refusing to resume it ("

@@ -284,7 +284,7 @@ def test_gan_patch_size_and_resume_conflicts_are_checked(tmp_path):
     config_lib.validate(config)
   config.gan.loss = "ragan"
   pixel = test_cfg.get_config()
-  saved = run_dir.overlay_on_defaults(json.loads(pixel.to_json()))
+  saved = run_dir.overlay(config_lib.defaults(), json.loads(pixel.to_json()))
   config.gan.num_stages = 2
   assert any("loss.adversarial" in c for c in config_lib.resume_conflicts(saved, config))
 

@@ -19,14 +19,16 @@ LAZY_OK = {"torch", "tensorflow", "tensorflow_datasets", "matplotlib", "matplotl
 
 
 def _modules() -> dict[str, ast.Module]:
+  """Every module of the package, the shipped configs included (configs/ is installed as sr_jax.configs)."""
   out = {}
-  for root, _, files in os.walk(PKG):
-    for f in files:
-      if f.endswith(".py"):
-        rel = os.path.relpath(os.path.join(root, f), REPO)[:-3].replace(os.sep, ".")
-        name = rel.removesuffix(".__init__")
-        with open(os.path.join(root, f)) as fh:
-          out[name] = ast.parse(fh.read())
+  for top, prefix in ((PKG, "sr_jax"), (os.path.join(REPO, "configs"), "sr_jax.configs")):
+    for root, _, files in os.walk(top):
+      for f in files:
+        if f.endswith(".py"):
+          rel = os.path.relpath(os.path.join(root, f), top)[:-3].replace(os.sep, ".")
+          name = f"{prefix}.{rel}".removesuffix(".__init__")
+          with open(os.path.join(root, f)) as fh:
+            out[name] = ast.parse(fh.read())
   return out
 
 
@@ -87,6 +89,46 @@ def _reachable(start: str) -> set[str]:
 def test_evaluation_side_never_imports_the_training_loop(module):
   reached = _reachable(module)
   assert not reached & {"sr_jax.train", "sr_jax.input_pipeline", "sr_jax.main"}, sorted(reached)
+
+
+TRAINING = {"sr_jax.train", "sr_jax.train_step", "sr_jax.train_workdir", "sr_jax.train_config", "sr_jax.state",
+            "sr_jax.optim", "sr_jax.config_lib", "sr_jax.input_pipeline", "sr_jax.main"}
+
+
+def _family(reached: set[str], package: str) -> set[str]:
+  return {m for m in reached if m == package or m.startswith(package + ".")}
+
+
+@pytest.mark.parametrize("module", ["sr_jax.inference", "sr_jax.upscale", "sr_jax.upscale_lib", "sr_jax.export",
+                                    "sr_jax.export_lib", "sr_jax.run_dir", "sr_jax.importers", "sr_jax.model_zoo",
+                                    "sr_jax.pretrained", "sr_jax.import_weights", "sr_jax.interpolation"])
+def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimiser(module):
+  reached = _reachable(module)
+  bad = (reached & TRAINING) | _family(reached, "sr_jax.losses") | _family(reached, "sr_jax.degradations") | \
+      _family(reached, "sr_jax.configs")
+  assert not bad, sorted(bad)
+
+
+@pytest.mark.parametrize("module", ["sr_jax.eval_lib", "sr_jax.eval_report", "sr_jax.evaluate", "sr_jax.error_maps"])
+def test_evaluation_imports_no_training_losses_or_optimiser(module):
+  """Evaluation may use the degradation functions (its test inputs), nothing else of training."""
+  reached = _reachable(module)
+  bad = (reached & TRAINING) | _family(reached, "sr_jax.losses") | _family(reached, "sr_jax.configs")
+  assert not bad, sorted(bad)
+
+
+def test_the_shared_networks_import_neither_metrics_nor_losses():
+  for module in (m for m in MODULES if m.startswith("sr_jax.nets")):
+    reached = _reachable(module)
+    assert not _family(reached, "sr_jax.metrics") | _family(reached, "sr_jax.losses"), (module, sorted(reached))
+
+
+def test_no_library_module_imports_a_shipped_config():
+  """The defaults live with the parts that own each section (config_lib.defaults); configs/ only uses them."""
+  shipped = {m for m in MODULES if m.startswith("sr_jax.configs.")}
+  bad = {name: sorted(_graph()[name] & shipped) for name in MODULES
+         if not name.startswith("sr_jax.configs") and _graph()[name] & shipped}
+  assert not bad, bad
 
 
 def test_functions_are_short():

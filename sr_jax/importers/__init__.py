@@ -28,7 +28,6 @@ import numpy as np
 from flax import nnx
 
 from sr_jax import run_dir, weights_io
-from sr_jax.configs import default
 from sr_jax.importers import (basicsr_edsr, basicsr_rrdbnet, basicsr_srvgg, basicsr_swinir, common, edsr_pytorch,
                               edsr_rdn, hat_official, isr, mmagic_rdn, ncnn)
 from sr_jax.models import registry
@@ -97,8 +96,7 @@ def _to_params(weights: str, rgb_range: float | None, overrides: dict | None = N
     fmt = detect(sd, weights)
     arch = _apply_overrides(fmt, fmt.infer_architecture(sd), overrides)
     check_architecture(arch, fmt, weights)
-    config = default.get_config()
-    config.model.update(arch)
+    config = run_dir.reader_config({"model": arch})
     template = nnx.state(nnx.eval_shape(lambda: registry.build_generator(config.model)))
     params = fmt.to_params(sd, arch, template, fmt.RGB_RANGE if rgb_range is None else rgb_range)
   except (common.LayoutError, weights_io.WeightsFileError) as e:

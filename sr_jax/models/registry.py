@@ -120,6 +120,42 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
+def default_config() -> ml_collections.ConfigDict:
+  """config.model: every architecture's fields with their defaults (each architecture reads those it lists in
+  ``ARCHITECTURES``); the defaults are the RDN paper's network."""
+  c = ml_collections.ConfigDict()
+  # Architecture (sr_jax.models.registry): 'rdn', 'rrdbnet' (ESRGAN / Real-ESRGAN), 'srvgg' (Real-ESRGAN's
+  # SRVGGNetCompact), 'isr_rdn' / 'isr_rrdn' (idealo ISR's variants, for its published weights).
+  c.name = "rdn"
+  c.scale = 2  # Up-scaling factor: 2, 3 or 4.
+  c.num_blocks = 16  # D: dense blocks (rrdbnet: RRDBs; srvgg: convs; edsr: res blocks; rcan: RCABs/group).
+  c.num_layers = 8  # C: conv layers per block.
+  c.growth = 64  # G: channels each layer adds.
+  c.features = 64  # G0: block input/output channels.
+  c.channels = 3  # Colour channels: 3 (RGB) or 1 (gray).
+  c.rdbs_per_block = 3  # isr_rrdn only: dense blocks per residual-in-residual block (ISR's D).
+  c.num_groups = 10  # rcan only: residual groups (num_blocks: RCABs per group; the paper 10 x 20).
+  c.squeeze = 16  # rcan/hat: channel-attention squeeze factor (features must be a multiple; HAT 30).
+  c.res_scale = 1.0  # edsr/rcan: residual scaling (EDSR paper size 0.1; not stored in weights).
+  c.num_heads = 6  # swinir/hat: attention heads (num_blocks RSTBs/RHAGs of num_layers layers).
+  c.window_size = 8  # swinir/hat: attention window side in LR pixels (HAT: 16).
+  c.mlp_ratio = 2.0  # swinir/hat: MLP width / features.
+  c.upsampler = "pixelshuffle"  # swinir: 'pixelshuffle', 'pixelshuffledirect' (light), 'nearest+conv'.
+  c.resi_connection = "1conv"  # swinir: '1conv' or '3conv' (real-world large); hat: or 'identity'.
+  c.compress_ratio = 3  # hat: the conv branch's channel reduction (HAT 3, HAT-S 24).
+  c.overlap_ratio = 0.5  # hat: overlapping cross-attention windows are window x (1 + this).
+  # swinir/hat: stochastic depth in training, rising linearly over the layers from 0 to this (the references
+  # train with 0.1); no effect on inference, evaluation or exports.
+  c.drop_path_rate = 0.0
+  c.activation = "prelu"  # srvgg only: 'prelu' (the published models), 'relu' or 'leakyrelu'.
+  c.dtype = "float32"  # Compute dtype: float32, or bfloat16 (parameters stay float32).
+  # How convolutions run: 'auto' ('wide' on CPU, 'xla' elsewhere), 'xla' (batched lax.conv) or 'wide' (batch laid
+  # side by side along the width, faster on XLA:CPU). Same parameters and results either way (to float rounding);
+  # only speed differs (experiments/results/benchmarks.md).
+  c.conv_impl = "auto"
+  return c
+
+
 def architecture(model_cfg: ModelConfig) -> Architecture:
   if model_cfg.name not in ARCHITECTURES:
     raise ValueError(f"config.model.name={model_cfg.name!r} is not an architecture; accepted: "
