@@ -19,7 +19,8 @@ import skimage.data
 from absl import logging
 
 from sr_jax import div2k, image_io, paired
-from sr_jax.errors import DataError
+from sr_jax import degradations, errors
+from sr_jax.errors import DataError, require
 
 SOURCE_KINDS = ("folder", "bench", "skimage", "tfds", "paired")
 
@@ -265,3 +266,30 @@ def default_config() -> ml_collections.ConfigDict:
   c.max_val_images = 0  # Score at most this many images per validation set (0: all).
   c.max_image_pixels = 178_956_970  # Larger images are refused (decompression-bomb guard).
   return c
+
+
+MIN_PATCH = 8  # LR pixels: the smallest training patch (the model's 3x3 convolutions see padding at 1-2 px).
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """config.data: patch size, cache, degradation, the sources' syntax."""
+  d = config.data
+  require(d.degradation_workers >= -1, "data.degradation_workers", d.degradation_workers,
+          "-1 (one per CPU core), 0 (none) or a number of processes")
+  require(d.patch_size >= MIN_PATCH, "data.patch_size", d.patch_size,
+          f"an integer >= {MIN_PATCH} (LR pixels; a smaller patch is mostly the zero padding of the convolutions "
+          "around it, not image)")
+  require(d.cache_gb >= 0, "data.cache_gb", d.cache_gb, "a size in GB >= 0")
+  require(d.degradation in degradations.DEGRADATIONS, "data.degradation", d.degradation,
+          ", ".join(map(repr, degradations.DEGRADATIONS)))
+  require(not (d.degradation != "bicubic" and d.lr_from_dataset), "data.lr_from_dataset", d.lr_from_dataset,
+          "False with data.degradation='realesrgan' (LR patches are made by the degradation model)")
+  for key in ("train", "val"):
+    try:
+      for part in split_sources(d[key]):
+        parse_source(part)
+    except ValueError as e:
+      raise errors.ConfigError(f"config.data.{key}: {e}") from None
+  if any(parse_source(p)[0] == "paired" for p in split_sources(d.train)):
+    require(d.lr_from_dataset, "data.lr_from_dataset", d.lr_from_dataset,
+            "True when data.train has paired: folders (training then uses their LR images)")

@@ -59,3 +59,14 @@ def in_user_file(e: BaseException, path: str, what: str) -> UserCodeError | None
     return None
   text = e.msg if isinstance(e, SyntaxError) else str(e)
   return UserCodeError(f"{what} {path} line {line}{where}: {type(e).__name__}: {text}")
+
+
+class ConfigError(UserError, ValueError):
+  """A config value is invalid or contradicts the workdir; the message names the key."""
+
+
+def require(ok: bool, key: str, value, accepted: str) -> None:
+  """The check every part runs on its own config section: raises ConfigError naming ``config.key``, its value
+  and what is accepted."""
+  if not ok:
+    raise ConfigError(f"config.{key}={value!r} is invalid; accepted: {accepted}")

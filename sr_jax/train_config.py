@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import ml_collections
 
+from sr_jax import errors, losses, optim
+from sr_jax.errors import require
+from sr_jax.models import registry
+
 
 def default_config(config: ml_collections.ConfigDict) -> None:
   """Adds config.train and the top-level run fields with their defaults (the RDN paper's recipe: Adam 1e-4
@@ -62,3 +66,60 @@ def default_config(config: ml_collections.ConfigDict) -> None:
   # val_metrics).
   config.best_metric = "psnr"
   config.num_image_triplets = 3  # HR / bicubic / SR image triplets written to TensorBoard per validation set.
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int | None = None, process_count: int = 1) -> None:
+  """config.train and the run's intervals; with ``num_devices``, the batch against the mesh."""
+  t = config.train
+  require(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
+  require(t.num_steps >= 1, "train.num_steps", t.num_steps, "an integer >= 1")
+  require(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "a number > 0")
+  require(t.lr_schedule in optim.SCHEDULES, "train.lr_schedule", t.lr_schedule,
+           ", ".join(map(repr, optim.SCHEDULES)))
+  require(t.lr_decay_steps >= 1, "train.lr_decay_steps", t.lr_decay_steps, "an integer >= 1")
+  require(0 < t.lr_decay_factor <= 1, "train.lr_decay_factor", t.lr_decay_factor, "a number in (0, 1]")
+  require(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "an integer >= 0")
+  require(t.grad_clip >= 0, "train.grad_clip", t.grad_clip, "a norm >= 0 (0: off)")
+  _validate_optimizer(config)
+  require(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "a decay in [0, 1) (0: off; Real-ESRGAN 0.999)")
+  require(t.num_devices >= 0, "train.num_devices", t.num_devices, "an integer >= 0 (0: all devices)")
+  for key in ("log_every", "eval_every", "checkpoint_every"):
+    require(config[key] >= 1, key, config[key], "an integer >= 1 (steps)")
+  require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints, "an integer >= 1")
+  k = t.steps_per_dispatch
+  require(k >= 1, "train.steps_per_dispatch", k, "an integer >= 1")
+  for key, value in (("train.num_steps", t.num_steps), ("log_every", config.log_every),
+                     ("eval_every", config.eval_every), ("checkpoint_every", config.checkpoint_every)):
+    require(value % k == 0, key, value, f"a multiple of train.steps_per_dispatch={k}")
+  if num_devices is not None:
+    if process_count > 1 and t.num_devices not in (0, num_devices):
+      raise errors.ConfigError(f"config.train.num_devices={t.num_devices}: multi-process runs use all "
+                        f"{num_devices} devices; set 0")
+    n = t.num_devices or num_devices
+    require(n <= num_devices, "train.num_devices", t.num_devices, f"at most the {num_devices} devices present")
+    require(t.batch_size % n == 0, "train.batch_size", t.batch_size,
+             f"a multiple of the {n} devices in the mesh (e.g. {max(n, t.batch_size // n * n)})")
+    a = t.grad_accum_steps
+    require(t.batch_size % (a * n) == 0, "train.batch_size", t.batch_size,
+             f"a multiple of train.grad_accum_steps x devices = {a} x {n} (each micro-batch is split over the "
+             f"devices; e.g. {max(a * n, t.batch_size // (a * n) * a * n)})")
+
+
+def _validate_optimizer(config: ml_collections.ConfigDict) -> None:
+  """config.train's optimiser and gradient accumulation (which a GAN's batch-coupled parts forbid)."""
+  t = config.train
+  require(t.optimizer in optim.OPTIMIZERS, "train.optimizer", t.optimizer, ", ".join(map(repr, optim.OPTIMIZERS)))
+  require(t.weight_decay >= 0, "train.weight_decay", t.weight_decay, "a number >= 0")
+  require(t.weight_decay == 0 or t.optimizer == "adamw", "train.weight_decay", t.weight_decay,
+           "0 with train.optimizer='adam' (decoupled weight decay is AdamW's: set train.optimizer='adamw')")
+  a = t.grad_accum_steps
+  require(isinstance(a, int) and a >= 1, "train.grad_accum_steps", a, "an integer >= 1 (1: off)")
+  require(t.batch_size % a == 0, "train.batch_size", t.batch_size,
+           f"a multiple of train.grad_accum_steps={a} (the micro-batch is batch_size / grad_accum_steps)")
+  if a > 1 and registry.uses_gan(config):
+    require(config.gan.loss not in losses.BATCH_COUPLED, "train.grad_accum_steps", a,
+             f"1 with gan.loss={config.gan.loss!r}: its averages run over the whole batch, so micro-batches would "
+             "change the objective (use 'vanilla', 'lsgan' or 'hinge', or no accumulation)")
+    require(config.gan.discriminator != "patch", "train.grad_accum_steps", a,
+             "1 with gan.discriminator='patch': its batch normalisation uses the statistics of the whole batch, "
+             "which micro-batches would change (use 'unet_sn', or no accumulation)")

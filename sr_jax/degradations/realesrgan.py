@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 
 from sr_jax.degradations import kernels, ops
+from sr_jax.errors import require
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,3 +149,36 @@ def spec_from_config(c: ml_collections.ConfigDict) -> Spec:
                         tuple(c[f"poisson_scale_range{prefix}"]), c[f"gray_noise_prob{prefix}"],
                         tuple(c[f"jpeg_range{prefix}"])))
   return Spec(stages[0], stages[1], bool(c.second_order), c.final_sinc_prob, bool(c.usm_target))
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+  """config.realesrgan: probabilities in [0, 1], ordered ranges, odd kernel sizes up to 21, JPEG qualities."""
+  def prob(key):
+    require(0 <= c[key] <= 1, f"realesrgan.{key}", c[key], "a probability in [0, 1]")
+
+  def ordered(key, lo=0.0, hi=float("inf")):
+    v = tuple(c[key])
+    require(len(v) == 2 and lo <= v[0] <= v[1] <= hi, f"realesrgan.{key}", c[key], f"(low, high) within [{lo}, {hi}]")
+
+  def weights(key, n):
+    v = tuple(c[key])
+    require(len(v) == n and min(v) >= 0 and sum(v) > 0, f"realesrgan.{key}", c[key],
+             f"{n} non-negative weights, not all 0")
+
+  for key in ("blur_prob", "second_blur_prob", "final_sinc_prob"):
+    prob(key)
+  for s in ("", "2"):
+    for key in ("sinc_prob", "gaussian_noise_prob", "gray_noise_prob"):
+      prob(key + s)
+    weights("kernel_probs" + s, 6)
+    weights("resize_prob" + s, 3)
+    ordered("blur_sigma" + s, lo=1e-3)
+    ordered("betag_range" + s, lo=1e-3)
+    ordered("betap_range" + s, lo=1e-3)
+    ordered("resize_range" + s, lo=1e-2)
+    ordered("noise_range" + s)
+    ordered("poisson_scale_range" + s)
+    ordered("jpeg_range" + s, lo=1, hi=100)
+  sizes = tuple(c.kernel_sizes)
+  require(len(sizes) > 0 and all(k % 2 == 1 and 3 <= k <= 21 for k in sizes), "realesrgan.kernel_sizes",
+           c.kernel_sizes, "odd sizes from 3 to 21")

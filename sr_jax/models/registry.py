@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from sr_jax.errors import require
 from sr_jax.models import discriminator, edsr, hat, isr, rcan, rdn, rrdbnet, srvgg, swinir, unet_discriminator
 
 ModelConfig = ml_collections.ConfigDict  # config.model
@@ -39,6 +40,9 @@ class Architecture:
   # Attention windows anchored to a grid of this many LR pixels from the top-left (the input is reflect-padded
   # to its multiples inside): tiles on that grid partition their windows as the whole image does.
   window_grid: Callable[[ModelConfig], int] = lambda m: 1
+  check: Callable[[ModelConfig], None] = lambda m: None  # Its own rules across its fields (raises ConfigError).
+  drop_path: bool = False  # Trains with stochastic depth (model.drop_path_rate).
+  resi_connections: tuple[str, ...] = swinir.RESI_CONNECTIONS  # model.resi_connection values it accepts.
 
 
 _RDN_FIELDS = ("scale", "num_blocks", "num_layers", "growth", "features", "channels")
@@ -82,14 +86,14 @@ ARCHITECTURES: dict[str, Architecture] = {
                                                                      features=m.features, channels=m.channels)),
     "rcan": Architecture(  # Paper: 10 groups (num_groups) of 20 RCABs (num_blocks), 64 features, squeeze 16.
         build=lambda m, rngs: rcan.RCAN(**{k: m[k] for k in _RCAN_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
-        fields=_RCAN_FIELDS,
+        fields=_RCAN_FIELDS, check=rcan.check_config,
         receptive_field=lambda m: rcan.receptive_field_radius(m.num_groups, m.num_blocks, m.scale),
         flops_per_output_pixel=lambda m: rcan.flops_per_output_pixel(
             **{k: m[k] for k in _RCAN_FIELDS if k != "res_scale"})),
     "swinir": Architecture(  # num_blocks RSTBs of num_layers Swin layers; features = embed_dim.
         build=lambda m, rngs: swinir.SwinIR(**{k: m[k] for k in _SWINIR_FIELDS}, dtype=jnp.dtype(m.dtype),
                                             drop_path_rate=float(m.get("drop_path_rate", 0.0)), rngs=rngs),
-        fields=_SWINIR_FIELDS,
+        fields=_SWINIR_FIELDS, check=swinir.check_config, drop_path=True,
         receptive_field=lambda m: swinir.receptive_field_radius(m.num_blocks, m.num_layers, m.window_size,
                                                                 m.resi_connection),
         flops_per_output_pixel=lambda m: swinir.flops_per_output_pixel(
@@ -99,7 +103,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "hat": Architecture(  # num_blocks RHAGs of num_layers HABs; HAT 180 features, HAT-S 144 (compress/squeeze 24).
         build=lambda m, rngs: hat.HAT(**{k: m[k] for k in _HAT_FIELDS}, dtype=jnp.dtype(m.dtype),
                                       drop_path_rate=float(m.get("drop_path_rate", 0.0)), rngs=rngs),
-        fields=_HAT_FIELDS,
+        fields=_HAT_FIELDS, check=hat.check_config, drop_path=True, resi_connections=hat.RESI_CONNECTIONS,
         receptive_field=lambda m: hat.receptive_field_radius(m.num_blocks, m.num_layers, m.window_size,
                                                              m.overlap_ratio),
         flops_per_output_pixel=lambda m: hat.flops_per_output_pixel(
@@ -263,3 +267,28 @@ def predict(params: nnx.State, lr_img: jax.Array, *, graphdef: nnx.GraphDef) -> 
 
 def discriminator_graphdef(config: ml_collections.ConfigDict) -> nnx.GraphDef:
   return nnx.graphdef(nnx.eval_shape(lambda: build_discriminator(config)))
+
+
+def validate(m: ModelConfig) -> None:
+  """config.model: each field in its range, then the chosen architecture's own rules (``Architecture.check``)."""
+  require(m.name in ARCHITECTURES, "model.name", m.name, ", ".join(map(repr, ARCHITECTURES)))
+  scales = ARCHITECTURES[m.name].scales
+  require(m.scale in scales, "model.scale", m.scale, f"{', '.join(map(str, scales))} for model.name={m.name!r}")
+  for key in ("num_blocks", "num_layers", "growth", "features", "rdbs_per_block", "num_groups", "squeeze",
+             "num_heads", "window_size"):
+    require(int(m[key]) >= 1, f"model.{key}", m[key], "an integer >= 1")
+  require(m.mlp_ratio > 0, "model.mlp_ratio", m.mlp_ratio, "a number > 0 (SwinIR's 2)")
+  require(m.upsampler in swinir.UPSAMPLERS, "model.upsampler", m.upsampler, ", ".join(map(repr, swinir.UPSAMPLERS)))
+  connections = ARCHITECTURES[m.name].resi_connections
+  require(m.resi_connection in connections, "model.resi_connection", m.resi_connection,
+          ", ".join(map(repr, connections)) + f" for model.name={m.name!r}")
+  require(m.overlap_ratio >= 0, "model.overlap_ratio", m.overlap_ratio, "a ratio >= 0 (HAT's 0.5)")
+  require(0 <= m.drop_path_rate < 1, "model.drop_path_rate", m.drop_path_rate, "a rate in [0, 1) (SwinIR's 0.1)")
+  require(m.drop_path_rate == 0 or ARCHITECTURES[m.name].drop_path, "model.drop_path_rate", m.drop_path_rate,
+          f"0 for model.name={m.name!r} (stochastic depth is SwinIR's and HAT's)")
+  require(m.res_scale > 0, "model.res_scale", m.res_scale, "a number > 0 (1: off; EDSR's paper size 0.1)")
+  require(m.channels in CHANNELS, "model.channels", m.channels, "1 (gray) or 3 (RGB)")
+  require(m.dtype in DTYPES, "model.dtype", m.dtype, ", ".join(map(repr, DTYPES)))
+  require(m.activation in srvgg.ACTIVATIONS, "model.activation", m.activation, ", ".join(map(repr, srvgg.ACTIVATIONS)))
+  require(m.conv_impl in rdn.CONV_IMPLS, "model.conv_impl", m.conv_impl, ", ".join(map(repr, rdn.CONV_IMPLS)))
+  ARCHITECTURES[m.name].check(m)

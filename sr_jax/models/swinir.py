@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sr_jax.errors import require
 from sr_jax.models import edsr, rdn
 
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv")
@@ -302,3 +303,14 @@ def receptive_field_radius(num_blocks: int, num_layers: int, window_size: int, r
   so tiled and whole inference differ slightly at any overlap (docs/models.md gives the measured difference)."""
   per_conv = 1 if resi_connection == "1conv" else 2
   return num_blocks * (num_layers * (window_size - 1) + per_conv) + per_conv + 1 + 3
+
+
+def check_config(m) -> None:
+  """config.model's rules of SwinIR's (and HAT's) window-attention fields, beyond each field's own range."""
+  require(m.features % m.num_heads == 0, "model.num_heads", m.num_heads,
+           f"a divisor of model.features={m.features} (each head gets features / num_heads channels)")
+  require(m.window_size >= 2, "model.window_size", m.window_size, "an integer >= 2 (layers shift by half a window)")
+  require(m.upsampler != "nearest+conv" or m.scale == 4, "model.upsampler", m.upsampler,
+           f"'pixelshuffle' or 'pixelshuffledirect' at model.scale={m.scale} ('nearest+conv' is x4 only)")
+  require(m.resi_connection == "1conv" or m.features % 4 == 0, "model.resi_connection", m.resi_connection,
+           f"'1conv' for model.features={m.features} ('3conv' needs a multiple of 4)")
