@@ -41,6 +41,19 @@ def data_dir() -> str:
   return root
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> str:
+  """A finished 6-step run of the test config on one device (checkpoints at steps 3 and 6), one per test module."""
+  from sr_jax import checkpointing, train
+  from sr_jax.configs import test as test_cfg
+  config = test_cfg.get_config()
+  config.train.num_devices = 1
+  path = str(tmp_path_factory.mktemp("run"))
+  train.train_and_evaluate(config, path)
+  assert checkpointing.saved_steps(os.path.join(path, "checkpoints")) == [3, 6]
+  return path
+
+
 @pytest.fixture
 def crash_after(monkeypatch):
   """Fault injection: ``crash_after(n)`` makes training die right after step n (before that step's save

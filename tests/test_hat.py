@@ -90,9 +90,12 @@ def test_saved_model_export_equals_jax_and_onnx_is_refused(tmp_path):
 
 
 def test_a_short_run_beats_bicubic_on_an_unseen_image():
-  """HAT's pixel-shuffle reconstruction learns slower than EDSR's at this budget: lr 2e-3 (at 1e-3: -0.07 dB)."""
-  gain = arch_checks.gain_over_bicubic(TINY, learning_rate=2e-3)
-  assert gain > 0.1, gain  # Measured: +0.30 dB.
+  """HAT learns slower than EDSR at this budget and, at a constant learning rate, ends wherever its last steps left
+  it: at a constant 2e-3 the same 1000 steps gave +0.30 dB on one machine and -0.23 dB on another (XLA:CPU's
+  float rounding differs with the CPU's instructions). A cosine decay to 0 settles it: +0.81 dB here (AVX-512),
+  +0.78 dB with XLA held to AVX2."""
+  gain = arch_checks.gain_over_bicubic(TINY, learning_rate=2e-3, schedule="cosine")
+  assert gain > 0.3, gain
 
 
 def test_config_checks_the_new_fields(test_config):

@@ -47,15 +47,8 @@ def _dead_pid() -> int:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  """A finished 6-step run of the test config with checkpoints at steps 3 and 6."""
-  from sr_jax.configs import test as test_cfg
-  config = test_cfg.get_config()
-  config.train.num_devices = 1
-  path = str(tmp_path_factory.mktemp("run"))
-  train.train_and_evaluate(config, path)
-  assert checkpointing.saved_steps(os.path.join(path, "checkpoints")) == [3, 6]
-  return path
+def workdir(finished_run):
+  return finished_run
 
 
 @contextlib.contextmanager

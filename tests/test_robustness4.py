@@ -64,14 +64,8 @@ def _tree(folder) -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-  """A finished 6-step run of the test config (checkpoints at 3 and 6)."""
-  from sr_jax.configs import test as test_cfg
-  config = test_cfg.get_config()
-  config.train.num_devices = 1
-  path = str(tmp_path_factory.mktemp("run"))
-  train.train_and_evaluate(config, path)
-  return path
+def run(finished_run):
+  return finished_run
 
 
 @pytest.fixture(scope="module")
@@ -595,6 +589,19 @@ def test_training_refuses_a_folder_of_the_users_and_resumes_its_own_runs(tmp_pat
   (member / "launch.json").write_text("{}")
   (member / "train.log").write_text("")
   train_workdir.check_training_workdir(str(member))
+
+
+def test_training_in_a_workdir_of_imported_weights_is_refused_with_the_way_to_train_from_them(tmp_path, rrdb_npz):
+  from sr_jax.configs import test as test_cfg
+  wd = str(tmp_path / "imported")
+  importers.import_to_workdir(rrdb_npz, wd)
+  config = test_cfg.get_config()
+  config.train.update(num_devices=1, num_steps=2)
+  with pytest.raises(run_dir.WorkdirNotNewError, match=rf"holds imported or interpolated weights .* "
+                                                        rf"--config.train.init_from={wd}"):
+    train.train_and_evaluate(config, wd)
+  tree = checkpointing.Checkpointer(wd, read_only=True, async_save=False).manager.item_metadata(0)["state"]
+  assert sorted(tree) == ["first_bad_step", "params", "step"]  # The parameters only: no optimiser state.
 
 
 def test_a_failed_export_deletes_only_its_hidden_folder_and_never_an_output_it_did_not_make(tmp_path, run,
