@@ -14,6 +14,7 @@ Beneath ``checkpointing.Checkpointer``, which uses all of this:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -64,7 +65,8 @@ def short(e: BaseException) -> str:
 
 def drop_closed_loop_noise() -> None:
   """A failed restore or save leaves TensorStore callbacks that find Orbax's event loop closed; Python prints each as an
-  'unraisable' traceback (dozens, after the error itself was handled). Only those are dropped, once installed."""
+  'unraisable' traceback (dozens, after the error itself was handled), and asyncio logs the failed read tasks no one
+  awaited. Only those are dropped, once installed."""
   previous = sys.unraisablehook
   if getattr(previous, "_sr_jax", False):
     return
@@ -78,6 +80,14 @@ def drop_closed_loop_noise() -> None:
 
   hook._sr_jax = True
   sys.unraisablehook = hook
+  # The same reads' asyncio tasks, failed on a damaged checkpoint and collected unread (asyncio logs each as "Task
+  # exception was never retrieved", at garbage-collection time, after the error itself was reported).
+  logging.getLogger("asyncio").addFilter(_leftover_checkpoint_tasks)
+
+
+def _leftover_checkpoint_tasks(record: logging.LogRecord) -> bool:
+  text = record.getMessage()
+  return not (text.startswith("Task exception was never retrieved") and ("ocdbt" in text or "tensorstore" in text))
 
 
 class Manager(ocp.CheckpointManager):
