@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 
-from sr_jax.errors import UserError
+from sr_jax.core.errors import UserError
 
 DIR = os.path.dirname(os.path.abspath(__file__))
 

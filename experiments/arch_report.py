@@ -23,8 +23,9 @@ import numpy as np
 from absl import app, flags
 
 from experiments import report
-from sr_jax import atomic, cli, config_lib, run_dir
-from sr_jax.errors import DataError
+from sr_jax import cli, config_lib, run_dir
+from sr_jax.core import atomic
+from sr_jax.core.errors import DataError
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)

@@ -31,7 +31,8 @@ from typing import NamedTuple, Sequence
 from absl import app, flags
 
 from experiments import common_flags, sweep_lib
-from sr_jax import atomic, checkpoint_io, cli, locks, run_dir
+from sr_jax import checkpoint_io, cli, run_dir
+from sr_jax.core import atomic, locks
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(common_flags)  # --data_dir is this program's too (--help lists it).

@@ -21,7 +21,7 @@ import os
 import re
 from typing import Any, Iterator, NamedTuple
 
-from sr_jax import errors
+from sr_jax.core import errors
 
 ROOT = "{root}"
 _REF = re.compile(re.escape(ROOT) + r"/([^/]+)")

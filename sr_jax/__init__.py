@@ -4,11 +4,16 @@ The shipped experiment configs live at the repository's top level (``configs/``,
 are the subpackage ``sr_jax.configs``: an installed sr_jax (``pip install .`` or ``-e .``) has them there
 (pyproject.toml maps the folder); a source checkout used without installing (``PYTHONPATH=.``, as on the GPU
 machine) finds them through the finder below.
+
+The package is arranged in rooms by concern (docs/layout.md); the module names from before that move keep working
+through ``core/old_names.py``'s finder, installed here.
 """
 
 import importlib.util as _util
 import os as _os
 import sys as _sys
+
+from sr_jax.core import old_names as _old_names
 
 _TOP_CONFIGS = _os.path.join(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))), "configs")
 
@@ -27,3 +32,6 @@ class _CheckoutConfigs:
 if not _os.path.isdir(_os.path.join(__path__[0], "configs")) and _os.path.isfile(
     _os.path.join(_TOP_CONFIGS, "__init__.py")):
   _sys.meta_path.append(_CheckoutConfigs)
+
+if _old_names.Finder not in _sys.meta_path:
+  _sys.meta_path.insert(0, _old_names.Finder)

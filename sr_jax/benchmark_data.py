@@ -18,8 +18,8 @@ import csv
 import os
 from typing import Callable
 
-from sr_jax import atomic, download
-from sr_jax.errors import DataError
+from sr_jax.core import atomic, download
+from sr_jax.core.errors import DataError
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "benchmark_manifest.tsv")
 _RAW = "https://raw.githubusercontent.com"

@@ -24,8 +24,8 @@ from typing import Any, Callable
 import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 
-from sr_jax import atomic
-from sr_jax.errors import UserError
+from sr_jax.core import atomic
+from sr_jax.core.errors import UserError
 
 READING = ".reading-"  # WORKDIR/.reading-<PID>-*: a reader's hard-linked view of one checkpoint.
 

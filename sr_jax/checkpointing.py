@@ -36,10 +36,11 @@ import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
-from sr_jax import checkpoint_io, errors, metrics
+from sr_jax import checkpoint_io, metrics
+from sr_jax.core import errors
 from sr_jax.checkpoint_io import (CheckpointGoneError, CheckpointMismatchError, CheckpointReadError,  # noqa: F401
                                   CheckpointUnreadableError, saved_steps)  # noqa: F401  (this module's interface)
-from sr_jax.errors import UserError
+from sr_jax.core.errors import UserError
 
 # Metrics that can pick the best checkpoint (metrics.RANKABLE) are saved as "val_<name>" with each validation's
 # checkpoint; the registry says which way is better.

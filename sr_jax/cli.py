@@ -27,7 +27,7 @@ from typing import Callable
 from absl import app, flags
 from absl import logging as absl_logging
 
-from sr_jax import errors
+from sr_jax.core import errors
 
 _CHATTY = ("/orbax/", "/clu/", "/jax/_src/xla_bridge.py", "/etils/", "/tensorflow/")
 

@@ -14,7 +14,8 @@ import math
 
 import ml_collections
 
-from sr_jax import datasets, errors, eval_lib, losses, metrics, run_dir, train_config
+from sr_jax import datasets, eval_lib, losses, metrics, run_dir, train_config
+from sr_jax.core import errors
 from sr_jax.degradations import realesrgan
 from sr_jax.models import registry
 

@@ -19,8 +19,9 @@ import skimage.data
 from absl import logging
 
 from sr_jax import div2k, image_io, paired
-from sr_jax import degradations, errors
-from sr_jax.errors import DataError, require
+from sr_jax import degradations
+from sr_jax.core import errors
+from sr_jax.core.errors import DataError, require
 
 SOURCE_KINDS = ("folder", "bench", "skimage", "tfds", "paired")
 

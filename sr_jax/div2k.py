@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from sr_jax import color
-from sr_jax.errors import DataError, UserError
+from sr_jax.core.errors import DataError, UserError
 
 
 class DatasetUnavailableError(UserError, RuntimeError):

@@ -14,9 +14,9 @@ command reports success.
 
 from absl import app, flags
 
-from sr_jax import native_logs
+from sr_jax.core import native_logs
 
-with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.native_logs).
+with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.core.native_logs).
   from sr_jax import cli, export_lib  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Training (or imported) workdir.")

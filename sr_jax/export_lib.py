@@ -21,8 +21,9 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sr_jax import atomic, errors, run_dir
-from sr_jax.errors import UserError
+from sr_jax import run_dir
+from sr_jax.core import atomic, errors
+from sr_jax.core.errors import UserError
 from sr_jax.models import registry
 
 

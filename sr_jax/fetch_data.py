@@ -8,7 +8,8 @@ Sources and checks: sr_jax/benchmark_data.py. --mirror=URL reads URL/<set>/<file
 
 from absl import flags
 
-from sr_jax import benchmark_data, cli, download
+from sr_jax import benchmark_data, cli
+from sr_jax.core import download
 
 flags.DEFINE_string("to", None, "Folder to lay the sets out in (then set SR_DATA_DIR to it).")
 flags.DEFINE_string("mirror", None, "Base URL laid out as MIRROR/<set>/<file>, instead of the public mirrors.")

@@ -8,9 +8,9 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from sr_jax import native_logs
+from sr_jax.core import native_logs
 
-with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.native_logs).
+with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.core.native_logs).
   import tensorflow as tf
   from sr_jax import cli, configs, train  # noqa: E402  (train imports TensorFlow, CLU)
 

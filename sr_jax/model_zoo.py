@@ -28,8 +28,9 @@ import importlib.util
 import os
 import shutil
 
-from sr_jax import atomic, download, importers, run_dir, weights_io
-from sr_jax.errors import DataError, UserError
+from sr_jax import importers, run_dir
+from sr_jax.core import atomic, download, weights_io
+from sr_jax.core.errors import DataError, UserError
 
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 _MMAGIC = "https://download.openmmlab.com/mmediting/restorers/rdn"

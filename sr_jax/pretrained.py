@@ -12,7 +12,8 @@ the cache) or needs a download. Registry, cache and checks: sr_jax/model_zoo.py.
 
 from absl import app, flags
 
-from sr_jax import cli, download, model_zoo
+from sr_jax import cli, model_zoo
+from sr_jax.core import download
 
 flags.DEFINE_string("workdir", None, "fetch: new workdir to import the model into.")
 flags.DEFINE_string("file", None, "fetch: a copy of the checkpoint you already have (no download).")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ml_collections
 
-from sr_jax import errors, losses, optim
-from sr_jax.errors import require
+from sr_jax import losses, optim
+from sr_jax.core import errors
+from sr_jax.core.errors import require
 from sr_jax.models import registry
 
 

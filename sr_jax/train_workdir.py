@@ -19,8 +19,9 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax import checkpoint_io, checkpointing, config_lib, locks, metrics, run_dir
-from sr_jax.errors import UserError
+from sr_jax import checkpoint_io, checkpointing, config_lib, metrics, run_dir
+from sr_jax.core import locks
+from sr_jax.core.errors import UserError
 
 
 class WorkdirBusyError(UserError):

@@ -149,8 +149,9 @@ def test_the_registry_fetches_edsr_releases_over_a_loopback_server(tmp_path, mon
   import functools
   import http.server
   import threading
-  from sr_jax import download, model_zoo
-  from sr_jax.errors import DataError
+  from sr_jax import model_zoo
+  from sr_jax.core import download
+  from sr_jax.core.errors import DataError
   srv = tmp_path / "srv"
   srv.mkdir()
   path = _weights(srv, "edsrpt_edsr_x2_res0.1")  # EDSR-PyTorch layout, x2, as edsr_baseline_x2 is.

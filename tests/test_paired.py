@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from sr_jax import datasets, paired
-from sr_jax.errors import DataError
+from sr_jax.core.errors import DataError
 
 RNG = np.random.default_rng(0)
 

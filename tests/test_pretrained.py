@@ -10,8 +10,9 @@ import threading
 import numpy as np
 import pytest
 
-from sr_jax import download, model_zoo, run_dir
-from sr_jax.errors import DataError
+from sr_jax import model_zoo, run_dir
+from sr_jax.core import download
+from sr_jax.core.errors import DataError
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import rrdbnet_reference as ref  # noqa: E402  (a small BasicSR-layout RRDBNet state dict)

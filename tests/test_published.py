@@ -12,9 +12,10 @@ import threading
 import numpy as np
 import pytest
 
-from sr_jax import atomic, config_lib, eval_lib, model_zoo, run_dir, train
+from sr_jax import config_lib, eval_lib, model_zoo, run_dir, train
+from sr_jax.core import atomic
 from sr_jax.configs import finetune_realesr_animevideov3
-from sr_jax.errors import DataError
+from sr_jax.core.errors import DataError
 from sr_jax.models import registry
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from experiments import launch
-from sr_jax import (atomic, checkpointing, config_lib, importers, interpolation, locks, model_zoo, run_dir, train,
-                    train_workdir)
-from sr_jax.errors import DataError
+from sr_jax import checkpointing, config_lib, importers, interpolation, model_zoo, run_dir, train, train_workdir
+from sr_jax.core import atomic, locks
+from sr_jax.core.errors import DataError
 from sr_jax.importers import common, ncnn
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")

@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 
 from sr_jax.degradations import kernels, ops
-from sr_jax.errors import require
+from sr_jax.core.errors import require
 
 
 @dataclasses.dataclass(frozen=True)

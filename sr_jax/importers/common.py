@@ -6,7 +6,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax.errors import UserError
+from sr_jax.core.errors import UserError
 
 
 class LayoutError(UserError, ValueError):

@@ -24,8 +24,8 @@ from sr_jax.losses.gan import BATCH_COUPLED, GAN_LOSSES, ragan_discriminator_los
 from sr_jax.losses.ldl import ldl_loss
 from sr_jax.losses.perceptual import DISTSLoss, Perceptual, parse_layers
 from sr_jax.losses.pixel import CRITERIA, MS_SSIM_MIN_SIDE, charbonnier, ms_ssim_loss, ssim_loss
-from sr_jax import errors
-from sr_jax.errors import require
+from sr_jax.core import errors
+from sr_jax.core.errors import require
 from sr_jax.models import registry
 from sr_jax.nets import dists, vgg, vgg_weights
 

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax.errors import require
+from sr_jax.core.errors import require
 from sr_jax.models import edsr, rcan, rdn, swinir
 
 RESI_CONNECTIONS = ("1conv", "identity")

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sr_jax.errors import require
+from sr_jax.core.errors import require
 from sr_jax.models import edsr, rdn
 
 

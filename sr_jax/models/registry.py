@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sr_jax.errors import require
+from sr_jax.core.errors import require
 from sr_jax.models import discriminator, edsr, hat, isr, rcan, rdn, rrdbnet, srvgg, swinir, unet_discriminator
 
 ModelConfig = ml_collections.ConfigDict  # config.model

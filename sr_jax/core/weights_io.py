@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 from safetensors.numpy import load_file as load_safetensors
 
-from sr_jax.errors import UserError
+from sr_jax.core.errors import UserError
 
 EXTENSIONS = (".pth", ".pt", ".safetensors", ".npz", ".h5", ".hdf5")
 _NESTING_KEYS = ("params_ema", "params", "state_dict", "model")

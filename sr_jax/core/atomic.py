@@ -23,7 +23,7 @@ import shutil
 from typing import BinaryIO, Iterator
 
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)-[0-9a-f]{8}$")
-_OLD_PART = re.compile(r"^(?P<name>.+)\.part(?P<pid>\d+)$")  # sr_jax.download before version 0.3.1.
+_OLD_PART = re.compile(r"^(?P<name>.+)\.part(?P<pid>\d+)$")  # sr_jax.core.download before version 0.3.1.
 
 
 def _name_max(folder: str) -> int:

@@ -1,0 +1,65 @@
+"""The module names from before the package was arranged in rooms by concern (December 2026), kept working.
+
+``python -m sr_jax.upscale``, ``from sr_jax import eval_lib`` and ``import sr_jax.degradations.ops`` still work
+in scripts written against the old names: a finder at the front of ``sys.meta_path`` (installed by
+``sr_jax/__init__.py``) answers each old name with the module at its new place, the same module object (so a patch
+or an isinstance check through either name agrees), and ``python -m OLD`` runs the new file's code. A moved
+package's submodules follow it. The package's own code, tests and docs use the new names
+(tests/test_structure.py checks that every import names a module that exists).
+"""
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+
+MOVED = {
+  "sr_jax.errors": "sr_jax.core.errors",
+  "sr_jax.atomic": "sr_jax.core.atomic",
+  "sr_jax.download": "sr_jax.core.download",
+  "sr_jax.locks": "sr_jax.core.locks",
+  "sr_jax.native_logs": "sr_jax.core.native_logs",
+  "sr_jax.weights_io": "sr_jax.core.weights_io",
+}
+
+
+def new_name(name: str) -> str | None:
+  """The module an old name now is (a moved package's submodules included), or None."""
+  if name in MOVED:
+    return MOVED[name]
+  head, _, tail = name.rpartition(".")
+  while head:
+    if head in MOVED:
+      return f"{MOVED[head]}.{name[len(head) + 1:]}"
+    head, _, tail = head.rpartition(".")
+  return None
+
+
+class _Alias(importlib.abc.Loader):
+  """Loads an old name as the module at its new place; ``python -m`` gets that module's code."""
+
+  def __init__(self, target: str):
+    self.target = target
+
+  def create_module(self, spec):
+    return importlib.import_module(self.target)
+
+  def exec_module(self, module):
+    pass
+
+  def get_code(self, fullname):
+    return importlib.util.find_spec(self.target).loader.get_code(self.target)
+
+
+class Finder:
+  """A meta-path finder for the old names (nothing else: it returns None for any other name)."""
+
+  @staticmethod
+  def find_spec(name, path=None, target=None):
+    if not name.startswith("sr_jax.") or (new := new_name(name)) is None:
+      return None
+    real = importlib.util.find_spec(new)
+    if real is None:
+      return None
+    return importlib.machinery.ModuleSpec(name, _Alias(new), origin=real.origin,
+                                          is_package=real.submodule_search_locations is not None)
