@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from sr_jax import color
+from sr_jax.image import color
 from sr_jax.core.errors import DataError, UserError
 
 

@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 
-from sr_jax import color, metrics
+from sr_jax import metrics
+from sr_jax.image import color
 from sr_jax.core import atomic
 from sr_jax.eval_lib import TestPair
 

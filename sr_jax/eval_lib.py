@@ -19,7 +19,8 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import color, datasets, imresize, metrics
+from sr_jax import datasets, metrics
+from sr_jax.image import color, imresize
 from sr_jax.degradations import realesrgan
 from sr_jax.models import registry
 

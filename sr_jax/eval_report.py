@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 import numpy as np
 from absl import logging
 
-from sr_jax import datasets, div2k, error_maps, eval_lib, image_io, imresize, metrics, paired, run_dir
+from sr_jax import datasets, div2k, error_maps, eval_lib, metrics, paired, run_dir
+from sr_jax.image import image_io, imresize
 from sr_jax.core import atomic
 
 

@@ -21,7 +21,8 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, datasets, error_maps, eval_report, image_io, inference, metrics, model_zoo, run_dir
+from sr_jax import cli, datasets, error_maps, eval_report, inference, metrics, model_zoo, run_dir
+from sr_jax.image import image_io
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
 flags.DEFINE_string("pretrained", None, "A published model by name (sr-pretrained list), instead of --workdir.")

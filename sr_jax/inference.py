@@ -34,7 +34,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from sr_jax import color, dihedral, imresize
+from sr_jax.image import color, dihedral, imresize
 from sr_jax.models import registry
 
 

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from sr_jax import color, dihedral, imresize
+from sr_jax.image import color, dihedral, imresize
 from sr_jax.datasets import ImageSet
 from sr_jax.degradations import realesrgan, workers
 

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from sr_jax import color, image_io
+from sr_jax.image import color, image_io
 from sr_jax.core.errors import DataError
 
 _MARKER = re.compile(r"([_-]?(hr|lr(x?\d+)?|x\d+))$", re.IGNORECASE)

@@ -23,7 +23,8 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from sr_jax import image_io, imresize, inference
+from sr_jax import inference
+from sr_jax.image import image_io, imresize
 
 _NO_ALPHA = (".jpg", ".jpeg", ".bmp")
 

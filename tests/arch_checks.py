@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import (config_lib, datasets, imresize, input_pipeline, losses, metrics, optim, state as state_lib,
-                    train_step)
+from sr_jax import config_lib, datasets, input_pipeline, losses, metrics, optim, state as state_lib, train_step
+from sr_jax.image import imresize
 from sr_jax.configs import test as test_cfg
 from sr_jax.models import registry
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from sr_jax import image_io, imresize
+from sr_jax.image import image_io, imresize
 
 
 def zero_for_identical_and_grows_with_blur(scorer, data_dir: str, tol: float) -> list[float]:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import metric_checks
-from sr_jax import image_io, imresize, metrics
+from sr_jax import metrics
+from sr_jax.image import image_io, imresize
 from sr_jax.metrics import dists
 from sr_jax.nets import dists as dists_net
 

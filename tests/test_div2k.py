@@ -6,7 +6,8 @@ import pytest
 tfds = pytest.importorskip("tensorflow_datasets")
 tf = pytest.importorskip("tensorflow")
 
-from sr_jax import datasets, div2k, eval_report, imresize, input_pipeline  # noqa: E402
+from sr_jax import datasets, div2k, eval_report, input_pipeline
+from sr_jax.image import imresize
 
 
 def _aligned_div2k(scale, sizes=((64, 80), (72, 48), (96, 96))):

@@ -105,7 +105,8 @@ def test_error_maps_of_a_gray_image_score_what_the_headline_psnr_scores(data_dir
   """Set14's bridge is gray: the SR is 3-channel, the headline PSNR compares its luma with the gray values. The
   contact sheet's patch PSNRs and the heatmap use that same comparison (they once compared MATLAB Y, 16-235,
   with raw gray values: -10 dB where the crops were identical to bicubic)."""
-  from sr_jax import error_maps, image_io, imresize, metrics
+  from sr_jax import error_maps, metrics
+  from sr_jax.image import image_io, imresize
   hr = image_io.read_image(os.path.join(data_dir, "Set14", "bridge.png"), keep_gray=True)
   assert hr.ndim == 2
   pair = eval_lib.make_pair("bridge.png", hr, 2)
@@ -125,7 +126,7 @@ def test_error_maps_of_a_gray_image_score_what_the_headline_psnr_scores(data_dir
 def test_bicubic_extra_metrics_are_scored_once_per_image_across_evaluations(data_dir):
   """sr-interpolate scores six blends on the same sets: each bicubic image's LPIPS/DISTS/NIQE is computed once per
   process, and again for another image, scale or scorer."""
-  from sr_jax import image_io
+  from sr_jax.image import image_io
   calls = []
 
   def scorer(sr, hr, shave, tag="a"):

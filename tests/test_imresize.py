@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sr_jax import imresize
+from sr_jax.image import imresize
 
 SCALES = (2, 3, 4)
 

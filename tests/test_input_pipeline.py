@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from sr_jax import datasets, dihedral, imresize, input_pipeline
+from sr_jax import datasets, input_pipeline
+from sr_jax.image import dihedral, imresize
 
 
 @pytest.fixture(scope="module")

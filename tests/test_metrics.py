@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from sr_jax import color, metrics
+from sr_jax import metrics
+from sr_jax.image import color
 
 
 def _img(seed=0, shape=(40, 36, 3)):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import imresize, importers, inference, model_zoo
+from sr_jax import importers, inference, model_zoo
+from sr_jax.image import imresize
 from sr_jax.configs import default
 from sr_jax.importers import common, ncnn
 from sr_jax.models import registry

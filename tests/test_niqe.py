@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sr_jax import image_io, imresize
+from sr_jax.image import image_io, imresize
 from sr_jax.metrics import niqe
 
 

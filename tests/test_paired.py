@@ -69,7 +69,7 @@ def test_hr_one_pixel_larger_is_cropped_and_training_uses_the_given_lr(tmp_path)
 
 def test_evaluate_scores_the_given_lr_against_its_hr(tmp_path, data_dir):
   """Set5's HR with MATLAB-bicubic LR written as files: scoring them as a paired set gives Set5's bicubic row."""
-  from sr_jax import image_io, imresize
+  from sr_jax.image import image_io, imresize
   hr_dir, lr_dir = tmp_path / "HR", tmp_path / "LR"
   for path in image_io.list_images(os.path.join(data_dir, "Set5")):
     hr = imresize.modcrop(image_io.read_image(path), 4)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import checkpointing, datasets, image_io, run_dir, train
+from sr_jax import checkpointing, datasets, run_dir, train
+from sr_jax.image import image_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ARGS = ["--config=test", "--config.train.num_steps=60", "--config.checkpoint_every=4",

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from sr_jax import datasets, eval_report, image_io, train
+from sr_jax import datasets, eval_report, train
+from sr_jax.image import image_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT = f"{image_io.DEFAULT_MAX_PIXELS:,}"

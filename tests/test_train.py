@@ -9,7 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from sr_jax import config_lib, imresize, losses, metrics, optim, state as state_lib, train, train_step
+from sr_jax import config_lib, losses, metrics, optim, state as state_lib, train, train_step
+from sr_jax.image import imresize
 from sr_jax.models import rdn, registry
 
 

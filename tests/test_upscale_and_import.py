@@ -87,7 +87,8 @@ def test_outscale_resizes_the_model_output_to_any_final_scale(trained_workdir, t
   a, b = Image.open(tmp_path / "o" / "a_x3.5.png"), Image.open(tmp_path / "o" / "b_x3.5.png")
   assert a.size == b.size == (105, 74) and b.mode == "RGBA"  # round(30 * 3.5), round(21 * 3.5); alpha kept.
   # The model's x2 output, then MATLAB bicubic to the final size.
-  from sr_jax import imresize, inference, upscale_lib
+  from sr_jax import inference, upscale_lib
+  from sr_jax.image import imresize
   run = run_dir.load_run(trained_workdir, "best")
   sr = inference.upscale_image(inference.Upscaler(run.graphdef, run.params, run.config.model), rgb)
   expected = upscale_lib.rescale(sr, (74, 105))

@@ -181,7 +181,7 @@ def step_inference(p: dict) -> list[dict]:
 
 
 def _set5(name: str = "butterfly.png"):
-  from sr_jax import image_io
+  from sr_jax.image import image_io
   for root in (os.path.join(BUNDLE, "data"), os.environ.get("SR_DATA_DIR", "")):
     path = os.path.join(root, "Set5", name)
     if os.path.isfile(path):
@@ -191,7 +191,8 @@ def _set5(name: str = "butterfly.png"):
 
 def step_bf16_agreement(p: dict) -> list[dict]:
   import numpy as np
-  from sr_jax import imresize, inference, metrics
+  from sr_jax import inference, metrics
+  from sr_jax.image import imresize
   _, hr = _set5()
   lr = imresize.downscale_uint8(imresize.modcrop(hr, 4), 4)
   if p["tiny"]:

@@ -19,7 +19,8 @@ from absl import app, flags
 from flax import nnx
 
 from experiments import arch_study_x4
-from sr_jax import image_io, imresize, inference, run_dir
+from sr_jax import inference, run_dir
+from sr_jax.image import image_io, imresize
 from sr_jax.models import registry
 
 flags.DEFINE_string("workdir", None, "A trained run (its latest checkpoint).")

@@ -20,6 +20,10 @@ MOVED = {
   "sr_jax.locks": "sr_jax.core.locks",
   "sr_jax.native_logs": "sr_jax.core.native_logs",
   "sr_jax.weights_io": "sr_jax.core.weights_io",
+  "sr_jax.image_io": "sr_jax.image.image_io",
+  "sr_jax.color": "sr_jax.image.color",
+  "sr_jax.imresize": "sr_jax.image.imresize",
+  "sr_jax.dihedral": "sr_jax.image.dihedral",
 }
 
 

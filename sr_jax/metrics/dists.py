@@ -10,7 +10,7 @@ import functools
 import jax
 import numpy as np
 
-from sr_jax import color
+from sr_jax.image import color
 from sr_jax.nets import lpips
 from sr_jax.nets.dists import DISTSWeightsError, distance, load
 

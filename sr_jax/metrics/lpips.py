@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sr_jax import color
+from sr_jax.image import color
 from sr_jax.nets.lpips import LPIPSWeightsError, load_params, package_weights_path
 
 

@@ -18,7 +18,7 @@ import os
 import numpy as np
 from scipy import ndimage, special
 
-from sr_jax import color, imresize
+from sr_jax.image import color, imresize
 
 PARAMS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "niqe_pris_params.npz")
 BLOCK = 96  # The block size of MATLAB's pristine model.

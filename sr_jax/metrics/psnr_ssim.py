@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from sr_jax import color
+from sr_jax.image import color
 
 def _check_pair(sr: np.ndarray, hr: np.ndarray) -> None:
   if sr.shape[:2] != hr.shape[:2]:

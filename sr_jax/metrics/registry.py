@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from sr_jax import color
+from sr_jax.image import color
 from sr_jax.metrics import dists, lpips, niqe, psnr_ssim
 
 MetricFn = Callable[[np.ndarray, np.ndarray, int], float]  # f(sr, hr, shave)

@@ -28,7 +28,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from sr_jax import imresize
+from sr_jax.image import imresize
 
 PATCH = 32
 CROPS = (("Set5/butterfly.png", 60, 80), ("Set14/baboon.png", 100, 200))

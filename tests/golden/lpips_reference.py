@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from sr_jax import imresize
+from sr_jax.image import imresize
 
 IMAGES = ("Set5/bird.png", "Set5/butterfly.png", "Set14/comic.png", "Set14/bridge.png")
 

@@ -22,7 +22,7 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageOps
 
-from sr_jax import color
+from sr_jax.image import color
 from sr_jax.core import atomic
 from sr_jax.core.errors import UserError
 
