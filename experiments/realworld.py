@@ -31,10 +31,11 @@ import matplotlib
 import numpy as np
 from absl import app, flags
 
-from sr_jax import cli, datasets, inference, metrics, model_zoo, run_dir
+from sr_jax import cli, inference, metrics, model_zoo, run_dir
+from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
 from sr_jax.core import atomic
-from sr_jax.degradations import ops
+from sr_jax.data.degradations import ops
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)

@@ -14,9 +14,10 @@ import math
 
 import ml_collections
 
-from sr_jax import datasets, eval_lib, losses, metrics, run_dir, train_config
+from sr_jax import eval_lib, losses, metrics, run_dir, train_config
+from sr_jax.data import datasets
 from sr_jax.core import errors
-from sr_jax.degradations import realesrgan
+from sr_jax.data.degradations import realesrgan
 from sr_jax.models import registry
 
 MIN_PATCH = datasets.MIN_PATCH

@@ -19,9 +19,10 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import datasets, metrics
+from sr_jax import metrics
+from sr_jax.data import datasets
 from sr_jax.image import color, imresize
-from sr_jax.degradations import realesrgan
+from sr_jax.data.degradations import realesrgan
 from sr_jax.models import registry
 
 

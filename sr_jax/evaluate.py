@@ -7,7 +7,7 @@ r"""Evaluates a trained run or the bicubic baseline on benchmark sets, the paper
 
 Datasets: names of folders under --data_dir (Set5, Set14, B100, Urban100, Manga109, ...), any folder path of
 HR images, ``div2k`` (DIV2K validation through tensorflow-datasets, scored on its shipped LR images), or
-``paired:HR_DIR,LR_DIR`` (your own LR images scored against their HR; files matched by name, see sr_jax.paired).
+``paired:HR_DIR,LR_DIR`` (your own LR images scored against their HR; files matched by name, see sr_jax.data.paired).
 Writes ``summary.json`` ({dataset: {"x2": {psnr, ssim, bicubic_psnr, bicubic_ssim, num_images, skipped}}}),
 ``per_image.csv``, ``table.md``, ``heatmaps/`` (the 5 worst images per set and scale; --heatmaps=all|none) and
 ``sheets/`` into --output_dir (default WORKDIR/eval; ./eval_NAME for --pretrained=NAME, a published model
@@ -21,7 +21,8 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, datasets, error_maps, eval_report, inference, metrics, model_zoo, run_dir
+from sr_jax import cli, error_maps, eval_report, inference, metrics, model_zoo, run_dir
+from sr_jax.data import datasets
 from sr_jax.image import image_io
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")

@@ -3,12 +3,13 @@ r"""Downloads the benchmark and training sets, verifies every file's SHA-256, an
   python -m sr_jax.fetch_data Set5 Set14 B100 T91 BSD200 --to=data/
   SR_DATA_DIR=data/ python -m pytest -q tests
 
-Sources and checks: sr_jax/benchmark_data.py. --mirror=URL reads URL/<set>/<file> instead (a copy of your own).
+Sources and checks: sr_jax/data/benchmark_data.py. --mirror=URL reads URL/<set>/<file> instead (a copy of your own).
 """
 
 from absl import flags
 
-from sr_jax import benchmark_data, cli
+from sr_jax import cli
+from sr_jax.data import benchmark_data
 from sr_jax.core import download
 
 flags.DEFINE_string("to", None, "Folder to lay the sets out in (then set SR_DATA_DIR to it).")

@@ -17,7 +17,8 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, datasets, eval_report, inference, interpolation, metrics, run_dir
+from sr_jax import cli, eval_report, inference, interpolation, metrics, run_dir
+from sr_jax.data import datasets
 from sr_jax.core import atomic
 
 flags.DEFINE_string("a", None, "Run A (workdir or WORKDIR/checkpoints/STEP): alpha = 1.")

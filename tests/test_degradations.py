@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from sr_jax.degradations import kernels
+from sr_jax.data.degradations import kernels
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "realesrgan_kernels.npz")
 OURS = {
@@ -58,7 +58,7 @@ def test_final_sinc_is_a_pulse_or_a_sinc():
 
 
 # ------------------------------------------------------------------ ops
-from sr_jax.degradations import ops  # noqa: E402
+from sr_jax.data.degradations import ops  # noqa: E402
 
 RNG = np.random.default_rng(0)
 IMG = RNG.random((37, 53, 3)).astype(np.float32)  # (H, W, C); the ops take planes (C, H, W).
@@ -95,7 +95,7 @@ def test_filter2d_is_reflect_padded_correlation(kind):
 
 def test_poisson_tables_sample_the_poisson_distribution():
   from scipy import stats
-  from sr_jax.degradations import poisson
+  from sr_jax.data.degradations import poisson
   for levels, level in ((256, 0), (256, 1), (256, 128), (256, 255), (64, 77), (1, 200)):
     p = poisson.pmf(levels, level)  # What the alias tables draw, recovered exactly from them.
     np.testing.assert_allclose(p, stats.poisson.pmf(np.arange(len(p)), level / 255 * levels), rtol=0, atol=1e-14)

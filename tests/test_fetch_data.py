@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from sr_jax import benchmark_data
+from sr_jax.data import benchmark_data
 from sr_jax.core import errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

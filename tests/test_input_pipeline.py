@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sr_jax import datasets, input_pipeline
+from sr_jax.data import datasets, input_pipeline
 from sr_jax.image import dihedral, imresize
 
 
@@ -91,7 +91,7 @@ def test_images_smaller_than_patch_are_skipped(tmp_path):
 
 
 def test_realesrgan_patches_are_a_pure_function_of_seed_and_index(photos):
-  from sr_jax.degradations import realesrgan, workers
+  from sr_jax.data.degradations import realesrgan, workers
   spec = realesrgan.Spec()
   kw = dict(patch_size=16, scale=4, degradation=spec)
   a = _batches(photos, 3, **kw)
@@ -129,7 +129,7 @@ def test_script_holding_a_degraded_iterator_until_exit_exits_cleanly(tmp_path, p
   script = tmp_path / "hold.py"
   script.write_text(textwrap.dedent(f"""
       from sr_jax import datasets, input_pipeline
-      from sr_jax.degradations import realesrgan
+      from sr_jax.data.degradations import realesrgan
       images = datasets.load_source("skimage:astronaut,coffee", min_size=64)
       ds = input_pipeline.train_dataset(images, patch_size=16, scale=4, global_batch=4, seed=0,
                                         degradation=realesrgan.Spec(), degradation_workers={procs})

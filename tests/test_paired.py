@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import datasets, paired
+from sr_jax.data import datasets, paired
 from sr_jax.core.errors import DataError
 
 RNG = np.random.default_rng(0)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import checkpointing, datasets, run_dir, train
+from sr_jax import checkpointing, run_dir, train
+from sr_jax.data import datasets
 from sr_jax.image import image_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

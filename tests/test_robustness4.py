@@ -644,7 +644,7 @@ def test_archive_runs_replaces_its_own_archives_but_not_a_folder_of_the_users(tm
 
 
 def test_fetch_data_never_replaces_a_file_that_is_not_the_published_one(tmp_path):
-  from sr_jax import benchmark_data
+  from sr_jax.data import benchmark_data
   folder = tmp_path / "data" / "Set5"
   folder.mkdir(parents=True)
   name = benchmark_data.manifest()["Set5"][0][0]

@@ -88,11 +88,11 @@ def _reachable(start: str) -> set[str]:
                                     "sr_jax.eval_report", "sr_jax.run_dir", "sr_jax.import_weights"])
 def test_evaluation_side_never_imports_the_training_loop(module):
   reached = _reachable(module)
-  assert not reached & {"sr_jax.train", "sr_jax.input_pipeline", "sr_jax.main"}, sorted(reached)
+  assert not reached & {"sr_jax.train", "sr_jax.data.input_pipeline", "sr_jax.main"}, sorted(reached)
 
 
 TRAINING = {"sr_jax.train", "sr_jax.train_step", "sr_jax.train_workdir", "sr_jax.train_config", "sr_jax.state",
-            "sr_jax.optim", "sr_jax.config_lib", "sr_jax.input_pipeline", "sr_jax.main"}
+            "sr_jax.optim", "sr_jax.config_lib", "sr_jax.data.input_pipeline", "sr_jax.main"}
 
 
 def _family(reached: set[str], package: str) -> set[str]:
@@ -104,7 +104,7 @@ def _family(reached: set[str], package: str) -> set[str]:
                                     "sr_jax.pretrained", "sr_jax.import_weights", "sr_jax.interpolation"])
 def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimiser(module):
   reached = _reachable(module)
-  bad = (reached & TRAINING) | _family(reached, "sr_jax.losses") | _family(reached, "sr_jax.degradations") | \
+  bad = (reached & TRAINING) | _family(reached, "sr_jax.losses") | _family(reached, "sr_jax.data.degradations") | \
       _family(reached, "sr_jax.configs")
   assert not bad, sorted(bad)
 
@@ -191,12 +191,11 @@ def test_console_scripts_run_from_any_directory(tmp_path, data_dir):
 
 
 def test_every_data_file_the_package_reads_is_in_the_wheel():
-  """pyproject's package-data globs cover sr_jax/data/* (NIQE's parameters, the benchmark manifest)."""
+  """pyproject's package-data globs cover sr_jax/assets/* (NIQE's parameters, the benchmark manifest)."""
   import fnmatch
   import tomllib
   with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
     globs = tomllib.load(f)["tool"]["setuptools"]["package-data"]["sr_jax"]
-  data = os.path.join(PKG, "data")
-  missing = [n for n in os.listdir(data) if not n.endswith(".py") and not n.startswith("__")
-             and not any(fnmatch.fnmatch(f"data/{n}", g) for g in globs)]
+  assets = os.path.join(PKG, "assets")
+  missing = [n for n in os.listdir(assets) if not any(fnmatch.fnmatch(f"assets/{n}", g) for g in globs)]
   assert not missing, f"add to [tool.setuptools.package-data] in pyproject.toml: {missing}"

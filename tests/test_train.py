@@ -117,7 +117,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(test_config, tm
 def test_overfits_a_fixed_batch_well_above_bicubic():
   """A small RDN trained on one batch must beat bicubic on it by a wide margin."""
   from sr_jax.configs import test as test_cfg
-  from sr_jax import datasets, input_pipeline
+  from sr_jax.data import datasets, input_pipeline
   config = test_cfg.get_config()
   config.model.update(num_blocks=2, num_layers=3, growth=16, features=16)
   config.train.update(learning_rate=2e-3, num_steps=400)

@@ -35,7 +35,8 @@ from flax import nnx
 from ml_collections import config_flags
 
 from experiments.benchmarks import measure, timing
-from sr_jax import configs, datasets, inference
+from sr_jax import configs, inference
+from sr_jax.data import datasets
 from sr_jax.models import rdn, registry
 
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
@@ -193,7 +194,7 @@ def _bench_folder(graphdef, params, m) -> dict:
 def bench_pipeline(config) -> dict:
   s = config.model.scale
   images = datasets.load_source(FLAGS.pipeline_source, min_size=FLAGS.pipeline_patch * s)
-  from sr_jax import input_pipeline  # tf.data: only the pipeline measurements need TensorFlow.
+  from sr_jax.data import input_pipeline
   ds = input_pipeline.train_dataset(images, patch_size=FLAGS.pipeline_patch, scale=s, global_batch=16, seed=0)
   it = ds.as_numpy_iterator()
   for _ in range(5):
@@ -208,8 +209,8 @@ def bench_degradation() -> list[dict]:
   """Real-ESRGAN degradation at x4 on 256x256 HR patches: one core (one worker process degrading in a loop),
   then the whole input pipeline (tf.data's threads only, then one worker process per core), so the scaling with
   cores shows."""
-  from sr_jax import input_pipeline  # tf.data: only the pipeline measurements need TensorFlow.
-  from sr_jax.degradations import realesrgan, workers  # Imported only for this measurement.
+  from sr_jax.data import input_pipeline
+  from sr_jax.data.degradations import realesrgan, workers  # Imported only for this measurement.
   hr_side = 64 if FLAGS.smoke else 256
   images = datasets.load_source(FLAGS.pipeline_source, min_size=hr_side)
   spec, n = realesrgan.Spec(), 8 if FLAGS.smoke else 60

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from sr_jax import datasets, model_zoo
+from sr_jax import model_zoo
+from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
 from sr_jax.importers import read_model
 from sr_jax.models import registry

@@ -14,7 +14,8 @@ import time
 import numpy as np
 from absl import app, flags
 
-from sr_jax import datasets, inference, run_dir
+from sr_jax import inference, run_dir
+from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
 
 flags.DEFINE_string("workdir", None, "Trained workdir.")

@@ -24,6 +24,12 @@ MOVED = {
   "sr_jax.color": "sr_jax.image.color",
   "sr_jax.imresize": "sr_jax.image.imresize",
   "sr_jax.dihedral": "sr_jax.image.dihedral",
+  "sr_jax.datasets": "sr_jax.data.datasets",
+  "sr_jax.div2k": "sr_jax.data.div2k",
+  "sr_jax.paired": "sr_jax.data.paired",
+  "sr_jax.benchmark_data": "sr_jax.data.benchmark_data",
+  "sr_jax.input_pipeline": "sr_jax.data.input_pipeline",
+  "sr_jax.degradations": "sr_jax.data.degradations",
 }
 
 

@@ -6,7 +6,7 @@ own values), ``crop_border`` pixels removed from every edge, rounded to integers
 96x96 blocks; at two scales (the second a MATLAB-bicubic half-size resize) each block's mean-subtracted
 contrast-normalised coefficients (7x7 Gaussian window) give 18 features (asymmetric generalised Gaussian fits
 of the coefficients and of their products with 4 neighbours); the 36-dimensional block features are fitted by a
-Gaussian and compared with the pristine model of MATLAB's release (``sr_jax/data/niqe_pris_params.npz``):
+Gaussian and compared with the pristine model of MATLAB's release (``sr_jax/assets/niqe_pris_params.npz``):
 NIQE = sqrt((mu_p - mu_d)^T ((Sigma_p + Sigma_d) / 2)^+ (mu_p - mu_d)).
 """
 
@@ -20,7 +20,7 @@ from scipy import ndimage, special
 
 from sr_jax.image import color, imresize
 
-PARAMS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "niqe_pris_params.npz")
+PARAMS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "niqe_pris_params.npz")
 BLOCK = 96  # The block size of MATLAB's pristine model.
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))  # Horizontal, vertical and the two diagonal neighbours.
 _ALPHAS = np.arange(0.2, 10.001, 0.001)  # The grid the AGGD shape is searched on (MATLAB's).

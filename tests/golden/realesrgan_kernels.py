@@ -1,5 +1,5 @@
 """Writes realesrgan_kernels.npz: BasicSR's own blur-kernel functions on fixed parameters (the golden that
-tests/test_degradations.py compares sr_jax.degradations.kernels against).
+tests/test_degradations.py compares sr_jax.data.degradations.kernels against).
 
   pip download --no-deps --no-binary :all: basicsr==1.4.2 -d /tmp/bsr   # the sdist; unpack it if needed
   python tests/golden/realesrgan_kernels.py /tmp/bsr/basicsr/data/degradations.py

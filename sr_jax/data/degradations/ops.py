@@ -27,7 +27,7 @@ import numpy as np
 import scipy.fft as sfft
 from PIL import Image
 
-from sr_jax.degradations import poisson
+from sr_jax.data.degradations import poisson
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 

@@ -25,7 +25,7 @@ import zlib
 import ml_collections
 import numpy as np
 
-from sr_jax.degradations import kernels, ops
+from sr_jax.data.degradations import kernels, ops
 from sr_jax.core.errors import require
 
 

@@ -18,9 +18,9 @@ import numpy as np
 import skimage.data
 from absl import logging
 
-from sr_jax import div2k, paired
+from sr_jax.data import div2k, paired
 from sr_jax.image import image_io
-from sr_jax import degradations
+from sr_jax.data import degradations
 from sr_jax.core import errors
 from sr_jax.core.errors import DataError, require
 

@@ -37,7 +37,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from sr_jax.degradations import realesrgan
+from sr_jax.data.degradations import realesrgan
 
 _POOLS: dict[int, multiprocessing.pool.Pool] = {}
 _LOCK = threading.RLock()

@@ -2,7 +2,7 @@
 
 ``fetch(["Set5", "B100"], to=DIR)`` lays the sets out as the tests and ``bench:`` sources expect
 (``DIR/Set5/baby.png``, ...). Every file is checked against the size and SHA-256 in the packaged manifest
-(``sr_jax/data/benchmark_manifest.tsv``, the same as the project's reference copy); a file is written under a
+(``sr_jax/assets/benchmark_manifest.tsv``, the same as the project's reference copy); a file is written under a
 temporary name and renamed only once it verified, so an interrupted or corrupted download never leaves a file
 that looks complete; the temporary files of a fetch that was killed are removed by the next one. Files already
 present with the right hash are not downloaded again.
@@ -21,7 +21,8 @@ from typing import Callable
 from sr_jax.core import atomic, download
 from sr_jax.core.errors import DataError
 
-MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "benchmark_manifest.tsv")
+MANIFEST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets",
+                        "benchmark_manifest.tsv")
 _RAW = "https://raw.githubusercontent.com"
 _DENOISING = f"{_RAW}/majedelhelou/denoising_datasets/d3636716c8e3fb806f4395bbb3f2e4c0fde50700"
 _DCSCN = f"{_RAW}/jiny2001/dcscn-super-resolution/27d8f11cd8b5d58de0b91128b4b6c72375c69e16"

@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from sr_jax.image import color, dihedral, imresize
-from sr_jax.datasets import ImageSet
-from sr_jax.degradations import realesrgan, workers
+from sr_jax.data.datasets import ImageSet
+from sr_jax.data.degradations import realesrgan, workers
 
 
 
