@@ -31,7 +31,8 @@ from typing import NamedTuple, Sequence
 from absl import app, flags
 
 from experiments import common_flags, sweep_lib
-from sr_jax import checkpoint_io, cli, run_dir
+from sr_jax import cli
+from sr_jax.workdir import checkpoint_io, run_dir
 from sr_jax.core import atomic, locks
 
 FLAGS = flags.FLAGS

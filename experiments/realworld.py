@@ -31,7 +31,8 @@ import matplotlib
 import numpy as np
 from absl import app, flags
 
-from sr_jax import cli, inference, metrics, model_zoo, run_dir
+from sr_jax import cli, inference, metrics, model_zoo
+from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
 from sr_jax.core import atomic

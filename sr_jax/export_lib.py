@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sr_jax import run_dir
+from sr_jax.workdir import run_dir
 from sr_jax.core import atomic, errors
 from sr_jax.core.errors import UserError
 from sr_jax.models import registry

@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sr_jax import checkpoint_io, run_dir
+from sr_jax.workdir import checkpoint_io, run_dir
 from sr_jax.core.errors import UserError
 
 RUNTIME_FIELDS = ("dtype", "conv_impl")  # How a model computes, not what it is.

@@ -23,7 +23,8 @@ import sys
 
 from absl import app, flags
 
-from sr_jax import cli, inference, model_zoo, run_dir, upscale_lib
+from sr_jax import cli, inference, model_zoo, upscale_lib
+from sr_jax.workdir import run_dir
 from sr_jax.image import image_io
 
 FLAGS = flags.FLAGS

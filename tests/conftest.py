@@ -44,7 +44,8 @@ def data_dir() -> str:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> str:
   """A finished 6-step run of the test config on one device (checkpoints at steps 3 and 6), one per test module."""
-  from sr_jax import checkpointing, train
+  from sr_jax import train
+  from sr_jax.workdir import checkpointing
   from sr_jax.configs import test as test_cfg
   config = test_cfg.get_config()
   config.train.num_devices = 1
@@ -58,7 +59,7 @@ def finished_run(tmp_path_factory) -> str:
 def crash_after(monkeypatch):
   """Fault injection: ``crash_after(n)`` makes training die right after step n (before that step's save
   decision), as a killed process would; ``crash_after(None)`` disarms it."""
-  from sr_jax import checkpointing
+  from sr_jax.workdir import checkpointing
   real = checkpointing.Checkpointer.maybe_save
 
   def arm(crash_step):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import config_lib, run_dir, state as state_lib, train, train_step
+from sr_jax import config_lib, state as state_lib, train, train_step
+from sr_jax.workdir import run_dir
 
 
 def _leaves(params) -> list[np.ndarray]:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import importers, run_dir
+from sr_jax import importers
+from sr_jax.workdir import run_dir
 from sr_jax.importers import isr as isr_importer
 from sr_jax.models import isr, registry
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import importers, run_dir
+from sr_jax import importers
+from sr_jax.workdir import run_dir
 from sr_jax.importers import mmagic_rdn
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "mmagic_rdn_reference.npz")

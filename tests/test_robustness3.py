@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import checkpointing, importers, model_zoo, run_dir, train, upscale_lib
+from sr_jax import importers, model_zoo, train, upscale_lib
+from sr_jax.workdir import checkpointing, run_dir
 from sr_jax.data import benchmark_data, datasets
 from sr_jax.image import image_io
 from sr_jax.core import atomic, download, errors

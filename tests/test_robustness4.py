@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from experiments import launch
-from sr_jax import checkpointing, config_lib, importers, interpolation, model_zoo, run_dir, train, train_workdir
+from sr_jax import config_lib, importers, interpolation, model_zoo, train, train_workdir
+from sr_jax.workdir import checkpointing, run_dir
 from sr_jax.core import atomic, locks
 from sr_jax.core.errors import DataError
 from sr_jax.importers import common, ncnn
@@ -659,7 +660,7 @@ def test_failed_checkpoint_reads_left_unawaited_are_not_logged_after_the_one_lin
   """A damaged checkpoint's failed read tasks are collected unread later; asyncio's log of them would follow the
   command's one-line error (seen once in 3 full-suite runs of test_robustness3's CLI test)."""
   import logging
-  from sr_jax import checkpoint_io
+  from sr_jax.workdir import checkpoint_io
   checkpoint_io.drop_closed_loop_noise()
   with caplog.at_level(logging.ERROR, logger="asyncio"):
     logging.getLogger("asyncio").error("Task exception was never retrieved\nfuture: <Task finished exception="

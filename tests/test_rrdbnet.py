@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import importers, inference, run_dir
+from sr_jax import importers, inference
+from sr_jax.workdir import run_dir
 from sr_jax.configs import default
 from sr_jax.importers import basicsr_rrdbnet
 from sr_jax.models import registry, rrdbnet

@@ -12,7 +12,8 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import config_lib, importers, inference, run_dir
+from sr_jax import config_lib, importers, inference
+from sr_jax.workdir import run_dir
 from sr_jax.configs import default
 from sr_jax.importers import basicsr_srvgg, common
 from sr_jax.models import registry

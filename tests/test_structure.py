@@ -85,7 +85,7 @@ def _reachable(start: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["sr_jax.inference", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.eval_lib",
-                                    "sr_jax.eval_report", "sr_jax.run_dir", "sr_jax.import_weights"])
+                                    "sr_jax.eval_report", "sr_jax.workdir.run_dir", "sr_jax.import_weights"])
 def test_evaluation_side_never_imports_the_training_loop(module):
   reached = _reachable(module)
   assert not reached & {"sr_jax.train", "sr_jax.data.input_pipeline", "sr_jax.main"}, sorted(reached)
@@ -100,7 +100,7 @@ def _family(reached: set[str], package: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["sr_jax.inference", "sr_jax.upscale", "sr_jax.upscale_lib", "sr_jax.export",
-                                    "sr_jax.export_lib", "sr_jax.run_dir", "sr_jax.importers", "sr_jax.model_zoo",
+                                    "sr_jax.export_lib", "sr_jax.workdir.run_dir", "sr_jax.importers", "sr_jax.model_zoo",
                                     "sr_jax.pretrained", "sr_jax.import_weights", "sr_jax.interpolation"])
 def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimiser(module):
   reached = _reachable(module)

@@ -19,7 +19,8 @@ from absl import app, flags
 from flax import nnx
 
 from experiments import arch_study_x4
-from sr_jax import inference, run_dir
+from sr_jax import inference
+from sr_jax.workdir import run_dir
 from sr_jax.image import image_io, imresize
 from sr_jax.models import registry
 

@@ -14,7 +14,8 @@ import time
 import numpy as np
 from absl import app, flags
 
-from sr_jax import inference, run_dir
+from sr_jax import inference
+from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
 

@@ -30,6 +30,9 @@ MOVED = {
   "sr_jax.benchmark_data": "sr_jax.data.benchmark_data",
   "sr_jax.input_pipeline": "sr_jax.data.input_pipeline",
   "sr_jax.degradations": "sr_jax.data.degradations",
+  "sr_jax.run_dir": "sr_jax.workdir.run_dir",
+  "sr_jax.checkpointing": "sr_jax.workdir.checkpointing",
+  "sr_jax.checkpoint_io": "sr_jax.workdir.checkpoint_io",
 }
 
 

@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sr_jax import run_dir
+from sr_jax.workdir import run_dir
 from sr_jax.core import weights_io
 from sr_jax.importers import (basicsr_edsr, basicsr_rrdbnet, basicsr_srvgg, basicsr_swinir, common, edsr_pytorch,
                               edsr_rdn, hat_official, isr, mmagic_rdn, ncnn)

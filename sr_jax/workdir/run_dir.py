@@ -23,7 +23,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax import checkpointing
+from sr_jax.workdir import checkpointing
 from sr_jax.core import atomic, errors, locks
 from sr_jax.core.errors import UserError
 from sr_jax.models import registry

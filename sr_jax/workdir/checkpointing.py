@@ -36,9 +36,10 @@ import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
-from sr_jax import checkpoint_io, metrics
+from sr_jax import metrics
+from sr_jax.workdir import checkpoint_io
 from sr_jax.core import errors
-from sr_jax.checkpoint_io import (CheckpointGoneError, CheckpointMismatchError, CheckpointReadError,  # noqa: F401
+from sr_jax.workdir.checkpoint_io import (CheckpointGoneError, CheckpointMismatchError, CheckpointReadError,  # noqa: F401
                                   CheckpointUnreadableError, saved_steps)  # noqa: F401  (this module's interface)
 from sr_jax.core.errors import UserError
 
