@@ -16,7 +16,7 @@ recipe, so this config is the defaults themselves.
 
 import ml_collections
 
-from sr_jax import config_lib
+from sr_jax.training import config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:

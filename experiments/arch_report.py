@@ -23,7 +23,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments import report
-from sr_jax import cli, config_lib
+from sr_jax import cli
+from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
 from sr_jax.core import atomic
 from sr_jax.core.errors import DataError

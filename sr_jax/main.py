@@ -12,7 +12,8 @@ from sr_jax.core import native_logs
 
 with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.core.native_logs).
   import tensorflow as tf
-  from sr_jax import cli, configs, train  # noqa: E402  (train imports TensorFlow, CLU)
+  from sr_jax import cli, configs
+  from sr_jax.training import train
 
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results (resumed if it exists).")
 config_flags.DEFINE_config_file("config", None, "Training config: a shipped config's name or a file path.",

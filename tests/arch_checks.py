@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import config_lib, losses, metrics, optim, state as state_lib, train_step
+from sr_jax import losses, metrics
+from sr_jax.training import config_lib, optim, state as state_lib, train_step
 from sr_jax.data import datasets, input_pipeline
 from sr_jax.image import imresize
 from sr_jax.configs import test as test_cfg

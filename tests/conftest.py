@@ -44,7 +44,7 @@ def data_dir() -> str:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> str:
   """A finished 6-step run of the test config on one device (checkpoints at steps 3 and 6), one per test module."""
-  from sr_jax import train
+  from sr_jax.training import train
   from sr_jax.workdir import checkpointing
   from sr_jax.configs import test as test_cfg
   config = test_cfg.get_config()
@@ -79,7 +79,7 @@ def resumes_identically(tmp_path, crash_after):
   of an uninterrupted run, bit for bit; returns the uninterrupted run's final state."""
   import jax
   import numpy as np
-  from sr_jax import train
+  from sr_jax.training import train
 
   def check(config, crash_step: int = 5):
     full = train.train_and_evaluate(config, str(tmp_path / "full"))

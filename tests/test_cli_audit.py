@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from sr_jax import train
+from sr_jax.training import train
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import rrdbnet_reference as ref  # noqa: E402

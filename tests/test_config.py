@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from sr_jax import config_lib, configs
+from sr_jax import configs
+from sr_jax.training import config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

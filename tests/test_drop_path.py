@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import config_lib, state as state_lib, train_step
+from sr_jax.training import config_lib, state as state_lib, train_step
 from sr_jax.configs import test as test_cfg
 from sr_jax.models import registry, swinir
 

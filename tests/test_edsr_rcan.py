@@ -10,7 +10,8 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import config_lib, importers, inference
+from sr_jax import importers, inference
+from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
 from sr_jax.configs import default
 from sr_jax.importers import common

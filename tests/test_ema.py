@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import config_lib, state as state_lib, train, train_step
+from sr_jax.training import config_lib, state as state_lib, train, train_step
 from sr_jax.workdir import run_dir
 
 
@@ -68,7 +68,7 @@ def test_switching_ema_on_or_off_at_resume_is_refused(test_config, tmp_path):
 
 def test_decay_warms_up_then_is_the_configured_one():
   import jax.numpy as jnp
-  from sr_jax import train_step
+  from sr_jax.training import train_step
   got = [float(train_step.ema_decay_at(jnp.asarray(t), 0.999)) for t in (0, 10, 1000, 100_000)]
   assert got[0] == pytest.approx(0.1) and got[1] == pytest.approx(11 / 20)
   assert got[2] == pytest.approx(1001 / 1010) and got[3] == pytest.approx(0.999)

@@ -67,7 +67,8 @@ def test_bad_inputs_are_reported(tmp_path):
 
 
 def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path, data_dir):
-  from sr_jax import inference, train
+  from sr_jax import inference
+  from sr_jax.training import train
   from sr_jax.workdir import run_dir
   test_config.train.num_devices = 1
   workdir = str(tmp_path / "run")

@@ -63,7 +63,7 @@ def sweep(add):
 
 def test_shipped_sweeps_load_and_every_member_validates():
   import importlib
-  from sr_jax import config_lib
+  from sr_jax.training import config_lib
   for name, count in (("loss_study", 4), ("loss_study_x4", 15), ("model_size", 8), ("patch_size", 4),
                       ("arch_study_x4", 14)):
     base, members = sweep_lib.load(f"experiments/{name}.py")
@@ -190,7 +190,7 @@ def test_launcher_hands_data_dir_to_training_and_evaluation(tmp_path, monkeypatc
 def test_realworld_comparison_runs_end_to_end(tmp_path, test_config):
   from absl import flags as absl_flags
   from experiments import realworld
-  from sr_jax import train
+  from sr_jax.training import train
   for name, degradation in (("bic", "bicubic"), ("real", "realesrgan")):
     config = test_config.copy_and_resolve_references()
     config.data.degradation = degradation

@@ -10,7 +10,8 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import config_lib, export_lib, importers, inference
+from sr_jax import export_lib, importers, inference
+from sr_jax.training import config_lib
 from sr_jax.configs import default
 from sr_jax.importers import common
 from sr_jax.models import registry

@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from sr_jax import interpolation, train
+from sr_jax import interpolation
+from sr_jax.training import train
 from sr_jax.workdir import run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

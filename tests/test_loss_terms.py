@@ -10,7 +10,8 @@ import numpy as np
 import optax
 import pytest
 
-from sr_jax import config_lib, losses, optim, state as state_lib, train, train_step
+from sr_jax import losses
+from sr_jax.training import config_lib, optim, state as state_lib, train, train_step
 from sr_jax.configs import test as test_cfg
 from sr_jax.losses import gan, ldl, pixel
 from sr_jax.nets import dists

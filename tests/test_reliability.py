@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import train
+from sr_jax.training import train
 from sr_jax.workdir import checkpointing, run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from sr_jax import eval_report, train
+from sr_jax import eval_report
+from sr_jax.training import train
 from sr_jax.data import datasets
 from sr_jax.image import image_io
 

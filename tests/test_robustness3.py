@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import importers, model_zoo, train, upscale_lib
+from sr_jax import importers, model_zoo, upscale_lib
+from sr_jax.training import train
 from sr_jax.workdir import checkpointing, run_dir
 from sr_jax.data import benchmark_data, datasets
 from sr_jax.image import image_io
@@ -509,7 +510,7 @@ def test_an_animated_gif_or_icon_is_upscaled_as_its_first_frame_and_says_so(tmp_
 
 
 def test_training_patches_below_8_pixels_are_refused(test_config):
-  from sr_jax import config_lib
+  from sr_jax.training import config_lib
   test_config.data.patch_size = 1
   with pytest.raises(config_lib.ConfigError, match="config.data.patch_size=1 is invalid; accepted: an integer >= 8"):
     config_lib.validate(test_config)

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from experiments import launch
-from sr_jax import config_lib, importers, interpolation, model_zoo, train, train_workdir
+from sr_jax import importers, interpolation, model_zoo
+from sr_jax.training import config_lib, train, train_workdir
 from sr_jax.workdir import checkpointing, run_dir
 from sr_jax.core import atomic, locks
 from sr_jax.core.errors import DataError

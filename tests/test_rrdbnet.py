@@ -76,7 +76,7 @@ def test_odd_sizes_and_tiled_equals_whole():
 
 
 def test_scale_3_is_refused_by_the_config_check(test_config):
-  from sr_jax import config_lib
+  from sr_jax.training import config_lib
   test_config.model.update(name="rrdbnet", scale=3)
   with pytest.raises(config_lib.ConfigError, match="model.scale=3 .*2, 4 for model.name='rrdbnet'"):
     config_lib.validate(test_config)

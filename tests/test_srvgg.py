@@ -12,7 +12,8 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import config_lib, importers, inference
+from sr_jax import importers, inference
+from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
 from sr_jax.configs import default
 from sr_jax.importers import basicsr_srvgg, common
@@ -110,7 +111,7 @@ def test_a_deep_network_keeps_its_signal_starts_at_nearest_and_its_first_layer_l
   and a from-scratch run never left nearest-neighbour up-sampling; with a random last conv it shrank its body back
   to nearest-neighbour's. Now the body keeps its signal, the output starts at exactly nearest-neighbour's, and
   after the step that moves the last conv off zero the first layer's Adam step is about the learning rate."""
-  from sr_jax import state as state_lib, train_step
+  from sr_jax.training import state as state_lib, train_step
   from sr_jax.configs import test as test_cfg
   config = test_cfg.get_config()
   config.model.update(name="srvgg", scale=4, num_blocks=32, features=64)

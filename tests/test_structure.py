@@ -88,11 +88,11 @@ def _reachable(start: str) -> set[str]:
                                     "sr_jax.eval_report", "sr_jax.workdir.run_dir", "sr_jax.import_weights"])
 def test_evaluation_side_never_imports_the_training_loop(module):
   reached = _reachable(module)
-  assert not reached & {"sr_jax.train", "sr_jax.data.input_pipeline", "sr_jax.main"}, sorted(reached)
+  assert not reached & {"sr_jax.training.train", "sr_jax.data.input_pipeline", "sr_jax.main"}, sorted(reached)
 
 
-TRAINING = {"sr_jax.train", "sr_jax.train_step", "sr_jax.train_workdir", "sr_jax.train_config", "sr_jax.state",
-            "sr_jax.optim", "sr_jax.config_lib", "sr_jax.data.input_pipeline", "sr_jax.main"}
+TRAINING = {"sr_jax.training.train", "sr_jax.training.train_step", "sr_jax.training.train_workdir", "sr_jax.training.train_config", "sr_jax.training.state",
+            "sr_jax.training.optim", "sr_jax.training.config_lib", "sr_jax.data.input_pipeline", "sr_jax.main"}
 
 
 def _family(reached: set[str], package: str) -> set[str]:
@@ -138,7 +138,7 @@ def test_functions_are_short():
           for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
           and node.end_lineno - node.lineno + 1 > 60 and node.name != "train_and_evaluate"]
   assert not long, long
-  train = next(n for n in ast.walk(MODULES["sr_jax.train"])
+  train = next(n for n in ast.walk(MODULES["sr_jax.training.train"])
                if isinstance(n, ast.FunctionDef) and n.name == "train_and_evaluate")
   assert train.end_lineno - train.lineno + 1 <= 90
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from sr_jax import train
+from sr_jax.training import train
 
 BLOCKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no_tensorflow")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))

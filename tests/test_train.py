@@ -9,7 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from sr_jax import config_lib, losses, metrics, optim, state as state_lib, train, train_step
+from sr_jax import losses, metrics
+from sr_jax.training import config_lib, optim, state as state_lib, train, train_step
 from sr_jax.image import imresize
 from sr_jax.models import rdn, registry
 
@@ -143,7 +144,7 @@ def test_overfits_a_fixed_batch_well_above_bicubic():
 
 
 def test_the_eta_is_smoothed_over_the_run_from_the_first_log_point(test_config):
-  from sr_jax import train as train_lib
+  from sr_jax.training import train as train_lib
   clock = iter([0.0, 100.0, 110.0, 200.0])  # Compilation, then 10 s for steps 2-4, then a slow 90 s for 4-6.
   test_config.train.num_steps = 10
   log = train_lib.TrainLog(test_config, 0, clock=lambda: next(clock))

@@ -9,7 +9,8 @@ import pytest
 from flax import nnx
 from PIL import Image
 
-from sr_jax import importers, train, train_workdir
+from sr_jax import importers
+from sr_jax.training import train, train_workdir
 from sr_jax.workdir import run_dir
 from sr_jax.core import weights_io
 from sr_jax.importers import edsr_rdn

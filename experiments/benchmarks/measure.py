@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import inference, state as state_lib, train_step
+from sr_jax import inference
+from sr_jax.training import state as state_lib, train_step
 from sr_jax.models import registry
 
 

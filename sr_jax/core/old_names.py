@@ -33,6 +33,13 @@ MOVED = {
   "sr_jax.run_dir": "sr_jax.workdir.run_dir",
   "sr_jax.checkpointing": "sr_jax.workdir.checkpointing",
   "sr_jax.checkpoint_io": "sr_jax.workdir.checkpoint_io",
+  "sr_jax.train": "sr_jax.training.train",
+  "sr_jax.train_step": "sr_jax.training.train_step",
+  "sr_jax.state": "sr_jax.training.state",
+  "sr_jax.optim": "sr_jax.training.optim",
+  "sr_jax.train_config": "sr_jax.training.train_config",
+  "sr_jax.train_workdir": "sr_jax.training.train_workdir",
+  "sr_jax.config_lib": "sr_jax.training.config_lib",
 }
 
 

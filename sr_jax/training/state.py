@@ -16,7 +16,7 @@ import ml_collections
 import optax
 from flax import nnx, struct
 
-from sr_jax import optim
+from sr_jax.training import optim
 from sr_jax.models import registry
 
 

@@ -21,7 +21,7 @@ from flax import nnx
 
 from sr_jax import losses
 from sr_jax.models import registry
-from sr_jax.state import DiscState, Optimizers, TrainState
+from sr_jax.training.state import DiscState, Optimizers, TrainState
 
 
 DROP_PATH_STREAM = 0xD9  # Keeps the stochastic-depth keys apart from other uses of config.seed.
