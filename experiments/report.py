@@ -26,7 +26,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common_flags
-from sr_jax import cli, eval_lib, inference, interpolation, metrics
+from sr_jax import cli, inference, interpolation, metrics
+from sr_jax.evaluation import eval_lib
 from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets

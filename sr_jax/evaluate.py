@@ -21,7 +21,8 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, error_maps, eval_report, inference, metrics, model_zoo
+from sr_jax import cli, inference, metrics, model_zoo
+from sr_jax.evaluation import error_maps, eval_report
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io

@@ -17,7 +17,8 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, eval_report, inference, interpolation, metrics
+from sr_jax import cli, inference, interpolation, metrics
+from sr_jax.evaluation import eval_report
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
 from sr_jax.core import atomic

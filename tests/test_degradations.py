@@ -184,7 +184,7 @@ def test_usm_blur_equals_the_2d_gaussian_filter():
 
 
 def test_degraded_validation_sets_are_fixed_per_image_and_seed_independent(test_config):
-  from sr_jax import eval_lib
+  from sr_jax.evaluation import eval_lib
   test_config.data.update(val="skimage:chelsea,coffee", max_val_images=2)
   bicubic = eval_lib.load_validation_sets(test_config)["chelsea_coffee"]
   test_config.data.degradation = "realesrgan"

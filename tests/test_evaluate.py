@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import eval_lib, eval_report
+from sr_jax.evaluation import eval_lib, eval_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bicubic rows of the RDN paper's table (../shared/data/published_psnr.md).
@@ -107,7 +107,8 @@ def test_error_maps_of_a_gray_image_score_what_the_headline_psnr_scores(data_dir
   """Set14's bridge is gray: the SR is 3-channel, the headline PSNR compares its luma with the gray values. The
   contact sheet's patch PSNRs and the heatmap use that same comparison (they once compared MATLAB Y, 16-235,
   with raw gray values: -10 dB where the crops were identical to bicubic)."""
-  from sr_jax import error_maps, metrics
+  from sr_jax import metrics
+  from sr_jax.evaluation import error_maps
   from sr_jax.image import image_io, imresize
   hr = image_io.read_image(os.path.join(data_dir, "Set14", "bridge.png"), keep_gray=True)
   assert hr.ndim == 2

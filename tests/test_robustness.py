@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from sr_jax import eval_report
+from sr_jax.evaluation import eval_report
 from sr_jax.training import train
 from sr_jax.data import datasets
 from sr_jax.image import image_io

@@ -236,7 +236,7 @@ def test_a_full_disk_keeps_good_outputs_and_says_so(workdir, tmp_path):
 
 
 def test_evaluation_results_are_written_atomically(tmp_path, monkeypatch):
-  from sr_jax import eval_report
+  from sr_jax.evaluation import eval_report
   _photos(tmp_path / "set", n=2, size=(48, 48))
   eval_report.evaluate({2: eval_report.bicubic_upscale(2)}, [str(tmp_path / "set")], "", str(tmp_path / "ev"),
                        label="bicubic", heatmaps="none", sheets=False)

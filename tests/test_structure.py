@@ -84,8 +84,8 @@ def _reachable(start: str) -> set[str]:
   return seen
 
 
-@pytest.mark.parametrize("module", ["sr_jax.inference", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.eval_lib",
-                                    "sr_jax.eval_report", "sr_jax.workdir.run_dir", "sr_jax.import_weights"])
+@pytest.mark.parametrize("module", ["sr_jax.inference", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.evaluation.eval_lib",
+                                    "sr_jax.evaluation.eval_report", "sr_jax.workdir.run_dir", "sr_jax.import_weights"])
 def test_evaluation_side_never_imports_the_training_loop(module):
   reached = _reachable(module)
   assert not reached & {"sr_jax.training.train", "sr_jax.data.input_pipeline", "sr_jax.main"}, sorted(reached)
@@ -109,7 +109,7 @@ def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimis
   assert not bad, sorted(bad)
 
 
-@pytest.mark.parametrize("module", ["sr_jax.eval_lib", "sr_jax.eval_report", "sr_jax.evaluate", "sr_jax.error_maps"])
+@pytest.mark.parametrize("module", ["sr_jax.evaluation.eval_lib", "sr_jax.evaluation.eval_report", "sr_jax.evaluate", "sr_jax.evaluation.error_maps"])
 def test_evaluation_imports_no_training_losses_or_optimiser(module):
   """Evaluation may use the degradation functions (its test inputs), nothing else of training."""
   reached = _reachable(module)

@@ -208,7 +208,8 @@ def step_bf16_agreement(p: dict) -> list[dict]:
 
 
 def step_evaluate(p: dict) -> list[dict]:
-  from sr_jax import eval_report, inference
+  from sr_jax import inference
+  from sr_jax.evaluation import eval_report
   data_dir, _ = _set5()
   m, graphdef, params = _published(p)
   up = inference.Upscaler(graphdef, params, m, tile=p["tile"])

@@ -40,6 +40,9 @@ MOVED = {
   "sr_jax.train_config": "sr_jax.training.train_config",
   "sr_jax.train_workdir": "sr_jax.training.train_workdir",
   "sr_jax.config_lib": "sr_jax.training.config_lib",
+  "sr_jax.eval_lib": "sr_jax.evaluation.eval_lib",
+  "sr_jax.eval_report": "sr_jax.evaluation.eval_report",
+  "sr_jax.error_maps": "sr_jax.evaluation.error_maps",
 }
 
 

@@ -14,7 +14,8 @@ import math
 
 import ml_collections
 
-from sr_jax import eval_lib, losses, metrics
+from sr_jax import losses, metrics
+from sr_jax.evaluation import eval_lib
 from sr_jax.training import train_config
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets

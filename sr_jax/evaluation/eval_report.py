@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 import numpy as np
 from absl import logging
 
-from sr_jax import error_maps, eval_lib, metrics
+from sr_jax import metrics
+from sr_jax.evaluation import error_maps, eval_lib
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets, div2k, paired
 from sr_jax.image import image_io, imresize

@@ -1,0 +1,1 @@
+"""Evaluation: the validator and its test pairs, the per-set report, error maps."""
