@@ -21,7 +21,8 @@ import tempfile
 
 from absl import app, flags
 
-from sr_jax import cli, interpolation
+from sr_jax import cli
+from sr_jax.inference import interpolation
 
 flags.DEFINE_string("runs", None, "The sweep's root folder (the launcher's --root).")
 flags.DEFINE_string("to", None, "The archive folder (created if missing).")

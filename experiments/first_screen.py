@@ -15,7 +15,8 @@ import matplotlib
 import numpy as np
 from absl import flags
 
-from sr_jax import cli, inference, metrics, model_zoo
+from sr_jax import cli, metrics, model_zoo
+from sr_jax.inference import upscaler
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
@@ -39,7 +40,7 @@ def main(argv):
   hr = imresize.modcrop(image_io.read_image(datasets.skimage_files(FLAGS.photo)[0]), s)
   lr = ops.to_uint8(ops.jpeg(ops.planes(imresize.downscale_uint8(hr, s)), 60))
   outs = {"bicubic": imresize.to_uint8(imresize.imresize(lr / 255.0, s)),
-          FLAGS.pretrained: imresize.to_uint8(inference.Upscaler(run.graphdef, run.params, run.config.model,
+          FLAGS.pretrained: imresize.to_uint8(upscaler.Upscaler(run.graphdef, run.params, run.config.model,
                                                                  tile=192)(lr))}
   t, l = int(hr.shape[0] * 0.35), int(hr.shape[1] * 0.45)
   c = FLAGS.crop

@@ -31,7 +31,8 @@ import matplotlib
 import numpy as np
 from absl import app, flags
 
-from sr_jax import cli, inference, metrics, model_zoo
+from sr_jax import cli, metrics, model_zoo
+from sr_jax.inference import upscaler
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
@@ -80,7 +81,7 @@ def run(out: str) -> dict:
   for label, workdir in runs:
     if workdir:
       r = run_dir.load_run(workdir, "latest", raw_weights=FLAGS.raw_weights)
-      models[label] = inference.Upscaler(r.graphdef, r.params, r.config.model, tile=192)
+      models[label] = upscaler.Upscaler(r.graphdef, r.params, r.config.model, tile=192)
   if not models:
     raise app.UsageError("give at least one model: --bicubic, --realesrgan, --realesrgan_gan, --pretrained, "
                          "--finetuned")

@@ -26,7 +26,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common_flags
-from sr_jax import cli, inference, interpolation, metrics
+from sr_jax import cli, metrics
+from sr_jax.inference import interpolation, upscaler
 from sr_jax.evaluation import eval_lib
 from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
@@ -258,7 +259,7 @@ def _disagreement(outputs: list[np.ndarray], hr: np.ndarray, crop: int, min_std:
   return best
 
 
-def _grid_models(runs: list[dict]) -> list[tuple[str, int, inference.Upscaler]]:
+def _grid_models(runs: list[dict]) -> list[tuple[str, int, upscaler.Upscaler]]:
   """One run per recipe (its lowest seed), at the step its evaluation scored."""
   models, seen = [], set()
   for r in sorted(runs, key=lambda r: r["seed"]):
@@ -269,7 +270,7 @@ def _grid_models(runs: list[dict]) -> list[tuple[str, int, inference.Upscaler]]:
     except (FileNotFoundError, ValueError):
       continue
     seen.add(r["recipe"])
-    models.append((r["recipe"], run.config.model.scale, inference.Upscaler(run.graphdef, run.params,
+    models.append((r["recipe"], run.config.model.scale, upscaler.Upscaler(run.graphdef, run.params,
                                                                            run.config.model)))
   order = {}
   for i, r in enumerate(runs):  # A recipe's place: its first run's.

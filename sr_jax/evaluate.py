@@ -21,7 +21,8 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, inference, metrics, model_zoo
+from sr_jax import cli, metrics, model_zoo
+from sr_jax.inference import upscaler
 from sr_jax.evaluation import error_maps, eval_report
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
@@ -83,7 +84,7 @@ def main(argv):
   if scales and not all(2 <= s <= 8 for s in scales):
     raise app.UsageError(f"--scales={','.join(FLAGS.scales)}: give integers from 2 to 8, e.g. --scales=2,3,4")
   try:
-    tile = inference.parse_tile(FLAGS.tile)
+    tile = upscaler.parse_tile(FLAGS.tile)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   for name in ("tfds_data_dir", "tfds_manual_dir"):
@@ -100,7 +101,7 @@ def main(argv):
       what = FLAGS.pretrained or f"the checkpoint in {workdir}"
       raise app.UsageError(f"scale mismatch: {what} is a x{run_scale} model; "
                            f"--scales={','.join(map(str, scales))} asks for others")
-    upscalers = {run_scale: inference.Upscaler(run.graphdef, run.params, run.config.model, tile=tile,
+    upscalers = {run_scale: upscaler.Upscaler(run.graphdef, run.params, run.config.model, tile=tile,
                                                overlap=FLAGS.overlap, self_ensemble=FLAGS.self_ensemble)}
     output_dir = FLAGS.output_dir or (f"eval_{FLAGS.pretrained}" if FLAGS.pretrained else os.path.join(workdir, "eval"))
     name = FLAGS.pretrained or f"{run.config.model.name.upper()}"

@@ -17,7 +17,8 @@ from absl import app, flags
 from sr_jax.core import native_logs
 
 with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.core.native_logs).
-  from sr_jax import cli, export_lib  # noqa: E402
+  from sr_jax import cli
+  from sr_jax.inference import export_lib
 
 flags.DEFINE_string("workdir", None, "Training (or imported) workdir.")
 flags.DEFINE_string("step", "best", "Checkpoint: 'best', 'latest' or a step number.")

@@ -1,4 +1,4 @@
-r"""Network interpolation of two runs of the same architecture (ESRGAN §3.4; sr_jax/interpolation.py).
+r"""Network interpolation of two runs of the same architecture (ESRGAN §3.4; sr_jax/inference/interpolation.py).
 
   python -m sr_jax.interpolate --a=runs/psnr --b=runs/gan --alpha=0.3 --workdir=runs/interp_0.3
   python -m sr_jax.interpolate --a=runs/psnr --b=runs/gan --alpha=0,0.2,0.4,0.6,0.8,1 --workdir=runs/interp \
@@ -17,7 +17,8 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, inference, interpolation, metrics
+from sr_jax import cli, metrics
+from sr_jax.inference import interpolation, upscaler
 from sr_jax.evaluation import eval_report
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
@@ -110,7 +111,7 @@ def main(argv):
       summary = _evaluated(wd, list(FLAGS.evaluate), list(FLAGS.metrics))
       if summary is None:
         run = run_dir.load_run(wd, "latest")
-        up = {run.config.model.scale: inference.Upscaler(run.graphdef, run.params, run.config.model)}
+        up = {run.config.model.scale: upscaler.Upscaler(run.graphdef, run.params, run.config.model)}
         summary = eval_report.evaluate(up, list(FLAGS.evaluate), data_dir, os.path.join(wd, "eval"),
                                        label=f"alpha {label}", heatmaps="none", sheets=False,
                                        metric_names=tuple(FLAGS.metrics))

@@ -23,7 +23,8 @@ import sys
 
 from absl import app, flags
 
-from sr_jax import cli, inference, model_zoo, upscale_lib
+from sr_jax import cli, model_zoo
+from sr_jax.inference import upscale_lib, upscaler
 from sr_jax.workdir import run_dir
 from sr_jax.image import image_io
 
@@ -37,7 +38,7 @@ flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Output folder (created if missing).")
 flags.DEFINE_string("ext", None, "Output format by extension: png, jpg, webp, bmp, tif (default: the input's).")
 flags.DEFINE_string("tile", "auto", "LR tile side for tiled inference; 0 processes each image whole; 'auto': "
-                    f"{inference.CPU_TILE} on a CPU, whole images on an accelerator (tiles if its memory runs out).")
+                    f"{upscaler.CPU_TILE} on a CPU, whole images on an accelerator (tiles if its memory runs out).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field: exact).",
                      lower_bound=0)
 flags.DEFINE_integer("batch_size", 4, "Tiles, or same-size images that fit one tile, per forward pass.",
@@ -63,7 +64,7 @@ def main(argv):
     raise app.UsageError(f"--outscale={FLAGS.outscale}: give a final scale in (0, 16]")
   try:
     ext = upscale_lib.check_ext(FLAGS.ext)
-    tile = inference.parse_tile(FLAGS.tile)
+    tile = upscaler.parse_tile(FLAGS.tile)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   if FLAGS.checkpoint:
@@ -80,9 +81,9 @@ def main(argv):
                                                    raw_weights=FLAGS.raw_weights)
   scale = FLAGS.outscale or config.model.scale
   jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext)
-  upscaler = inference.Upscaler(graphdef, params, config.model, tile=tile, overlap=FLAGS.overlap,
-                                batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True)
-  done, failed = upscale_lib.upscale_files(upscaler, jobs, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
+  up = upscaler.Upscaler(graphdef, params, config.model, tile=tile, overlap=FLAGS.overlap,
+                         batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True)
+  done, failed = upscale_lib.upscale_files(up, jobs, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
                                           outscale=FLAGS.outscale, progress=True)
   failed = [job.problem for job in jobs if job.dst is None] + failed
   source = FLAGS.pretrained or f"checkpoint step {step}"

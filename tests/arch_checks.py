@@ -76,7 +76,7 @@ def onnx_equals_jax(workdir: str, tmp_path) -> float:
   """Exports ``workdir`` to ONNX (export's own check < 1e-4) and compares onnxruntime with JAX on a 13x9 image;
   returns their largest difference."""
   import onnxruntime as ort
-  from sr_jax import export_lib
+  from sr_jax.inference import export_lib
   from sr_jax.workdir import run_dir
   path = str(tmp_path / "m.onnx")
   assert export_lib.export(workdir, "onnx", path, "latest") < 1e-4

@@ -10,7 +10,8 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import importers, inference
+from sr_jax import importers
+from sr_jax.inference import upscaler
 from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
 from sr_jax.configs import default
@@ -109,12 +110,12 @@ def test_edsr_tiled_equals_whole_and_bf16_is_close():
   m = _model(name="edsr", scale=3, num_blocks=2, features=8)
   graphdef, params = nnx.split(registry.build_generator(m, seed=3))
   lr = np.random.default_rng(0).integers(0, 256, (23, 37, 3), dtype=np.uint8)
-  whole = inference.Upscaler(graphdef, params, m)(lr)
+  whole = upscaler.Upscaler(graphdef, params, m)(lr)
   assert whole.shape == (69, 111, 3)
-  np.testing.assert_allclose(inference.Upscaler(graphdef, params, m, tile=8)(lr), whole, atol=1e-5)
-  assert np.abs(inference.Upscaler(graphdef, params, m, tile=8, overlap=1)(lr) - whole).max() > 1e-4  # Seams.
+  np.testing.assert_allclose(upscaler.Upscaler(graphdef, params, m, tile=8)(lr), whole, atol=1e-5)
+  assert np.abs(upscaler.Upscaler(graphdef, params, m, tile=8, overlap=1)(lr) - whole).max() > 1e-4  # Seams.
   bf16 = _model(**{**m.to_dict(), "dtype": "bfloat16"})
-  half = inference.Upscaler(registry.generator_graphdef(bf16), params, bf16)(lr)
+  half = upscaler.Upscaler(registry.generator_graphdef(bf16), params, bf16)(lr)
   assert np.abs(half.astype(np.float32) - whole).mean() < 1.0  # Mean 8-bit level difference.
 
 

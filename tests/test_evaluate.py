@@ -67,7 +67,7 @@ def test_bad_inputs_are_reported(tmp_path):
 
 
 def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path, data_dir):
-  from sr_jax import inference
+  from sr_jax.inference import upscaler
   from sr_jax.training import train
   from sr_jax.workdir import run_dir
   test_config.train.num_devices = 1
@@ -75,8 +75,8 @@ def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path
   train.train_and_evaluate(test_config, workdir)
   config, graphdef, params, step = run_dir.load_run(workdir, "latest")
   assert step == test_config.train.num_steps and config.model.scale == 2
-  upscaler = inference.Upscaler(graphdef, params, config.model)
-  summary = eval_report.evaluate({2: upscaler}, ["Set5"], data_dir, str(tmp_path / "ev"), label="RDN")
+  up = upscaler.Upscaler(graphdef, params, config.model)
+  summary = eval_report.evaluate({2: up}, ["Set5"], data_dir, str(tmp_path / "ev"), label="RDN")
   assert 0 < summary["Set5"]["x2"]["psnr"] < 60 and summary["Set5"]["x2"]["bicubic_psnr"] == pytest.approx(
       33.68, abs=0.01)
   assert os.path.exists(tmp_path / "ev" / "sheets" / "Set5_x2.png")

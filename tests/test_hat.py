@@ -10,7 +10,8 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import export_lib, importers, inference
+from sr_jax import importers
+from sr_jax.inference import export_lib, upscaler
 from sr_jax.training import config_lib
 from sr_jax.configs import default
 from sr_jax.importers import common
@@ -72,8 +73,8 @@ def test_tiled_inference_at_the_default_overlap_is_close_to_whole():
   graphdef, params = nnx.split(registry.build_generator(m, seed=3))
   from skimage import data
   lr = data.astronaut()[100:164, 150:246]
-  whole = inference.Upscaler(graphdef, params, m)(lr)
-  tiled = inference.Upscaler(graphdef, params, m, tile=24)(lr)
+  whole = upscaler.Upscaler(graphdef, params, m)(lr)
+  tiled = upscaler.Upscaler(graphdef, params, m, tile=24)(lr)
   assert np.abs(tiled - whole).mean() * 255 < 0.1 and np.abs(tiled - whole).max() * 255 < 2
 
 

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from sr_jax import interpolation
+from sr_jax.inference import interpolation
 from sr_jax.training import train
 from sr_jax.workdir import run_dir
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import importers, inference, model_zoo
+from sr_jax import importers, model_zoo
+from sr_jax.inference import upscaler
 from sr_jax.image import imresize
 from sr_jax.configs import default
 from sr_jax.importers import common, ncnn
@@ -115,7 +116,7 @@ def test_graphs_it_cannot_represent_are_refused_naming_the_layer(tmp_path):
 def test_upscale_equals_the_ncnn_runtime_on_real_images(imported, data_dir, name, box):
   lr = _crop(data_dir, "baboon.png" if name != "realesr_animevideov3" else "comic.png", box)
   config, graphdef, params = imported[name]
-  ours = imresize.to_uint8(inference.Upscaler(graphdef, params, config.model)(lr)).astype(int)
+  ours = imresize.to_uint8(upscaler.Upscaler(graphdef, params, config.model)(lr)).astype(int)
   theirs = imresize.to_uint8(_reference(_files(name)[0], lr.astype(np.float32) / 255)).astype(int)
   assert ours.shape == theirs.shape == (lr.shape[0] * 4, lr.shape[1] * 4, 3)
   assert np.mean(ours == theirs) >= 0.999 and np.abs(ours - theirs).max() <= 1
@@ -131,7 +132,7 @@ def test_tiled_equals_whole_for_every_packaged_model(imported, data_dir):
     tile = 24 if rf < 30 else rf + 10
     width = tile + 2 * rf + 10
     lr = photo[:72, :80] if rf < 30 else np.concatenate([photo[200:204]] * 3, axis=1)[:, :width]
-    up = inference.Upscaler(graphdef, params, config.model)
-    tiled = inference.Upscaler(graphdef, params, config.model, tile=tile)
+    up = upscaler.Upscaler(graphdef, params, config.model)
+    tiled = upscaler.Upscaler(graphdef, params, config.model, tile=tile)
     assert not tiled.fits_one_window(lr.shape)
     np.testing.assert_allclose(tiled(lr), up(lr), atol=2e-5, err_msg=name)

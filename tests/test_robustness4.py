@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from experiments import launch
-from sr_jax import importers, interpolation, model_zoo
+from sr_jax import importers, model_zoo
+from sr_jax.inference import interpolation
 from sr_jax.training import config_lib, train, train_workdir
 from sr_jax.workdir import checkpointing, run_dir
 from sr_jax.core import atomic, locks
@@ -608,7 +609,7 @@ def test_training_in_a_workdir_of_imported_weights_is_refused_with_the_way_to_tr
 
 def test_a_failed_export_deletes_only_its_hidden_folder_and_never_an_output_it_did_not_make(tmp_path, run,
                                                                                               monkeypatch):
-  from sr_jax import export_lib
+  from sr_jax.inference import export_lib
   out = tmp_path / "model.onnx"
 
   def someone_else_writes_it(run_, path):  # Another export finishing first, while this one was writing.

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import importers, inference
+from sr_jax import importers
+from sr_jax.inference import upscaler
 from sr_jax.workdir import run_dir
 from sr_jax.configs import default
 from sr_jax.importers import basicsr_rrdbnet
@@ -66,9 +67,9 @@ def test_odd_sizes_and_tiled_equals_whole():
   m = _cfg(scale=2, num_blocks=1, growth=4, features=8)
   graphdef, params = nnx.split(registry.build_generator(m, seed=3))
   lr = np.random.default_rng(0).integers(0, 256, (23, 37, 3), dtype=np.uint8)  # Odd: padded for the unshuffle.
-  whole = inference.Upscaler(graphdef, params, m)(lr)
+  whole = upscaler.Upscaler(graphdef, params, m)(lr)
   assert whole.shape == (46, 74, 3)
-  tiled = inference.Upscaler(graphdef, params, m, tile=8)(lr)
+  tiled = upscaler.Upscaler(graphdef, params, m, tile=8)(lr)
   np.testing.assert_allclose(tiled, whole, atol=1e-5)
   assert registry.receptive_field(m) >= 2 * (2 + 15) and rrdbnet.unshuffle_factor(2) == 2
   with pytest.raises(ValueError, match="scale 1, 2 or 4"):

@@ -12,7 +12,8 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import importers, inference
+from sr_jax import importers
+from sr_jax.inference import upscaler
 from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
 from sr_jax.configs import default
@@ -79,11 +80,11 @@ def test_odd_sizes_and_tiled_equals_whole():
   rng = np.random.default_rng(0)  # The last conv starts at zero (output = nearest-neighbour's): randomise it.
   params = jax.tree.map(lambda p: p + 0.1 * rng.standard_normal(p.shape).astype(p.dtype), params)
   lr = rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)
-  whole = inference.Upscaler(graphdef, params, m)(lr)
+  whole = upscaler.Upscaler(graphdef, params, m)(lr)
   assert whole.shape == (69, 111, 3)
-  tiled = inference.Upscaler(graphdef, params, m, tile=5)(lr)
+  tiled = upscaler.Upscaler(graphdef, params, m, tile=5)(lr)
   np.testing.assert_allclose(tiled, whole, atol=1e-5)
-  short = inference.Upscaler(graphdef, params, m, tile=5, overlap=1)(lr)  # Less than the receptive field: seams.
+  short = upscaler.Upscaler(graphdef, params, m, tile=5, overlap=1)(lr)  # Less than the receptive field: seams.
   assert np.abs(short - whole).max() > 1e-4
 
 

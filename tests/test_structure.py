@@ -84,7 +84,7 @@ def _reachable(start: str) -> set[str]:
   return seen
 
 
-@pytest.mark.parametrize("module", ["sr_jax.inference", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.evaluation.eval_lib",
+@pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.evaluation.eval_lib",
                                     "sr_jax.evaluation.eval_report", "sr_jax.workdir.run_dir", "sr_jax.import_weights"])
 def test_evaluation_side_never_imports_the_training_loop(module):
   reached = _reachable(module)
@@ -99,9 +99,9 @@ def _family(reached: set[str], package: str) -> set[str]:
   return {m for m in reached if m == package or m.startswith(package + ".")}
 
 
-@pytest.mark.parametrize("module", ["sr_jax.inference", "sr_jax.upscale", "sr_jax.upscale_lib", "sr_jax.export",
-                                    "sr_jax.export_lib", "sr_jax.workdir.run_dir", "sr_jax.importers", "sr_jax.model_zoo",
-                                    "sr_jax.pretrained", "sr_jax.import_weights", "sr_jax.interpolation"])
+@pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.upscale", "sr_jax.inference.upscale_lib", "sr_jax.export",
+                                    "sr_jax.inference.export_lib", "sr_jax.workdir.run_dir", "sr_jax.importers", "sr_jax.model_zoo",
+                                    "sr_jax.pretrained", "sr_jax.import_weights", "sr_jax.inference.interpolation"])
 def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimiser(module):
   reached = _reachable(module)
   bad = (reached & TRAINING) | _family(reached, "sr_jax.losses") | _family(reached, "sr_jax.data.degradations") | \

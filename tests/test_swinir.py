@@ -11,7 +11,8 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax import export_lib, importers, inference
+from sr_jax import importers
+from sr_jax.inference import export_lib, upscaler
 from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
 from sr_jax.configs import default
@@ -111,9 +112,9 @@ def test_tiled_inference_at_the_default_overlap_is_close_to_whole():
   graphdef, params = nnx.split(registry.build_generator(m, seed=3))
   from skimage import data
   lr = data.astronaut()[100:164, 150:246]
-  whole = inference.Upscaler(graphdef, params, m)(lr)
+  whole = upscaler.Upscaler(graphdef, params, m)(lr)
   assert whole.shape == (128, 192, 3)
-  tiled = inference.Upscaler(graphdef, params, m, tile=24)(lr)
+  tiled = upscaler.Upscaler(graphdef, params, m, tile=24)(lr)
   assert np.abs(tiled - whole).mean() * 255 < 0.1 and np.abs(tiled - whole).max() * 255 < 2
 
 
@@ -125,8 +126,8 @@ def test_tiles_sit_on_the_window_grid_of_an_image_whose_sides_are_not_multiples(
   graphdef, params = nnx.split(registry.build_generator(m, seed=3))
   from skimage import data
   lr = data.astronaut()[100:161, 150:243]
-  whole = inference.Upscaler(graphdef, params, m)(lr)
-  up = inference.Upscaler(graphdef, params, m, tile=15, overlap=7)
+  whole = upscaler.Upscaler(graphdef, params, m)(lr)
+  up = upscaler.Upscaler(graphdef, params, m, tile=15, overlap=7)
   assert (up.tile, up.overlap, up.grid) == (16, 8, 4)
   aligned = np.abs(up(lr) - whole)
   up.grid = 1  # The same tiles, off the grid.
@@ -138,9 +139,9 @@ def test_bf16_is_close_to_float32():
   m = _model(scale=3, **{k: v for k, v in TINY.items() if k != "name"})
   graphdef, params = nnx.split(registry.build_generator(m, seed=1))
   lr = np.random.default_rng(0).integers(0, 256, (13, 10, 3), dtype=np.uint8)
-  full = inference.Upscaler(graphdef, params, m)(lr)
+  full = upscaler.Upscaler(graphdef, params, m)(lr)
   bf16 = _model(**{**m.to_dict(), "dtype": "bfloat16"})
-  half = inference.Upscaler(registry.generator_graphdef(bf16), params, bf16)(lr)
+  half = upscaler.Upscaler(registry.generator_graphdef(bf16), params, bf16)(lr)
   assert full.shape == (39, 30, 3) and np.abs(half - full).mean() * 255 < 1.0
 
 

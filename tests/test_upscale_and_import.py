@@ -89,10 +89,10 @@ def test_outscale_resizes_the_model_output_to_any_final_scale(trained_workdir, t
   a, b = Image.open(tmp_path / "o" / "a_x3.5.png"), Image.open(tmp_path / "o" / "b_x3.5.png")
   assert a.size == b.size == (105, 74) and b.mode == "RGBA"  # round(30 * 3.5), round(21 * 3.5); alpha kept.
   # The model's x2 output, then MATLAB bicubic to the final size.
-  from sr_jax import inference, upscale_lib
+  from sr_jax.inference import upscale_lib, upscaler
   from sr_jax.image import imresize
   run = run_dir.load_run(trained_workdir, "best")
-  sr = inference.upscale_image(inference.Upscaler(run.graphdef, run.params, run.config.model), rgb)
+  sr = upscaler.upscale_image(upscaler.Upscaler(run.graphdef, run.params, run.config.model), rgb)
   expected = upscale_lib.rescale(sr, (74, 105))
   assert np.abs(np.asarray(a).astype(int) - expected).max() <= 1
   assert imresize.to_uint8(imresize.imresize(sr / 255.0, output_shape=(74, 105))).shape == (74, 105, 3)
@@ -214,9 +214,9 @@ def test_fine_tune_from_another_scale_keeps_matching_layers(trained_workdir):
 
 
 def test_a_folder_of_same_size_images_runs_in_batches_with_the_same_results(trained_workdir, tmp_path):
-  from sr_jax import inference, upscale_lib
+  from sr_jax.inference import upscale_lib, upscaler
 
-  class Counting(inference.Upscaler):
+  class Counting(upscaler.Upscaler):
     calls = []
 
     def _run(self, batch):
@@ -235,8 +235,8 @@ def test_a_folder_of_same_size_images_runs_in_batches_with_the_same_results(trai
   done, failed = upscale_lib.upscale_files(up, jobs, max_pixels=None)
   assert done == 6 and len(failed) == 1 and "broken.png" in failed[0]
   assert sorted(up.calls[:2]) == [4, 4]  # 5 frames: a batch of 4, then 1 padded to 4; the big image's tiles after.
-  single = inference.Upscaler(run.graphdef, run.params, run.config.model, tile=16, overlap=4, batch_size=1)
+  single = upscaler.Upscaler(run.graphdef, run.params, run.config.model, tile=16, overlap=4, batch_size=1)
   for i in range(5):
-    expected = inference.upscale_image(single, np.asarray(Image.open(tmp_path / f"frame{i}.png")))
+    expected = upscaler.upscale_image(single, np.asarray(Image.open(tmp_path / f"frame{i}.png")))
     got = np.asarray(Image.open(tmp_path / "o" / f"frame{i}_x2.png")).astype(int)
     assert np.abs(got - expected).max() <= 1

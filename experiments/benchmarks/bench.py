@@ -35,7 +35,8 @@ from flax import nnx
 from ml_collections import config_flags
 
 from experiments.benchmarks import measure, timing
-from sr_jax import configs, inference
+from sr_jax import configs
+from sr_jax.inference import upscaler
 from sr_jax.data import datasets
 from sr_jax.models import rdn, registry
 
@@ -169,11 +170,11 @@ def bench_infer(config) -> list[dict]:
   per_px = registry.flops_per_output_pixel(m)
   out = []
   for mode, tile in (("full", 0), ("tiled", FLAGS.tile)):
-    upscaler = inference.Upscaler(graphdef, params, m, tile=tile)
-    first, median = timing.warmup_then_median(lambda: upscaler(lr), max(1, FLAGS.steps // 2))
+    up = upscaler.Upscaler(graphdef, params, m, tile=tile)
+    first, median = timing.warmup_then_median(lambda: up(lr), max(1, FLAGS.steps // 2))
     mpix = (FLAGS.infer_size * m.scale) ** 2 / 1e6
     out.append({"benchmark": f"inference_{mode}", "lr_size": FLAGS.infer_size, "tile": tile,
-                "overlap": upscaler.overlap if tile else 0, "compile_plus_first_s": round(first, 3),
+                "overlap": up.overlap if tile else 0, "compile_plus_first_s": round(first, 3),
                 "seconds_median": round(median, 4), "output_mpix_per_s": round(mpix / median, 4),
                 "gflops_per_s_useful": round(per_px * mpix * 1e6 / median / 1e9, 1)})
   return out + [_bench_folder(graphdef, params, m)]
@@ -183,7 +184,7 @@ def _bench_folder(graphdef, params, m) -> dict:
   """16 same-size small images (a folder of frames): one at a time vs batched (Upscaler.batch, batch 4)."""
   side = max(8, FLAGS.infer_size // 4)
   frames = list(np.random.default_rng(1).integers(0, 256, (16, side, side, m.channels), np.uint8))
-  up = inference.Upscaler(graphdef, params, m, tile=side, batch_size=4)
+  up = upscaler.Upscaler(graphdef, params, m, tile=side, batch_size=4)
   _, single = timing.warmup_then_median(lambda: [up(f) for f in frames], 1)
   _, batched = timing.warmup_then_median(lambda: up.batch(frames), 1)
   return {"benchmark": "inference_folder_of_frames", "frames": 16, "lr_size": side, "batch": 4,

@@ -161,7 +161,7 @@ def step_dispatch(p: dict) -> list[dict]:
 
 def step_inference(p: dict) -> list[dict]:
   import numpy as np
-  from sr_jax import inference
+  from sr_jax.inference import upscaler
   from experiments.benchmarks import timing
   rows = []
   w, h = p["infer"]
@@ -171,7 +171,7 @@ def step_inference(p: dict) -> list[dict]:
   from sr_jax.models import registry
   for name, (m, graphdef, params) in ((p["published"], _published(p)),
                                       ("rdn_x2_paper", (paper, *nnx.split(registry.build_generator(paper))))):
-    up = inference.Upscaler(graphdef, params, m, tile=p["tile"], batch_size=4)
+    up = upscaler.Upscaler(graphdef, params, m, tile=p["tile"], batch_size=4)
     first, median = timing.warmup_then_median(lambda: up(lr), 1)
     rows.append({"step": "inference_tiled", "model": name, "input": f"{w}x{h}", "tile": p["tile"],
                  "overlap": up.overlap, "first_s": round(first, 2), "seconds": round(median, 3),
@@ -191,7 +191,8 @@ def _set5(name: str = "butterfly.png"):
 
 def step_bf16_agreement(p: dict) -> list[dict]:
   import numpy as np
-  from sr_jax import inference, metrics
+  from sr_jax import metrics
+  from sr_jax.inference import upscaler
   from sr_jax.image import imresize
   _, hr = _set5()
   lr = imresize.downscale_uint8(imresize.modcrop(hr, 4), 4)
@@ -200,7 +201,7 @@ def step_bf16_agreement(p: dict) -> list[dict]:
   outs = {}
   for dtype in ("float32", "bfloat16"):
     m, graphdef, params = _published(p, dtype)
-    outs[dtype] = imresize.to_uint8(inference.Upscaler(graphdef, params, m, tile=p["tile"])(lr))
+    outs[dtype] = imresize.to_uint8(upscaler.Upscaler(graphdef, params, m, tile=p["tile"])(lr))
   a, b = outs["float32"], outs["bfloat16"]
   return [{"step": "bf16_vs_float32_upscale", "model": p["published"], "image": "Set5 butterfly x4",
            "psnr_between_db": round(metrics.psnr(a, b, shave=4, mode="rgb"), 2),
@@ -208,11 +209,11 @@ def step_bf16_agreement(p: dict) -> list[dict]:
 
 
 def step_evaluate(p: dict) -> list[dict]:
-  from sr_jax import inference
+  from sr_jax.inference import upscaler
   from sr_jax.evaluation import eval_report
   data_dir, _ = _set5()
   m, graphdef, params = _published(p)
-  up = inference.Upscaler(graphdef, params, m, tile=p["tile"])
+  up = upscaler.Upscaler(graphdef, params, m, tile=p["tile"])
   with tempfile.TemporaryDirectory() as out:
     if p["tiny"]:  # One small image stands for the set.
       os.makedirs(os.path.join(out, "data", "Set5"))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax import inference
+from sr_jax.inference import upscaler
 from sr_jax.training import state as state_lib, train_step
 from sr_jax.models import registry
 
@@ -41,5 +41,5 @@ def infer_call(model_cfg, size: int, graphdef=None, params=None, tile: int = 0):
   if graphdef is None:
     graphdef, params = nnx.split(registry.build_generator(model_cfg))
   lr = np.random.default_rng(0).integers(0, 256, (size, size, model_cfg.channels), np.uint8)
-  upscaler = inference.Upscaler(graphdef, params, model_cfg, tile=tile)
-  return lambda: upscaler(lr)
+  up = upscaler.Upscaler(graphdef, params, model_cfg, tile=tile)
+  return lambda: up(lr)

@@ -19,7 +19,7 @@ from absl import app, flags
 from flax import nnx
 
 from experiments import arch_study_x4
-from sr_jax import inference
+from sr_jax.inference import upscaler
 from sr_jax.workdir import run_dir
 from sr_jax.image import image_io, imresize
 from sr_jax.models import registry
@@ -52,10 +52,10 @@ def main(argv):
     hr = data.astronaut()
   lr = imresize.downscale_uint8(imresize.modcrop(hr, m.scale), m.scale)
   to8 = lambda x: imresize.to_uint8(x).astype(np.int16)
-  whole = to8(inference.Upscaler(graphdef, params, m)(lr))
+  whole = to8(upscaler.Upscaler(graphdef, params, m)(lr))
   for spec in FLAGS.overlaps:
     overlap = registry.tile_overlap(m) if spec == "default" else int(spec)
-    tiled = to8(inference.Upscaler(graphdef, params, m, tile=FLAGS.tile, overlap=overlap)(lr))
+    tiled = to8(upscaler.Upscaler(graphdef, params, m, tile=FLAGS.tile, overlap=overlap)(lr))
     diff = np.abs(tiled - whole)
     row = json.dumps(dict(model=what, image=FLAGS.image or "skimage astronaut", lr=list(lr.shape[:2]), tile=FLAGS.tile,
                           overlap=overlap, default=spec == "default", max_levels=int(diff.max()),

@@ -14,7 +14,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from sr_jax import inference
+from sr_jax.inference import upscaler
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
@@ -37,17 +37,17 @@ def main(argv):
     photo = image_io.read_image(datasets.skimage_files("hubble_deep_field")[0])
     lr = imresize.to_uint8(imresize.imresize(photo / 255.0, output_shape=(h, w)))
   config, graphdef, params, step = run_dir.load_run(FLAGS.workdir, "best")
-  upscaler = inference.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, batch_size=FLAGS.batch_size)
+  up = upscaler.Upscaler(graphdef, params, config.model, tile=FLAGS.tile, batch_size=FLAGS.batch_size)
   t0 = time.perf_counter()
-  side = 2 * FLAGS.tile + 2 * upscaler.overlap if FLAGS.tile else 64
-  upscaler(lr[:side, :side])  # Warm-up: compiles the tile shape (whole-image runs compile inside the timing).
+  side = 2 * FLAGS.tile + 2 * up.overlap if FLAGS.tile else 64
+  up(lr[:side, :side])  # Warm-up: compiles the tile shape (whole-image runs compile inside the timing).
   t1 = time.perf_counter()
-  out = upscaler(lr)
+  out = up(lr)
   t2 = time.perf_counter()
   mp = out.shape[0] * out.shape[1] / 1e6
   print(json.dumps({
       "benchmark": "upscale_large", "input": f"{lr.shape[1]}x{lr.shape[0]}", "output": f"{out.shape[1]}x{out.shape[0]}",
-      "scale": config.model.scale, "tile": FLAGS.tile, "overlap": upscaler.overlap, "step": step,
+      "scale": config.model.scale, "tile": FLAGS.tile, "overlap": up.overlap, "step": step,
       "model": {k: config.model[k] for k in ("num_blocks", "num_layers", "growth", "features")},
       "warmup_s": round(t1 - t0, 2), "seconds": round(t2 - t1, 2), "output_mpix_per_s": round(mp / (t2 - t1), 3),
       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -43,6 +43,9 @@ MOVED = {
   "sr_jax.eval_lib": "sr_jax.evaluation.eval_lib",
   "sr_jax.eval_report": "sr_jax.evaluation.eval_report",
   "sr_jax.error_maps": "sr_jax.evaluation.error_maps",
+  "sr_jax.upscale_lib": "sr_jax.inference.upscale_lib",
+  "sr_jax.export_lib": "sr_jax.inference.export_lib",
+  "sr_jax.interpolation": "sr_jax.inference.interpolation",
 }
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from sr_jax import inference
+from sr_jax.inference import upscaler
 from sr_jax.image import image_io, imresize
 
 _NO_ALPHA = (".jpg", ".jpeg", ".bmp")
@@ -114,7 +114,7 @@ def rescale(sr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def write(image: image_io.Decoded, sr_float: np.ndarray, dst: str, scale: int, *, quality: int = 95,
           outscale: float | None = None) -> None:
   """Writes the model's float output for ``image`` to ``dst``: its layout, alpha and metadata, ``outscale``."""
-  sr = inference.finish(sr_float, image.pixels, image.alpha, scale)
+  sr = upscaler.finish(sr_float, image.pixels, image.alpha, scale)
   if outscale:
     h, w = image.pixels.shape[:2]
     sr = rescale(sr, (max(1, round(h * outscale)), max(1, round(w * outscale))))
@@ -124,12 +124,12 @@ def write(image: image_io.Decoded, sr_float: np.ndarray, dst: str, scale: int, *
   image_io.save_image(dst, sr, quality=quality, icc_profile=image.icc_profile, exif=image.exif, dpi=image.dpi)
 
 
-def upscale_files(upscaler: inference.Upscaler, jobs: list[Job], *, max_pixels: int | None, quality: int = 95,
+def upscale_files(up: upscaler.Upscaler, jobs: list[Job], *, max_pixels: int | None, quality: int = 95,
                   outscale: float | None = None, progress: bool = False) -> tuple[int, list[str]]:
   """Upscales every job; returns (number written, problems naming each skipped file).
 
   Files are taken in order of size, so that same-size images small enough for one tile window run through the
-  model together, ``upscaler.batch_size`` at a time (a folder of frames); larger ones are tiled one by one.
+  model together, ``up.batch_size`` at a time (a folder of frames); larger ones are tiled one by one.
   """
   done, failed, pending = 0, [], []  # pending: (job, decoded image) of one shape, to run as a batch.
 
@@ -140,7 +140,7 @@ def upscale_files(upscaler: inference.Upscaler, jobs: list[Job], *, max_pixels: 
   def save(job: Job, image: image_io.Decoded, sr: np.ndarray) -> None:
     nonlocal done
     try:
-      write(image, sr, job.dst, upscaler.scale, quality=quality, outscale=outscale)
+      write(image, sr, job.dst, up.scale, quality=quality, outscale=outscale)
     except OSError as e:
       kept = " (the file already there is kept as it was)" if os.path.lexists(job.dst) else ""
       fail(job, OSError(f"could not write {job.dst}: {e.strerror or e}{kept}"))
@@ -148,7 +148,7 @@ def upscale_files(upscaler: inference.Upscaler, jobs: list[Job], *, max_pixels: 
       done += 1
 
   def flush() -> None:
-    outs = upscaler.batch([image.pixels for _, image in pending]) if pending else []
+    outs = up.batch([image.pixels for _, image in pending]) if pending else []
     for (job, image), sr in zip(pending, outs):
       save(job, image, sr)
     pending.clear()
@@ -157,14 +157,14 @@ def upscale_files(upscaler: inference.Upscaler, jobs: list[Job], *, max_pixels: 
   for job in tqdm(todo, desc="images", unit="img", disable=not progress or len(todo) < 2):
     try:
       image = image_io.decode(job.src, keep_gray=True, max_pixels=max_pixels)
-      if upscaler.batch_size > 1 and upscaler.fits_one_window(image.pixels.shape):
+      if up.batch_size > 1 and up.fits_one_window(image.pixels.shape):
         if pending and pending[0][1].pixels.shape != image.pixels.shape:
           flush()
         pending.append((job, image))
-        if len(pending) == upscaler.batch_size:
+        if len(pending) == up.batch_size:
           flush()
         continue
-      save(job, image, upscaler(image.pixels))
+      save(job, image, up(image.pixels))
     except (image_io.ImageReadError, OSError, ValueError) as e:
       fail(job, e)
   flush()
