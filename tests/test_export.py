@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import importers
+from sr_jax.hub import importers
 from sr_jax.inference import export_lib
 from sr_jax.training import train
 from sr_jax.workdir import run_dir

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import importers
+from sr_jax.hub import importers
 from sr_jax.workdir import run_dir
-from sr_jax.importers import isr as isr_importer
+from sr_jax.hub.importers import isr as isr_importer
 from sr_jax.models import isr, registry
 
 keras = pytest.importorskip("tensorflow").keras

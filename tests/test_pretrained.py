@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from sr_jax import model_zoo
+from sr_jax.hub import model_zoo
 from sr_jax.workdir import run_dir
 from sr_jax.core import download
 from sr_jax.core.errors import DataError

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-from sr_jax import model_zoo
+from sr_jax.hub import model_zoo
 from sr_jax.evaluation import eval_lib
 from sr_jax.training import config_lib, train
 from sr_jax.workdir import run_dir

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax import importers, model_zoo
+from sr_jax.hub import importers, model_zoo
 from sr_jax.inference import upscale_lib
 from sr_jax.training import train
 from sr_jax.workdir import checkpointing, run_dir

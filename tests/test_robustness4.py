@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 
 from experiments import launch
-from sr_jax import importers, model_zoo
+from sr_jax.hub import importers, model_zoo
 from sr_jax.inference import interpolation
 from sr_jax.training import config_lib, train, train_workdir
 from sr_jax.workdir import checkpointing, run_dir
 from sr_jax.core import atomic, locks
 from sr_jax.core.errors import DataError
-from sr_jax.importers import common, ncnn
+from sr_jax.hub.importers import common, ncnn
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 sys.path.insert(0, GOLDEN_DIR)

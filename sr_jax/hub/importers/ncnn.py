@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from sr_jax.importers.common import LayoutError
+from sr_jax.hub.importers.common import LayoutError
 
 MAGIC = 7767517
 EXTENSION = ".param"

@@ -16,7 +16,7 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax.importers import common
+from sr_jax.hub.importers import common
 
 NAME = "idealo ISR"
 RGB_RANGE = 1.0  # ISR divides pixels by 255.

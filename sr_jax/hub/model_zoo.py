@@ -28,7 +28,7 @@ import importlib.util
 import os
 import shutil
 
-from sr_jax import importers
+from sr_jax.hub import importers
 from sr_jax.workdir import run_dir
 from sr_jax.core import atomic, download, weights_io
 from sr_jax.core.errors import DataError, UserError

@@ -15,7 +15,7 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax.importers import common
+from sr_jax.hub.importers import common
 
 NAME = "mmagic RDN"
 RGB_RANGE = 1.0  # DataPreprocessor(mean=0, std=255): the network sees [0, 1].

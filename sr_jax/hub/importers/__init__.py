@@ -29,7 +29,7 @@ from flax import nnx
 
 from sr_jax.workdir import run_dir
 from sr_jax.core import weights_io
-from sr_jax.importers import (basicsr_edsr, basicsr_rrdbnet, basicsr_srvgg, basicsr_swinir, common, edsr_pytorch,
+from sr_jax.hub.importers import (basicsr_edsr, basicsr_rrdbnet, basicsr_srvgg, basicsr_swinir, common, edsr_pytorch,
                               edsr_rdn, hat_official, isr, mmagic_rdn, ncnn)
 from sr_jax.models import registry
 

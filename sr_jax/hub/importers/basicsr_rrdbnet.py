@@ -15,7 +15,7 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax.importers import common
+from sr_jax.hub.importers import common
 
 NAME = "BasicSR RRDBNet"
 RGB_RANGE = 1.0

@@ -21,7 +21,7 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax.importers import basicsr_edsr, common
+from sr_jax.hub.importers import basicsr_edsr, common
 from sr_jax.models import swinir
 
 NAME = "SwinIR (SwinIR repository / BasicSR)"

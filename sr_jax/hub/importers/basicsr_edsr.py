@@ -18,7 +18,7 @@ import re
 import numpy as np
 from flax import nnx
 
-from sr_jax.importers import common
+from sr_jax.hub.importers import common
 
 NAME = "BasicSR EDSR/RCAN"
 RGB_RANGE = 255.0  # img_range: the network's own, which sr_jax's EDSR/RCAN share (biases taken as they are).
