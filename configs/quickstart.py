@@ -2,7 +2,7 @@ r"""Quickstart: a small RDN trained on photos bundled with scikit-image; about 1
 
 No downloads: trains on six scikit-image photos and validates on two it never sees (chelsea, coffee).
 
-  sr-train --config=quickstart --workdir=runs/quickstart      # or: python -m sr_jax.main --config=quickstart ...
+  sr-train --config=quickstart --workdir=runs/quickstart      # or: python -m sr_jax.cli.train --config=quickstart ...
 
 Expected (measured, 3000 steps, 12 min 34 s wall on the project's 2-core CPU): validation PSNR (Y, x2) 34.08 dB
 vs bicubic 32.93 dB on the held-out photos, +1.16 dB (SSIM 0.9260 vs 0.9011). Training on seven more bundled

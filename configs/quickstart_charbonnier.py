@@ -1,6 +1,6 @@
 r"""Quickstart trained with the Charbonnier loss (eps 1e-3) instead of L1.
 
-  python -m sr_jax.main --config=quickstart_charbonnier --workdir=runs/quickstart_charbonnier
+  python -m sr_jax.cli.train --config=quickstart_charbonnier --workdir=runs/quickstart_charbonnier
 """
 
 from sr_jax.configs import quickstart

@@ -1,6 +1,6 @@
 r"""Quickstart trained with MSE instead of L1 (compare with configs/quickstart.py; same data and budget).
 
-  python -m sr_jax.main --config=quickstart_mse --workdir=runs/quickstart_mse
+  python -m sr_jax.cli.train --config=quickstart_mse --workdir=runs/quickstart_mse
 """
 
 from sr_jax.configs import quickstart

@@ -2,7 +2,7 @@ r"""A small RDN on the classic "291" set (T91 + BSD200), validated on Set5 x2: a
 
 Needs the benchmark folders under $SR_DATA_DIR (or --config.data.data_dir).
 
-  SR_DATA_DIR=../shared/data python -m sr_jax.main --config=rdn_291_x2 --workdir=runs/rdn_291_x2
+  SR_DATA_DIR=../shared/data python -m sr_jax.cli.train --config=rdn_291_x2 --workdir=runs/rdn_291_x2
 
 Expected on a 2-core CPU (about 12 minutes): Set5 x2 PSNR above bicubic (33.68 dB); docs/benchmarks.md has the
 figure.

@@ -1,6 +1,6 @@
 r"""Loss comparison, Charbonnier member: mean sqrt(diff^2 + eps^2) with eps = 1e-3 (LapSRN), paper RDN x2.
 
-  python -m sr_jax.main --config=rdn_x2_charbonnier --workdir=runs/rdn_x2_charbonnier
+  python -m sr_jax.cli.train --config=rdn_x2_charbonnier --workdir=runs/rdn_x2_charbonnier
 """
 
 from sr_jax.configs import default

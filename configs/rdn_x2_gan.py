@@ -2,8 +2,8 @@ r"""Loss comparison, adversarial member (ESRGAN recipe): starts from the L1 run,
 1e-2 L1 + 1.0 perceptual (VGG19 conv5_4 before ReLU) + 5e-3 relativistic GAN, against a VGG-style patch
 discriminator with its own Adam (1e-4, betas 0.9/0.99), both updated in the same jitted step.
 
-  python -m sr_jax.main --config=rdn_x2_l1 --workdir=runs/rdn_x2_l1        # first
-  python -m sr_jax.main --config=rdn_x2_gan --workdir=runs/rdn_x2_gan \
+  python -m sr_jax.cli.train --config=rdn_x2_l1 --workdir=runs/rdn_x2_l1        # first
+  python -m sr_jax.cli.train --config=rdn_x2_gan --workdir=runs/rdn_x2_gan \
       --config.perceptual.weights=/path/to/vgg19-dcbb9e9d.pth
 
 ESRGAN trains 400k steps, halving the learning rate at 50k, 100k, 200k and 300k; the step schedule below

@@ -1,6 +1,6 @@
 r"""Loss comparison, MSE member: the paper RDN x2 on DIV2K trained with mean squared error.
 
-  python -m sr_jax.main --config=rdn_x2_mse --workdir=runs/rdn_x2_mse
+  python -m sr_jax.cli.train --config=rdn_x2_mse --workdir=runs/rdn_x2_mse
 """
 
 from sr_jax.configs import default

@@ -5,7 +5,7 @@ Needs the standard ImageNet VGG19 weights offline. The path below is where Keras
 (`keras.applications.VGG19(weights="imagenet", include_top=False)` on a connected machine); a torchvision
 `vgg19-dcbb9e9d.pth` (with torch) or the same state dict as .npz/.safetensors works too:
 
-  python -m sr_jax.main --config=rdn_x2_perceptual --workdir=runs/rdn_x2_perceptual \
+  python -m sr_jax.cli.train --config=rdn_x2_perceptual --workdir=runs/rdn_x2_perceptual \
       --config.perceptual.weights=/path/to/vgg19-dcbb9e9d.pth
 
 Feature magnitudes depend on the file: Keras/Caffe weights take 0-255 BGR input and give features ~50x larger

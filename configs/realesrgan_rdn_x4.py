@@ -1,6 +1,6 @@
 r"""Real-ESRGAN's GAN stage with the paper RDN at x4: starts from the realesrnet_rdn_x4 run (its EMA weights).
 
-  python -m sr_jax.main --config=realesrgan_rdn_x4 --workdir=runs/realesrgan_rdn_x4
+  python -m sr_jax.cli.train --config=realesrgan_rdn_x4 --workdir=runs/realesrgan_rdn_x4
 
 The VGG19 is torchvision's ImageNet file where torchvision caches it (``torchvision.models.vgg19(weights=
 "IMAGENET1K_V1")`` on a connected machine, with torch installed to read .pth; or the same tensors as

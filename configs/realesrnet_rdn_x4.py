@@ -1,7 +1,7 @@
 r"""Real-ESRNet recipe with the paper RDN at x4: L1 on Real-ESRGAN-degraded DIV2K patches, EMA weights.
 
-  python -m sr_jax.main --config=realesrnet_rdn_x4 --workdir=runs/realesrnet_rdn_x4
-  python -m sr_jax.main --config=realesrgan_rdn_x4 --workdir=runs/realesrgan_rdn_x4   # the GAN stage, after
+  python -m sr_jax.cli.train --config=realesrnet_rdn_x4 --workdir=runs/realesrnet_rdn_x4
+  python -m sr_jax.cli.train --config=realesrgan_rdn_x4 --workdir=runs/realesrgan_rdn_x4   # the GAN stage, after
 
 As train_realesrnet_x4plus.yml (Wang et al., ICCVW 2021), with the RDN in place of RRDBNet and DIV2K in place of
 DF2K+OST: 256x256 HR patches (64 LR), batch 48 (12 per GPU on 4 GPUs), Adam 2e-4 (0.9, 0.99), 1M steps, EMA

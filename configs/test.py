@@ -1,6 +1,6 @@
 r"""Tiny RDN for tests: seconds per run on a CPU.
 
-  python -m sr_jax.main --config=test --workdir=/tmp/sr_test
+  python -m sr_jax.cli.train --config=test --workdir=/tmp/sr_test
 """
 
 from sr_jax.configs import default

@@ -5,7 +5,7 @@ sweep can go on from another machine or session (the runs/ folder is not kept be
 
 For every member whose launch.json says done: config.json, launch.json, validation.json, eval/summary.json and
 eval/table.md (what experiments.report and experiments.arch_report read), never checkpoints; for an
-``sr_jax.interpolate`` grid folder under the root (it holds interpolation.md): that file and the same files of each
+``sr_jax.cli.interpolate`` grid folder under the root (it holds interpolation.md): that file and the same files of each
 alpha_X blend, which the report draws as a curve. Each member is
 written into a temporary folder beside --to and renamed into place, so an interrupted copy leaves the previous
 archive of that member whole. To go on elsewhere: ``mkdir -p runs/X && cp -r TO/* runs/X/``, then the

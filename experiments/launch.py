@@ -4,7 +4,7 @@ r"""Runs every member of a sweep in its own workdir.
       [--only=NAME,NAME]
       [--evaluate=Set5,Set14,B100 [--eval_metrics=psnr,ssim,lpips,niqe] [--eval_step=latest]]
 
-Each member trains with ``sr_jax.main`` in ROOT/<name from its overrides>, logging to train.log there, and its
+Each member trains with ``sr_jax.cli.train`` in ROOT/<name from its overrides>, logging to train.log there, and its
 status goes to ROOT/<name>/launch.json. Re-running skips finished members and resumes interrupted ones (the
 trainer resumes from its checkpoints). A failing member is reported and the others go on; the exit code is 1
 if any failed. Launchers may share a root (e.g. each with its own ``--only``): a member another launcher (or a
@@ -40,8 +40,8 @@ flags.adopt_module_key_flags(common_flags)  # --data_dir is this program's too (
 flags.DEFINE_string("root", None, "Folder holding one workdir per member.")
 flags.DEFINE_integer("parallel", 1, "Members run at once.")
 flags.DEFINE_bool("dry_run", False, "Print the commands only.")
-flags.DEFINE_list("evaluate", [], "After training, evaluate each member on these datasets (sr_jax.evaluate).")
-flags.DEFINE_list("eval_metrics", ["psnr", "ssim"], "Metrics of that evaluation (sr_jax.evaluate --metrics).")
+flags.DEFINE_list("evaluate", [], "After training, evaluate each member on these datasets (sr_jax.cli.evaluate).")
+flags.DEFINE_list("eval_metrics", ["psnr", "ssim"], "Metrics of that evaluation (sr_jax.cli.evaluate --metrics).")
 flags.DEFINE_string("eval_step", "best", "Checkpoint that evaluation scores: 'best', 'latest' or a step.")
 flags.DEFINE_list("only", [], "Run only these members (their names as --dry_run lists them), in the sweep's order.")
 
@@ -102,7 +102,7 @@ class Evaluation(NamedTuple):
   data_dir: str | None = None
 
   def command(self, workdir: str) -> list[str]:
-    return [sys.executable, "-m", "sr_jax.evaluate", f"--workdir={workdir}", f"--datasets={','.join(self.datasets)}",
+    return [sys.executable, "-m", "sr_jax.cli.evaluate", f"--workdir={workdir}", f"--datasets={','.join(self.datasets)}",
             f"--metrics={','.join(self.metrics)}", f"--step={self.step}"] + (
                 [f"--data_dir={self.data_dir}"] if self.data_dir else [])
 

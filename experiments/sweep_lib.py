@@ -122,5 +122,5 @@ def member_name(overrides: dict[str, Any]) -> str:
 
 def command_line(base_config: str, workdir: str, overrides: dict[str, Any], python: str = "python"
                  ) -> list[str]:
-  return [python, "-m", "sr_jax.main", f"--config={base_config}", f"--workdir={workdir}",
+  return [python, "-m", "sr_jax.cli.train", f"--config={base_config}", f"--workdir={workdir}",
           *(f"--config.{k}={v}" for k, v in overrides.items())]

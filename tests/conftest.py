@@ -29,11 +29,11 @@ DATA_ENV = "SR_DATA_DIR"
 
 @pytest.fixture(scope="session")
 def data_dir() -> str:
-  """The benchmark/training images (../shared/data, or what sr_jax.fetch_data laid out). Without them the tests
+  """The benchmark/training images (../shared/data, or what sr_jax.cli.fetch_data laid out). Without them the tests
   that need them skip with how to get them; in CI (CI=true) a missing folder fails instead of skipping."""
   root = os.environ.get(DATA_ENV, "")
   if not root or not os.path.isdir(os.path.join(root, "Set5")):
-    how = (f"{DATA_ENV}={root!r} holds no Set5/. Get the sets with `python -m sr_jax.fetch_data Set5 Set14 B100 "
+    how = (f"{DATA_ENV}={root!r} holds no Set5/. Get the sets with `python -m sr_jax.cli.fetch_data Set5 Set14 B100 "
            f"T91 BSD200 --to=DIR` and set {DATA_ENV}=DIR")
     if os.environ.get("CI"):
       pytest.fail(how)

@@ -82,7 +82,7 @@ def _audit(module, program, cases) -> tuple[int, list[str]]:
 def test_sr_upscale(env):
   run, root = env["run"], env["root"]
   io = [f"--input={root / 'in'}", f"--output={root / 'up'}"]
-  ran, bad = _audit("sr_jax.upscale", "sr-upscale", [
+  ran, bad = _audit("sr_jax.cli.upscale", "sr-upscale", [
       ([f"--workdir={run}", *io, "--batch_size=-1", "--tile=4"], "--batch_size"),
       ([f"--workdir={run}", *io, "--batch_size=0"], "--batch_size"),
       ([f"--workdir={run}", *io, "--tile=-1"], "--tile"),
@@ -115,7 +115,7 @@ def test_sr_upscale(env):
 def test_sr_evaluate(env):
   run, root = env["run"], env["root"]
   base = ["--baseline=bicubic", f"--datasets={root / 'in'}", f"--output_dir={root / 'ev'}"]
-  ran, bad = _audit("sr_jax.evaluate", "sr-evaluate", [
+  ran, bad = _audit("sr_jax.cli.evaluate", "sr-evaluate", [
       (["--baseline=foo"], "--baseline"),
       ([f"--workdir={root / 'missing'}"], "is not a training workdir"),
       ([f"--workdir={run}", "--step=abc"], "--step=abc"),
@@ -146,7 +146,7 @@ def test_sr_evaluate(env):
 def test_sr_train(env):
   root = env["root"]
   wd = f"--workdir={root / 'train'}"
-  ran, bad = _audit("sr_jax.main", "sr-train", [
+  ran, bad = _audit("sr_jax.cli.train", "sr-train", [
       (["--config=missing.py", wd], "--config=missing.py: missing.py does not exist"),
       (["--config=quickstrat", wd], "did you mean quickstart"),
       (["--config=test", wd, "--config.train.batch_size=abc"], "batch_size"),
@@ -166,7 +166,7 @@ def test_sr_train(env):
 def test_sr_import_weights(env):
   root = env["root"]
   wd = f"--workdir={root / 'imp'}"
-  ran, bad = _audit("sr_jax.import_weights", "sr-import-weights", [
+  ran, bad = _audit("sr_jax.cli.import_weights", "sr-import-weights", [
       ([f"--weights={root / 'missing.pth'}", wd], "missing.pth does not exist"),
       ([f"--weights={root / 'weights.txt'}", wd], "unsupported weights format '.txt'"),
       ([f"--weights={root / 'garbage.npz'}", wd], "cannot read"),
@@ -185,7 +185,7 @@ def test_sr_import_weights(env):
 
 def test_sr_fetch_data(env):
   root = env["root"]
-  ran, bad = _audit("sr_jax.fetch_data", "sr-fetch-data", [
+  ran, bad = _audit("sr_jax.cli.fetch_data", "sr-fetch-data", [
       (["NoSuchSet", f"--to={root / 'sets'}"], "unknown set(s) NoSuchSet"),
       (["Set5", f"--to={root / 'sets'}", f"--mirror=file://{root / 'missing'}"], "download failed"),
       (["Set5", f"--to={root / 'afile'}"], "afile"),
@@ -199,7 +199,7 @@ def test_sr_fetch_data(env):
 def test_sr_pretrained(env):
   root = env["root"]
   wd = f"--workdir={root / 'pre'}"
-  ran, bad = _audit("sr_jax.pretrained", "sr-pretrained", [
+  ran, bad = _audit("sr_jax.cli.pretrained", "sr-pretrained", [
       (["fetch", "nope", wd], "unknown pretrained model 'nope'"),
       (["fetch", "realesrgan_x4plus"], "fetch needs --workdir"),
       (["fetch", "realesrgan_x4plus", wd, f"--file={root / 'missing.pth'}"], "missing.pth does not exist"),
@@ -207,7 +207,7 @@ def test_sr_pretrained(env):
       (["fetch", "realesrgan_x4plus", f"--workdir={root / 'afile'}"], "is a file, not a folder"),
       (["fetch", "realesrgan_x4plus", wd, "--timeout=0"], "--timeout"),
       (["fetch", "realesrgan_x4plus", wd, "--deadline=abc"], "--deadline"),
-      (["frobnicate"], "usage: python -m sr_jax.pretrained list | fetch NAME"),
+      (["frobnicate"], "usage: python -m sr_jax.cli.pretrained list | fetch NAME"),
   ])
   assert ran >= 5 and not bad, "\n\n".join(bad)
 
@@ -215,7 +215,7 @@ def test_sr_pretrained(env):
 def test_sr_export(env):
   run, root = env["run"], env["root"]
   out = f"--output={root / 'exp'}"
-  ran, bad = _audit("sr_jax.export", "sr-export", [
+  ran, bad = _audit("sr_jax.cli.export", "sr-export", [
       ([f"--workdir={run}", out, "--format=foo"], "--format"),
       ([f"--workdir={root / 'missing'}", out], "is not a training workdir"),
       ([f"--workdir={run}", out, "--step=abc"], "--step=abc"),
@@ -231,7 +231,7 @@ def test_sr_export(env):
 def test_sr_interpolate(env):
   run, root = env["run"], env["root"]
   ab = [f"--a={run}", f"--b={run}"]
-  ran, bad = _audit("sr_jax.interpolate", "sr-interpolate", [
+  ran, bad = _audit("sr_jax.cli.interpolate", "sr-interpolate", [
       ([*ab, "--alpha=1.5", f"--workdir={root / 'i1'}"], "--alpha=1.5: give values in [0, 1]"),
       ([*ab, "--alpha=x", f"--workdir={root / 'i1'}"], "--alpha=x: give numbers in [0, 1]"),
       ([*ab, "--alpha=0.2,0.2", f"--workdir={root / 'i1'}"], "repeats a value"),

@@ -54,7 +54,7 @@ def test_batch_not_divisible_by_devices(test_config):
 
 def _run_main(*args):
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "sr_jax.main", "--config=test", *args],
+  return subprocess.run([sys.executable, "-m", "sr_jax.cli.train", "--config=test", *args],
                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -73,7 +73,7 @@ def test_both_config_spellings_work_from_the_repository_and_elsewhere(tmp_path, 
   cwd = repo if where == "repository" else str(tmp_path)
   path = "configs/test.py" if where == "repository" else os.path.join(repo, "configs", "test.py")
   for spec in ("test", path):
-    out = subprocess.run([sys.executable, "-m", "sr_jax.main", f"--config={spec}", f"--workdir={tmp_path / 'w'}",
+    out = subprocess.run([sys.executable, "-m", "sr_jax.cli.train", f"--config={spec}", f"--workdir={tmp_path / 'w'}",
                           "--config.train.num_steps=0"], capture_output=True, text=True, cwd=cwd)
     assert out.returncode != 0 and "config.train.num_steps=0 is invalid" in out.stderr, (spec, out.stderr[-800:])
 

@@ -12,9 +12,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md"] + [os.path.join("docs", f) for f in sorted(os.listdir(os.path.join(REPO, "docs")))
                         if f.endswith(".md")]
-SCRIPTS = {"sr-train": "sr_jax.main", "sr-evaluate": "sr_jax.evaluate", "sr-upscale": "sr_jax.upscale",
-           "sr-import-weights": "sr_jax.import_weights", "sr-fetch-data": "sr_jax.fetch_data",
-           "sr-pretrained": "sr_jax.pretrained", "sr-export": "sr_jax.export"}
+SCRIPTS = {"sr-train": "sr_jax.cli.train", "sr-evaluate": "sr_jax.cli.evaluate", "sr-upscale": "sr_jax.cli.upscale",
+           "sr-import-weights": "sr_jax.cli.import_weights", "sr-fetch-data": "sr_jax.cli.fetch_data",
+           "sr-pretrained": "sr_jax.cli.pretrained", "sr-export": "sr_jax.cli.export"}
 ABSL = {"help", "helpfull", "helpshort", "flagfile", "verbosity", "v", "logtostderr", "alsologtostderr"}
 
 
@@ -81,7 +81,7 @@ def test_every_documented_command_uses_flags_its_program_defines():
         continue
       name = token[2:].split("=")[0]
       if name.startswith("config."):
-        if module == "sr_jax.main" and name[len("config."):] not in keys:
+        if module == "sr_jax.cli.train" and name[len("config."):] not in keys:
           bad.append(f"{doc}: `{command}`: no config key {name[len('config.'):]}")
       elif name not in flags[module] | ABSL:
         bad.append(f"{doc}: `{command}`: {module} has no flag --{name}")

@@ -31,7 +31,7 @@ def test_bicubic_baseline_reproduces_the_published_rows(data_dir, tmp_path):
 
 def _run(*args):
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "sr_jax.evaluate", *args], cwd=REPO, env=env,
+  return subprocess.run([sys.executable, "-m", "sr_jax.cli.evaluate", *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=600)
 
 

@@ -183,7 +183,7 @@ def test_launcher_hands_data_dir_to_training_and_evaluation(tmp_path, monkeypatc
   evaluation = launch.Evaluation(["Set5"], data_dir="data")
   assert launch.launch(str(sweep), str(tmp_path / "runs"), evaluation=evaluation)[0]["status"] == "done"
   (train_cmd, train_env), (eval_cmd, eval_env) = seen
-  assert "sr_jax.main" in train_cmd and "sr_jax.evaluate" in eval_cmd and "--data_dir=data" in eval_cmd
+  assert "sr_jax.cli.train" in train_cmd and "sr_jax.cli.evaluate" in eval_cmd and "--data_dir=data" in eval_cmd
   assert train_env["SR_DATA_DIR"] == eval_env["SR_DATA_DIR"] == os.path.abspath("data")
 
 

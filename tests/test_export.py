@@ -20,7 +20,7 @@ def test_rdn_saved_model_equals_jax_at_any_size(tmp_path, test_config):
   test_config.train.update(num_devices=1, num_steps=2)
   test_config.update(eval_every=2, checkpoint_every=2)
   train.train_and_evaluate(test_config, str(tmp_path / "run"))
-  out = subprocess.run([sys.executable, "-m", "sr_jax.export", f"--workdir={tmp_path / 'run'}",
+  out = subprocess.run([sys.executable, "-m", "sr_jax.cli.export", f"--workdir={tmp_path / 'run'}",
                         f"--output={tmp_path / 'sm'}"], capture_output=True, text=True)
   assert out.returncode == 0 and "max |export - JAX|" in out.stdout, out.stderr[-2000:]
   import tensorflow as tf
@@ -30,7 +30,7 @@ def test_rdn_saved_model_equals_jax_at_any_size(tmp_path, test_config):
     x = np.random.default_rng(1).random(shape).astype(np.float32)
     got = next(iter(model(images=tf.constant(x)).values())).numpy()
     np.testing.assert_allclose(got, np.asarray(nnx.merge(run.graphdef, run.params)(x)), atol=1e-4)
-  again = subprocess.run([sys.executable, "-m", "sr_jax.export", f"--workdir={tmp_path / 'run'}",
+  again = subprocess.run([sys.executable, "-m", "sr_jax.cli.export", f"--workdir={tmp_path / 'run'}",
                           f"--output={tmp_path / 'sm'}"], capture_output=True, text=True)
   assert again.returncode != 0 and "exists; give a new --output" in again.stderr
 
@@ -56,7 +56,7 @@ def test_onnx_export_equals_jax_at_any_size(tmp_path, test_config, case):
   else:
     np.savez(tmp_path / "w.npz", **ref.state_dict("x4"))
     importers.import_to_workdir(str(tmp_path / "w.npz"), workdir)
-  out = subprocess.run([sys.executable, "-m", "sr_jax.export", f"--workdir={workdir}", "--format=onnx",
+  out = subprocess.run([sys.executable, "-m", "sr_jax.cli.export", f"--workdir={workdir}", "--format=onnx",
                         f"--output={tmp_path / 'm.onnx'}", "--step=latest"], capture_output=True, text=True)
   assert out.returncode == 0 and "max |export - JAX|" in out.stdout, out.stderr[-2000:]
   session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])

@@ -62,9 +62,9 @@ def test_corrupt_or_missing_downloads_are_refused_and_not_kept(mirror, tmp_path)
 def test_fetch_cli(mirror, tmp_path):
   _, url = mirror
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  out = subprocess.run([sys.executable, "-m", "sr_jax.fetch_data", "Set5", f"--to={tmp_path / 'd'}",
+  out = subprocess.run([sys.executable, "-m", "sr_jax.cli.fetch_data", "Set5", f"--to={tmp_path / 'd'}",
                         f"--mirror={url}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0 and "Set5: 5 files verified" in out.stdout, out.stderr[-2000:]
-  out = subprocess.run([sys.executable, "-m", "sr_jax.fetch_data", "Urban1000", f"--to={tmp_path / 'd'}"],
+  out = subprocess.run([sys.executable, "-m", "sr_jax.cli.fetch_data", "Urban1000", f"--to={tmp_path / 'd'}"],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert out.returncode == 1 and "unknown set(s) Urban1000" in out.stderr and "Traceback" not in out.stderr

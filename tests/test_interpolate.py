@@ -67,7 +67,7 @@ def test_grid_mode_writes_one_evaluated_workdir_per_alpha(runs, data_dir):
   root = runs["root"] / "grid"
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", SR_DATA_DIR=os.path.abspath(data_dir),
              PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
-  out = subprocess.run([sys.executable, "-m", "sr_jax.interpolate", f"--a={runs['a']}", f"--b={runs['b']}",
+  out = subprocess.run([sys.executable, "-m", "sr_jax.cli.interpolate", f"--a={runs['a']}", f"--b={runs['b']}",
                         "--alpha=0,0.5,1", f"--workdir={root}", "--evaluate=Set5", "--metrics=psnr,ssim"],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]

@@ -115,7 +115,7 @@ def test_user_files_torchvision_backbone_and_lpips_heads_give_the_same_distance(
 def test_evaluate_cli_names_missing_lpips_files(tmp_path, data_dir):
   import subprocess
   import sys
-  proc = subprocess.run([sys.executable, "-m", "sr_jax.evaluate", "--baseline=bicubic", f"--data_dir={data_dir}",
+  proc = subprocess.run([sys.executable, "-m", "sr_jax.cli.evaluate", "--baseline=bicubic", f"--data_dir={data_dir}",
                          "--datasets=Set5", "--scales=4", "--metrics=psnr,lpips", f"--output_dir={tmp_path}/o",
                          f"--lpips_weights={tmp_path}/nope.pth"], capture_output=True, text=True)
   assert proc.returncode != 0

@@ -25,7 +25,7 @@ def _launch_two(workdir, steps):
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
              XLA_FLAGS="--xla_force_host_platform_device_count=2")
   procs = [subprocess.Popen(
-      [sys.executable, "-m", "sr_jax.main", "--config=test", f"--workdir={workdir}",
+      [sys.executable, "-m", "sr_jax.cli.train", "--config=test", f"--workdir={workdir}",
        f"--config.train.num_steps={steps}", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
        f"--process_id={i}", "--cpu_collectives=gloo"],
       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]

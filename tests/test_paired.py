@@ -78,7 +78,7 @@ def test_evaluate_scores_the_given_lr_against_its_hr(tmp_path, data_dir):
     Image.fromarray(hr).save(hr_dir / f"{name}_HR.png")
     os.makedirs(lr_dir, exist_ok=True)
     Image.fromarray(imresize.downscale_uint8(hr, 4)).save(lr_dir / f"{name}_LR4.png")
-  out = subprocess.run([sys.executable, "-m", "sr_jax.evaluate", "--baseline=bicubic", "--scales=4",
+  out = subprocess.run([sys.executable, "-m", "sr_jax.cli.evaluate", "--baseline=bicubic", "--scales=4",
                         f"--datasets=paired:{hr_dir},{lr_dir}", f"--output_dir={tmp_path}/o", "--sheets=false",
                         "--heatmaps=none"], capture_output=True, text=True)
   assert out.returncode == 0, out.stderr[-2000:]

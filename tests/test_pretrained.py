@@ -71,10 +71,10 @@ def test_fetch_over_a_loopback_http_server(checkpoint, tmp_path):
 
 
 def test_cli_lists_the_registry():
-  out = subprocess.run([sys.executable, "-m", "sr_jax.pretrained", "list"], capture_output=True, text=True)
+  out = subprocess.run([sys.executable, "-m", "sr_jax.cli.pretrained", "list"], capture_output=True, text=True)
   assert out.returncode == 0 and "realesrgan_x4plus" in out.stdout and "DF2K + OST" in out.stdout
-  out = subprocess.run([sys.executable, "-m", "sr_jax.pretrained", "fetch"], capture_output=True, text=True)
-  assert out.returncode != 0 and "usage: python -m sr_jax.pretrained list | fetch NAME" in out.stderr
+  out = subprocess.run([sys.executable, "-m", "sr_jax.cli.pretrained", "fetch"], capture_output=True, text=True)
+  assert out.returncode != 0 and "usage: python -m sr_jax.cli.pretrained list | fetch NAME" in out.stderr
 
 
 def test_every_registry_entry_names_a_registered_architecture_and_scale():

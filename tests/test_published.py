@@ -117,7 +117,7 @@ def test_ensure_imports_once_then_reuses_and_clears_dead_attempts(cache, monkeyp
 def test_upscale_and_evaluate_take_a_published_model_by_name(cache, tmp_path, data_dir):
   env = dict(os.environ, SR_JAX_CACHE=str(cache))
   photo = os.path.join(data_dir, "Set5", "butterfly.png")
-  cmd = [sys.executable, "-m", "sr_jax.upscale", f"--pretrained={NAME}", f"--input={photo}",
+  cmd = [sys.executable, "-m", "sr_jax.cli.upscale", f"--pretrained={NAME}", f"--input={photo}",
          f"--output={tmp_path / 'out'}"]
   out = subprocess.run(cmd, capture_output=True, text=True, env=env)
   assert out.returncode == 0, out.stderr[-2000:]
@@ -125,7 +125,7 @@ def test_upscale_and_evaluate_take_a_published_model_by_name(cache, tmp_path, da
   assert os.path.isfile(tmp_path / "out" / "butterfly_x4.png")
   again = subprocess.run(cmd[:-1] + [f"--output={tmp_path / 'out2'}"], capture_output=True, text=True, env=env)
   assert again.returncode == 0 and "Imported" not in again.stdout
-  ev = subprocess.run([sys.executable, "-m", "sr_jax.evaluate", f"--pretrained={NAME}", f"--data_dir={data_dir}",
+  ev = subprocess.run([sys.executable, "-m", "sr_jax.cli.evaluate", f"--pretrained={NAME}", f"--data_dir={data_dir}",
                        "--datasets=Set5", "--scales=4", "--heatmaps=none", "--sheets=false",
                        f"--output_dir={tmp_path / 'ev'}"], capture_output=True, text=True, env=env)
   assert ev.returncode == 0, ev.stderr[-2000:]

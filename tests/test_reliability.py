@@ -25,7 +25,7 @@ _ARGS = ["--config=test", "--config.train.num_steps=60", "--config.checkpoint_ev
 
 def _main(workdir, *extra):
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.Popen([sys.executable, "-m", "sr_jax.main", f"--workdir={workdir}", *_ARGS, *extra],
+  return subprocess.Popen([sys.executable, "-m", "sr_jax.cli.train", f"--workdir={workdir}", *_ARGS, *extra],
                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

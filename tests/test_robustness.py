@@ -61,7 +61,7 @@ def trained_workdir(tmp_path_factory):
 def test_oversized_header_is_skipped_by_evaluate_with_one_limit_and_the_rest_scored(tmp_path):
   _photos(tmp_path / "set", n=3)
   write_bomb(tmp_path / "set" / "bomb.png")
-  out = _cli("sr_jax.evaluate", "--baseline=bicubic", f"--datasets={tmp_path / 'set'}", "--scales=2",
+  out = _cli("sr_jax.cli.evaluate", "--baseline=bicubic", f"--datasets={tmp_path / 'set'}", "--scales=2",
              f"--output_dir={tmp_path / 'ev'}")
   assert out.returncode == 0, out.stderr[-3000:]
   summary = json.loads((tmp_path / "ev" / "summary.json").read_text())["set"]["x2"]
@@ -69,7 +69,7 @@ def test_oversized_header_is_skipped_by_evaluate_with_one_limit_and_the_rest_sco
   line = next(l for l in out.stderr.splitlines() if "bomb.png" in l)
   assert f"60000x60000 = 3,600,000,000 pixels is over the limit of {LIMIT} pixels" in line
   assert line.count("pixels") == 2  # One limit quoted, not two.
-  out = _cli("sr_jax.evaluate", "--baseline=bicubic", f"--datasets={tmp_path / 'set'}", "--scales=2",
+  out = _cli("sr_jax.cli.evaluate", "--baseline=bicubic", f"--datasets={tmp_path / 'set'}", "--scales=2",
              f"--output_dir={tmp_path / 'ev2'}", "--max_pixels=1000")
   assert out.returncode == 1 and "no usable image" in out.stderr and "Traceback" not in out.stderr
 
@@ -79,7 +79,7 @@ def test_oversized_header_is_skipped_by_training_data_and_upscale(tmp_path, trai
   write_bomb(tmp_path / "in" / "bomb.png")
   images = datasets.load_source(str(tmp_path / "in"), max_pixels=image_io.DEFAULT_MAX_PIXELS)
   assert len(images) == 2 and "over the limit" in images.skipped[0]
-  out = _cli("sr_jax.upscale", f"--workdir={trained_workdir}", f"--input={tmp_path / 'in'}",
+  out = _cli("sr_jax.cli.upscale", f"--workdir={trained_workdir}", f"--input={tmp_path / 'in'}",
              f"--output={tmp_path / 'out'}")
   assert out.returncode == 1 and "2 image(s) upscaled" in out.stdout and "bomb.png" in out.stdout
   assert f"over the limit of {LIMIT} pixels" in out.stdout
@@ -107,14 +107,14 @@ def test_upscale_colliding_names_are_disambiguated_and_ext_checked_first(tmp_pat
   Image.open(src / "img0.png").save(src / "img0.jpg", quality=95)
   (src / "sub").mkdir()
   Image.open(src / "img0.png").save(src / "sub" / "deep.png")
-  out = _cli("sr_jax.upscale", f"--workdir={trained_workdir}", f"--input={src}", f"--output={tmp_path / 'o'}",
+  out = _cli("sr_jax.cli.upscale", f"--workdir={trained_workdir}", f"--input={src}", f"--output={tmp_path / 'o'}",
              "--ext=png")
   assert out.returncode == 0, out.stderr[-2000:]
   assert "3 image(s) upscaled" in out.stdout
   written = sorted(os.path.relpath(os.path.join(r, f), tmp_path / "o") for r, _, fs in os.walk(tmp_path / "o")
                    for f in fs)
   assert written == ["img0_jpg_x2.png", "img0_png_x2.png", os.path.join("sub", "deep_x2.png")]
-  out = _cli("sr_jax.upscale", f"--workdir={trained_workdir}", f"--input={src}", f"--output={tmp_path / 'x'}",
+  out = _cli("sr_jax.cli.upscale", f"--workdir={trained_workdir}", f"--input={src}", f"--output={tmp_path / 'x'}",
              "--ext=xyz")
   assert out.returncode != 0 and "--ext=xyz" in out.stderr and not (tmp_path / "x").exists()
 
@@ -127,7 +127,7 @@ def test_upscale_keeps_icc_profile_and_exif_and_writes_quality_95(tmp_path, trai
   exif[0x010F] = "sr_jax test camera"  # Make.
   (tmp_path / "in").mkdir()
   Image.fromarray(rgb).save(tmp_path / "in" / "photo.jpg", quality=90, icc_profile=srgb, exif=exif)
-  out = _cli("sr_jax.upscale", f"--workdir={trained_workdir}", f"--input={tmp_path / 'in'}",
+  out = _cli("sr_jax.cli.upscale", f"--workdir={trained_workdir}", f"--input={tmp_path / 'in'}",
              f"--output={tmp_path / 'out'}")
   assert out.returncode == 0, out.stderr[-2000:]
   with Image.open(tmp_path / "out" / "photo_x2.jpg") as im:
@@ -143,14 +143,14 @@ def test_upscale_keeps_icc_profile_and_exif_and_writes_quality_95(tmp_path, trai
 def test_user_errors_are_one_line_without_traceback(tmp_path, trained_workdir):
   (tmp_path / "empty").mkdir()
   cases = [
-      ("sr_jax.main", ["--config=test", f"--workdir={tmp_path / 'w'}", f"--config.data.train={tmp_path / 'empty'}"],
+      ("sr_jax.cli.train", ["--config=test", f"--workdir={tmp_path / 'w'}", f"--config.data.train={tmp_path / 'empty'}"],
        "is empty"),
-      ("sr_jax.main", ["--config=test", f"--workdir={tmp_path / 'w'}", "--config.model.scael=2"],
+      ("sr_jax.cli.train", ["--config=test", f"--workdir={tmp_path / 'w'}", "--config.model.scael=2"],
        'unknown config field \'scael\' Did you mean "scale"'),
-      ("sr_jax.upscale", [f"--workdir={trained_workdir}", f"--input={tmp_path / 'nope'}", f"--output={tmp_path}"],
+      ("sr_jax.cli.upscale", [f"--workdir={trained_workdir}", f"--input={tmp_path / 'nope'}", f"--output={tmp_path}"],
        "does not exist"),
-      ("sr_jax.evaluate", [f"--workdir={tmp_path / 'nope'}"], "is not a training workdir"),
-      ("sr_jax.import_weights", [f"--weights={tmp_path / 'missing.pth'}", f"--workdir={tmp_path / 'imp'}"],
+      ("sr_jax.cli.evaluate", [f"--workdir={tmp_path / 'nope'}"], "is not a training workdir"),
+      ("sr_jax.cli.import_weights", [f"--weights={tmp_path / 'missing.pth'}", f"--workdir={tmp_path / 'imp'}"],
        "does not exist"),
   ]
   for module, args, message in cases:
@@ -158,9 +158,9 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, trained_workdir):
     errors = [l for l in out.stderr.splitlines() if ": error: " in l]
     assert out.returncode == 1 and len(errors) == 1 and message in errors[0], (module, out.stderr[-2000:])
     assert "Traceback" not in out.stderr and "\\n" not in errors[0], out.stderr[-2000:]
-  out = _cli("sr_jax.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={tmp_path / 'imp'}", "extra")
+  out = _cli("sr_jax.cli.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={tmp_path / 'imp'}", "extra")
   assert out.returncode != 0 and "Unexpected arguments: ['extra']" in out.stderr
-  out = _cli("sr_jax.evaluate", "--baseline=bicubic", "--scales=two")
+  out = _cli("sr_jax.cli.evaluate", "--baseline=bicubic", "--scales=two")
   assert out.returncode != 0 and "--scales=two" in out.stderr and "Traceback" not in out.stderr
 
 

@@ -199,7 +199,7 @@ def test_upscale_replaces_a_symlink_at_the_destination_and_never_writes_through_
   precious = tmp_path / "precious.txt"
   precious.write_text("keep me")
   os.symlink(precious, out / "img0_x2.png")
-  res = _cli("sr_jax.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'in'}", f"--output={out}")
+  res = _cli("sr_jax.cli.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'in'}", f"--output={out}")
   assert res.returncode == 0, res.stderr[-2000:]
   assert precious.read_text() == "keep me"
   assert not os.path.islink(out / "img0_x2.png") and Image.open(out / "img0_x2.png").size == (96, 80)
@@ -226,11 +226,11 @@ def test_a_full_disk_keeps_good_outputs_and_says_so(workdir, tmp_path):
   _photos(tmp_path / "in", n=2, size=(60, 64))
   with tmpfs(tmp_path / "disk", size="2m") as disk:
     out = disk / "out"
-    res = _cli("sr_jax.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'in'}", f"--output={out}")
+    res = _cli("sr_jax.cli.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'in'}", f"--output={out}")
     assert res.returncode == 0, res.stderr[-2000:]
     good = {n: (out / n).read_bytes() for n in os.listdir(out)}
     _fill(disk, leave_kb=8)
-    res = _cli("sr_jax.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'in'}", f"--output={out}")
+    res = _cli("sr_jax.cli.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'in'}", f"--output={out}")
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "No space left on device (the file already there is kept as it was)" in res.stdout + res.stderr
     assert {n: (out / n).read_bytes() for n in os.listdir(out)} == good  # Nothing lost, nothing half-written.
@@ -272,7 +272,7 @@ def test_planned_names_are_unique_against_each_other_and_every_input_is_written(
   dsts = [os.path.basename(j.dst) for j in jobs]
   assert len({d.lower() for d in dsts}) == 4, dsts
   assert "photo_png_x2.png" in dsts  # photo_png.png keeps its plain name; the colliding ones step aside.
-  res = _cli("sr_jax.upscale", f"--workdir={workdir}", f"--input={src}", f"--output={tmp_path / 'out'}",
+  res = _cli("sr_jax.cli.upscale", f"--workdir={workdir}", f"--input={src}", f"--output={tmp_path / 'out'}",
              "--ext=png")
   assert res.returncode == 0 and "4 image(s) upscaled" in res.stdout, res.stderr[-2000:]
   assert len(os.listdir(tmp_path / "out")) == 4
@@ -304,7 +304,7 @@ def test_a_wrong_tensor_is_named_with_the_shape_the_file_holds(tmp_path):
 def test_readers_never_fail_while_a_trainer_prunes(tmp_path):
   wd = tmp_path / "live"
   trainer = subprocess.Popen(
-      [sys.executable, "-m", "sr_jax.main", "--config=test", f"--workdir={wd}", "--config.train.num_steps=4000",
+      [sys.executable, "-m", "sr_jax.cli.train", "--config=test", f"--workdir={wd}", "--config.train.num_steps=4000",
        "--config.checkpoint_every=2", "--config.keep_checkpoints=1", "--config.eval_every=4000",
        "--config.log_every=2", "--config.train.num_devices=1"], cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
       stderr=subprocess.PIPE, text=True)
@@ -317,7 +317,7 @@ def test_readers_never_fail_while_a_trainer_prunes(tmp_path):
       steps.add(run_dir.load_run(str(wd), "latest").step)  # Never raises, however the pruning falls.
     _photos(tmp_path / "in", n=1)
     for i in range(3):
-      res = _cli("sr_jax.upscale", f"--workdir={wd}", "--step=latest", f"--input={tmp_path / 'in'}",
+      res = _cli("sr_jax.cli.upscale", f"--workdir={wd}", "--step=latest", f"--input={tmp_path / 'in'}",
                  f"--output={tmp_path / f'out{i}'}")
       assert res.returncode == 0, res.stderr[-2000:]
       assert "Traceback" not in res.stderr and "Event loop is closed" not in res.stderr, res.stderr[-2000:]
@@ -362,11 +362,11 @@ def test_an_unreadable_latest_checkpoint_is_named_and_readers_fall_back(workdir,
 def test_unreadable_checkpoint_through_the_clis_and_resume(workdir, tmp_path):
   wd = _corrupt(workdir, tmp_path / "wd", "truncated")
   _photos(tmp_path / "in", n=1)
-  res = _cli("sr_jax.upscale", f"--workdir={wd}", "--step=latest", f"--input={tmp_path / 'in'}",
+  res = _cli("sr_jax.cli.upscale", f"--workdir={wd}", "--step=latest", f"--input={tmp_path / 'in'}",
              f"--output={tmp_path / 'out'}")
   assert res.returncode == 0 and "(checkpoint step 3)" in res.stdout, res.stderr[-2000:]
   assert "Using checkpoint 3 instead of unreadable 6" in res.stderr and "Traceback" not in res.stderr
-  res = _cli("sr_jax.evaluate", f"--workdir={wd}", "--step=6", "--datasets=x")
+  res = _cli("sr_jax.cli.evaluate", f"--workdir={wd}", "--step=6", "--datasets=x")
   errs = [l for l in res.stderr.splitlines() if l.strip()]
   assert res.returncode == 1 and len(errs) == 1 and "checkpoints/6 is unreadable" in errs[0], res.stderr[-2000:]
   # Training resumes from the newest readable step; the unreadable one is moved aside, never deleted.
@@ -400,7 +400,7 @@ def test_training_on_a_full_disk_says_so_once_and_resumes_after_space_is_freed(t
           "--config.keep_checkpoints=2", "--config.train.num_devices=1"]
   with tmpfs(tmp_path / "disk", size="4m") as disk:
     _fill(disk, leave_kb=500)  # Room for the first checkpoint (~300 KB), not the second.
-    res = _cli("sr_jax.main", f"--workdir={disk / 'w'}", *args)
+    res = _cli("sr_jax.cli.train", f"--workdir={disk / 'w'}", *args)
     lines = [l for l in res.stderr.splitlines() if l.strip() and not l.startswith(("I", "W"))]
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
     # Whichever writer meets the full disk first says so (a checkpoint save, or the summaries/validation log;
@@ -409,7 +409,7 @@ def test_training_on_a_full_disk_says_so_once_and_resumes_after_space_is_freed(t
             "the disk is full. Earlier checkpoints are intact ([2])")
     assert len(lines) == 1 and any(s in lines[0] for s in said), res.stderr[-3000:]
     os.remove(disk / ".filler")
-    res = _cli("sr_jax.main", f"--workdir={disk / 'w'}", *args)
+    res = _cli("sr_jax.cli.train", f"--workdir={disk / 'w'}", *args)
     assert res.returncode == 0 and "Resuming" in res.stderr, res.stderr[-3000:]
     assert checkpointing.saved_steps(str(disk / "w" / "checkpoints"))[-1] == 12
 
@@ -418,12 +418,12 @@ def test_an_import_on_a_full_disk_leaves_nothing_and_the_retry_works(tmp_path):
   np.savez(tmp_path / "w.npz", **ref.state_dict("x4"))
   with tmpfs(tmp_path / "disk", size="2m") as disk:
     _fill(disk, leave_kb=60)
-    res = _cli("sr_jax.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={disk / 'imp'}")
+    res = _cli("sr_jax.cli.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={disk / 'imp'}")
     errs = [l for l in res.stderr.splitlines() if l.strip()]
     assert res.returncode == 1 and len(errs) == 1 and "the disk is full. Nothing was written" in errs[0], res.stderr
     assert not (disk / "imp").exists()
     os.remove(disk / ".filler")
-    res = _cli("sr_jax.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={disk / 'imp'}")
+    res = _cli("sr_jax.cli.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={disk / 'imp'}")
     assert res.returncode == 0, res.stderr[-2000:]
 
 
@@ -450,15 +450,15 @@ def test_a_fifo_in_an_image_folder_is_skipped_by_every_reader(workdir, tmp_path)
   os.mkfifo(tmp_path / "set" / "pipe.png")
   images = datasets.load_source(str(tmp_path / "set"))
   assert len(images) == 2 and "pipe.png: a FIFO (named pipe), not an image file" in images.skipped[0]
-  res = _cli("sr_jax.evaluate", "--baseline=bicubic", f"--datasets={tmp_path / 'set'}", "--scales=2",
+  res = _cli("sr_jax.cli.evaluate", "--baseline=bicubic", f"--datasets={tmp_path / 'set'}", "--scales=2",
              f"--output_dir={tmp_path / 'ev'}", timeout=120)
   assert res.returncode == 0, res.stderr[-2000:]
   summary = json.loads((tmp_path / "ev" / "summary.json").read_text())["set"]["x2"]
   assert summary["num_images"] == 2 and summary["skipped"] == 1
-  res = _cli("sr_jax.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'set'}", f"--output={tmp_path / 'o'}",
+  res = _cli("sr_jax.cli.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'set'}", f"--output={tmp_path / 'o'}",
              timeout=120)
   assert res.returncode == 1 and "2 image(s) upscaled" in res.stdout and "pipe.png: a FIFO" in res.stdout
-  res = _cli("sr_jax.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'set' / 'pipe.png'}",
+  res = _cli("sr_jax.cli.upscale", f"--workdir={workdir}", f"--input={tmp_path / 'set' / 'pipe.png'}",
              f"--output={tmp_path / 'o'}", timeout=120)
   assert res.returncode == 1 and "pipe.png: a FIFO" in res.stdout
 
@@ -467,7 +467,7 @@ def test_evaluate_writes_heatmaps_of_images_in_sub_folders(tmp_path):
   _photos(tmp_path / "set", n=1, size=(48, 48))
   _photos(tmp_path / "set" / "a_subfolder", n=1, size=(48, 48), seed=3)
   for mode in ("all", "worst"):
-    res = _cli("sr_jax.evaluate", "--baseline=bicubic", f"--datasets={tmp_path / 'set'}", "--scales=2",
+    res = _cli("sr_jax.cli.evaluate", "--baseline=bicubic", f"--datasets={tmp_path / 'set'}", "--scales=2",
                f"--output_dir={tmp_path / mode}", f"--heatmaps={mode}")
     assert res.returncode == 0, res.stderr[-2000:]
     assert (tmp_path / mode / "heatmaps" / "set_x2" / "a_subfolder" / "img0.png").is_file()
@@ -483,16 +483,16 @@ _TF = ("oneDNN", "absl::InitializeLog", "tensorflow", "Unable to initialize back
 
 def test_successful_import_and_upscale_print_no_library_chatter(tmp_path):
   np.savez(tmp_path / "w.npz", **ref.state_dict("x4"))
-  res = _cli("sr_jax.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={tmp_path / 'imp'}")
+  res = _cli("sr_jax.cli.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={tmp_path / 'imp'}")
   assert res.returncode == 0 and "Imported RRDBNET" in res.stdout
   assert not [l for l in res.stderr.splitlines() if any(c in l for c in _CHATTER)], res.stderr
   _photos(tmp_path / "in", n=1, size=(16, 16))
-  res = _cli("sr_jax.upscale", f"--workdir={tmp_path / 'imp'}", f"--input={tmp_path / 'in'}",
+  res = _cli("sr_jax.cli.upscale", f"--workdir={tmp_path / 'imp'}", f"--input={tmp_path / 'in'}",
              f"--output={tmp_path / 'out'}")
   assert res.returncode == 0, res.stderr
   assert not [l for l in res.stderr.splitlines() if any(c in l for c in _CHATTER)], res.stderr
   _photos(tmp_path / "set", n=1, size=(48, 48))
-  res = _cli("sr_jax.evaluate", f"--workdir={tmp_path / 'imp'}", f"--datasets={tmp_path / 'set'}",
+  res = _cli("sr_jax.cli.evaluate", f"--workdir={tmp_path / 'imp'}", f"--datasets={tmp_path / 'set'}",
              f"--output_dir={tmp_path / 'ev'}")
   assert res.returncode == 0, res.stderr
   assert not [l for l in res.stderr.splitlines() if any(c in l for c in _CHATTER + _TF)], res.stderr

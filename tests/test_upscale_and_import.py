@@ -32,7 +32,7 @@ def trained_workdir(tmp_path_factory):
 
 def _upscale(*args):
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "sr_jax.upscale", *args], cwd=REPO, env=env,
+  return subprocess.run([sys.executable, "-m", "sr_jax.cli.upscale", *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=300)
 
 

@@ -48,6 +48,14 @@ MOVED = {
   "sr_jax.interpolation": "sr_jax.inference.interpolation",
   "sr_jax.model_zoo": "sr_jax.hub.model_zoo",
   "sr_jax.importers": "sr_jax.hub.importers",
+  "sr_jax.main": "sr_jax.cli.train",
+  "sr_jax.evaluate": "sr_jax.cli.evaluate",
+  "sr_jax.upscale": "sr_jax.cli.upscale",
+  "sr_jax.import_weights": "sr_jax.cli.import_weights",
+  "sr_jax.fetch_data": "sr_jax.cli.fetch_data",
+  "sr_jax.pretrained": "sr_jax.cli.pretrained",
+  "sr_jax.export": "sr_jax.cli.export",
+  "sr_jax.interpolate": "sr_jax.cli.interpolate",
 }
 
 

@@ -1,4 +1,4 @@
-"""Scoring SR against HR the papers' way, shared by in-training validation and ``sr_jax.evaluate``.
+"""Scoring SR against HR the papers' way, shared by in-training validation and ``sr_jax.cli.evaluate``.
 
 ``make_pairs`` turns HR images into the papers' test pairs (modcrop, LR = MATLAB bicubic rounded to uint8, or
 the LR images a dataset ships) and scores the bicubic baseline once; ``score_set`` runs any

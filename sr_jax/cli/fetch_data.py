@@ -1,6 +1,6 @@
 r"""Downloads the benchmark and training sets, verifies every file's SHA-256, and lays them out for SR_DATA_DIR.
 
-  python -m sr_jax.fetch_data Set5 Set14 B100 T91 BSD200 --to=data/
+  python -m sr_jax.cli.fetch_data Set5 Set14 B100 T91 BSD200 --to=data/
   SR_DATA_DIR=data/ python -m pytest -q tests
 
 Sources and checks: sr_jax/data/benchmark_data.py. --mirror=URL reads URL/<set>/<file> instead (a copy of your own).

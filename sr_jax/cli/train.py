@@ -1,4 +1,4 @@
-"""Trains a model: ``python -m sr_jax.main --config=quickstart --workdir=runs/quickstart`` (or ``sr-train``).
+"""Trains a model: ``python -m sr_jax.cli.train --config=quickstart --workdir=runs/quickstart`` (or ``sr-train``).
 
 ``--config`` is a shipped config's name (configs/) or a config file path; override any value with
 ``--config.section.key=value``. Multi-host: see docs/training.md "Multi-host".

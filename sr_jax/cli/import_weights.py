@@ -1,12 +1,12 @@
 r"""Imports published weights into an sr_jax workdir; the layout is recognised from the tensor names.
 
-  python -m sr_jax.import_weights --weights=RDN_BIX2.pt --workdir=runs/rdn_x2_authors
-  python -m sr_jax.import_weights --weights=RealESRGAN_x4plus.pth --workdir=runs/realesrgan_x4plus
-  python -m sr_jax.import_weights --weights=rdn-C6-D20-G64-G064-x2_PSNR_epoch086.hdf5 --workdir=runs/isr_large
-  python -m sr_jax.import_weights --weights=REALESRGAN_X4PLUS_UP4X.param --workdir=runs/x4plus_ncnn  # + .bin
-  python -m sr_jax.evaluate --workdir=runs/rdn_x2_authors --datasets=Set5,Set14,B100
+  python -m sr_jax.cli.import_weights --weights=RDN_BIX2.pt --workdir=runs/rdn_x2_authors
+  python -m sr_jax.cli.import_weights --weights=RealESRGAN_x4plus.pth --workdir=runs/realesrgan_x4plus
+  python -m sr_jax.cli.import_weights --weights=rdn-C6-D20-G64-G064-x2_PSNR_epoch086.hdf5 --workdir=runs/isr_large
+  python -m sr_jax.cli.import_weights --weights=REALESRGAN_X4PLUS_UP4X.param --workdir=runs/x4plus_ncnn  # + .bin
+  python -m sr_jax.cli.evaluate --workdir=runs/rdn_x2_authors --datasets=Set5,Set14,B100
 
-  python -m sr_jax.import_weights --weights=edsr_x4-4f62e9ef.pt --workdir=runs/edsr_x4  # res_scale 0.1 assumed
+  python -m sr_jax.cli.import_weights --weights=edsr_x4-4f62e9ef.pt --workdir=runs/edsr_x4  # res_scale 0.1 assumed
 
 Layouts: the RDN authors' EDSR-PyTorch code, EDSR and RCAN of EDSR-PyTorch (EDSR's and RCAN's releases) and of
 BasicSR, BasicSR / Real-ESRGAN / ESRGAN RRDBNet, Real-ESRGAN's SRVGGNetCompact, mmagic's RDN, idealo ISR's

