@@ -24,10 +24,10 @@ from absl import app, flags
 
 from experiments import report
 from sr_jax import cli
-from sr_jax.training import config_lib
-from sr_jax.workdir import run_dir
 from sr_jax.core import atomic
 from sr_jax.core.errors import DataError
+from sr_jax.training import config_lib
+from sr_jax.workdir import run_dir
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)

@@ -16,13 +16,13 @@ import numpy as np
 from absl import flags
 
 from sr_jax import cli, metrics
+from sr_jax.core import atomic
+from sr_jax.data import datasets
+from sr_jax.data.degradations import ops
 from sr_jax.hub import model_zoo
+from sr_jax.image import image_io, imresize
 from sr_jax.inference import upscaler
 from sr_jax.workdir import run_dir
-from sr_jax.data import datasets
-from sr_jax.image import image_io, imresize
-from sr_jax.core import atomic
-from sr_jax.data.degradations import ops
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)

@@ -32,8 +32,8 @@ from absl import app, flags
 
 from experiments import common_flags, sweep_lib
 from sr_jax import cli
-from sr_jax.workdir import checkpoint_io, run_dir
 from sr_jax.core import atomic, locks
+from sr_jax.workdir import checkpoint_io, run_dir
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(common_flags)  # --data_dir is this program's too (--help lists it).
@@ -102,8 +102,8 @@ class Evaluation(NamedTuple):
   data_dir: str | None = None
 
   def command(self, workdir: str) -> list[str]:
-    return [sys.executable, "-m", "sr_jax.cli.evaluate", f"--workdir={workdir}", f"--datasets={','.join(self.datasets)}",
-            f"--metrics={','.join(self.metrics)}", f"--step={self.step}"] + (
+    return [sys.executable, "-m", "sr_jax.cli.evaluate", f"--workdir={workdir}",
+            f"--datasets={','.join(self.datasets)}", f"--metrics={','.join(self.metrics)}", f"--step={self.step}"] + (
                 [f"--data_dir={self.data_dir}"] if self.data_dir else [])
 
 

@@ -27,15 +27,15 @@ from absl import app, flags
 
 from experiments import common_flags
 from sr_jax import cli, metrics
-from sr_jax.inference import interpolation, upscaler
-from sr_jax.evaluation import eval_lib
-from sr_jax.training import config_lib
-from sr_jax.workdir import run_dir
-from sr_jax.data import datasets
-from sr_jax.image import color
 from sr_jax.core import atomic
+from sr_jax.data import datasets
+from sr_jax.evaluation import eval_lib
+from sr_jax.image import color
+from sr_jax.inference import interpolation, upscaler
 from sr_jax.metrics import lpips
 from sr_jax.models import registry
+from sr_jax.training import config_lib
+from sr_jax.workdir import run_dir
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)

@@ -10,11 +10,11 @@ import numpy as np
 from flax import nnx
 
 from sr_jax import losses, metrics
-from sr_jax.training import config_lib, optim, state as state_lib, train_step
+from sr_jax.configs import test as test_cfg
 from sr_jax.data import datasets, input_pipeline
 from sr_jax.image import imresize
-from sr_jax.configs import test as test_cfg
 from sr_jax.models import registry
+from sr_jax.training import config_lib, optim, state as state_lib, train_step
 
 
 def gain_over_bicubic(model_fields: dict, steps: int = 1000, scale: int = 2, learning_rate: float = 1e-3,

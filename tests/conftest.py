@@ -44,9 +44,9 @@ def data_dir() -> str:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> str:
   """A finished 6-step run of the test config on one device (checkpoints at steps 3 and 6), one per test module."""
+  from sr_jax.configs import test as test_cfg
   from sr_jax.training import train
   from sr_jax.workdir import checkpointing
-  from sr_jax.configs import test as test_cfg
   config = test_cfg.get_config()
   config.train.num_devices = 1
   path = str(tmp_path_factory.mktemp("run"))

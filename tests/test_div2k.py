@@ -6,8 +6,8 @@ import pytest
 tfds = pytest.importorskip("tensorflow_datasets")
 tf = pytest.importorskip("tensorflow")
 
-from sr_jax.evaluation import eval_report
 from sr_jax.data import datasets, div2k, input_pipeline
+from sr_jax.evaluation import eval_report
 from sr_jax.image import imresize
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax.training import config_lib, state as state_lib, train_step
 from sr_jax.configs import test as test_cfg
 from sr_jax.models import registry, swinir
+from sr_jax.training import config_lib, state as state_lib, train_step
 
 SWINIR = dict(name="swinir", num_blocks=2, num_layers=2, features=16, num_heads=2, window_size=4)
 HAT = dict(name="hat", num_blocks=1, num_layers=2, features=24, num_heads=3, window_size=4, compress_ratio=3,

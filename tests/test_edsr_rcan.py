@@ -10,13 +10,13 @@ import pytest
 from flax import nnx
 
 import arch_checks
+from sr_jax.configs import default
 from sr_jax.hub import importers
+from sr_jax.hub.importers import common
 from sr_jax.inference import upscaler
+from sr_jax.models import registry
 from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
-from sr_jax.configs import default
-from sr_jax.hub.importers import common
-from sr_jax.models import registry
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 sys.path.insert(0, GOLDEN_DIR)
@@ -152,9 +152,9 @@ def test_the_registry_fetches_edsr_releases_over_a_loopback_server(tmp_path, mon
   import functools
   import http.server
   import threading
-  from sr_jax.hub import model_zoo
   from sr_jax.core import download
   from sr_jax.core.errors import DataError
+  from sr_jax.hub import model_zoo
   srv = tmp_path / "srv"
   srv.mkdir()
   path = _weights(srv, "edsrpt_edsr_x2_res0.1")  # EDSR-PyTorch layout, x2, as edsr_baseline_x2 is.

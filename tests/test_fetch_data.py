@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from sr_jax.data import benchmark_data
 from sr_jax.core import errors
+from sr_jax.data import benchmark_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

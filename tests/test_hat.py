@@ -10,12 +10,12 @@ import pytest
 from flax import nnx
 
 import arch_checks
-from sr_jax.hub import importers
-from sr_jax.inference import export_lib, upscaler
-from sr_jax.training import config_lib
 from sr_jax.configs import default
+from sr_jax.hub import importers
 from sr_jax.hub.importers import common
+from sr_jax.inference import export_lib, upscaler
 from sr_jax.models import registry
+from sr_jax.training import config_lib
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 sys.path.insert(0, GOLDEN_DIR)

@@ -9,9 +9,9 @@ import pytest
 from flax import nnx
 
 from sr_jax.hub import importers
-from sr_jax.workdir import run_dir
 from sr_jax.hub.importers import isr as isr_importer
 from sr_jax.models import isr, registry
+from sr_jax.workdir import run_dir
 
 keras = pytest.importorskip("tensorflow").keras
 tf = pytest.importorskip("tensorflow")

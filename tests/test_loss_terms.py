@@ -11,10 +11,10 @@ import optax
 import pytest
 
 from sr_jax import losses
-from sr_jax.training import config_lib, optim, state as state_lib, train, train_step
 from sr_jax.configs import test as test_cfg
 from sr_jax.losses import gan, ldl, pixel
 from sr_jax.nets import dists
+from sr_jax.training import config_lib, optim, state as state_lib, train, train_step
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax.configs import test as test_cfg
 from sr_jax import losses
-from sr_jax.training import config_lib, state as state_lib, train, train_step
-from sr_jax.workdir import run_dir
+from sr_jax.configs import test as test_cfg
 from sr_jax.models import discriminator
 from sr_jax.nets import vgg, vgg_weights
+from sr_jax.training import config_lib, state as state_lib, train, train_step
+from sr_jax.workdir import run_dir
 
 RNG = np.random.default_rng(0)
 TORCH_IDX = {"vgg16": [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28],

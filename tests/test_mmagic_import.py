@@ -9,8 +9,8 @@ import pytest
 from flax import nnx
 
 from sr_jax.hub import importers
-from sr_jax.workdir import run_dir
 from sr_jax.hub.importers import mmagic_rdn
+from sr_jax.workdir import run_dir
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "mmagic_rdn_reference.npz")
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax.hub import importers, model_zoo
-from sr_jax.inference import upscaler
-from sr_jax.image import imresize
 from sr_jax.configs import default
+from sr_jax.hub import importers, model_zoo
 from sr_jax.hub.importers import common, ncnn
+from sr_jax.image import imresize
+from sr_jax.inference import upscaler
 from sr_jax.models import registry
 
 ncnn_rt = pytest.importorskip("ncnn")

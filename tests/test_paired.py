@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax.data import datasets, paired
 from sr_jax.core.errors import DataError
+from sr_jax.data import datasets, paired
 
 RNG = np.random.default_rng(0)
 
@@ -59,8 +59,8 @@ def test_hr_one_pixel_larger_is_cropped_and_training_uses_the_given_lr(tmp_path)
   np.testing.assert_array_equal(images.lr_images[1], np.asarray(Image.open(lr_dir / "1x4.png")))
   with pytest.raises(DataError, match="set config.data.lr_from_dataset=True"):
     datasets.load_source(spec)
-  from sr_jax.training import config_lib
   from sr_jax.configs import test as test_cfg
+  from sr_jax.training import config_lib
   config = test_cfg.get_config()
   config.data.train = spec
   with pytest.raises(config_lib.ConfigError, match="data.lr_from_dataset"):

@@ -10,10 +10,10 @@ import threading
 import numpy as np
 import pytest
 
-from sr_jax.hub import model_zoo
-from sr_jax.workdir import run_dir
 from sr_jax.core import download
 from sr_jax.core.errors import DataError
+from sr_jax.hub import model_zoo
+from sr_jax.workdir import run_dir
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import rrdbnet_reference as ref  # noqa: E402  (a small BasicSR-layout RRDBNet state dict)

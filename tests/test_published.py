@@ -12,14 +12,14 @@ import threading
 import numpy as np
 import pytest
 
-from sr_jax.hub import model_zoo
+from sr_jax.configs import finetune_realesr_animevideov3
+from sr_jax.core import atomic
+from sr_jax.core.errors import DataError
 from sr_jax.evaluation import eval_lib
+from sr_jax.hub import model_zoo
+from sr_jax.models import registry
 from sr_jax.training import config_lib, train
 from sr_jax.workdir import run_dir
-from sr_jax.core import atomic
-from sr_jax.configs import finetune_realesr_animevideov3
-from sr_jax.core.errors import DataError
-from sr_jax.models import registry
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import rrdbnet_reference  # noqa: E402

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_jax.training import train
-from sr_jax.workdir import checkpointing, run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io
+from sr_jax.training import train
+from sr_jax.workdir import checkpointing, run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ARGS = ["--config=test", "--config.train.num_steps=60", "--config.checkpoint_every=4",

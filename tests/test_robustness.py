@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from sr_jax.evaluation import eval_report
-from sr_jax.training import train
 from sr_jax.data import datasets
+from sr_jax.evaluation import eval_report
 from sr_jax.image import image_io
+from sr_jax.training import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT = f"{image_io.DEFAULT_MAX_PIXELS:,}"
@@ -143,7 +143,8 @@ def test_upscale_keeps_icc_profile_and_exif_and_writes_quality_95(tmp_path, trai
 def test_user_errors_are_one_line_without_traceback(tmp_path, trained_workdir):
   (tmp_path / "empty").mkdir()
   cases = [
-      ("sr_jax.cli.train", ["--config=test", f"--workdir={tmp_path / 'w'}", f"--config.data.train={tmp_path / 'empty'}"],
+      ("sr_jax.cli.train",
+       ["--config=test", f"--workdir={tmp_path / 'w'}", f"--config.data.train={tmp_path / 'empty'}"],
        "is empty"),
       ("sr_jax.cli.train", ["--config=test", f"--workdir={tmp_path / 'w'}", "--config.model.scael=2"],
        'unknown config field \'scael\' Did you mean "scale"'),

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sr_jax.core import atomic, download, errors
+from sr_jax.data import benchmark_data, datasets
 from sr_jax.hub import importers, model_zoo
+from sr_jax.image import image_io
 from sr_jax.inference import upscale_lib
 from sr_jax.training import train
 from sr_jax.workdir import checkpointing, run_dir
-from sr_jax.data import benchmark_data, datasets
-from sr_jax.image import image_io
-from sr_jax.core import atomic, download, errors
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import rrdbnet_reference as ref  # noqa: E402  (a small BasicSR-layout RRDBNet state dict)

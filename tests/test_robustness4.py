@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 
 from experiments import launch
+from sr_jax.core import atomic, locks
+from sr_jax.core.errors import DataError
 from sr_jax.hub import importers, model_zoo
+from sr_jax.hub.importers import common, ncnn
 from sr_jax.inference import interpolation
 from sr_jax.training import config_lib, train, train_workdir
 from sr_jax.workdir import checkpointing, run_dir
-from sr_jax.core import atomic, locks
-from sr_jax.core.errors import DataError
-from sr_jax.hub.importers import common, ncnn
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 sys.path.insert(0, GOLDEN_DIR)
@@ -518,7 +518,8 @@ def test_upscale_writes_an_output_whose_name_is_near_the_limit(tmp_path, run):
   (tmp_path / "in").mkdir()
   name = "p" * 246 + ".png"  # Output: the same name with "_x2" (253 characters); its temporary name must fit too.
   Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 20, 3), np.uint8)).save(tmp_path / "in" / name)
-  res = _cli("-m", "sr_jax.cli.upscale", f"--workdir={run}", f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}")
+  res = _cli("-m", "sr_jax.cli.upscale", f"--workdir={run}", f"--input={tmp_path / 'in'}",
+             f"--output={tmp_path / 'out'}")
   assert res.returncode == 0, res.stderr[-2000:]
   written = os.listdir(tmp_path / "out")
   assert len(written) == 1 and len(written[0]) >= 250, written

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sr_jax.hub import importers
-from sr_jax.inference import upscaler
-from sr_jax.workdir import run_dir
 from sr_jax.configs import default
+from sr_jax.hub import importers
 from sr_jax.hub.importers import basicsr_rrdbnet
+from sr_jax.inference import upscaler
 from sr_jax.models import registry, rrdbnet
+from sr_jax.workdir import run_dir
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 sys.path.insert(0, GOLDEN_DIR)

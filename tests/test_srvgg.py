@@ -12,13 +12,13 @@ import pytest
 from flax import nnx
 
 import arch_checks
+from sr_jax.configs import default
 from sr_jax.hub import importers
+from sr_jax.hub.importers import basicsr_srvgg, common
 from sr_jax.inference import upscaler
+from sr_jax.models import registry
 from sr_jax.training import config_lib
 from sr_jax.workdir import run_dir
-from sr_jax.configs import default
-from sr_jax.hub.importers import basicsr_srvgg, common
-from sr_jax.models import registry
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 sys.path.insert(0, GOLDEN_DIR)
@@ -112,8 +112,8 @@ def test_a_deep_network_keeps_its_signal_starts_at_nearest_and_its_first_layer_l
   and a from-scratch run never left nearest-neighbour up-sampling; with a random last conv it shrank its body back
   to nearest-neighbour's. Now the body keeps its signal, the output starts at exactly nearest-neighbour's, and
   after the step that moves the last conv off zero the first layer's Adam step is about the learning rate."""
-  from sr_jax.training import state as state_lib, train_step
   from sr_jax.configs import test as test_cfg
+  from sr_jax.training import state as state_lib, train_step
   config = test_cfg.get_config()
   config.model.update(name="srvgg", scale=4, num_blocks=32, features=64)
   model = registry.build_generator(config.model)

@@ -10,9 +10,9 @@ import optax
 import pytest
 
 from sr_jax import losses, metrics
-from sr_jax.training import config_lib, optim, state as state_lib, train, train_step
 from sr_jax.image import imresize
 from sr_jax.models import rdn, registry
+from sr_jax.training import config_lib, optim, state as state_lib, train, train_step
 
 
 def _params(state):

@@ -9,12 +9,12 @@ import pytest
 from flax import nnx
 from PIL import Image
 
-from sr_jax.hub import importers
-from sr_jax.training import train, train_workdir
-from sr_jax.workdir import run_dir
 from sr_jax.core import weights_io
+from sr_jax.hub import importers
 from sr_jax.hub.importers import edsr_rdn
 from sr_jax.models import registry
+from sr_jax.training import train, train_workdir
+from sr_jax.workdir import run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -89,8 +89,8 @@ def test_outscale_resizes_the_model_output_to_any_final_scale(trained_workdir, t
   a, b = Image.open(tmp_path / "o" / "a_x3.5.png"), Image.open(tmp_path / "o" / "b_x3.5.png")
   assert a.size == b.size == (105, 74) and b.mode == "RGBA"  # round(30 * 3.5), round(21 * 3.5); alpha kept.
   # The model's x2 output, then MATLAB bicubic to the final size.
-  from sr_jax.inference import upscale_lib, upscaler
   from sr_jax.image import imresize
+  from sr_jax.inference import upscale_lib, upscaler
   run = run_dir.load_run(trained_workdir, "best")
   sr = upscaler.upscale_image(upscaler.Upscaler(run.graphdef, run.params, run.config.model), rgb)
   expected = upscale_lib.rescale(sr, (74, 105))

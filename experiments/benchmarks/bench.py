@@ -36,8 +36,8 @@ from ml_collections import config_flags
 
 from experiments.benchmarks import measure, timing
 from sr_jax import configs
-from sr_jax.inference import upscaler
 from sr_jax.data import datasets
+from sr_jax.inference import upscaler
 from sr_jax.models import rdn, registry
 
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")

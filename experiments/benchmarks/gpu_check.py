@@ -192,8 +192,8 @@ def _set5(name: str = "butterfly.png"):
 def step_bf16_agreement(p: dict) -> list[dict]:
   import numpy as np
   from sr_jax import metrics
-  from sr_jax.inference import upscaler
   from sr_jax.image import imresize
+  from sr_jax.inference import upscaler
   _, hr = _set5()
   lr = imresize.downscale_uint8(imresize.modcrop(hr, 4), 4)
   if p["tiny"]:
@@ -209,8 +209,8 @@ def step_bf16_agreement(p: dict) -> list[dict]:
 
 
 def step_evaluate(p: dict) -> list[dict]:
-  from sr_jax.inference import upscaler
   from sr_jax.evaluation import eval_report
+  from sr_jax.inference import upscaler
   data_dir, _ = _set5()
   m, graphdef, params = _published(p)
   up = upscaler.Upscaler(graphdef, params, m, tile=p["tile"])

@@ -11,8 +11,8 @@ import numpy as np
 from flax import nnx
 
 from sr_jax.inference import upscaler
-from sr_jax.training import state as state_lib, train_step
 from sr_jax.models import registry
+from sr_jax.training import state as state_lib, train_step
 
 
 def train_call(config, batch: int, patch: int):

@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from sr_jax.hub import model_zoo
 from sr_jax.data import datasets
-from sr_jax.image import image_io, imresize
+from sr_jax.hub import model_zoo
 from sr_jax.hub.importers import read_model
+from sr_jax.image import image_io, imresize
 from sr_jax.models import registry
 from experiments.benchmarks import timing
 

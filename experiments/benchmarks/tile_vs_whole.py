@@ -19,10 +19,10 @@ from absl import app, flags
 from flax import nnx
 
 from experiments import arch_study_x4
-from sr_jax.inference import upscaler
-from sr_jax.workdir import run_dir
 from sr_jax.image import image_io, imresize
+from sr_jax.inference import upscaler
 from sr_jax.models import registry
+from sr_jax.workdir import run_dir
 
 flags.DEFINE_string("workdir", None, "A trained run (its latest checkpoint).")
 flags.DEFINE_string("study_model", None, "Instead: the architecture study's model of this model.name, random weights.")

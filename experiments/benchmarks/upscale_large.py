@@ -14,10 +14,10 @@ import time
 import numpy as np
 from absl import app, flags
 
-from sr_jax.inference import upscaler
-from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
 from sr_jax.image import image_io, imresize
+from sr_jax.inference import upscaler
+from sr_jax.workdir import run_dir
 
 flags.DEFINE_string("workdir", None, "Trained workdir.")
 flags.DEFINE_string("image", None, "Input image (default: a resized bundled photo).")

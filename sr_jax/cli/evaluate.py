@@ -22,12 +22,12 @@ import os
 from absl import app, flags
 
 from sr_jax import cli, metrics
-from sr_jax.hub import model_zoo
-from sr_jax.inference import upscaler
-from sr_jax.evaluation import error_maps, eval_report
-from sr_jax.workdir import run_dir
 from sr_jax.data import datasets
+from sr_jax.evaluation import error_maps, eval_report
+from sr_jax.hub import model_zoo
 from sr_jax.image import image_io
+from sr_jax.inference import upscaler
+from sr_jax.workdir import run_dir
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
 flags.DEFINE_string("pretrained", None, "A published model by name (sr-pretrained list), instead of --workdir.")

@@ -16,7 +16,7 @@ from absl import app, flags
 
 from sr_jax.core import native_logs
 
-with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.core.native_logs).
+with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (core/native_logs).
   from sr_jax import cli
   from sr_jax.inference import export_lib
 

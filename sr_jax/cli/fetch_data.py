@@ -9,8 +9,8 @@ Sources and checks: sr_jax/data/benchmark_data.py. --mirror=URL reads URL/<set>/
 from absl import flags
 
 from sr_jax import cli
-from sr_jax.data import benchmark_data
 from sr_jax.core import download
+from sr_jax.data import benchmark_data
 
 flags.DEFINE_string("to", None, "Folder to lay the sets out in (then set SR_DATA_DIR to it).")
 flags.DEFINE_string("mirror", None, "Base URL laid out as MIRROR/<set>/<file>, instead of the public mirrors.")

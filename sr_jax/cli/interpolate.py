@@ -18,11 +18,11 @@ import os
 from absl import app, flags
 
 from sr_jax import cli, metrics
-from sr_jax.inference import interpolation, upscaler
-from sr_jax.evaluation import eval_report
-from sr_jax.workdir import run_dir
-from sr_jax.data import datasets
 from sr_jax.core import atomic
+from sr_jax.data import datasets
+from sr_jax.evaluation import eval_report
+from sr_jax.inference import interpolation, upscaler
+from sr_jax.workdir import run_dir
 
 flags.DEFINE_string("a", None, "Run A (workdir or WORKDIR/checkpoints/STEP): alpha = 1.")
 flags.DEFINE_string("b", None, "Run B, same architecture and scale: alpha = 0.")

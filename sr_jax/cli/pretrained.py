@@ -13,8 +13,8 @@ the cache) or needs a download. Registry, cache and checks: sr_jax/hub/model_zoo
 from absl import app, flags
 
 from sr_jax import cli
-from sr_jax.hub import model_zoo
 from sr_jax.core import download
+from sr_jax.hub import model_zoo
 
 flags.DEFINE_string("workdir", None, "fetch: new workdir to import the model into.")
 flags.DEFINE_string("file", None, "fetch: a copy of the checkpoint you already have (no download).")

@@ -10,7 +10,7 @@ from ml_collections import config_flags
 
 from sr_jax.core import native_logs
 
-with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (sr_jax.core.native_logs).
+with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (core/native_logs).
   import tensorflow as tf
   from sr_jax import cli, configs
   from sr_jax.training import train

@@ -25,9 +25,9 @@ from absl import app, flags
 
 from sr_jax import cli
 from sr_jax.hub import model_zoo
+from sr_jax.image import image_io
 from sr_jax.inference import upscale_lib, upscaler
 from sr_jax.workdir import run_dir
-from sr_jax.image import image_io
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (uses its best checkpoint, see --step).")

@@ -18,11 +18,11 @@ import numpy as np
 import skimage.data
 from absl import logging
 
-from sr_jax.data import div2k, paired
-from sr_jax.image import image_io
-from sr_jax.data import degradations
 from sr_jax.core import errors
 from sr_jax.core.errors import DataError, require
+from sr_jax.data import div2k, paired
+from sr_jax.data import degradations
+from sr_jax.image import image_io
 
 SOURCE_KINDS = ("folder", "bench", "skimage", "tfds", "paired")
 

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from sr_jax.image import color
 from sr_jax.core.errors import DataError, UserError
+from sr_jax.image import color
 
 
 class DatasetUnavailableError(UserError, RuntimeError):

@@ -25,9 +25,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from sr_jax.image import color, dihedral, imresize
 from sr_jax.data.datasets import ImageSet
 from sr_jax.data.degradations import realesrgan, workers
+from sr_jax.image import color, dihedral, imresize
 
 
 

@@ -16,8 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
-from sr_jax.image import color, image_io
 from sr_jax.core.errors import DataError
+from sr_jax.image import color, image_io
 
 _MARKER = re.compile(r"([_-]?(hr|lr(x?\d+)?|x\d+))$", re.IGNORECASE)
 

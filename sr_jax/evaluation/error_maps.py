@@ -16,9 +16,9 @@ import os
 import numpy as np
 
 from sr_jax import metrics
-from sr_jax.image import color
 from sr_jax.core import atomic
 from sr_jax.evaluation.eval_lib import TestPair
+from sr_jax.image import color
 
 HEATMAP_MODES = ("worst", "all", "none")
 

@@ -21,8 +21,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sr_jax import metrics
 from sr_jax.data import datasets
-from sr_jax.image import color, imresize
 from sr_jax.data.degradations import realesrgan
+from sr_jax.image import color, imresize
 from sr_jax.models import registry
 
 

@@ -18,11 +18,11 @@ import numpy as np
 from absl import logging
 
 from sr_jax import metrics
-from sr_jax.evaluation import error_maps, eval_lib
-from sr_jax.workdir import run_dir
-from sr_jax.data import datasets, div2k, paired
-from sr_jax.image import image_io, imresize
 from sr_jax.core import atomic
+from sr_jax.data import datasets, div2k, paired
+from sr_jax.evaluation import error_maps, eval_lib
+from sr_jax.image import image_io, imresize
+from sr_jax.workdir import run_dir
 
 
 def iter_pairs(dataset: str, scale: int, data_dir: str, skipped: list[str], *,

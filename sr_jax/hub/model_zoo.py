@@ -28,10 +28,10 @@ import importlib.util
 import os
 import shutil
 
-from sr_jax.hub import importers
-from sr_jax.workdir import run_dir
 from sr_jax.core import atomic, download, weights_io
 from sr_jax.core.errors import DataError, UserError
+from sr_jax.hub import importers
+from sr_jax.workdir import run_dir
 
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 _MMAGIC = "https://download.openmmlab.com/mmediting/restorers/rdn"

@@ -22,9 +22,9 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageOps
 
-from sr_jax.image import color
 from sr_jax.core import atomic
 from sr_jax.core.errors import UserError
+from sr_jax.image import color
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 WRITE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")

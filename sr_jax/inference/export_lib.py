@@ -21,10 +21,10 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sr_jax.workdir import run_dir
 from sr_jax.core import atomic, errors
 from sr_jax.core.errors import UserError
 from sr_jax.models import registry
+from sr_jax.workdir import run_dir
 
 
 FORMATS = ("saved_model", "onnx")

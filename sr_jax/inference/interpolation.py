@@ -21,8 +21,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sr_jax.workdir import checkpoint_io, run_dir
 from sr_jax.core.errors import UserError
+from sr_jax.workdir import checkpoint_io, run_dir
 
 RUNTIME_FIELDS = ("dtype", "conv_impl")  # How a model computes, not what it is.
 GRID_TABLE = "interpolation.md"  # A grid folder (several alphas) holds this table and one blend_dir per alpha.

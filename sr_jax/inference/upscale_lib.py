@@ -23,8 +23,8 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from sr_jax.inference import upscaler
 from sr_jax.image import image_io, imresize
+from sr_jax.inference import upscaler
 
 _NO_ALPHA = (".jpg", ".jpeg", ".bmp")
 

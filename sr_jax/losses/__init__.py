@@ -20,12 +20,12 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from sr_jax.core import errors
+from sr_jax.core.errors import require
 from sr_jax.losses.gan import BATCH_COUPLED, GAN_LOSSES, ragan_discriminator_loss, ragan_generator_loss
 from sr_jax.losses.ldl import ldl_loss
 from sr_jax.losses.perceptual import DISTSLoss, Perceptual, parse_layers
 from sr_jax.losses.pixel import CRITERIA, MS_SSIM_MIN_SIDE, charbonnier, ms_ssim_loss, ssim_loss
-from sr_jax.core import errors
-from sr_jax.core.errors import require
 from sr_jax.models import registry
 from sr_jax.nets import dists, vgg, vgg_weights
 

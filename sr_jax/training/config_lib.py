@@ -15,13 +15,13 @@ import math
 import ml_collections
 
 from sr_jax import losses, metrics
+from sr_jax.core import errors
+from sr_jax.data import datasets
+from sr_jax.data.degradations import realesrgan
 from sr_jax.evaluation import eval_lib
+from sr_jax.models import registry
 from sr_jax.training import train_config
 from sr_jax.workdir import run_dir
-from sr_jax.data import datasets
-from sr_jax.core import errors
-from sr_jax.data.degradations import realesrgan
-from sr_jax.models import registry
 
 MIN_PATCH = datasets.MIN_PATCH
 ConfigError = errors.ConfigError  # A config value is invalid or contradicts the workdir; the message names the key.

@@ -16,8 +16,8 @@ import ml_collections
 import optax
 from flax import nnx, struct
 
-from sr_jax.training import optim
 from sr_jax.models import registry
+from sr_jax.training import optim
 
 
 @struct.dataclass

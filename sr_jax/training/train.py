@@ -21,15 +21,15 @@ from clu import metric_writers, periodic_actions
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sr_jax import metrics
-from sr_jax.hub import model_zoo
-from sr_jax.evaluation import eval_lib
-from sr_jax.training import config_lib, state as state_lib, train_step, train_workdir
-from sr_jax.workdir import checkpointing, run_dir
-from sr_jax.data import datasets, input_pipeline
-from sr_jax.data.degradations import realesrgan, workers as degradation_workers
 from sr_jax.core import errors
 from sr_jax.core.errors import UserError
+from sr_jax.data import datasets, input_pipeline
+from sr_jax.data.degradations import realesrgan, workers as degradation_workers
+from sr_jax.evaluation import eval_lib
+from sr_jax.hub import model_zoo
 from sr_jax.models import registry
+from sr_jax.training import config_lib, state as state_lib, train_step, train_workdir
+from sr_jax.workdir import checkpointing, run_dir
 
 
 class NonFiniteLossError(UserError, FloatingPointError):

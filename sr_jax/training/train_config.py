@@ -6,10 +6,10 @@ from __future__ import annotations
 import ml_collections
 
 from sr_jax import losses
-from sr_jax.training import optim
 from sr_jax.core import errors
 from sr_jax.core.errors import require
 from sr_jax.models import registry
+from sr_jax.training import optim
 
 
 def default_config(config: ml_collections.ConfigDict) -> None:

@@ -20,10 +20,10 @@ from absl import logging
 from flax import nnx
 
 from sr_jax import metrics
-from sr_jax.training import config_lib
-from sr_jax.workdir import checkpoint_io, checkpointing, run_dir
 from sr_jax.core import locks
 from sr_jax.core.errors import UserError
+from sr_jax.training import config_lib
+from sr_jax.workdir import checkpoint_io, checkpointing, run_dir
 
 
 class WorkdirBusyError(UserError):

@@ -37,11 +37,11 @@ from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from sr_jax import metrics
-from sr_jax.workdir import checkpoint_io
 from sr_jax.core import errors
-from sr_jax.workdir.checkpoint_io import (CheckpointGoneError, CheckpointMismatchError, CheckpointReadError,  # noqa: F401
-                                  CheckpointUnreadableError, saved_steps)  # noqa: F401  (this module's interface)
 from sr_jax.core.errors import UserError
+from sr_jax.workdir import checkpoint_io
+from sr_jax.workdir.checkpoint_io import (CheckpointGoneError, CheckpointMismatchError,  # noqa: F401
+                                          CheckpointReadError, CheckpointUnreadableError, saved_steps)  # noqa: F401  (this module's interface)
 
 # Metrics that can pick the best checkpoint (metrics.RANKABLE) are saved as "val_<name>" with each validation's
 # checkpoint; the registry says which way is better.

@@ -23,10 +23,10 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sr_jax.workdir import checkpointing
 from sr_jax.core import atomic, errors, locks
 from sr_jax.core.errors import UserError
 from sr_jax.models import registry
+from sr_jax.workdir import checkpointing
 
 CONFIG_FILE = "config.json"
 VALIDATION_FILE = "validation.json"

@@ -25,8 +25,8 @@ import zlib
 import ml_collections
 import numpy as np
 
-from sr_jax.data.degradations import kernels, ops
 from sr_jax.core.errors import require
+from sr_jax.data.degradations import kernels, ops
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,11 +27,11 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sr_jax.workdir import run_dir
 from sr_jax.core import weights_io
 from sr_jax.hub.importers import (basicsr_edsr, basicsr_rrdbnet, basicsr_srvgg, basicsr_swinir, common, edsr_pytorch,
-                              edsr_rdn, hat_official, isr, mmagic_rdn, ncnn)
+                                  edsr_rdn, hat_official, isr, mmagic_rdn, ncnn)
 from sr_jax.models import registry
+from sr_jax.workdir import run_dir
 
 FORMATS = (edsr_rdn, basicsr_rrdbnet, basicsr_srvgg, basicsr_edsr, edsr_pytorch, basicsr_swinir, hat_official,
            mmagic_rdn, isr)
