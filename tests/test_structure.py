@@ -1,5 +1,6 @@
-"""The house rules, checked: no import cycles, evaluation never imports the training loop, short functions,
-flags only in CLIs, function-level imports only for optional heavy dependencies, installable console scripts."""
+"""The house rules, checked: every module in a room, imports down the floors and no cycles, inference and
+evaluation without the training side, short functions, flags only in CLIs, function-level imports only for
+optional heavy dependencies, installable console scripts, every package and data file in the wheel."""
 
 import ast
 import os
@@ -11,8 +12,6 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(REPO, "sr_jax")
-CLIS = {"sr_jax.cli.train", "sr_jax.cli.evaluate", "sr_jax.cli.upscale", "sr_jax.cli.import_weights", "sr_jax.cli.fetch_data",
-        "sr_jax.cli.pretrained", "sr_jax.cli.export", "sr_jax.cli.interpolate"}
 # Optional or heavy dependencies that may be imported inside a function (only where they are needed).
 LAZY_OK = {"torch", "tensorflow", "tensorflow_datasets", "matplotlib", "matplotlib.pyplot", "jax2onnx", "onnxruntime",
            "jax.experimental"}  # jax.experimental: jax2tf, which imports TensorFlow.
@@ -33,6 +32,7 @@ def _modules() -> dict[str, ast.Module]:
 
 
 MODULES = _modules()
+CLIS = {m for m in MODULES if m.startswith("sr_jax.cli.")}  # Every console entry point (cli/__init__ runs them).
 
 
 def _imports(tree: ast.Module) -> list[tuple[str, ast.AST]]:
@@ -84,43 +84,70 @@ def _reachable(start: str) -> set[str]:
   return seen
 
 
-@pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.cli.evaluate", "sr_jax.cli.upscale", "sr_jax.evaluation.eval_lib",
-                                    "sr_jax.evaluation.eval_report", "sr_jax.workdir.run_dir", "sr_jax.cli.import_weights"])
-def test_evaluation_side_never_imports_the_training_loop(module):
-  reached = _reachable(module)
-  assert not reached & {"sr_jax.training.train", "sr_jax.data.input_pipeline", "sr_jax.cli.train"}, sorted(reached)
+# The rooms by floor, bottom to top. An import points down to a lower floor or stays in its own room; rooms on one
+# floor are independent of each other (data, models and the shared networks; metrics and losses; evaluation,
+# inference and the hub). Training sits above evaluation and the hub: it validates with the evaluator and starts from
+# published weights. The shipped configs assemble training's config; the CLIs sit on top.
+FLOORS = (("core",), ("image",), ("data", "models", "nets"), ("metrics", "losses"), ("workdir",),
+          ("evaluation", "inference", "hub"), ("training",), ("configs",), ("cli",))
+FLOOR = {room: level for level, rooms in enumerate(FLOORS) for room in rooms}
 
 
-TRAINING = {"sr_jax.training.train", "sr_jax.training.train_step", "sr_jax.training.train_workdir", "sr_jax.training.train_config", "sr_jax.training.state",
-            "sr_jax.training.optim", "sr_jax.training.config_lib", "sr_jax.data.input_pipeline", "sr_jax.cli.train"}
+def _room(module: str) -> str | None:
+  parts = module.split(".")
+  return parts[1] if len(parts) > 1 and parts[1] in FLOOR else None
 
 
-def _family(reached: set[str], package: str) -> set[str]:
-  return {m for m in reached if m == package or m.startswith(package + ".")}
+def test_every_module_lives_in_a_room():
+  """No module at the package's top level but its __init__ (which installs the finders for old names)."""
+  homeless = sorted(m for m in MODULES if m != "sr_jax" and _room(m) is None)
+  assert not homeless, f"put these in one of the rooms {sorted(FLOOR)}: {homeless}"
 
 
-@pytest.mark.parametrize("module", ["sr_jax.inference.upscaler", "sr_jax.cli.upscale", "sr_jax.inference.upscale_lib", "sr_jax.cli.export",
-                                    "sr_jax.inference.export_lib", "sr_jax.workdir.run_dir", "sr_jax.hub.importers", "sr_jax.hub.model_zoo",
-                                    "sr_jax.cli.pretrained", "sr_jax.cli.import_weights", "sr_jax.inference.interpolation"])
+def test_imports_run_down_the_floors():
+  against = [f"{a} -> {b}" for a, deps in _graph().items() if a != "sr_jax" for b in sorted(deps)
+             if _room(a) != _room(b) and FLOOR[_room(a)] <= FLOOR[_room(b)]]
+  assert not against, "imports against the floors " + " < ".join("/".join(f) for f in FLOORS) + ": " + \
+      "; ".join(against)
+
+
+def _family(reached: set[str], *packages: str) -> set[str]:
+  return {m for m in reached for p in packages if m == p or m.startswith(p + ".")}
+
+
+def _in(*rooms: str) -> list[str]:
+  return sorted(m for m in MODULES if _room(m) in rooms)
+
+
+READERS = _in("inference", "hub", "workdir") + ["sr_jax.cli.upscale", "sr_jax.cli.export", "sr_jax.cli.pretrained",
+                                                "sr_jax.cli.import_weights"]
+
+
+@pytest.mark.parametrize("module", READERS)
 def test_inference_and_the_hub_import_no_training_losses_degradations_or_optimiser(module):
-  reached = _reachable(module)
-  bad = (reached & TRAINING) | _family(reached, "sr_jax.losses") | _family(reached, "sr_jax.data.degradations") | \
-      _family(reached, "sr_jax.configs")
+  """sr-upscale and its siblings load a model and run it: none of the training side comes with them."""
+  bad = _family(_reachable(module), "sr_jax.training", "sr_jax.losses", "sr_jax.data.degradations",
+                "sr_jax.data.input_pipeline", "sr_jax.configs")
   assert not bad, sorted(bad)
 
 
-@pytest.mark.parametrize("module", ["sr_jax.evaluation.eval_lib", "sr_jax.evaluation.eval_report", "sr_jax.cli.evaluate", "sr_jax.evaluation.error_maps"])
+@pytest.mark.parametrize("module", _in("evaluation") + ["sr_jax.cli.evaluate", "sr_jax.cli.interpolate"])
 def test_evaluation_imports_no_training_losses_or_optimiser(module):
   """Evaluation may use the degradation functions (its test inputs), nothing else of training."""
-  reached = _reachable(module)
-  bad = (reached & TRAINING) | _family(reached, "sr_jax.losses") | _family(reached, "sr_jax.configs")
+  bad = _family(_reachable(module), "sr_jax.training", "sr_jax.losses", "sr_jax.data.input_pipeline",
+                "sr_jax.configs")
   assert not bad, sorted(bad)
 
 
-def test_the_shared_networks_import_neither_metrics_nor_losses():
-  for module in (m for m in MODULES if m.startswith("sr_jax.nets")):
-    reached = _reachable(module)
-    assert not _family(reached, "sr_jax.metrics") | _family(reached, "sr_jax.losses"), (module, sorted(reached))
+def test_every_package_is_in_the_wheel():
+  """pyproject lists packages by hand (configs/ is mapped to sr_jax.configs): each folder of sr_jax must be there."""
+  import tomllib
+  with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+    listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+  found = {"sr_jax.configs"} | {os.path.relpath(root, REPO).replace(os.sep, ".") for root, _, files in os.walk(PKG)
+                                if "__init__.py" in files}
+  assert listed == found, f"pyproject.toml [tool.setuptools] packages: add {sorted(found - listed)}, " \
+      f"remove {sorted(listed - found)}"
 
 
 def test_no_library_module_imports_a_shipped_config():
