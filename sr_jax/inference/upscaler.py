@@ -13,8 +13,8 @@ differs is attention across a tile's edge (masked in the tile as at an image edg
 attention averages over the tile, so its tiles differ slightly too. Windows run in batches of ``batch_size``.
 
 ``tile="auto"`` (sr-upscale's default) picks by backend: tiles of ``CPU_TILE`` on a CPU (host memory stays
-bounded), the whole image on an accelerator (one H200: Real-ESRGAN x4plus on a 1080p input whole in 1.1 s, in
-256-pixel tiles 21 s, since the exact overlap is its 350-pixel receptive field). Where the device runs out of
+bounded), the whole image on an accelerator, where tiles with the exact overlap of a large receptive field would
+recompute most of the image (figures in docs/inference.md). Where the device runs out of
 memory the same image is retried in tiles, one window per call, from ``AUTO_TILES[0]`` down, and the tile that
 worked is kept for the images after it.
 

@@ -10,14 +10,10 @@ ReLU / LeakyReLU(0.1) as BasicSR offers. Images are NHWC floats in [0, 1]; any s
 
 Initialisation (training from scratch; imported weights replace it): He-normal for the activation (gain² =
 2 / (1 + slope²)) and the last conv at zero, so the network starts as exactly nearest-neighbour up-sampling with
-its body's signal at unit scale (Fixup's and ReZero's zero-initialised last layer). Measured on the x4 study's
-member (realesr-general-x4v3's 32 convs of 64, L1, batch 16 of 16² LR patches, 800 steps, Set5): BasicSR's
-module keeps PyTorch's default conv init, which shrinks the signal about 0.42x per layer with PReLU (the body's
-output at init ~1e-13) and the run never left nearest-neighbour (26.26 dB; bicubic 28.43); He-normal with the
-last conv x0.1 sat at nearest-neighbour too (at Adam 1e-3 it diverged at step ~1000; at 5e-4 with warm-up and
-clipping it stayed at 26.258 dB): the random residual it starts with is cheapest removed by shrinking the body.
-With the last conv at zero: 29.98 dB; at the study's full recipe it still diverged at Adam 1e-3 and trained at
-5e-4 (Set5 30.46 dB over two seeds; docs/models.md, docs/experiments.md).
+its body's signal at unit scale (Fixup's and ReZero's zero-initialised last layer). BasicSR's module keeps
+PyTorch's default conv init, which shrinks the signal layer by layer through the plain stack, and a random
+residual at the start is cheapest removed by shrinking the body: either way a 32-layer network never leaves
+nearest-neighbour up-sampling. The runs that showed it are in docs/models.md (SRVGGNetCompact).
 """
 
 from __future__ import annotations

@@ -38,9 +38,8 @@ def default_config(config: ml_collections.ConfigDict) -> None:
   # validation, evaluate, upscale and train.init_from use it (evaluate/upscale --raw_weights pick the raw ones).
   config.train.ema_decay = 0.0
   config.train.grad_clip = 0.0  # Clip gradients to this global norm (0: no clipping).
-  # Optimizer steps fused into one jitted call (lax.scan over that many batches): try 8 on a GPU (one H200, this
-  # config in bf16, each call waited for: 41.7 ms per step at 1, 22.1 ms at 8); 1 on a CPU, where it gains nothing
-  # and compiles longer.
+  # Optimizer steps fused into one jitted call (lax.scan over that many batches): try 8 on a GPU (about twice the
+  # steps per second on one H200: docs/training.md); 1 on a CPU, where it gains nothing and compiles longer.
   # num_steps, log/eval/checkpoint intervals must be multiples.
   config.train.steps_per_dispatch = 1
   # Initialise from another run (a workdir: its best checkpoint; or WORKDIR/checkpoints/STEP) instead of

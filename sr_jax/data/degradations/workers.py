@@ -1,13 +1,10 @@
 """Real-ESRGAN degradations of a batch of patches on worker processes, so the input pipeline scales with cores.
 
 Why the host and not the jitted step: JPEG here is real libjpeg (on a device it would have to be a JAX
-approximation such as DiffJPEG), the host's cores are otherwise idle while an accelerator trains, and the
-per-patch work (17-26 ms a 256² patch on one core) is independent; a device variant could not be measured on the
-GPU-less machine this was built on.
-
-Measured on the 2-core CI machine (experiments/results/benchmarks.md): in tf.data's threads the NumPy/SciPy/
-Pillow steps contend for the GIL (two cores were slower than one), so ``config.data.degradation_workers``
-processes do the work instead. Each patch is still degraded from its own generator seeded by
+approximation such as DiffJPEG), the host's cores are otherwise idle while an accelerator trains, and each patch's
+work is independent. Why processes: in tf.data's threads the NumPy/SciPy/Pillow steps contend for the GIL, so
+``config.data.degradation_workers`` processes do the work instead (the measurements are in docs/data.md and
+experiments/results/benchmarks.md). Each patch is still degraded from its own generator seeded by
 (seed, 2, patch index), so the result does not depend on the number of workers, threads or devices.
 
 Workers are started with 'spawn' (forking a process that runs JAX/TensorFlow threads can deadlock) while the
@@ -16,9 +13,8 @@ which the workers never use (they import NumPy, SciPy and Pillow only), and with
 lives as long as the process.
 
 Patches travel through shared memory, not the pool's pipes: a batch's HR patches are copied into a segment, each
-worker reads its patch there and writes the LR and the HR target back; only the names and keys are pickled.
-Through the pipes the parent spent ~1.1 ms of CPU a 256² patch pickling and copying (the workers ~0.45 ms),
-about a tenth of what the two cores have for a patch. Segments are reused from batch to batch (a new mapping
+worker reads its patch there and writes the LR and the HR target back; only the names and keys are pickled
+(through the pipes, pickling and copying took a tenth of the parent's time for a patch). Segments are reused from batch to batch (a new mapping
 costs page faults on every first touch) and unlinked by ``close``; the pipes still carry a batch when /dev/shm
 has less than twice its size free. If the process is killed, multiprocessing's resource tracker unlinks them.
 """
