@@ -111,3 +111,26 @@ def lpips_weights():
 def test_config():
   from sr_jax.configs import test as test_cfg
   return test_cfg.get_config()
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+  """A 3-step run of the test config on one device, one per test module."""
+  from sr_jax.configs import test as test_cfg
+  from sr_jax.training import train
+  config = test_cfg.get_config()
+  config.train.update(num_devices=1, num_steps=3)
+  workdir = str(tmp_path_factory.mktemp("run"))
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def rrdb_npz(tmp_path_factory):
+  """A small BasicSR-layout RRDBNet x4 state dict (tests/golden/rrdbnet_reference.py) as an .npz."""
+  import numpy as np
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
+  import rrdbnet_reference
+  path = str(tmp_path_factory.mktemp("w") / "rrdb.npz")
+  np.savez(path, **rrdbnet_reference.state_dict("x4"))
+  return path

@@ -1,14 +1,18 @@
+
+
 import importlib
 import os
+import re
 import subprocess
 import sys
+import types
 
+import jax.numpy as jnp
 import pytest
 
+from programs import error_lines, REPO, run_module
 from sr_jax import configs
-from sr_jax.training import config_lib
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from sr_jax.training import config_lib, train
 
 
 @pytest.mark.parametrize("name", configs.names())
@@ -85,3 +89,38 @@ def test_a_checkout_without_installing_finds_the_top_level_configs():
           f"sys.path.insert(0, {repo!r}); from sr_jax.configs import quickstart; print(quickstart.__file__)")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
   assert out.returncode == 0 and out.stdout.strip() == os.path.join(repo, "configs", "quickstart.py"), out.stderr
+
+
+def test_non_finite_config_numbers_are_refused_and_a_nan_stop_says_when_no_checkpoint_exists():
+  from sr_jax.configs import test as test_cfg
+  for key, value in (("train.learning_rate", float("inf")), ("loss.l1", float("nan")),
+                     ("train.grad_clip", float("inf"))):
+    config = test_cfg.get_config()
+    config.update_from_flattened_dict({key: value})
+    with pytest.raises(config_lib.ConfigError, match=rf"config.{key}={value}: not a finite number"):
+      config_lib.validate(config)
+  state = types.SimpleNamespace(first_bad_step=jnp.asarray(4))
+  for latest, said in ((None, "No checkpoint was written (it stopped before the first save)"),
+                       (3, "The last good checkpoint (step 3) is kept in D")):
+    ckpt = types.SimpleNamespace(latest_step=lambda v=latest: v, directory="D")
+    with pytest.raises(train.NonFiniteLossError, match=rf"NaN/Inf at step 4; stopping. {re.escape(said)}"):
+      train.check_finite(state, ckpt)
+
+
+def test_a_config_or_sweep_file_that_fails_is_one_line_naming_file_and_line(tmp_path):
+  cases = {"syntax.py": ("def get_config(:\n  pass\n", "line 1: SyntaxError: invalid syntax"),
+           "name.py": ("def get_config():\n  return undefined\n",
+                       "line 2 (in get_config): NameError: name 'undefined' is not defined")}
+  for name, (text, want) in cases.items():
+    (tmp_path / name).write_text(text)
+    res = run_module("sr_jax.cli.train", f"--config={tmp_path / name}", f"--workdir={tmp_path / 'w'}")
+    errs = error_lines(res.stderr)
+    assert res.returncode == 1 and len(errs) == 1, res.stderr[-3000:]
+    assert f"config file {tmp_path / name} {want}" in errs[0], errs
+  (tmp_path / "sweep.py").write_text('BASE_CONFIG = "test"\ndef sweep(add)\n  add()\n')
+  (tmp_path / "sweep2.py").write_text('BASE_CONFIG = "test"\ndef sweep(add):\n  add(**{"a": missing})\n')
+  for name, want in (("sweep.py", "line 2: SyntaxError: expected ':'"),
+                     ("sweep2.py", "line 3 (in sweep): NameError: name 'missing' is not defined")):
+    res = run_module("experiments.launch", str(tmp_path / name), f"--root={tmp_path / 'r'}", "--dry_run")
+    errs = error_lines(res.stderr)
+    assert res.returncode == 1 and len(errs) == 1 and f"sweep file {tmp_path / name} {want}" in errs[0], res.stderr

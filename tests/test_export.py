@@ -1,5 +1,6 @@
 """Exports (SavedModel, ONNX): dynamic batch/height/width, run by TensorFlow / onnxruntime, equal to JAX."""
 
+import os
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from sr_jax.inference import export_lib
 from sr_jax.training import train
 from sr_jax.workdir import run_dir
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/golden")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import rrdbnet_reference as ref  # noqa: E402
 
 
@@ -67,3 +68,32 @@ def test_onnx_export_equals_jax_at_any_size(tmp_path, test_config, case):
     np.testing.assert_allclose(got, np.asarray(nnx.merge(run.graphdef, run.params)(x)), atol=1e-4)
   with pytest.raises(ValueError, match="ends in .onnx"):
     export_lib.export(workdir, "onnx", str(tmp_path / "m2"), "latest")
+
+
+@pytest.fixture(scope="module")
+def run(finished_run):
+  return finished_run
+
+
+def test_a_failed_export_deletes_only_its_hidden_folder_and_never_an_output_it_did_not_make(tmp_path, run,
+                                                                                              monkeypatch):
+  from sr_jax.inference import export_lib
+  out = tmp_path / "model.onnx"
+
+  def someone_else_writes_it(run_, path):  # Another export finishing first, while this one was writing.
+    out.write_bytes(b"the other export")
+    open(path, "wb").write(b"ours")
+
+  monkeypatch.setattr(export_lib, "onnx_model", someone_else_writes_it)
+  with pytest.raises(FileExistsError, match="was created by another process during this export; it was left as it"):
+    export_lib.export(run, "onnx", str(out))
+  assert out.read_bytes() == b"the other export" and os.listdir(tmp_path) == ["model.onnx"]
+
+  def interrupted(run_, path):
+    os.makedirs(path)
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(export_lib, "saved_model", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    export_lib.export(run, "saved_model", str(tmp_path / "sm"))
+  assert os.listdir(tmp_path) == ["model.onnx"]

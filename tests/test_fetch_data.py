@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
+from programs import REPO
 from sr_jax.core import errors
+from sr_jax.core.errors import DataError
 from sr_jax.data import benchmark_data
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -68,3 +68,15 @@ def test_fetch_cli(mirror, tmp_path):
   out = subprocess.run([sys.executable, "-m", "sr_jax.cli.fetch_data", "Urban1000", f"--to={tmp_path / 'd'}"],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert out.returncode == 1 and "unknown set(s) Urban1000" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_fetch_data_never_replaces_a_file_that_is_not_the_published_one(tmp_path):
+  from sr_jax.data import benchmark_data
+  folder = tmp_path / "data" / "Set5"
+  folder.mkdir(parents=True)
+  name = benchmark_data.manifest()["Set5"][0][0]
+  (folder / name).write_bytes(b"my own picture")
+  with pytest.raises(DataError, match=rf"{name} exists and is not the published file .* it is not replaced"):
+    benchmark_data.fetch(["Set5"], str(tmp_path / "data"), mirror="http://127.0.0.1:9/none", timeout=1,
+                         progress=lambda s: None)
+  assert (folder / name).read_bytes() == b"my own picture"

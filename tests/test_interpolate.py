@@ -1,6 +1,7 @@
 """Network interpolation: alpha 1 and 0 give the two runs exactly; refusals; the grid mode evaluates each blend."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -8,11 +9,10 @@ import jax
 import numpy as np
 import pytest
 
+from programs import ENV, error_lines, REPO, run_python
 from sr_jax.inference import interpolation
 from sr_jax.training import train
 from sr_jax.workdir import run_dir
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,43 @@ def test_grid_mode_writes_one_evaluated_workdir_per_alpha(runs, data_dir):
   per_run, per_recipe = report.markdown(runs_).split("### Per recipe")
   assert "| grid, alpha 0.50 |  |  |" in per_run  # A blend trained no steps: blank, not 0.
   assert "grid (interpolation)" not in per_recipe
+
+
+@pytest.fixture(scope="module")
+def run(finished_run):
+  return finished_run
+
+
+def test_alpha_folder_names_are_exact_and_minus_zero_is_zero():
+  assert [interpolation.blend_dir(a) for a in (0.5, 0.501, 0.502, -0.0, 1.0, 1e-5)] == [
+      "alpha_0.50", "alpha_0.501", "alpha_0.502", "alpha_0.00", "alpha_1.00", "alpha_0.00001"]
+  for name in ("alpha_0.501", "alpha_0.00", "alpha_0.00001"):
+    assert interpolation.blend_alpha(name) == float(name.removeprefix("alpha_"))
+  assert interpolation.blend_alpha("alpha_-0.00") is None
+
+
+def test_interpolate_interrupted_says_so_in_one_line_and_the_same_command_resumes(tmp_path, run, data_dir):
+  grid = tmp_path / "grid"
+  args = ["-m", "sr_jax.cli.interpolate", f"--a={run}", f"--b={run}", "--alpha=0,0.501,-0", f"--workdir={grid}"]
+  res = run_python(*args)
+  assert res.returncode == 1 and "repeats a value" in res.stderr  # -0 is 0.
+  args[-2] = "--alpha=0,0.501,0.502"
+  args += ["--evaluate=Set5", "--metrics=psnr", f"--data_dir={data_dir}"]
+  proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  first = proc.stdout.readline()
+  assert first.startswith("alpha 0.00:"), first + proc.stderr.read()[-2000:]
+  proc.send_signal(signal.SIGINT)
+  out, err = proc.communicate(timeout=300)
+  errs = error_lines(err)
+  assert proc.returncode == 130 and len(errs) == 1, err[-3000:]
+  assert errs[0].startswith("interpolate.py: interrupted (Ctrl-C); the blends and evaluations finished so far "
+                            "are kept"), errs
+  assert "Traceback" not in err
+  res = run_python(*args)
+  assert res.returncode == 0, res.stderr[-3000:]
+  assert "alpha 0.00: 0 x" in res.stdout and "(written by an earlier run of this command; kept)" in res.stdout
+  assert sorted(os.listdir(grid)) == ["alpha_0.00", "alpha_0.501", "alpha_0.502", "interpolation.md"]
+  assert "| 0.501 |" in (grid / "interpolation.md").read_text()
+  res = run_python(*args)  # Everything done: kept, scored, nothing redone.
+  assert res.returncode == 0 and res.stdout.count("scored by an earlier run of this command") == 3, res.stdout

@@ -4,17 +4,20 @@ refusals naming the layer, our upscale of real images against Tencent's ncnn run
 
 import os
 import shutil
+import tracemalloc
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from programs import error_lines, published_files, run_module
 from sr_jax.configs import default
 from sr_jax.hub import importers, model_zoo
 from sr_jax.hub.importers import common, ncnn
 from sr_jax.image import imresize
 from sr_jax.inference import upscaler
 from sr_jax.models import registry
+
 
 ncnn_rt = pytest.importorskip("ncnn")
 MODELS = ("realesrgan_x4plus", "realesrgan_x4plus_anime_6b", "realesr_animevideov3")
@@ -136,3 +139,75 @@ def test_tiled_equals_whole_for_every_packaged_model(imported, data_dir):
     tiled = upscaler.Upscaler(graphdef, params, config.model, tile=tile)
     assert not tiled.fits_one_window(lr.shape)
     np.testing.assert_allclose(tiled(lr), up(lr), atol=2e-5, err_msg=name)
+
+
+COMPACT = "realesr_animevideov3"
+
+
+def _mutated_param(tmp_path, name, edit):
+  param, binary = published_files(COMPACT)
+  lines = open(param).read().splitlines()
+  lines = edit(lines)
+  out = tmp_path / f"{name}.param"
+  out.write_text("\n".join(lines) + "\n")
+  os.symlink(binary, tmp_path / f"{name}.bin")
+  return str(out)
+
+
+def _replace_in_first(kind, old, new):
+  def edit(lines):
+    for i, line in enumerate(lines):
+      if line.split()[:1] == [kind] and old in line.split():
+        lines[i] = " ".join(new if f == old else f for f in line.split())
+        return lines
+    raise AssertionError(f"no {kind} line with {old}")
+  return edit
+
+
+def _first_value(kind, key):
+  def finder(lines):
+    for line in lines:
+      if line.split()[:1] == [kind]:
+        return next(f for f in line.split() if f.startswith(f"{key}="))
+  return finder
+
+
+@pytest.mark.parametrize("case", ["conv_outputs_float", "kernel_float", "prelu_half", "negative_weight_size",
+                                  "input_without_output", "bias_term_two"])
+def test_malformed_ncnn_values_are_one_line_refusals_naming_the_layer(tmp_path, case):
+  param, _ = published_files(COMPACT)
+  lines = open(param).read().splitlines()
+  conv0, k, w6 = (_first_value("Convolution", key)(lines) for key in (0, 1, 6))
+  prelu = _first_value("PReLU", 0)(lines)
+  edit, want = {
+      "conv_outputs_float": (_replace_in_first("Convolution", conv0, conv0 + ".0"), "0=64.0 (num_output)"),
+      "kernel_float": (_replace_in_first("Convolution", k, k + ".0"), "1=3.0 (kernel_w)"),
+      "prelu_half": (_replace_in_first("PReLU", prelu, prelu + ".5"), f"{prelu}.5 (num_slope)"),
+      "negative_weight_size": (_replace_in_first("Convolution", w6, "6=-1728"), "6=-1728 (weight_data_size)"),
+      "input_without_output": (lambda ls: [" ".join(l.split()[:3] + ["0"]) if l.startswith("Input") else l
+                                           for l in ls], "produces no blob"),
+      "bias_term_two": (_replace_in_first("Convolution", "5=1", "5=2"), "5=2 (bias_term)"),
+  }[case]
+  path = _mutated_param(tmp_path, case, edit)
+  with pytest.raises(common.LayoutError) as e:
+    importers.read_model(path)
+  assert want in str(e.value) and path in str(e.value), str(e.value)
+  res = run_module("sr_jax.cli.import_weights", f"--weights={path}", f"--workdir={tmp_path / 'w'}")
+  errs = error_lines(res.stderr)
+  assert res.returncode == 1 and len(errs) == 1 and want in errs[0], res.stderr[-2000:]
+
+
+def test_an_oversized_bin_is_refused_without_reading_it(tmp_path):
+  param, binary = published_files(COMPACT)
+  os.symlink(param, tmp_path / "big.param")
+  with open(binary, "rb") as src, open(tmp_path / "big.bin", "wb") as dst:
+    dst.write(src.read())
+    dst.truncate(16 * 1024 ** 3)  # Sparse: 16 GiB that take no disk.
+  tracemalloc.start()
+  try:
+    with pytest.raises(common.LayoutError, match=r"big.bin holds 17,1\d\d,\d{3},\d{3} bytes after the weights"):
+      ncnn.read(str(tmp_path / "big.param"))
+    peak = tracemalloc.get_traced_memory()[1]
+  finally:
+    tracemalloc.stop()
+  assert peak < 64 * 1024 ** 2, peak

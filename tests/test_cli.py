@@ -8,16 +8,18 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
+from programs import photos, REPO, run_module
 from sr_jax.training import train
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import rrdbnet_reference as ref  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 DRIVER = os.path.join(REPO, "tests", "cli_driver.py")
 
 
@@ -54,21 +56,17 @@ def _audit(module, program, cases) -> tuple[int, list[str]]:
   """Runs ``cases`` [(args, expected text)] through ``module``'s console entry point; returns (cases run, the
   ones that did not answer with exit 1 and one line ``PROGRAM: error: ...`` holding the expected text)."""
   cases = [(args, text) for args, text in cases if args is not None]
-  tmp = os.path.join(os.path.dirname(DRIVER), f".audit_{program}_{os.getpid()}")
-  with open(tmp + ".in", "w") as f:
-    json.dump([args for args, _ in cases], f)
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
              PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))  # This tree's sr_jax.
-  try:
+  with tempfile.TemporaryDirectory(prefix=f"audit_{program}_") as folder:  # Gone with the test, even if it fails.
+    tmp = os.path.join(folder, "cases")
+    with open(tmp + ".in", "w") as f:
+      json.dump([args for args, _ in cases], f)
     out = subprocess.run([sys.executable, DRIVER, module, program, tmp + ".in", tmp + ".out"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     with open(tmp + ".out") as f:
       results = json.load(f)
-  finally:
-    for p in (tmp + ".in", tmp + ".out"):
-      if os.path.exists(p):
-        os.remove(p)
   bad = []
   for (args, text), r in zip(cases, results):
     lines = [l for l in r["stderr"].splitlines() if l.strip()]
@@ -272,3 +270,53 @@ def test_help_of_every_console_script_lists_its_own_flags():
     assert "python -m sr_jax" in out and "Flags" in out, (name, out[:500])
     for flag in SCRIPTS[name] + ["--verbose"]:
       assert f"  {flag}" in out or f"  --[no]{flag[2:]}" in out, (name, flag, out[-3000:])
+
+
+_CHATTER = ("orbax", "checkpoint_manager.py", "read_only=True", "Given directory is read only", "tracked_metric",
+            "Event loop is closed", "Traceback")
+
+
+_TF = ("oneDNN", "absl::InitializeLog", "tensorflow", "Unable to initialize backend")
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path, trained_workdir):
+  (tmp_path / "empty").mkdir()
+  cases = [
+      ("sr_jax.cli.train",
+       ["--config=test", f"--workdir={tmp_path / 'w'}", f"--config.data.train={tmp_path / 'empty'}"],
+       "is empty"),
+      ("sr_jax.cli.train", ["--config=test", f"--workdir={tmp_path / 'w'}", "--config.model.scael=2"],
+       'unknown config field \'scael\' Did you mean "scale"'),
+      ("sr_jax.cli.upscale", [f"--workdir={trained_workdir}", f"--input={tmp_path / 'nope'}", f"--output={tmp_path}"],
+       "does not exist"),
+      ("sr_jax.cli.evaluate", [f"--workdir={tmp_path / 'nope'}"], "is not a training workdir"),
+      ("sr_jax.cli.import_weights", [f"--weights={tmp_path / 'missing.pth'}", f"--workdir={tmp_path / 'imp'}"],
+       "does not exist"),
+  ]
+  for module, args, message in cases:
+    out = run_module(module, *args)
+    errors = [l for l in out.stderr.splitlines() if ": error: " in l]
+    assert out.returncode == 1 and len(errors) == 1 and message in errors[0], (module, out.stderr[-2000:])
+    assert "Traceback" not in out.stderr and "\\n" not in errors[0], out.stderr[-2000:]
+  out = run_module("sr_jax.cli.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={tmp_path / 'imp'}",
+                   "extra")
+  assert out.returncode != 0 and "Unexpected arguments: ['extra']" in out.stderr
+  out = run_module("sr_jax.cli.evaluate", "--baseline=bicubic", "--scales=two")
+  assert out.returncode != 0 and "--scales=two" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_successful_import_and_upscale_print_no_library_chatter(tmp_path):
+  np.savez(tmp_path / "w.npz", **ref.state_dict("x4"))
+  res = run_module("sr_jax.cli.import_weights", f"--weights={tmp_path / 'w.npz'}", f"--workdir={tmp_path / 'imp'}")
+  assert res.returncode == 0 and "Imported RRDBNET" in res.stdout
+  assert not [l for l in res.stderr.splitlines() if any(c in l for c in _CHATTER)], res.stderr
+  photos(tmp_path / "in", n=1, size=(16, 16))
+  res = run_module("sr_jax.cli.upscale", f"--workdir={tmp_path / 'imp'}", f"--input={tmp_path / 'in'}",
+                   f"--output={tmp_path / 'out'}")
+  assert res.returncode == 0, res.stderr
+  assert not [l for l in res.stderr.splitlines() if any(c in l for c in _CHATTER)], res.stderr
+  photos(tmp_path / "set", n=1, size=(48, 48))
+  res = run_module("sr_jax.cli.evaluate", f"--workdir={tmp_path / 'imp'}", f"--datasets={tmp_path / 'set'}",
+                   f"--output_dir={tmp_path / 'ev'}")
+  assert res.returncode == 0, res.stderr
+  assert not [l for l in res.stderr.splitlines() if any(c in l for c in _CHATTER + _TF)], res.stderr
