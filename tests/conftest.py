@@ -41,18 +41,35 @@ def data_dir() -> str:
   return root
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> str:
-  """A finished 6-step run of the test config on one device (checkpoints at steps 3 and 6), one per test module."""
+def _train_once(tmp_path_factory, name: str, **train) -> str:
   from sr_jax.configs import test as test_cfg
-  from sr_jax.training import train
-  from sr_jax.workdir import checkpointing
+  from sr_jax.training import train as train_lib
   config = test_cfg.get_config()
-  config.train.num_devices = 1
-  path = str(tmp_path_factory.mktemp("run"))
-  train.train_and_evaluate(config, path)
+  config.train.update(num_devices=1, **train)
+  path = str(tmp_path_factory.mktemp(name))
+  train_lib.train_and_evaluate(config, path)
+  return path
+
+
+def _copy(tmp_path_factory, run: str) -> str:
+  dst = tmp_path_factory.mktemp("copy") / os.path.basename(run)
+  shutil.copytree(run, dst)
+  return str(dst)
+
+
+@pytest.fixture(scope="session")
+def _finished_run_once(tmp_path_factory) -> str:
+  from sr_jax.workdir import checkpointing
+  path = _train_once(tmp_path_factory, "finished_run")
   assert checkpointing.saved_steps(os.path.join(path, "checkpoints")) == [3, 6]
   return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, _finished_run_once) -> str:
+  """A finished 6-step run of the test config on one device (checkpoints at steps 3 and 6): each test module gets
+  its own copy (its tests may damage or extend it) of one run trained once per test process."""
+  return _copy(tmp_path_factory, _finished_run_once)
 
 
 @pytest.fixture
@@ -113,16 +130,16 @@ def test_config():
   return test_cfg.get_config()
 
 
+@pytest.fixture(scope="session")
+def _trained_workdir_once(tmp_path_factory) -> str:
+  return _train_once(tmp_path_factory, "trained_workdir", num_steps=3)
+
+
 @pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory):
-  """A 3-step run of the test config on one device, one per test module."""
-  from sr_jax.configs import test as test_cfg
-  from sr_jax.training import train
-  config = test_cfg.get_config()
-  config.train.update(num_devices=1, num_steps=3)
-  workdir = str(tmp_path_factory.mktemp("run"))
-  train.train_and_evaluate(config, workdir)
-  return workdir
+def trained_workdir(tmp_path_factory, _trained_workdir_once) -> str:
+  """A 3-step run of the test config on one device: each test module gets its own copy of one run trained once per
+  test process."""
+  return _copy(tmp_path_factory, _trained_workdir_once)
 
 
 @pytest.fixture(scope="module")

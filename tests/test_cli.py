@@ -6,6 +6,7 @@ Each script runs all its cases in one process (tests/cli_driver.py), so the audi
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,7 +15,6 @@ import numpy as np
 import pytest
 
 from programs import photos, REPO, run_module
-from sr_jax.training import train
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import rrdbnet_reference as ref  # noqa: E402
@@ -24,14 +24,11 @@ DRIVER = os.path.join(REPO, "tests", "cli_driver.py")
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, trained_workdir):
   """Paths the cases refer to: a trained workdir, a plain file, weight files of every kind of wrong, a folder
   that cannot be written (a read-only tmpfs where root can mount one; None elsewhere)."""
-  from sr_jax.configs import test as test_cfg
   root = tmp_path_factory.mktemp("audit")
-  config = test_cfg.get_config()
-  config.train.update(num_devices=1, num_steps=3)
-  train.train_and_evaluate(config, str(root / "run"))
+  shutil.copytree(trained_workdir, root / "run")
   (root / "afile").write_text("not a folder")
   (root / "in").mkdir()
   from PIL import Image

