@@ -12,8 +12,8 @@ def test_benchmark_smoke_mode_reports_every_field():
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   rows = {r["benchmark"]: r for r in map(json.loads, (l for l in out.stdout.splitlines() if l.startswith("{")))}
-  assert set(rows) == {"train_step", "inference_full", "inference_tiled", "inference_folder_of_frames",
-                       "input_pipeline"}
+  assert set(rows) == {"train_step", "train_step_host_cost", "inference_full", "inference_tiled",
+                       "inference_folder_of_frames", "input_pipeline"}
   train = rows["train_step"]
   for key in ("step_s_median", "compile_plus_first_step_s", "patches_per_s", "gflops_per_s", "mfu",
               "peak_host_rss_mb", "device", "model"):
@@ -21,6 +21,8 @@ def test_benchmark_smoke_mode_reports_every_field():
   assert train["loss_finite"] and train["patches_per_s"] > 0
   assert rows["inference_tiled"]["output_mpix_per_s"] > 0 and rows["input_pipeline"]["patches_per_s"] > 0
   assert rows["inference_folder_of_frames"]["batched_s"] > 0
+  host = rows["train_step_host_cost"]  # The two jit boundaries carry the same state to the same values.
+  assert host["same_state_after_the_calls"] and host["train_state_boundary_ms"] > 0 and host["state_arrays"] > 50
 
 
 def test_benchmark_times_fused_steps_per_optimizer_step():

@@ -2,6 +2,7 @@ r"""Speed and memory of RDN training, inference and the input pipeline; one JSON
 
   python -m experiments.benchmarks.bench --config=default --batch=4 --patch=32 --infer_size=128
   python -m experiments.benchmarks.bench --smoke            # tiny model, seconds (what CI runs)
+  python -m experiments.benchmarks.bench --config=default --what=host --batch=1 --patch=8  # host cost of a call
   python -m experiments.benchmarks.bench --config=default --with_torch --rounds=6   # + PyTorch, alternating
 
 Train step: median of --steps timed steps after one warm-up (compile time reported apart), patches/s,
@@ -42,7 +43,8 @@ from sr_jax.models import rdn, registry
 
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
 flags.DEFINE_bool("smoke", False, "Tiny model and sizes: checks the script and its JSON fields quickly.")
-flags.DEFINE_list("what", ["train", "infer", "pipeline"], "Measurements to run: train, infer, pipeline, "
+flags.DEFINE_list("what", ["train", "host", "infer", "pipeline"], "Measurements to run: train, host (the host "
+                  "cost of a train-step call: the TrainState pytree vs its leaves through jax.jit), infer, pipeline, "
                   "degradation (Real-ESRGAN's, x4, 256² HR patches), metrics (LPIPS and NIQE of a 512x512 image).")
 flags.DEFINE_integer("batch", 4, "Train batch (global).")
 flags.DEFINE_integer("patch", 32, "LR patch side for the train step.")
@@ -163,6 +165,32 @@ def bench_train(config) -> dict:
           "loss_finite": bool(np.isfinite(np.asarray(one_call()["loss"])).all())}
 
 
+def _dispatch_s(one_call, calls: int) -> float:
+  """Median seconds until a call returns (JAX dispatches asynchronously), each call started on an idle device
+  with its inputs ready, so what is timed is the host's work at the jit boundary."""
+  jax.block_until_ready((one_call(), one_call.state_leaves()))  # Compiles.
+  times = []
+  for _ in range(max(1, calls)):
+    t0 = time.perf_counter()
+    out = one_call()
+    times.append(time.perf_counter() - t0)
+    jax.block_until_ready((out, one_call.state_leaves()))
+  return statistics.median(times)
+
+
+def bench_host(config) -> dict:
+  """Host cost of a train-step call: the TrainState pytree through jax.jit (what the trainer does) against the
+  list of its leaves, the tree structure closed over; both calls carry the same state from the same start, so
+  after the timed calls their states must be equal bit for bit."""
+  calls = {b: measure.train_call(config, FLAGS.batch, FLAGS.patch, boundary=b)[0] for b in ("state", "leaves")}
+  ms = {b: 1e3 * _dispatch_s(c, max(FLAGS.steps, 10)) for b, c in calls.items()}
+  same = all(np.array_equal(a, b) for a, b in zip(calls["state"].state_leaves(), calls["leaves"].state_leaves()))
+  return {"benchmark": "train_step_host_cost", "batch": FLAGS.batch, "lr_patch": FLAGS.patch,
+          "state_arrays": len(calls["leaves"].state_leaves()), "calls": max(FLAGS.steps, 10),
+          "train_state_boundary_ms": round(ms["state"], 2), "flat_leaves_boundary_ms": round(ms["leaves"], 2),
+          "same_state_after_the_calls": bool(same)}
+
+
 def bench_infer(config) -> list[dict]:
   m = config.model
   graphdef, params = nnx.split(registry.build_generator(m))
@@ -272,6 +300,8 @@ def main(argv):
   results = []
   if "train" in FLAGS.what:
     results.append(bench_train(config))
+  if "host" in FLAGS.what:
+    results.append(bench_host(config))
   if "infer" in FLAGS.what:
     results += bench_infer(config)
   if "pipeline" in FLAGS.what:

@@ -15,24 +15,37 @@ from sr_jax.models import registry
 from sr_jax.training import state as state_lib, train_step
 
 
-def train_call(config, batch: int, patch: int):
+def train_call(config, batch: int, patch: int, boundary: str = "state"):
   """(one jitted call of ``config.train.steps_per_dispatch`` optimizer steps on a fixed random batch, FLOPs
-  per optimizer step); the train state is carried (and donated) from call to call."""
+  per optimizer step); the train state is carried (and donated) from call to call. ``boundary``: what crosses
+  the jit boundary, the ``TrainState`` pytree as the trainer passes it ("state"), or the list of its leaves with
+  the tree structure closed over ("leaves"). The call's ``state_leaves()`` gives the carried state's leaves."""
   m = config.model
   opt = state_lib.Optimizers.from_config(config)
   step_fn, frozen = train_step.build(config, opt)
   k = config.train.steps_per_dispatch  # Optimizer steps per call (lax.scan).
-  step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
+  state = jax.jit(state_lib.init_fn(config, opt))()
+  if boundary == "state":
+    step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
+    carry, leaves = {"state": state}, lambda c: jax.tree.leaves(c)
+  else:
+    flat, treedef = jax.tree.flatten(state)
+
+    def flat_step(state_leaves, batch):
+      new_state, metrics = step_fn(jax.tree.unflatten(treedef, state_leaves), batch, frozen)
+      return jax.tree.leaves(new_state), metrics
+    step = jax.jit(flat_step, donate_argnums=0)
+    carry, leaves = {"state": flat}, lambda c: c
   rng = np.random.default_rng(0)
   s = m.scale
   lead = (k,) if k > 1 else ()
   data = {"lr": jnp.asarray(rng.integers(0, 256, (*lead, batch, patch, patch, m.channels), dtype=np.uint8)),
           "hr": jnp.asarray(rng.integers(0, 256, (*lead, batch, patch * s, patch * s, m.channels), dtype=np.uint8))}
-  carry = {"state": jax.jit(state_lib.init_fn(config, opt))()}
 
   def one_call():
     carry["state"], metrics = step(carry["state"], data)
     return metrics
+  one_call.state_leaves = lambda: leaves(carry["state"])
   return one_call, 3 * registry.flops_per_output_pixel(m) * batch * (patch * s) ** 2
 
 
