@@ -7,7 +7,6 @@ One JSON line per way.
 
 from __future__ import annotations
 
-import itertools
 import json
 import statistics
 import time
@@ -15,6 +14,8 @@ import time
 import jax
 import jax.numpy as jnp
 from absl import app, flags
+
+from experiments.benchmarks import measure
 
 flags.DEFINE_integer("arrays", 904, "Arrays in the state.")
 flags.DEFINE_integer("calls", 30, "Timed calls (median).")
@@ -45,15 +46,13 @@ def _carried(fn, init):
 def main(argv):
   del argv
   leaves = [jnp.ones((64, 64, 3, 3)) for _ in range(FLAGS.arrays)]
-  shapes = [x.shape for x in leaves]
-  offsets = list(itertools.accumulate((x.size for x in leaves), initial=0))
+  packing = measure.Packing(leaves)  # The train-step benchmark's packing (one buffer per dtype).
 
-  def update_packed(buf):  # Unpack, update each array, pack again: all inside the jit.
-    xs = [buf[offsets[i]:offsets[i + 1]].reshape(shapes[i]) for i in range(len(shapes))]
-    return jnp.concatenate([(x * 1.0001).ravel() for x in xs])
+  def update_packed(bufs):  # Unpack, update each array, pack again: all inside the jit.
+    return packing.pack([x * 1.0001 for x in packing.unpack(bufs)])
   ways = {
       "list_in_list_out": _carried(lambda xs: [x * 1.0001 for x in xs], leaves),
-      "one_packed_buffer_in_and_out": _carried(update_packed, jnp.concatenate([x.ravel() for x in leaves])),
+      "one_packed_buffer_in_and_out": _carried(update_packed, packing.pack(leaves)),
   }
   for name, call in ways.items():
     print(json.dumps({"benchmark": "jit_boundary_probe", "way": name, "arrays": FLAGS.arrays, "donated": True,

@@ -61,13 +61,11 @@ MOVED = {
 
 def new_name(name: str) -> str | None:
   """The module an old name now is (a moved package's submodules included), or None."""
-  if name in MOVED:
-    return MOVED[name]
-  head, _, tail = name.rpartition(".")
+  head = name
   while head:
     if head in MOVED:
-      return f"{MOVED[head]}.{name[len(head) + 1:]}"
-    head, _, tail = head.rpartition(".")
+      return MOVED[head] + name[len(head):]
+    head = head.rpartition(".")[0]
   return None
 
 
