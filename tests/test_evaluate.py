@@ -82,6 +82,13 @@ def test_trained_run_evaluates_and_scale_mismatch_is_named(test_config, tmp_path
   assert os.path.exists(tmp_path / "ev" / "sheets" / "Set5_x2.png")
   out = _run(f"--workdir={workdir}", f"--data_dir={data_dir}", "--datasets=Set5", "--scales=3")
   assert out.returncode != 0 and "scale mismatch" in out.stderr and "x2" in out.stderr
+  out = _run(f"--workdir={workdir}", f"--data_dir={data_dir}", "--datasets=Set5", "--bf16", "--heatmaps=none",
+             "--nosheets", f"--output_dir={tmp_path / 'bf16'}")
+  assert out.returncode == 0 and "RDN bf16 (step 6)" in out.stdout, out.stderr[-2000:]
+  bf16 = json.loads((tmp_path / "bf16" / "summary.json").read_text())["Set5"]["x2"]
+  assert bf16["psnr"] == pytest.approx(summary["Set5"]["x2"]["psnr"], abs=0.05)
+  out = _run("--baseline=bicubic", "--bf16", f"--data_dir={data_dir}")
+  assert out.returncode != 0 and "--bf16 sets a model's compute precision" in out.stderr
   with pytest.raises(ValueError, match="no checkpoint at step 999"):
     run_dir.load_run(workdir, 999)
 

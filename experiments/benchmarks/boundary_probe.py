@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-from experiments.benchmarks import measure
+from sr_jax.core import boundary
 
 flags.DEFINE_integer("arrays", 904, "Arrays in the state.")
 flags.DEFINE_integer("calls", 30, "Timed calls (median).")
@@ -46,7 +46,7 @@ def _carried(fn, init):
 def main(argv):
   del argv
   leaves = [jnp.ones((64, 64, 3, 3)) for _ in range(FLAGS.arrays)]
-  packing = measure.Packing(leaves)  # The train-step benchmark's packing (one buffer per dtype).
+  packing = boundary.Packing(leaves)  # The trainer's packing (one buffer per dtype).
 
   def update_packed(bufs):  # Unpack, update each array, pack again: all inside the jit.
     return packing.pack([x * 1.0001 for x in packing.unpack(bufs)])

@@ -10,39 +10,18 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sr_jax.core import boundary as boundary_lib
 from sr_jax.inference import upscaler
 from sr_jax.models import registry
 from sr_jax.training import state as state_lib, train_step
 
 
-class Packing:
-  """A list of arrays as one 1-D buffer per dtype (static offsets): ``pack`` and ``unpack`` run inside a jit."""
-
-  def __init__(self, leaves):
-    self.shapes = [x.shape for x in leaves]
-    self.groups = {}  # dtype -> indices of its leaves, in order
-    for i, x in enumerate(leaves):
-      self.groups.setdefault(jnp.dtype(x.dtype).name, []).append(i)
-
-  def pack(self, leaves) -> dict:
-    return {d: jnp.concatenate([jnp.ravel(leaves[i]) for i in idx]) for d, idx in self.groups.items()}
-
-  def unpack(self, bufs: dict) -> list:
-    out = [None] * len(self.shapes)
-    for d, idx in self.groups.items():
-      at = 0
-      for i in idx:
-        size = int(np.prod(self.shapes[i]))
-        out[i] = bufs[d][at:at + size].reshape(self.shapes[i])
-        at += size
-    return out
-
-
 def train_call(config, batch: int, patch: int, boundary: str = "state"):
   """(one jitted call of ``config.train.steps_per_dispatch`` optimizer steps on a fixed random batch, FLOPs
   per optimizer step); the train state is carried (and donated) from call to call. ``boundary``: what crosses
-  the jit boundary, the ``TrainState`` pytree as the trainer passes it ("state"), the list of its leaves with
-  the tree structure closed over ("leaves"), or those leaves packed into one buffer per dtype ("packed"). The
+  the jit boundary, the ``TrainState`` pytree as the trainer passed it until 2026-12-07 ("state"), the list of
+  its leaves with the tree structure closed over ("leaves"), or those leaves packed into one buffer per dtype as
+  the trainer passes them now ("packed", core/boundary.py). The
   call's ``state_leaves()`` gives the carried state's leaves."""
   m = config.model
   opt = state_lib.Optimizers.from_config(config)
@@ -60,15 +39,12 @@ def train_call(config, batch: int, patch: int, boundary: str = "state"):
       return jax.tree.leaves(new_state), metrics
     step = jax.jit(flat_step, donate_argnums=0)
     carry, leaves = {"state": flat}, lambda c: c
-  else:
-    flat, treedef = jax.tree.flatten(state)
-    packing = Packing(flat)
-
-    def packed_step(bufs, batch):
-      new_state, metrics = step_fn(jax.tree.unflatten(treedef, packing.unpack(bufs)), batch, frozen)
-      return packing.pack(jax.tree.leaves(new_state)), metrics
-    step = jax.jit(packed_step, donate_argnums=0)
-    carry, leaves = {"state": jax.jit(packing.pack)(flat)}, jax.jit(packing.unpack)
+  else:  # What the trainer does (training/carried.py).
+    packing = boundary_lib.Packing(state)
+    step = jax.jit(packing.packed(functools.partial(step_fn, frozen=frozen)), donate_argnums=0)
+    carry = {"state": jax.jit(packing.pack)(state)}
+    unpack = jax.jit(packing.unpack)
+    leaves = lambda c: jax.tree.leaves(unpack(c))
   rng = np.random.default_rng(0)
   s = m.scale
   lead = (k,) if k > 1 else ()

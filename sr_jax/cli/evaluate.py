@@ -39,6 +39,8 @@ flags.DEFINE_list("scales", None, "Scales to evaluate (default: the run's scale;
 flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval, or ./eval_bicubic).")
 flags.DEFINE_bool("raw_weights", False, "Score the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
+flags.DEFINE_bool("bf16", False, "Compute in bfloat16, parameters float32 (for accelerators: on the CPU it is "
+                  "slower; the table's label says bf16). Its agreement with float32: experiments/results/benchmarks.md.")
 flags.DEFINE_string("tile", "0", "LR tile size for tiled inference (0: whole images, exact for every architecture; "
                     "'auto': as sr-upscale, tiles on a CPU, whole on an accelerator unless its memory runs out).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).",
@@ -74,6 +76,8 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if sum(map(bool, (FLAGS.workdir, FLAGS.baseline, FLAGS.pretrained))) != 1:
     raise app.UsageError("give exactly one of --workdir, --pretrained and --baseline")
+  if FLAGS.baseline and FLAGS.bf16:
+    raise app.UsageError("--bf16 sets a model's compute precision; --baseline=bicubic has no model")
   data_dir = FLAGS.data_dir or os.environ.get(datasets.DATA_ENV, "")
   bad = [m for m in FLAGS.metrics if m not in metrics.NAMES]
   if bad:
@@ -96,7 +100,8 @@ def main(argv):
     output_dir, label = FLAGS.output_dir or "eval_bicubic", "bicubic"
   else:
     workdir = model_zoo.ensure(FLAGS.pretrained) if FLAGS.pretrained else FLAGS.workdir
-    run = run_dir.load_run(workdir, "latest" if FLAGS.pretrained else FLAGS.step, raw_weights=FLAGS.raw_weights)
+    run = run_dir.load_run(workdir, "latest" if FLAGS.pretrained else FLAGS.step, raw_weights=FLAGS.raw_weights,
+                           bf16=FLAGS.bf16)
     run_scale = run.config.model.scale
     if scales and scales != [run_scale]:
       what = FLAGS.pretrained or f"the checkpoint in {workdir}"
@@ -106,7 +111,8 @@ def main(argv):
                                                overlap=FLAGS.overlap, self_ensemble=FLAGS.self_ensemble)}
     output_dir = FLAGS.output_dir or (f"eval_{FLAGS.pretrained}" if FLAGS.pretrained else os.path.join(workdir, "eval"))
     name = FLAGS.pretrained or f"{run.config.model.name.upper()}"
-    label = f"{name}{'+' if FLAGS.self_ensemble else ''}" + ("" if FLAGS.pretrained else f" (step {run.step})")
+    label = (f"{name}{'+' if FLAGS.self_ensemble else ''}{' bf16' if FLAGS.bf16 else ''}"
+             + ("" if FLAGS.pretrained else f" (step {run.step})"))
   summary = eval_report.evaluate(upscalers, _join_paired(FLAGS.datasets), data_dir, output_dir, label=label,
                                  heatmaps=FLAGS.heatmaps, sheets=FLAGS.sheets, max_pixels=FLAGS.max_pixels,
                                  tfds_data_dir=FLAGS.tfds_data_dir, tfds_manual_dir=FLAGS.tfds_manual_dir,

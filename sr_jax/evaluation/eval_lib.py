@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import ml_collections
@@ -20,6 +20,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sr_jax import metrics
+from sr_jax.core import boundary
 from sr_jax.data import datasets
 from sr_jax.data.degradations import realesrgan
 from sr_jax.image import color, imresize
@@ -177,18 +178,21 @@ class Validator:
     self.num_triplets = config.num_image_triplets
     self.sets = load_validation_sets(config)
     self.replicated = NamedSharding(mesh, P())
-    self._predict = jax.jit(functools.partial(registry.predict, graphdef=graphdef),
-                            out_shardings=self.replicated)
+    # The weights cross the jit boundary as their leaves (flattened once per validation), not as an nnx.State
+    # flattened by Python for every image (core/boundary.py).
+    self._predict = jax.jit(boundary.over_leaves(functools.partial(registry.predict, graphdef=graphdef)),
+                            static_argnames="treedef", out_shardings=self.replicated)
 
-  def upscale(self, params: nnx.State, lr: np.ndarray) -> np.ndarray:
+  def upscale(self, params: nnx.State | tuple[list, Any], lr: np.ndarray) -> np.ndarray:
+    leaves, treedef = params if isinstance(params, tuple) else jax.tree.flatten(params)
     x = jax.make_array_from_process_local_data(self.replicated, color.to_channels(lr, self.channels)[None])
-    return np.asarray(self._predict(params, x).addressable_data(0))[0]
+    return np.asarray(self._predict(leaves, x, treedef=treedef).addressable_data(0))[0]
 
   def __call__(self, params: nnx.State) -> tuple[dict, dict]:
     """Returns ({set: summary}, {image tag: HR|bicubic|SR uint8 triplet})."""
     results, images = {}, {}
     for name, pairs in self.sets.items():
-      summary, _, outputs = score_set(pairs, functools.partial(self.upscale, params), self.scale,
+      summary, _, outputs = score_set(pairs, functools.partial(self.upscale, jax.tree.flatten(params)), self.scale,
                                       keep_outputs=self.num_triplets, extra=self.extra)
       results[name] = summary
       for pair, sr in zip(pairs, outputs):

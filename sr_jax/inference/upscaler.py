@@ -34,6 +34,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
+from sr_jax.core import boundary
 from sr_jax.image import color, dihedral, imresize
 from sr_jax.models import registry
 
@@ -79,10 +80,14 @@ class Upscaler:
     self.batch_size = batch_size
     self.self_ensemble = self_ensemble
     self.progress = progress
-    self._predict = jax.jit(functools.partial(registry.predict, graphdef=graphdef))
+    # The weights cross the jit boundary as a list (flattened once here), not as an nnx.State flattened by
+    # Python on every call (core/boundary.py).
+    self._leaves, self._treedef = jax.tree.flatten(params)
+    self._predict = jax.jit(boundary.over_leaves(functools.partial(registry.predict, graphdef=graphdef)),
+                            static_argnames="treedef")
 
   def _run(self, batch: np.ndarray) -> np.ndarray:
-    return np.asarray(self._predict(self.params, jnp.asarray(batch)))
+    return np.asarray(self._predict(self._leaves, jnp.asarray(batch), treedef=self._treedef))
 
   def _full(self, lr: np.ndarray) -> np.ndarray:
     return self._run(lr[None])[0]

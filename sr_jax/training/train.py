@@ -28,7 +28,7 @@ from sr_jax.data.degradations import realesrgan, workers as degradation_workers
 from sr_jax.evaluation import eval_lib
 from sr_jax.hub import model_zoo
 from sr_jax.models import registry
-from sr_jax.training import config_lib, state as state_lib, train_step, train_workdir
+from sr_jax.training import carried as carried_lib, config_lib, state as state_lib, train_step, train_workdir
 from sr_jax.workdir import checkpointing, run_dir
 
 
@@ -264,8 +264,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         steps_per_call=k, degradation=realesrgan.from_data_config(config),
         degradation_workers=degradation_workers.resolve(config.data.degradation_workers)).as_numpy_iterator()
     frozen = jax.device_put(frozen, replicated)
-    step_fn = jax.jit(step_fn, in_shardings=(replicated, batch_sharding, replicated),
-                      out_shardings=(replicated, replicated), donate_argnums=0)
+    carried = carried_lib.CarriedState(state, replicated)  # The state crosses the jit boundary packed.
+    del state
+    step_fn = carried.jit_step(step_fn, in_shardings=(replicated, batch_sharding, replicated),
+                               out_shardings=(replicated, replicated))
 
     train_workdir.record_config(config, workdir, changes, start_step)
     writer = make_writer(workdir)
@@ -282,29 +284,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     val_log = train_workdir.ValidationLog(workdir, config.model.scale, start_step, config.best_metric)
     run_start, step = time.time(), start_step
     if start_step == 0 and source and "start" not in val_log.data:
-      validate_start(validator, state.eval_params(), val_log, config.train.init_from)
+      validate_start(validator, carried.state().eval_params(), val_log, config.train.init_from)
     with metric_writers.ensure_flushes(writer):
       for step in range(start_step + k, cfg_t.num_steps + 1, k):
         batch = {n: jax.make_array_from_process_local_data(batch_sharding, v) for n, v in next(batches).items()}
-        state, metrics = step_fn(state, batch, frozen)
-        train_log.add(metrics)
+        train_log.add(carried.step(step_fn, batch, frozen))
         for hook in hooks:
           hook(step)
         last = step == cfg_t.num_steps
         if step % config.log_every == 0 or last:
-          check_finite(state, ckpt)
+          check_finite(carried.state(), ckpt)
           writer.write_scalars(step, train_log.flush(step))
         val_metrics = None
         if step % config.eval_every == 0 or last:
-          check_finite(state, ckpt)
+          check_finite(carried.state(), ckpt)
           with hooks[0].timed("validation"):
-            val_metrics = validate(validator, state.eval_params(), step, writer, val_log, time.time() - run_start)
-        if ckpt.maybe_save(step, state, {"step": step, "scale": config.model.scale}, last=last,
-                           metrics=val_metrics, before_save=lambda: check_finite(state, ckpt)):
+            val_metrics = validate(validator, carried.state().eval_params(), step, writer, val_log,
+                                   time.time() - run_start)
+        if ckpt.maybe_save(step, carried.state, {"step": step, "scale": config.model.scale}, last=last,
+                           metrics=val_metrics, before_save=lambda: check_finite(carried.state(), ckpt)):
           break
     logging.info(summary_line(config, workdir, step, time.time() - run_start, val_log,
                               ckpt.stop_signal or ("preemption" if step < cfg_t.num_steps else None)))
-  return state
+  return carried.state()
 
 
 def _flatten(d: dict, prefix: str = ""):

@@ -86,7 +86,10 @@ def _ema_update(state: TrainState, params: nnx.State, decay: float, finite: jax.
   if state.ema_params is None:
     return None
   d = ema_decay_at(state.step, decay)
-  return jax.tree.map(lambda e, p: jnp.where(finite, d * e + (1.0 - d) * p, e), state.ema_params, params)
+  # e + (1 - d) (p - e), not d e + (1 - d) p: one multiply-add, so the last bit does not depend on which of two
+  # products LLVM contracts into an FMA, which changes with XLA's fusion (how the state crosses the jit boundary,
+  # core/boundary.py, must not change the result).
+  return jax.tree.map(lambda e, p: jnp.where(finite, e + (1.0 - d) * (p - e), e), state.ema_params, params)
 
 
 def _micro_batches(x: jax.Array, n: int) -> jax.Array:

@@ -174,13 +174,15 @@ class Checkpointer:
                  before_save: Callable[[], None] | None = None) -> bool:
     """Saves when it is time (interval, validation metrics, last step, preemption); True means stop now.
 
-    ``before_save`` runs first when a save is due (the loop's NaN check: a bad state is never saved).
+    ``state``: the pytree to save, or a function returning it (called only when a save is due: the trainer's
+    state is unpacked from its buffers only then). ``before_save`` runs first when a save is due (the loop's NaN
+    check: a bad state is never saved).
     """
     preempted = self.reached_preemption(step) or self.stop_signal is not None
     if last or preempted or metrics is not None or (self.save_every and step % self.save_every == 0):
       if before_save is not None:
         before_save()
-      self.save(step, state, meta, metrics=metrics)
+      self.save(step, state() if callable(state) else state, meta, metrics=metrics)
     return preempted
 
   def __enter__(self) -> "Checkpointer":
