@@ -1,6 +1,7 @@
-"""core/boundary.py and training/carried.py: the train state crossing jax.jit packed (one buffer per dtype) and
-the weights crossing it as a list give what the pytree boundary gave, bit for bit: each kind of train step
-(plain, accumulating, fused, adversarial with EMA and spectral norm), validation and upscaling."""
+"""core/boundary.py and training/carried.py: the train state crossing jax.jit packed (one buffer per dtype) or as
+a list, and the weights crossing it as a list, give what the pytree boundary gave, bit for bit: each kind of
+train step (plain, EMA, accumulating, fused, adversarial with EMA and spectral norm), a whole run and its exact
+resumption, validation and upscaling."""
 
 import functools
 
@@ -45,8 +46,9 @@ def _assert_trees_equal(a, b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.parametrize("layout", ["packed", "leaves"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_kind_of_train_step_over_packed_buffers_equals_the_pytree_step_bit_for_bit(kind):
+def test_every_kind_of_train_step_over_packed_buffers_or_leaves_equals_the_pytree_step_bit_for_bit(kind, layout):
   config = test_cfg.get_config()
   config.update_from_flattened_dict({"train.batch_size": 4, **KINDS[kind]})
   config_lib.validate(config, num_devices=1)
@@ -61,8 +63,11 @@ def test_every_kind_of_train_step_over_packed_buffers_equals_the_pytree_step_bit
     old_metrics.append(metrics)
 
   sharding = NamedSharding(Mesh(np.array(jax.devices()[:1]), ("data",)), P())
-  carried = carried_lib.CarriedState(jax.jit(state_lib.init_fn(config, opt))(), sharding)
-  assert set(carried.buffers) <= {"float32", "int32"} and len(carried.packing) > 20
+  carried = carried_lib.CarriedState(jax.jit(state_lib.init_fn(config, opt))(), sharding, layout)
+  if layout == "packed":
+    assert set(carried.carried) == {"float32", "int32"} and len(carried.packing) > 20
+  else:
+    assert isinstance(carried.carried, list) and len(carried.carried) > 20
   new = carried.jit_step(step_fn, in_shardings=None, out_shardings=None)
   new_metrics = [carried.step(new, batch, frozen) for batch in batches]
   _assert_trees_equal(carried.state(), old_state)
@@ -91,3 +96,21 @@ def test_upscaling_and_validation_over_weight_leaves_equal_the_state_boundary():
   validator = eval_lib.Validator(config, Mesh(np.array(jax.devices()[:1]), ("data",)), graphdef)
   np.testing.assert_array_equal(validator.upscale(params, lr), before)
   np.testing.assert_array_equal(validator.upscale(jax.tree.flatten(params), lr), before)
+
+
+def test_a_packed_run_resumes_bit_identically_and_ends_where_a_run_over_leaves_ends(resumes_identically, tmp_path):
+  from sr_jax.training import train
+  config = test_cfg.get_config()
+  config.train.update(state_layout="packed", ema_decay=0.9)
+  packed = resumes_identically(config)
+  config.train.state_layout = "leaves"
+  _assert_trees_equal(train.train_and_evaluate(config, str(tmp_path / "leaves")), packed)
+  assert int(packed.step) == config.train.num_steps
+
+
+def test_a_state_layout_that_does_not_exist_is_named():
+  config = test_cfg.get_config()
+  config.train.state_layout = "pytree"
+  with pytest.raises(config_lib.ConfigError, match="config.train.state_layout='pytree' is invalid; accepted: 'auto', "
+                     "'packed', 'leaves'"):
+    config_lib.validate(config)

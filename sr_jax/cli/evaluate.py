@@ -40,7 +40,7 @@ flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval
 flags.DEFINE_bool("raw_weights", False, "Score the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
 flags.DEFINE_bool("bf16", False, "Compute in bfloat16, parameters float32 (for accelerators: on the CPU it is "
-                  "slower; the table's label says bf16). Its agreement with float32: experiments/results/benchmarks.md.")
+                  "slower; the table's label says bf16). Agreement with float32: experiments/results/benchmarks.md.")
 flags.DEFINE_string("tile", "0", "LR tile size for tiled inference (0: whole images, exact for every architecture; "
                     "'auto': as sr-upscale, tiles on a CPU, whole on an accelerator unless its memory runs out).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).",

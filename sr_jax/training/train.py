@@ -264,7 +264,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         steps_per_call=k, degradation=realesrgan.from_data_config(config),
         degradation_workers=degradation_workers.resolve(config.data.degradation_workers)).as_numpy_iterator()
     frozen = jax.device_put(frozen, replicated)
-    carried = carried_lib.CarriedState(state, replicated)  # The state crosses the jit boundary packed.
+    carried = carried_lib.CarriedState(state, replicated, cfg_t.state_layout)  # Packed or a list, not a pytree.
     del state
     step_fn = carried.jit_step(step_fn, in_shardings=(replicated, batch_sharding, replicated),
                                out_shardings=(replicated, replicated))

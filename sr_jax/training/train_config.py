@@ -11,6 +11,8 @@ from sr_jax.core.errors import require
 from sr_jax.models import registry
 from sr_jax.training import optim
 
+STATE_LAYOUTS = ("auto", "packed", "leaves")  # config.train.state_layout (training/carried.py).
+
 
 def default_config(config: ml_collections.ConfigDict) -> None:
   """Adds config.train and the top-level run fields with their defaults (the RDN paper's recipe: Adam 1e-4
@@ -42,6 +44,11 @@ def default_config(config: ml_collections.ConfigDict) -> None:
   # steps per second on one H200: docs/training.md); 1 on a CPU, where it gains nothing and compiles longer.
   # num_steps, log/eval/checkpoint intervals must be multiples.
   config.train.steps_per_dispatch = 1
+  # How the train state crosses each jitted call (identical results, tested): 'packed' (one buffer per dtype: the
+  # least host time per call, ~2 ms for the paper RDN; the packing copies the state once per step, which a GPU does
+  # in well under a millisecond but costs the paper RDN ~60-80 ms per step on a 2-core CPU), 'leaves' (its arrays
+  # as a list, no copy: ~8 ms) or 'auto' (packed on accelerators, leaves on CPU). experiments/results/benchmarks.md.
+  config.train.state_layout = "auto"
   # Initialise from another run (a workdir: its best checkpoint; or WORKDIR/checkpoints/STEP) instead of
   # random weights; parameters whose shape differs (the up-sampler when the scale differs) stay random. Or
   # 'pretrained:NAME', a published model (sr-pretrained list; imported on first use) to fine-tune: config.model
@@ -89,6 +96,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None, 
   require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints, "an integer >= 1")
   k = t.steps_per_dispatch
   require(k >= 1, "train.steps_per_dispatch", k, "an integer >= 1")
+  require(t.state_layout in STATE_LAYOUTS, "train.state_layout", t.state_layout, ", ".join(map(repr, STATE_LAYOUTS)))
   for key, value in (("train.num_steps", t.num_steps), ("log_every", config.log_every),
                      ("eval_every", config.eval_every), ("checkpoint_every", config.checkpoint_every)):
     require(value % k == 0, key, value, f"a multiple of train.steps_per_dispatch={k}")

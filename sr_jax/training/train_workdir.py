@@ -59,7 +59,7 @@ RUN_FIELDS = frozenset({
     "train.num_steps", "train.num_devices", "train.steps_per_dispatch", "log_every", "eval_every",
     "checkpoint_every", "keep_checkpoints", "profile_steps", "num_image_triplets", "val_metrics", "best_metric",
     "lpips_weights", "data.val", "data.max_val_images", "data.data_dir", "data.tfds_data_dir",
-    "data.tfds_manual_dir", "data.degradation_workers", "data.cache_gb", "model.conv_impl"})
+    "data.tfds_manual_dir", "data.degradation_workers", "data.cache_gb", "model.conv_impl", "train.state_layout"})
 
 
 def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
