@@ -13,7 +13,9 @@ import importlib.util as _util
 import os as _os
 import sys as _sys
 
-from sr_jax.core import old_names as _old_names
+from sr_jax.core import old_names as _old_names, xla_flags as _xla_flags
+
+_xla_flags.apply()  # Measured XLA:CPU flags, before JAX starts its backend (core/xla_flags.py).
 
 _TOP_CONFIGS = _os.path.join(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))), "configs")
 

@@ -44,9 +44,10 @@ def upsampler_stages(scale: int) -> tuple[int, ...]:
 # How convolutions run (the parameters are the same HWIO kernels either way, so checkpoints move freely):
 # 'xla': lax.conv on the NHWC batch (cuDNN on GPU). 'wide': the batch is laid side by side along the width,
 # one zero column between images, and every conv output is re-zeroed on those columns, so each image still
-# sees 'SAME' zero padding and the result equals 'xla' exactly. XLA:CPU's convolution runs about twice as fast
-# on one wide image as on a batch of narrow ones (measured in experiments/results/benchmarks.md).
-# 'auto': 'wide' on CPU, 'xla' elsewhere.
+# sees 'SAME' zero padding and the result equals 'xla' exactly. It paid on CPU when XLA ran convolutions itself
+# faster on one wide image than on a batch of narrow ones; with jaxlib 0.10.2 and core/xla_flags.py's flag
+# 'xla' is faster (the quickstart's step 0.10 vs 0.23 s, the paper RDN's 6.0 vs 10.6 s: benchmarks.md).
+# 'auto': 'xla' everywhere.
 CONV_IMPLS = ("auto", "xla", "wide")
 
 
@@ -54,7 +55,7 @@ def resolve_conv_impl(impl: str) -> str:
   if impl not in CONV_IMPLS:
     raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
   if impl == "auto":
-    return "wide" if jax.default_backend() == "cpu" else "xla"
+    return "xla"
   return impl
 
 

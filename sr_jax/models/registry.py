@@ -153,9 +153,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.drop_path_rate = 0.0
   c.activation = "prelu"  # srvgg only: 'prelu' (the published models), 'relu' or 'leakyrelu'.
   c.dtype = "float32"  # Compute dtype: float32, or bfloat16 (parameters stay float32).
-  # How convolutions run: 'auto' ('wide' on CPU, 'xla' elsewhere), 'xla' (batched lax.conv) or 'wide' (batch laid
-  # side by side along the width, faster on XLA:CPU). Same parameters and results either way (to float rounding);
-  # only speed differs (experiments/results/benchmarks.md).
+  # How convolutions run: 'auto' (= 'xla'), 'xla' (batched lax.conv) or 'wide' (batch laid side by side along the
+  # width; faster on XLA:CPU before core/xla_flags.py's flag). Same parameters and results either way (to float
+  # rounding); only speed differs (experiments/results/benchmarks.md).
   c.conv_impl = "auto"
   return c
 
