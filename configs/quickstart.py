@@ -1,11 +1,13 @@
-r"""Quickstart: a small RDN trained on photos bundled with scikit-image; about 13 minutes on a 2-core CPU.
+r"""Quickstart: a small RDN trained on photos bundled with scikit-image; about 7 minutes on a 2-core CPU.
 
 No downloads: trains on six scikit-image photos and validates on two it never sees (chelsea, coffee).
 
   sr-train --config=quickstart --workdir=runs/quickstart      # or: python -m sr_jax.cli.train --config=quickstart ...
 
-Expected (measured, 3000 steps, 12 min 34 s wall on the project's 2-core CPU): validation PSNR (Y, x2) 34.08 dB
-vs bicubic 32.93 dB on the held-out photos, +1.16 dB (SSIM 0.9260 vs 0.9011). Training on seven more bundled
+Expected (measured 2026-12-07, 3000 steps, 398 / 461 / 464 s wall in three quiet runs on the project's 2-core
+CPU): validation PSNR (Y, x2) 34.04 dB vs bicubic 32.93 dB on the held-out photos, +1.11 dB (SSIM 0.9256 vs
+0.9011). (12 min 34 s and 34.08 dB on 2026-11-25, before XLA's own convolutions replaced YNNPACK's:
+core/xla_flags.py; the arithmetic differs in rounding, so the run lands 0.04 dB lower.) Training on seven more bundled
 photos (34.09 dB) or on 32-px LR patches at batch 8 (34.07 dB) did not do better in the same time; +1.5 dB
 needs a longer schedule or a larger model than this budget allows (see docs/benchmarks.md).
 """

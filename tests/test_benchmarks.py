@@ -1,7 +1,10 @@
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,11 +21,11 @@ def test_benchmark_smoke_mode_reports_every_field():
   for key in ("step_s_median", "compile_plus_first_step_s", "patches_per_s", "gflops_per_s", "mfu",
               "peak_host_rss_mb", "device", "model"):
     assert key in train
-  assert train["loss_finite"] and train["patches_per_s"] > 0
+  assert train["loss_finite"] and train["patches_per_s"] > 0 and train["state_layout"] == "leaves"  # The CPU's.
   assert rows["inference_tiled"]["output_mpix_per_s"] > 0 and rows["input_pipeline"]["patches_per_s"] > 0
   assert rows["inference_folder_of_frames"]["batched_s"] > 0
-  host = rows["train_step_host_cost"]  # The leaves at the jit boundary carry the state to the same values.
-  assert host["max_abs_difference_from_the_train_state_boundary"]["leaves"] == 0
+  host = rows["train_step_host_cost"]  # Both trainer layouts carry the state to the same values.
+  assert host["max_abs_difference_from_the_train_state_boundary"] == {"leaves": 0, "packed": 0}
   assert host["train_state_boundary_ms"] > 0 and host["state_arrays"] > 50
 
 
@@ -64,7 +67,7 @@ def test_side_by_side_alternates_the_frameworks_and_reports_the_spread(monkeypat
     def wait(self, timeout=None):
       return 0
 
-  monkeypatch.setattr(bench, "_torch_server", lambda config, what: FakeTorch())
+  monkeypatch.setattr(bench, "_torch_server", lambda config, what, mode: FakeTorch())
   calls = {"n": 0}
 
   def jax_once(fn):
@@ -79,6 +82,44 @@ def test_side_by_side_alternates_the_frameworks_and_reports_the_spread(monkeypat
   assert order == jax_first + torch_first + jax_first + torch_first
   train, infer = rows
   assert train["benchmark"] == "side_by_side_train_step" and train["jax_s_per_round"] == [0.25] * 4
+  assert train["torch_mode"] == "eager_fp32" and train["architecture"] == "rdn" and train["jax_dtype"] == "float32"
   assert train["torch_s_per_round"] == [0.5, 0.5, 0.5, 0.5]
   assert infer["torch_s_per_round"] == [1.0, 2.0, 1.0, 2.0]
   assert infer["torch_time_over_jax_time"] == {"median": 6.0, "min": 4.0, "max": 8.0}
+
+
+TORCH_CASES = {  # Small sizes of each architecture the PyTorch side builds.
+    "rdn": dict(num_blocks=2, num_layers=2, growth=8, features=8),
+    "edsr": dict(num_blocks=2, features=16),
+    "rrdbnet": dict(num_blocks=2, features=16, growth=32, scale=4),
+    "srvgg": dict(num_blocks=4, features=16, scale=4),
+    "swinir": dict(num_blocks=2, num_layers=2, features=24, num_heads=2, window_size=8),
+    "hat": dict(num_blocks=1, num_layers=2, features=30, num_heads=2, window_size=16, squeeze=30),
+    "rcan": dict(num_groups=2, num_blocks=2, features=16, squeeze=4),
+}
+
+
+def test_the_pytorch_side_builds_each_architecture_at_the_size_sr_jax_builds_and_runs_its_fast_mode():
+  """The reference modules (spandrel's, the RDN authors', BasicSR's EDSR) have exactly sr_jax's trained parameter
+  count for the same config.model; the compiled bf16 channels_last mode trains. Needs requirements-bench.txt."""
+  torch = pytest.importorskip("torch")
+  if importlib.util.find_spec("spandrel") is None:  # Not imported: its __init__ needs torchvision.
+    pytest.skip("spandrel is not installed (requirements-bench.txt)")
+  from experiments.benchmarks import torch_models
+  from sr_jax.models import registry
+  for name, fields in TORCH_CASES.items():
+    m = registry.default_config()
+    m.update(name=name, **fields)
+    module = torch_models.build(torch, m)
+    assert torch_models.param_count(module) == registry.count_params(m), name
+    assert tuple(module(torch.rand(1, 3, 16, 16)).shape) == (1, 3, 16 * m.scale, 16 * m.scale), name
+  m = registry.default_config()
+  m.update(name="srvgg", **TORCH_CASES["srvgg"])
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  out = subprocess.run([sys.executable, "-m", "experiments.benchmarks.torch_rdn", "--mode=compiled_bf16_cl",
+                        f"--model_json={m.to_json()}", "--batch=2", "--patch=8", "--infer_size=16", "--steps=2"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+  assert out.returncode == 0, out.stderr[-3000:]
+  rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+  assert [r["benchmark"] for r in rows] == ["train_step", "inference_full"]
+  assert rows[0]["mode"] == "compiled_bf16_cl" and rows[0]["model"]["name"] == "srvgg" and rows[0]["step_s_median"] > 0

@@ -40,6 +40,7 @@ from sr_jax import configs
 from sr_jax.data import datasets
 from sr_jax.inference import upscaler
 from sr_jax.models import rdn, registry
+from sr_jax.training import carried
 
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
 flags.DEFINE_bool("smoke", False, "Tiny model and sizes: checks the script and its JSON fields quickly.")
@@ -57,6 +58,8 @@ flags.DEFINE_string("pipeline_source", "skimage:astronaut,rocket,coffee,chelsea"
 flags.DEFINE_integer("pipeline_patch", 48, "LR patch for the pipeline measurement (x scale = HR).")
 flags.DEFINE_bool("with_torch", False, "Then time the reference PyTorch RDN (torch_rdn.py) in a subprocess with "
                   "the same model and sizes, one thread per core, alternating with JAX; needs torch.")
+flags.DEFINE_list("torch_modes", ["eager_fp32"], "--with_torch: PyTorch modes to alternate with, each in its own "
+                  "warm process: eager_fp32, compiled_bf16_cl (channels_last + bf16 autocast + torch.compile).")
 flags.DEFINE_integer("rounds", 6, "--with_torch: alternating rounds (each framework --steps calls per round).",
                      lower_bound=1)
 FLAGS = flags.FLAGS
@@ -91,12 +94,11 @@ def _base(config) -> dict:
                     "conv_impl": rdn.resolve_conv_impl(m.conv_impl)}}
 
 
-def _torch_server(config, what: list[str]) -> subprocess.Popen:
+def _torch_server(config, what: list[str], mode: str) -> subprocess.Popen:
   m = config.model
   cmd = [sys.executable, "-m", "experiments.benchmarks.torch_rdn", f"--threads={os.cpu_count()}",
          f"--batch={FLAGS.batch}", f"--patch={FLAGS.patch}", f"--infer_size={FLAGS.infer_size}",
-         f"--what={','.join(what)}", "--serve",
-         *(f"--{k.removeprefix('model.')}={v}" for k, v in registry.identity(m).items() if k != "model.name")]
+         f"--what={','.join(what)}", "--serve", f"--mode={mode}", f"--model_json={m.to_json()}"]
   proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
   line = proc.stdout.readline()
   if not line:
@@ -117,7 +119,14 @@ def side_by_side(config) -> list[dict]:
                "infer": measure.infer_call(config.model, FLAGS.infer_size)}
   for w in what:  # Warm (compiled) before the first timed round, as the PyTorch side is.
     _time_once(jax_calls[w])
-  proc = _torch_server(config, what)
+  return [row for mode in FLAGS.torch_modes for row in _alternate(config, jax_calls, what, mode)]
+
+
+def _alternate(config, jax_calls: dict, what: list[str], mode: str) -> list[dict]:
+  """--rounds rounds against PyTorch in ``mode`` (its server started, and compiled, before the first)."""
+  t0 = time.perf_counter()
+  proc = _torch_server(config, what, mode)
+  torch_start_s = time.perf_counter() - t0
   times = {w: {"jax": [], "torch": []} for w in what}
   try:
     for r in range(FLAGS.rounds):
@@ -139,6 +148,8 @@ def side_by_side(config) -> list[dict]:
   for w in what:
     ratios = [t / j for j, t in zip(times[w]["jax"], times[w]["torch"])]
     out.append({"benchmark": f"side_by_side_{'train_step' if w == 'train' else 'inference_full'}",
+                "architecture": config.model.name, "jax_dtype": config.model.dtype, "torch_mode": mode,
+                "torch_start_and_compile_s": round(torch_start_s, 1),
                 "rounds": FLAGS.rounds, "calls_per_round": FLAGS.steps, "threads": os.cpu_count(),
                 "jax_s_per_round": [round(t, 4) for t in times[w]["jax"]],
                 "torch_s_per_round": [round(t, 4) for t in times[w]["torch"]],
@@ -158,6 +169,7 @@ def bench_train(config) -> dict:
   gflops = flops / median / 1e9
   peak = _peak(m.dtype)
   return {"benchmark": "train_step", "batch": FLAGS.batch, "lr_patch": FLAGS.patch, "steps_per_dispatch": k,
+          "state_layout": carried.resolve_layout(config.train.state_layout),
           "compile_plus_first_step_s": round(compile_s, 3),
           "step_s_median": round(median, 4), "patches_per_s": round(FLAGS.batch / median, 2),
           "gflop_per_step": round(flops / 1e9, 2), "gflops_per_s": round(gflops, 1),

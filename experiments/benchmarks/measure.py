@@ -10,19 +10,18 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sr_jax.core import boundary as boundary_lib
 from sr_jax.inference import upscaler
 from sr_jax.models import registry
-from sr_jax.training import state as state_lib, train_step
+from sr_jax.training import carried as carried_lib, state as state_lib, train_step
 
 
-def train_call(config, batch: int, patch: int, boundary: str = "state"):
+def train_call(config, batch: int, patch: int, boundary: str | None = None):
   """(one jitted call of ``config.train.steps_per_dispatch`` optimizer steps on a fixed random batch, FLOPs
   per optimizer step); the train state is carried (and donated) from call to call. ``boundary``: what crosses
-  the jit boundary, the ``TrainState`` pytree as the trainer passed it until 2026-12-07 ("state"), the list of
-  its leaves with the tree structure closed over ("leaves"), or those leaves packed into one buffer per dtype as
-  the trainer passes them now ("packed", core/boundary.py). The
-  call's ``state_leaves()`` gives the carried state's leaves."""
+  the jit boundary: the ``TrainState`` pytree, as the trainer passed it until 2026-12-07 ("state"), or the
+  trainer's own carried state (training/carried.py): its leaves ("leaves") or one buffer per dtype ("packed");
+  default: config.train.state_layout, what the trainer would use here. The call's ``state_leaves()`` gives the
+  carried state's leaves."""
   m = config.model
   opt = state_lib.Optimizers.from_config(config)
   step_fn, frozen = train_step.build(config, opt)
@@ -30,21 +29,18 @@ def train_call(config, batch: int, patch: int, boundary: str = "state"):
   state = jax.jit(state_lib.init_fn(config, opt))()
   if boundary == "state":
     step = jax.jit(functools.partial(step_fn, frozen=frozen), donate_argnums=0)
-    carry, leaves = {"state": state}, lambda c: jax.tree.leaves(c)
-  elif boundary == "leaves":
-    flat, treedef = jax.tree.flatten(state)
+    carry = {"state": state}
 
-    def flat_step(state_leaves, batch):
-      new_state, metrics = step_fn(jax.tree.unflatten(treedef, state_leaves), batch, frozen)
-      return jax.tree.leaves(new_state), metrics
-    step = jax.jit(flat_step, donate_argnums=0)
-    carry, leaves = {"state": flat}, lambda c: c
-  else:  # What the trainer does (training/carried.py).
-    packing = boundary_lib.Packing(state)
-    step = jax.jit(packing.packed(functools.partial(step_fn, frozen=frozen)), donate_argnums=0)
-    carry = {"state": jax.jit(packing.pack)(state)}
-    unpack = jax.jit(packing.unpack)
-    leaves = lambda c: jax.tree.leaves(unpack(c))
+    def run(batch_arrays):
+      carry["state"], metrics = step(carry["state"], batch_arrays)
+      return metrics
+    state_leaves = lambda: jax.tree.leaves(carry["state"])
+  else:
+    carried = carried_lib.CarriedState(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]),
+                                       boundary or config.train.state_layout)
+    step = carried.jit_step(step_fn, in_shardings=None, out_shardings=None)
+    run = lambda batch_arrays: carried.step(step, batch_arrays, frozen)
+    state_leaves = lambda: jax.tree.leaves(carried.state())
   rng = np.random.default_rng(0)
   s = m.scale
   lead = (k,) if k > 1 else ()
@@ -52,9 +48,8 @@ def train_call(config, batch: int, patch: int, boundary: str = "state"):
           "hr": jnp.asarray(rng.integers(0, 256, (*lead, batch, patch * s, patch * s, m.channels), dtype=np.uint8))}
 
   def one_call():
-    carry["state"], metrics = step(carry["state"], data)
-    return metrics
-  one_call.state_leaves = lambda: leaves(carry["state"])
+    return run(data)
+  one_call.state_leaves = state_leaves
   return one_call, 3 * registry.flops_per_output_pixel(m) * batch * (patch * s) ** 2
 
 

@@ -1,7 +1,12 @@
-r"""Reference PyTorch RDN timing (the authors' EDSR-PyTorch ``model/rdn.py``), same JSON fields as bench.py.
+r"""Reference PyTorch timing, same JSON fields as bench.py: the authors' RDN (EDSR-PyTorch ``model/rdn.py``) by
+default, or any network torch_models.py builds from an sr_jax config.model (--model_json), in the mode people
+train with (--mode: eager float32, or channels_last + bf16 autocast + TF32 + torch.compile).
 
-  pip install torch==2.13.0   # CPU build
+  pip install -r requirements-bench.txt && pip install --no-deps spandrel==0.4.2
   python -m experiments.benchmarks.torch_rdn --threads=2 --batch=4 --patch=32 --infer_size=128
+  python -m experiments.benchmarks.torch_rdn --mode=compiled_bf16_cl \
+      --model_json='{"name": "srvgg", "scale": 4, "num_blocks": 16, "features": 64, "channels": 3,
+                     "activation": "prelu"}'
 
 bench.py --with_torch runs this with ``--serve`` in a subprocess (its own thread pool, warm for the whole run)
 with the same sizes and alternates the two frameworks: each line ``train N`` / ``infer N`` on stdin times N calls
@@ -16,54 +21,11 @@ import resource
 
 from absl import app, flags
 
-from experiments.benchmarks import timing
-from sr_jax.models import rdn
+from experiments.benchmarks import timing, torch_models
+from sr_jax.models import rdn, registry
 
 
-def build(torch, nn, *, scale, num_blocks, num_layers, growth, features, channels):
-  class RDBConv(nn.Module):
-    def __init__(self, cin, g):
-      super().__init__()
-      self.conv = nn.Sequential(nn.Conv2d(cin, g, 3, padding=1), nn.ReLU())
-
-    def forward(self, x):
-      return torch.cat((x, self.conv(x)), 1)
-
-  class RDB(nn.Module):
-    def __init__(self, g0, g, c):
-      super().__init__()
-      self.convs = nn.Sequential(*[RDBConv(g0 + i * g, g) for i in range(c)])
-      self.lff = nn.Conv2d(g0 + c * g, g0, 1)
-
-    def forward(self, x):
-      return self.lff(self.convs(x)) + x
-
-  class RDN(nn.Module):
-    def __init__(self):
-      super().__init__()
-      g0, g, d = features, growth, num_blocks
-      self.sfe1 = nn.Conv2d(channels, g0, 3, padding=1)
-      self.sfe2 = nn.Conv2d(g0, g0, 3, padding=1)
-      self.rdbs = nn.ModuleList([RDB(g0, g, num_layers) for _ in range(d)])
-      self.gff = nn.Sequential(nn.Conv2d(d * g0, g0, 1), nn.Conv2d(g0, g0, 3, padding=1))
-      if scale in (2, 3):
-        up = [nn.Conv2d(g0, g * scale * scale, 3, padding=1), nn.PixelShuffle(scale)]
-      else:
-        up = [nn.Conv2d(g0, g * 4, 3, padding=1), nn.PixelShuffle(2), nn.Conv2d(g, g * 4, 3, padding=1),
-              nn.PixelShuffle(2)]
-      self.up = nn.Sequential(*up, nn.Conv2d(g, channels, 3, padding=1))
-
-    def forward(self, x):
-      f1 = self.sfe1(x)
-      h = self.sfe2(f1)
-      outs = []
-      for rdb in self.rdbs:
-        h = rdb(h)
-        outs.append(h)
-      return self.up(self.gff(torch.cat(outs, 1)) + f1)
-
-  return RDN()
-
+MODES = ("eager_fp32", "compiled_bf16_cl")
 
 flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
 flags.DEFINE_integer("batch", 4, "Train batch.")
@@ -78,34 +40,54 @@ flags.DEFINE_integer("features", 64, "G0.")
 flags.DEFINE_integer("channels", 3, "Colour channels.")
 flags.DEFINE_string("what", "train,infer", "Measurements.")
 flags.DEFINE_bool("serve", False, "Answer timing requests on stdin (bench.py --with_torch alternates with JAX).")
+flags.DEFINE_string("model_json", None, "An sr_jax config.model as JSON (any architecture torch_models.py knows: "
+                    "rdn, edsr, rrdbnet, srvgg, swinir, hat, rcan); overrides the RDN flags above.")
+flags.DEFINE_enum("mode", "eager_fp32", MODES, "eager_fp32: float32, NCHW, eager (the reference code as written); "
+                  "compiled_bf16_cl: channels_last, bf16 autocast, TF32, torch.compile (max-autotune without CUDA "
+                  "graphs on a GPU, the default mode on a CPU), as traiNNer-redux and neosr train.")
 FLAGS = flags.FLAGS
 
 
-def _calls(torch, a, model):
-  """{'train'|'infer': (one call, FLOPs per call or output megapixels)} for --what."""
+def _calls(torch, a, model, channels: int, scale: int):
+  """{'train'|'infer': one call (synchronised on a GPU)} for --what, in --mode."""
+  import contextlib
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+  model = model.to(device)
+  fast = a.mode == "compiled_bf16_cl"
+  layout = torch.channels_last if fast else torch.contiguous_format
+  if fast:
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    model = model.to(memory_format=torch.channels_last)
+  run = torch.compile(model, mode="max-autotune-no-cudagraphs" if device == "cuda" else None) if fast else model
+  autocast = (lambda: torch.autocast(device_type=device, dtype=torch.bfloat16)) if fast else contextlib.nullcontext
+  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
   calls = {}
   if "train" in a.what:
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
-    p, s, b = a.patch, a.scale, a.batch
-    lr = torch.rand(b, a.channels, p, p, generator=gen)
-    hr = torch.rand(b, a.channels, p * s, p * s, generator=gen)
+    p, b = a.patch, a.batch
+    lr = torch.rand(b, channels, p, p, generator=gen).to(device, memory_format=layout)
+    hr = torch.rand(b, channels, p * scale, p * scale, generator=gen).to(device, memory_format=layout)
 
     def step():
       model.train()
       opt.zero_grad(set_to_none=True)
-      loss = torch.nn.functional.l1_loss(model(lr), hr)
+      with autocast():
+        loss = torch.nn.functional.l1_loss(run(lr).float(), hr)
       loss.backward()
       opt.step()
+      sync()
       return loss
     calls["train"] = step
   if "infer" in a.what:
-    x = torch.rand(1, a.channels, a.infer_size, a.infer_size)
+    x = torch.rand(1, channels, a.infer_size, a.infer_size).to(device, memory_format=layout)
 
     def infer():
       model.eval()
-      with torch.inference_mode():
-        return model(x)
+      with torch.inference_mode(), autocast():
+        out = run(x)
+      sync()
+      return out
     calls["infer"] = infer
   return calls
 
@@ -135,26 +117,30 @@ def main(argv):
   from torch import nn
 
   torch.set_num_threads(a.threads)
-  arch = dict(scale=a.scale, num_blocks=a.num_blocks, num_layers=a.num_layers, growth=a.growth,
-              features=a.features, channels=a.channels)
-  per_px = rdn.flops_per_output_pixel(**arch)
-  model = build(torch, nn, **arch)
-  calls = _calls(torch, a, model)
+  if a.model_json:
+    m = registry.default_config()  # Fields the JSON leaves out keep sr_jax's defaults.
+    m.update(json.loads(a.model_json))
+    arch, per_px, model = m.to_dict(), registry.flops_per_output_pixel(m), torch_models.build(torch, m)
+  else:
+    arch = dict(scale=a.scale, num_blocks=a.num_blocks, num_layers=a.num_layers, growth=a.growth,
+                features=a.features, channels=a.channels)
+    per_px, model = rdn.flops_per_output_pixel(**arch), torch_models.rdn(torch, nn, **arch)
+  calls = _calls(torch, a, model, arch["channels"], arch["scale"])
   if a.serve:
     return _serve(calls)
-  base = {"framework": "torch", "torch": torch.__version__, "threads": a.threads, "device": "cpu",
-          "model": {**arch, "dtype": "float32"}}
+  base = {"framework": "torch", "torch": torch.__version__, "threads": a.threads, "mode": a.mode,
+          "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "model": arch}
   out = []
   if "train" in calls:
     first, median = timing.warmup_then_median(calls["train"], a.steps)
-    p, s, b = a.patch, a.scale, a.batch
+    p, s, b = a.patch, arch["scale"], a.batch
     flops = 3 * per_px * b * (p * s) ** 2
     out.append({"benchmark": "train_step", "batch": b, "lr_patch": p, "first_step_s": round(first, 3),
                 "step_s_median": round(median, 4), "patches_per_s": round(b / median, 2),
                 "gflop_per_step": round(flops / 1e9, 2), "gflops_per_s": round(flops / median / 1e9, 1)})
   if "infer" in calls:
     first, median = timing.warmup_then_median(calls["infer"], max(1, a.steps // 2))
-    mpix = (a.infer_size * a.scale) ** 2 / 1e6
+    mpix = (a.infer_size * arch["scale"]) ** 2 / 1e6
     out.append({"benchmark": "inference_full", "lr_size": a.infer_size, "compile_plus_first_s": round(first, 3),
                 "seconds_median": round(median, 4), "output_mpix_per_s": round(mpix / median, 4),
                 "gflops_per_s_useful": round(per_px * mpix * 1e6 / median / 1e9, 1)})
