@@ -58,11 +58,52 @@ flags.DEFINE_string("pipeline_source", "skimage:astronaut,rocket,coffee,chelsea"
 flags.DEFINE_integer("pipeline_patch", 48, "LR patch for the pipeline measurement (x scale = HR).")
 flags.DEFINE_bool("with_torch", False, "Then time the reference PyTorch RDN (torch_rdn.py) in a subprocess with "
                   "the same model and sizes, one thread per core, alternating with JAX; needs torch.")
+flags.DEFINE_list("archs", [], "--with_torch: compare these architectures, each at its reference size "
+                  "(ARCHITECTURES; tiny with --smoke) with the config's training settings; default: the config's "
+                  "network only.")
 flags.DEFINE_list("torch_modes", ["eager_fp32"], "--with_torch: PyTorch modes to alternate with, each in its own "
                   "warm process: eager_fp32, compiled_bf16_cl (channels_last + bf16 autocast + torch.compile).")
 flags.DEFINE_integer("rounds", 6, "--with_torch: alternating rounds (each framework --steps calls per round).",
                      lower_bound=1)
 FLAGS = flags.FLAGS
+
+# bench --with_torch --archs: each network at the size its authors (or Real-ESRGAN) train, and a tiny one for
+# --smoke. The LR patch, batch, loss (L1) and optimizer (Adam) are the benchmark's, the same on both sides.
+ARCHITECTURES = {
+    "rdn": dict(scale=2, num_blocks=16, num_layers=8, growth=64, features=64),  # RDN paper.
+    "rrdbnet": dict(scale=4, num_blocks=23, features=64, growth=32),  # ESRGAN / Real-ESRGAN x4plus.
+    "srvgg": dict(scale=4, num_blocks=32, features=64, activation="prelu"),  # realesr-general-x4v3.
+    "swinir": dict(scale=2, num_blocks=6, num_layers=6, features=180, num_heads=6, window_size=8, mlp_ratio=2.0,
+                   upsampler="pixelshuffle", resi_connection="1conv"),  # SwinIR classical x2.
+    "edsr": dict(scale=2, num_blocks=16, features=64, res_scale=1.0),  # EDSR baseline x2.
+    "rcan": dict(scale=2, num_groups=10, num_blocks=20, features=64, squeeze=16, res_scale=1.0),  # RCAN paper.
+}
+SMOKE_ARCHITECTURES = {
+    "rdn": dict(scale=2, num_blocks=2, num_layers=2, growth=8, features=8),
+    "rrdbnet": dict(scale=4, num_blocks=1, features=16, growth=32),
+    "srvgg": dict(scale=4, num_blocks=4, features=16, activation="prelu"),
+    "swinir": dict(scale=2, num_blocks=1, num_layers=2, features=24, num_heads=2, window_size=8, mlp_ratio=2.0,
+                   upsampler="pixelshuffle", resi_connection="1conv"),
+    "edsr": dict(scale=2, num_blocks=2, features=16, res_scale=1.0),
+    "rcan": dict(scale=2, num_groups=1, num_blocks=2, features=16, squeeze=4, res_scale=1.0),
+}
+
+
+def arch_configs(config) -> list:
+  """The configs --archs asks for (the config itself when it names none)."""
+  if not FLAGS.archs:
+    return [config]
+  sizes = SMOKE_ARCHITECTURES if FLAGS.smoke else ARCHITECTURES
+  unknown = [a for a in FLAGS.archs if a not in sizes]
+  if unknown:
+    raise app.UsageError(f"--archs: unknown {', '.join(unknown)}; accepted: {', '.join(sizes)}")
+  out = []
+  for name in FLAGS.archs:
+    c = config.copy_and_resolve_references()
+    c.model.update(name=name, **sizes[name])
+    registry.validate(c.model)
+    out.append(c)
+  return out
 
 # Dense bf16 peaks (TFLOP/s) of accelerators we may run on; float32 CPU has no entry (give --peak_tflops).
 _PEAKS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -330,7 +371,7 @@ def main(argv):
   if "degradation" in FLAGS.what:
     results += bench_degradation()
   if FLAGS.with_torch:
-    results += side_by_side(config)
+    results += [{**row, "model": c.model.to_dict()} for c in arch_configs(config) for row in side_by_side(c)]
   for r in results:
     print(json.dumps({**base, **r, **_memory()}), flush=True)
 
