@@ -1,4 +1,5 @@
-"""Two local JAX processes x 2 CPU devices (gloo over loopback) train like one process with 4 devices."""
+"""Two local JAX processes x 2 CPU devices (gloo over loopback) train like one process with 4 devices, with the
+state carried as leaves (the CPU's default) or packed."""
 
 import os
 import socket
@@ -20,14 +21,14 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _launch_two(workdir, steps):
+def _launch_two(workdir, steps, *extra):
   port = _free_port()
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
              XLA_FLAGS="--xla_force_host_platform_device_count=2")
   procs = [subprocess.Popen(
       [sys.executable, "-m", "sr_jax.cli.train", "--config=test", f"--workdir={workdir}",
        f"--config.train.num_steps={steps}", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-       f"--process_id={i}", "--cpu_collectives=gloo"],
+       f"--process_id={i}", "--cpu_collectives=gloo", *extra],
       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
   logs = [p.communicate(timeout=600)[0] for p in procs]
   for p, log in zip(procs, logs):
@@ -53,3 +54,9 @@ def test_two_processes_match_one_process_and_resume(test_config, tmp_path):
   for a, b in zip(single, multi_params):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
   assert os.path.exists(os.path.join(multi, "validation.json"))
+  packed = str(tmp_path / "packed")  # The state carried as packed buffers (accelerators' default) across processes.
+  _launch_two(packed, 6, "--config.train.state_layout=packed")
+  s3, packed_params = _params(packed)
+  assert s3 == 6
+  for a, b in zip(multi_params, packed_params):
+    np.testing.assert_array_equal(a, b)
