@@ -74,8 +74,9 @@ def test_the_gpu_check_smoke_runs_every_step_without_tensorflow(run, tmp_path):
   out = _run(["-m", "experiments.benchmarks.gpu_check", "--preset=smoke", f"--out={tmp_path / 'g.jsonl'}"], env)
   rows = [json.loads(line) for line in (tmp_path / "g.jsonl").read_text().splitlines()]
   steps = [r["step"] for r in rows]
-  assert steps == ["environment", "train_rdn_x2", "train_rdn_x2", "steps_per_dispatch", "steps_per_dispatch",
+  assert steps == ["environment", "train_rdn_x2", "train_rdn_x2", *["steps_per_dispatch"] * 3,
                    "inference_tiled", "inference_tiled", "bf16_vs_float32_upscale", "evaluate"]
+  assert [r["state_layout"] for r in rows[3:6]] == ["state", "leaves", "leaves"]  # The CPU's 'auto' layout.
   assert not any("error" in r for r in rows) and rows[0]["jax"]
   assert {r["dtype"] for r in rows[1:3]} == {"float32", "bfloat16"} and rows[-1]["psnr"] > 20
   assert 30 < rows[-2]["psnr_between_db"] < 100

@@ -147,13 +147,18 @@ def step_train(p: dict) -> list[dict]:
 def step_dispatch(p: dict) -> list[dict]:
   from experiments.benchmarks import measure, timing
   import jax
+  from sr_jax.training import carried
   rows = []
-  for k in (1, 8):
-    one_call, _ = measure.train_call(_paper_rdn("bfloat16", k, p["tiny"]), p["batch"], p["patch"])
+  # The train state through jit as the TrainState pytree (the trainer until 2026-12-07) against the trainer's
+  # own layout (train.state_layout 'auto': packed buffers on a GPU), lone and queued; then 8 steps per call.
+  for k, boundary in ((1, "state"), (1, None), (8, None)):
+    config = _paper_rdn("bfloat16", k, p["tiny"])
+    one_call, _ = measure.train_call(config, p["batch"], p["patch"], boundary=boundary)
     _, median = timing.warmup_then_median(one_call, max(1, p["steps"] // 2), jax.block_until_ready)
     # As the trainer runs: calls queued back to back (it reads metrics only at log points).
     queued = timing.pipelined(one_call, max(1, p["steps"] // k), jax.block_until_ready)
     rows.append({"step": "steps_per_dispatch", "dtype": "bfloat16", "steps_per_dispatch": k,
+                 "state_layout": boundary or carried.resolve_layout(config.train.state_layout),
                  "step_s": round(median / k, 5), "patches_per_s": round(p["batch"] * k / median, 1),
                  "queued_step_s": round(queued / k, 5), "queued_patches_per_s": round(p["batch"] * k / queued, 1)})
   return rows
