@@ -88,33 +88,24 @@ def test_side_by_side_alternates_the_frameworks_and_reports_the_spread(monkeypat
   assert infer["torch_time_over_jax_time"] == {"median": 6.0, "min": 4.0, "max": 8.0}
 
 
-TORCH_CASES = {  # Small sizes of each architecture the PyTorch side builds.
-    "rdn": dict(num_blocks=2, num_layers=2, growth=8, features=8),
-    "edsr": dict(num_blocks=2, features=16),
-    "rrdbnet": dict(num_blocks=2, features=16, growth=32, scale=4),
-    "srvgg": dict(num_blocks=4, features=16, scale=4),
-    "swinir": dict(num_blocks=2, num_layers=2, features=24, num_heads=2, window_size=8),
-    "hat": dict(num_blocks=1, num_layers=2, features=30, num_heads=2, window_size=16, squeeze=30),
-    "rcan": dict(num_groups=2, num_blocks=2, features=16, squeeze=4),
-}
-
-
 def test_the_pytorch_side_builds_each_architecture_at_the_size_sr_jax_builds_and_runs_its_fast_mode():
   """The reference modules (spandrel's, the RDN authors', BasicSR's EDSR) have exactly sr_jax's trained parameter
   count for the same config.model; the compiled bf16 channels_last mode trains. Needs requirements-bench.txt."""
   torch = pytest.importorskip("torch")
   if importlib.util.find_spec("spandrel") is None:  # Not imported: its __init__ needs torchvision.
     pytest.skip("spandrel is not installed (requirements-bench.txt)")
-  from experiments.benchmarks import torch_models
+  from experiments.benchmarks import bench, torch_models
   from sr_jax.models import registry
-  for name, fields in TORCH_CASES.items():
+  cases = {**bench.SMOKE_ARCHITECTURES,  # bench --smoke --archs's sizes, and HAT (not in bench: 16-pixel windows).
+           "hat": dict(num_blocks=1, num_layers=2, features=30, num_heads=2, window_size=16, squeeze=30)}
+  for name, fields in cases.items():
     m = registry.default_config()
     m.update(name=name, **fields)
     module = torch_models.build(torch, m)
     assert torch_models.param_count(module) == registry.count_params(m), name
     assert tuple(module(torch.rand(1, 3, 16, 16)).shape) == (1, 3, 16 * m.scale, 16 * m.scale), name
   m = registry.default_config()
-  m.update(name="srvgg", **TORCH_CASES["srvgg"])
+  m.update(name="srvgg", **cases["srvgg"])
   env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
   out = subprocess.run([sys.executable, "-m", "experiments.benchmarks.torch_rdn", "--mode=compiled_bf16_cl",
                         f"--model_json={m.to_json()}", "--batch=2", "--patch=8", "--infer_size=16", "--steps=2"],

@@ -45,7 +45,8 @@ from sr_jax.training import carried
 config_flags.DEFINE_config_file("config", configs.path("default"), "Model/optimizer config (a name or a path).")
 flags.DEFINE_bool("smoke", False, "Tiny model and sizes: checks the script and its JSON fields quickly.")
 flags.DEFINE_list("what", ["train", "host", "infer", "pipeline"], "Measurements to run: train, host (the host "
-                  "cost of a train-step call: the TrainState pytree vs its leaves through jax.jit), infer, pipeline, "
+                  "cost of a train-step call: the old TrainState pytree vs the trainer's leaves and packed layouts), infer, "
+                  "pipeline, "
                   "degradation (Real-ESRGAN's, x4, 256² HR patches), metrics (LPIPS and NIQE of a 512x512 image).")
 flags.DEFINE_integer("batch", 4, "Train batch (global).")
 flags.DEFINE_integer("patch", 32, "LR patch side for the train step.")
@@ -232,9 +233,9 @@ def _dispatch_s(one_call, calls: int) -> float:
 
 
 def bench_host(config) -> dict:
-  """Host cost of a train-step call: the TrainState pytree through jax.jit (what the trainer does) against the
-  list of its leaves (the tree structure closed over) and against those leaves packed into one buffer per dtype;
-  the whole step's time too. All carry the same state from the same start: after the calls, the largest
+  """Host cost of a train-step call: the TrainState pytree through jax.jit (the trainer until 2026-12-07) against
+  the trainer's two layouts (training/carried.py): the list of its leaves and one buffer per dtype; the whole
+  step's time too. All carry the same state from the same start: after the calls, the largest
   difference of each from the TrainState boundary's state (0: bit-identical)."""
   ways = ("state", "leaves", "packed")
   calls = {b: measure.train_call(config, FLAGS.batch, FLAGS.patch, boundary=b)[0] for b in ways}

@@ -135,8 +135,8 @@ def build(torch, m):
   """The reference PyTorch module of sr_jax model config ``m`` (float32, NCHW, random weights)."""
   from torch import nn
   if m.name == "rdn":
-    return rdn(torch, nn, scale=m.scale, num_blocks=m.num_blocks, num_layers=m.num_layers,
-                           growth=m.growth, features=m.features, channels=m.channels)
+    return rdn(torch, nn, scale=m.scale, num_blocks=m.num_blocks, num_layers=m.num_layers, growth=m.growth,
+               features=m.features, channels=m.channels)
   if m.name == "edsr":
     return _edsr(torch, nn, m)
   if m.name not in SPANDREL:

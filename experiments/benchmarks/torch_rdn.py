@@ -22,7 +22,7 @@ import resource
 from absl import app, flags
 
 from experiments.benchmarks import timing, torch_models
-from sr_jax.models import rdn, registry
+from sr_jax.models import registry
 
 
 MODES = ("eager_fp32", "compiled_bf16_cl")
@@ -114,17 +114,13 @@ def main(argv):
   del argv
   a = FLAGS
   import torch  # Optional: only this reference benchmark needs PyTorch.
-  from torch import nn
 
   torch.set_num_threads(a.threads)
-  if a.model_json:
-    m = registry.default_config()  # Fields the JSON leaves out keep sr_jax's defaults.
-    m.update(json.loads(a.model_json))
-    arch, per_px, model = m.to_dict(), registry.flops_per_output_pixel(m), torch_models.build(torch, m)
-  else:
-    arch = dict(scale=a.scale, num_blocks=a.num_blocks, num_layers=a.num_layers, growth=a.growth,
-                features=a.features, channels=a.channels)
-    per_px, model = rdn.flops_per_output_pixel(**arch), torch_models.rdn(torch, nn, **arch)
+  m = registry.default_config()  # Fields the JSON (or the RDN flags) leave out keep sr_jax's defaults.
+  m.update(json.loads(a.model_json) if a.model_json else
+           dict(name="rdn", scale=a.scale, num_blocks=a.num_blocks, num_layers=a.num_layers, growth=a.growth,
+                features=a.features, channels=a.channels))
+  arch, per_px, model = m.to_dict(), registry.flops_per_output_pixel(m), torch_models.build(torch, m)
   calls = _calls(torch, a, model, arch["channels"], arch["scale"])
   if a.serve:
     return _serve(calls)

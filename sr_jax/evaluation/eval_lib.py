@@ -191,8 +191,9 @@ class Validator:
   def __call__(self, params: nnx.State) -> tuple[dict, dict]:
     """Returns ({set: summary}, {image tag: HR|bicubic|SR uint8 triplet})."""
     results, images = {}, {}
+    upscale = functools.partial(self.upscale, jax.tree.flatten(params))  # Flattened once for every image.
     for name, pairs in self.sets.items():
-      summary, _, outputs = score_set(pairs, functools.partial(self.upscale, jax.tree.flatten(params)), self.scale,
+      summary, _, outputs = score_set(pairs, upscale, self.scale,
                                       keep_outputs=self.num_triplets, extra=self.extra)
       results[name] = summary
       for pair, sr in zip(pairs, outputs):

@@ -33,16 +33,16 @@ class CarriedState:
 
   def __init__(self, state: TrainState, sharding: Sharding, layout: str = "packed"):
     self.layout = resolve_layout(layout)
+    self.treedef = jax.tree.structure(state)
     if self.layout == "packed":
       self.packing = boundary.Packing(state)
       self._to_state = jax.jit(self.packing.unpack, out_shardings=sharding)
       self.carried = jax.jit(self.packing.pack, out_shardings=sharding)(state)
     elif self.layout == "leaves":
-      self.carried, treedef = jax.tree.flatten(state)
-      self._to_state = lambda leaves: jax.tree.unflatten(treedef, leaves)
+      self.carried = jax.tree.leaves(state)
+      self._to_state = lambda leaves: jax.tree.unflatten(self.treedef, leaves)
     else:
       raise ValueError(f"CarriedState: layout {layout!r}, not 'auto', 'packed' or 'leaves'")
-    self.treedef = jax.tree.structure(state)
     self._state: TrainState | None = state
 
   def jit_step(self, step_fn: Callable, in_shardings, out_shardings) -> Callable:
