@@ -143,6 +143,12 @@ def test_fine_tuning_refuses_a_network_that_is_not_the_published_one(cache, tmp_
                                                    r"\(published: 16\).*--config.model.name=srvgg"):
     train.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
+  # Another architecture altogether (its fields are not ours: no KeyError, each named with the value to set).
+  config.model.name = "rrdbnet"
+  with pytest.raises(config_lib.ConfigError, match=r"model.name='rrdbnet' \(published: 'srvgg'\).*"
+                                                   r"--config.model.name=srvgg"):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
   config.train.init_from = "pretrained:nope"
   with pytest.raises(DataError, match="unknown pretrained model 'nope'"):
     train.init_source(config)

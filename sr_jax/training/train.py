@@ -8,6 +8,7 @@ finished run is not redone.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import time
@@ -87,8 +88,8 @@ def init_source(config: ml_collections.ConfigDict) -> str:
   model_zoo.entry(name)  # An unknown name: the error lists the known ones.
   workdir = model_zoo.ensure(name)
   published = registry.identity(run_dir.load_config(workdir).model)
-  ours = registry.identity(config.model)
-  diff = [f"{k}={ours[k]!r} (published: {published[k]!r})" for k in published if ours.get(k) != published[k]]
+  ours = {k: config.model.get(k[len("model."):]) for k in published}  # Its fields, whatever config.model.name is.
+  diff = [f"{k}={ours[k]!r} (published: {published[k]!r})" for k in published if ours[k] != published[k]]
   if diff:
     fix = " ".join(f"--config.{k}={v}" for k, v in published.items())
     raise config_lib.ConfigError(f"config.train.init_from={source!r}: this config's network is not the published "
@@ -194,15 +195,16 @@ def make_writer(workdir: str) -> metric_writers.MetricWriter:
 
 def summary_line(config: ml_collections.ConfigDict, workdir: str, step: int, seconds: float,
                  val_log: train_workdir.ValidationLog, stop_signal: str | None) -> str:
-  done = (f"Stopped by {stop_signal} at step {step}/{config.train.num_steps}: checkpoint saved; run the same "
-          "command to resume" if stop_signal else f"Finished {step} steps")
+  done = (f"Stopped by {stop_signal} at step {step}/{config.train.num_steps} after {seconds / 60:.1f} min: "
+          "checkpoint saved; run the same command to resume" if stop_signal
+          else f"Finished {step} steps in {seconds / 60:.1f} min")
   best = val_log.data.get("best")
   m = config.best_metric
   start = val_log.data.get("start", {}).get("sets", {}).get(best["set"] if best else "", {})
   before = f" (before training: {start[m]:.4g})" if best and m in start else ""
   best = (f"; best {best['set']} {m.upper()} {best[m]:.4g} at step {best['step']}{before}" if best and m in best
           else "")
-  return f"{done} in {seconds / 60:.1f} min{best}; workdir {workdir}"
+  return f"{done}{best}; workdir {workdir}"
 
 
 @contextlib.contextmanager
@@ -285,10 +287,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     run_start, step = time.time(), start_step
     if start_step == 0 and source and "start" not in val_log.data:
       validate_start(validator, carried.state().eval_params(), val_log, config.train.init_from)
+    in_flight = collections.deque()  # The metrics of the steps dispatched and maybe not yet run.
     with metric_writers.ensure_flushes(writer):
       for step in range(start_step + k, cfg_t.num_steps + 1, k):
         batch = {n: jax.make_array_from_process_local_data(batch_sharding, v) for n, v in next(batches).items()}
-        train_log.add(carried.step(step_fn, batch, frozen))
+        in_flight.append(carried.step(step_fn, batch, frozen))
+        train_log.add(in_flight[-1])
+        if len(in_flight) > 1:  # One step queued behind the one running, no more: a stop is heard within a step.
+          jax.block_until_ready(in_flight.popleft())
         for hook in hooks:
           hook(step)
         last = step == cfg_t.num_steps

@@ -14,9 +14,10 @@ readable step of those asked for, with the unreadable ones it passed over. A ful
 reports it, is a ``CheckpointSaveError`` saying so.
 
 Stopping: in a single-process run, SIGTERM (a scheduler's preemption) and SIGINT (Ctrl-C) are caught by the
-trainer's Checkpointer: the current step finishes, a checkpoint is saved, and ``maybe_save`` answers "stop"; a
-second signal acts at once. Multi-process runs get SIGTERM through JAX's distributed preemption sync (Orbax's
-``reached_preemption``), so that every process saves the same step.
+trainer's Checkpointer (``core.stop_signals``: heard at once, even while the loop waits in XLA): the step in
+progress finishes, a checkpoint is saved, and ``maybe_save`` answers "stop"; a second signal ends the process at
+once without saving, naming the checkpoints kept. Multi-process runs get SIGTERM through JAX's distributed
+preemption sync (Orbax's ``reached_preemption``), so that every process saves the same step.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from typing import Any, Callable, Iterable, Iterator
 
@@ -37,7 +36,7 @@ from absl import logging as absl_logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from sr_jax import metrics
-from sr_jax.core import errors
+from sr_jax.core import errors, stop_signals
 from sr_jax.core.errors import UserError
 from sr_jax.workdir import checkpoint_io
 from sr_jax.workdir.checkpoint_io import (CheckpointGoneError, CheckpointMismatchError,  # noqa: F401
@@ -68,7 +67,6 @@ class Checkpointer:
     self._rank = lambda m: metric.rank(m[f"val_{best_metric}"])
     self._metric_key = f"val_{best_metric}"
     self.stop_signal: str | None = None
-    self._previous_handlers: dict[int, Any] = {}
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     policy = pp.AnyPreservationPolicy([
         pp.LatestN(n=max(1, keep)),
@@ -87,9 +85,9 @@ class Checkpointer:
     self.read_only = read_only
     self._options = options
     self.manager = self._new_manager(self.directory)
-    if handle_signals and jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
-      for sig in (signal.SIGTERM, signal.SIGINT):
-        self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+    self._signals = None
+    if handle_signals and jax.process_count() == 1:
+      self._signals = stop_signals.StopSignals(self._on_signal, self._stopped_at_once).__enter__()
 
   def _new_manager(self, directory: str) -> "checkpoint_io.Manager":
     """Orbax's manager; a reader's is retried when a step it is listing is deleted under it (a live trainer)."""
@@ -146,17 +144,21 @@ class Checkpointer:
           absl_logging.info("Removing the partial save %s", name)
           shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
-  def _on_signal(self, signum: int, frame) -> None:
-    del frame
-    self.stop_signal = signal.Signals(signum).name
-    self._restore_handlers()  # A second signal acts at once.
-    absl_logging.warning("%s received: the run saves a checkpoint after the current step and exits (send it "
-                         "again to stop at once, without saving).", self.stop_signal)
+  def _on_signal(self, name: str) -> None:
+    self.stop_signal = name
+    absl_logging.warning("%s received: the run finishes the step in progress, saves a checkpoint and exits (send "
+                         "it again to stop at once, without saving).", name)
+
+  def _stopped_at_once(self, name: str) -> str:
+    kept = checkpoint_io.saved_steps(self.directory)
+    return (f"{name} again: stopped at once, without saving. Checkpoints in {self.directory}: "
+            f"{', '.join(map(str, kept)) or 'none'}" + ("; run the same command to resume from the latest."
+                                                         if kept else "."))
 
   def _restore_handlers(self) -> None:
-    for sig, handler in self._previous_handlers.items():
-      signal.signal(sig, handler)
-    self._previous_handlers = {}
+    if self._signals is not None:
+      self._signals.__exit__(None, None, None)
+      self._signals = None
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
