@@ -3,7 +3,7 @@ import pytest
 from flax import nnx
 
 from sr_jax.configs import test as test_cfg
-from sr_jax.inference import upscaler
+from sr_jax.inference import tile_plan, upscaler
 from sr_jax.models import registry
 
 
@@ -63,7 +63,7 @@ def test_gray_input_is_accepted(model_parts):
 def test_batch_of_same_size_images_equals_one_at_a_time(model_parts, self_ensemble):
   config, graphdef, params = model_parts
   rng = np.random.default_rng(3)
-  lrs = [rng.integers(0, 256, (9, 13, 3)).astype(np.uint8) for _ in range(5)]  # 5 = 3 + 2 (last batch padded).
+  lrs = [rng.integers(0, 256, (9, 13, 3)).astype(np.uint8) for _ in range(5)]  # 5 = 3 + 2 (a last batch of 2).
   up = upscaler.Upscaler(graphdef, params, config.model, tile=16, batch_size=3, self_ensemble=self_ensemble)
   assert up.fits_one_window((9, 13)) and not up.fits_one_window((9, 16 + 2 * up.overlap + 1))
   batched = up.batch(lrs)
@@ -91,7 +91,8 @@ class _SmallDevice(upscaler.Upscaler):
 
 def test_auto_tile_is_whole_on_an_accelerator_and_tiles_when_memory_runs_out(model_parts, monkeypatch):
   config, graphdef, params = model_parts
-  assert upscaler.Upscaler(graphdef, params, config.model, tile="auto").tile == upscaler.CPU_TILE  # This CPU.
+  cpu = upscaler.Upscaler(graphdef, params, config.model, tile="auto")
+  assert cpu.planned and cpu.tile == 0  # This CPU: by the memory budget (the test below).
   monkeypatch.setattr(upscaler.jax, "default_backend", lambda: "gpu")
   monkeypatch.setattr(upscaler, "AUTO_TILES", (16, 8, 4))
   rng = np.random.default_rng(5)
@@ -113,3 +114,58 @@ def test_auto_tile_is_whole_on_an_accelerator_and_tiles_when_memory_runs_out(mod
   with pytest.raises(RuntimeError, match="RESOURCE_EXHAUSTED"):
     tiny(big)
   assert (tiny.tile, tiny.batch_size) == (4, 1)  # Tried down to the last tile, one window at a time.
+
+
+class _Counting(upscaler.Upscaler):
+  """Records the (N, H, W) of every forward call."""
+
+  def _run(self, batch):
+    self.calls = getattr(self, "calls", []) + [batch.shape[:3]]
+    return super()._run(batch)
+
+
+def test_auto_tile_on_a_cpu_runs_whole_within_the_budget_and_tiles_beyond_it_with_bounded_work(model_parts, caplog):
+  config, graphdef, params = model_parts
+  rng = np.random.default_rng(6)
+  lr = rng.integers(0, 256, (200, 190, 3)).astype(np.uint8)
+  whole = upscaler.Upscaler(graphdef, params, config.model, tile=0)(lr)
+  up = _Counting(graphdef, params, config.model, tile="auto")  # The default budget: 2 GB.
+  per_pixel = up.bytes_per_pixel()
+  assert per_pixel > 0 and tile_plan.DEFAULT_BUDGET_GB == 2.0
+  np.testing.assert_array_equal(up(lr), whole)  # Within the budget: whole, one call, nothing computed twice.
+  assert up.calls == [(1, 200, 190)]
+  # A budget of 80² pixels' worth: tiles of 50 + 2 x 9 (the exact overlap) compute the image 1.95 times.
+  up = _Counting(graphdef, params, config.model, tile="auto", budget_gb=6400 * per_pixel / 2**30)
+  np.testing.assert_allclose(up(lr), whole, atol=1e-5)
+  assert up.plan(200, 190) == tile_plan.Plan(50, 9, True, tile_plan.work(200, 190, 50, 9))
+  assert all(n * h * w <= 6400 for n, h, w in up.calls) and len(up.calls) == 16
+  assert sum(n * h * w for n, h, w in up.calls) <= tile_plan.MAX_WORK * lr.shape[0] * lr.shape[1]
+  # 50² windows: the exact overlap would leave 32-pixel cores (3.5x the work); it is cut, and the log says so.
+  up = _Counting(graphdef, params, config.model, tile="auto", budget_gb=2500 * per_pixel / 2**30)
+  with caplog.at_level("INFO"):
+    tiled = up(lr)
+  p = up.plan(200, 190)
+  assert not p.exact and p.overlap < up.overlap == 9 and "tiles may differ slightly" in caplog.text
+  assert all(n * h * w <= 2500 for n, h, w in up.calls)
+  assert sum(n * h * w for n, h, w in up.calls) <= tile_plan.MAX_WORK * lr.shape[0] * lr.shape[1]
+  assert 1e-6 < np.abs(tiled - whole).max() < 0.1  # Close, not equal (the far context is cut).
+  # Same-size images are batched only while batch_size of them fit the budget together.
+  assert up.fits_one_window((25, 25)) and not up.fits_one_window((25, 26))  # batch_size 4 x 625 = 2500.
+
+
+@pytest.mark.parametrize("grid", [1, 8])
+def test_tile_plans_keep_within_the_budget_and_the_work_bound(grid):
+  rng = np.random.default_rng(7)
+  for _ in range(300):
+    h, w = (int(v) for v in rng.integers(1, 3000, 2))
+    per_pixel, overlap = float(rng.uniform(100, 20000)), int(rng.integers(0, 400)) // grid * grid
+    budget = float(rng.uniform(1e6, 4e9))
+    p = tile_plan.plan(h, w, bytes_per_pixel=per_pixel, budget=budget, overlap=overlap, grid=grid)
+    if h * w * per_pixel <= budget:
+      assert p == tile_plan.Plan(0, overlap, True, 1.0)
+      continue
+    window = max(grid, int((budget / per_pixel) ** 0.5) // grid * grid)
+    assert p.tile > 0 and p.tile % grid == 0 and p.overlap % grid == 0
+    assert p.tile + 2 * p.overlap <= window or p.tile == grid  # Memory: within the budget.
+    assert p.work == tile_plan.work(h, w, p.tile, p.overlap) and (p.work <= tile_plan.MAX_WORK or p.overlap == 0)
+    assert p.exact == (p.overlap == overlap)

@@ -42,7 +42,7 @@ flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' row
 flags.DEFINE_bool("bf16", False, "Compute in bfloat16, parameters float32 (for accelerators: on the CPU it is "
                   "slower; the table's label says bf16). Agreement with float32: experiments/results/benchmarks.md.")
 flags.DEFINE_string("tile", "0", "LR tile size for tiled inference (0: whole images, exact for every architecture; "
-                    "'auto': as sr-upscale, tiles on a CPU, whole on an accelerator unless its memory runs out).")
+                    "'auto': as sr-upscale, whole within a 2 GB budget on a CPU, tiles beyond; whole on an accelerator).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).",
                      lower_bound=0)
 flags.DEFINE_enum("heatmaps", "worst", error_maps.HEATMAP_MODES, "|HR - SR| heatmaps: of the 5 images with the "

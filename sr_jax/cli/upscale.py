@@ -12,9 +12,11 @@ alpha (upscaled by bicubic), palette/16-bit/CMYK become 8-bit RGB, EXIF orientat
 ``<name>_x<scale>.<ext>`` in --output (format from --ext, default the input's; names that would collide carry
 the input's extension); ICC profile, EXIF and DPI are kept; JPEG/WebP are written at --quality (95). An input
 is never overwritten; an unreadable file is reported and skipped (exit status 1), the rest go on.
-Large images are processed in tiles (--tile LR pixels, overlapping by the receptive field: seam-free; 'auto',
-the default, is 192 on a CPU and whole images on an accelerator, tiled if its memory runs out); same-size
-images that fit in one tile run --batch_size at a time (a folder of frames).
+--tile=auto (the default) runs each image whole where that is possible: on a CPU while its forward pass fits
+--tile_budget_gb (2 GB, XLA's own memory figure), beyond it in tiles whose windows fit the budget, overlapping by
+the receptive field (seam-free, equal to whole) unless that would compute the image over twice (then less, and
+a line says so); on an accelerator whole, tiled if its memory runs out. --tile=N gives the tile side in LR pixels
+(0: whole). Same-size images that fit run --batch_size at a time (a folder of frames).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from absl import app, flags
 from sr_jax import cli
 from sr_jax.hub import model_zoo
 from sr_jax.image import image_io
-from sr_jax.inference import upscale_lib, upscaler
+from sr_jax.inference import tile_plan, upscale_lib, upscaler
 from sr_jax.workdir import run_dir
 
 FLAGS = flags.FLAGS
@@ -39,7 +41,10 @@ flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Output folder (created if missing).")
 flags.DEFINE_string("ext", None, "Output format by extension: png, jpg, webp, bmp, tif (default: the input's).")
 flags.DEFINE_string("tile", "auto", "LR tile side for tiled inference; 0 processes each image whole; 'auto': "
-                    f"{upscaler.CPU_TILE} on a CPU, whole images on an accelerator (tiles if its memory runs out).")
+                    "whole within --tile_budget_gb on a CPU, tiles beyond; whole on an accelerator (tiles if its "
+                    "memory runs out).")
+flags.DEFINE_float("tile_budget_gb", tile_plan.DEFAULT_BUDGET_GB, "--tile=auto on a CPU: the memory a forward "
+                   "pass may take (activations and output, not the weights), in GB.", lower_bound=0.01)
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field: exact).",
                      lower_bound=0)
 flags.DEFINE_integer("batch_size", 4, "Tiles, or same-size images that fit one tile, per forward pass.",
@@ -83,7 +88,8 @@ def main(argv):
   scale = FLAGS.outscale or config.model.scale
   jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext)
   up = upscaler.Upscaler(graphdef, params, config.model, tile=tile, overlap=FLAGS.overlap,
-                         batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True)
+                         batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True,
+                         budget_gb=FLAGS.tile_budget_gb)
   done, failed = upscale_lib.upscale_files(up, jobs, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
                                           outscale=FLAGS.outscale, progress=True)
   failed = [job.problem for job in jobs if job.dst is None] + failed
