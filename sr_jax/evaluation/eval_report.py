@@ -67,9 +67,12 @@ def bicubic_upscale(scale: int) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def markdown_table(summary: dict, label: str) -> str:
-  bicubic = label == "bicubic"
-  extra = [m for m in metrics.EXTRA if any(m in r for per in summary.values() for r in per.values())]
-  cols = (["bicubic PSNR / SSIM"] if bicubic else
+  """The table of ``summary``; bicubic's columns beside the model's where the rows hold them (not for the
+  bicubic baseline itself, nor for sr-score's folders)."""
+  rows = [r for per in summary.values() for r in per.values()]
+  bicubic = label == "bicubic" or not any("bicubic_psnr" in r for r in rows)
+  extra = [m for m in metrics.EXTRA if any(m in r for r in rows)]
+  cols = ([f"{label} PSNR / SSIM"] if bicubic else
           [f"{label} PSNR / SSIM", "bicubic PSNR / SSIM", "gain (dB)"])
   cols += [f"{m.upper()}" + ("" if bicubic else " (bicubic)") for m in extra]
   head = ["| dataset | scale | " + " | ".join(cols) + " | images |", "|" + "---|" * (len(cols) + 3)]
@@ -144,12 +147,13 @@ def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir:
       rows += [{"dataset": name, "scale": scale, **r} for r in per_image]
       logging.info("%s x%d: PSNR %.3f SSIM %.4f (bicubic %.3f / %.4f) over %d images", name, scale,
                    result["psnr"], result["ssim"], result["bicubic_psnr"], result["bicubic_ssim"], len(per_image))
-  _write(output_dir, summary, rows, label)
+  write(output_dir, summary, rows, label)
   return summary
 
 
-def _write(output_dir: str, summary: dict, rows: list[dict], label: str) -> None:
+def write(output_dir: str, summary: dict, rows: list[dict], label: str) -> None:
   """The three result files, each atomically (an earlier evaluation's file stays whole until replaced)."""
+  os.makedirs(output_dir, exist_ok=True)
   run_dir.write_json(os.path.join(output_dir, "summary.json"), summary)
   buf = io.StringIO(newline="")
   writer = csv.DictWriter(buf, fieldnames=list(rows[0]))

