@@ -88,6 +88,10 @@ def test_sr_upscale(env):
       ([f"--workdir={run}", *io, "--outscale=0"], "--outscale=0.0"),
       ([f"--workdir={run}", *io, "--outscale=x"], "--outscale"),
       ([f"--workdir={run}", *io, "--ext=gif"], "--ext=gif"),
+      ([f"--workdir={run}", *io, "--suffix=../x"], "--suffix='../x': a name part"),
+      ([f"--workdir={run}", *io, "--denoise_strength=0.5"], "--denoise_strength blends"),
+      ([*io, "--pretrained=realesr_general_x4v3", "--denoise_strength=2"], "--denoise_strength"),
+      ([*io, "-n", "RealESRGAN_x4plus", "--denoise_strength=0.5"], "applies to --pretrained=realesr_general_x4v3"),
       ([f"--workdir={run}", *io, "--step=99"], "no checkpoint at step 99"),
       ([f"--workdir={run}", *io, "--step=abc"], "--step=abc"),
       ([f"--workdir={root / 'missing'}", *io], "is not a training workdir"),
@@ -286,6 +290,8 @@ def test_help_of_every_console_script_lists_its_own_flags():
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, (name, err[-2000:])
     assert "python -m sr_jax" in out and "Flags" in out, (name, out[:500])
+    if name == "sr-train":  # The shipped configs by name.
+      assert "Shipped configs (--config=NAME): default, finetune_realesr_animevideov3" in out, out[:1500]
     for flag in SCRIPTS[name] + ["--verbose"]:
       assert f"  {flag}" in out or f"  --[no]{flag[2:]}" in out, (name, flag, out[-3000:])
 

@@ -80,3 +80,17 @@ def test_training_on_the_datasets_own_lr_images():
     np.testing.assert_array_equal(lr, box)  # The shipped LR of exactly this HR crop.
   with pytest.raises(ValueError, match=r"needs sources that ship LR images \(tfds, paired:\)"):
     datasets.load_source("skimage:astronaut", lr_scale=2)
+
+
+def test_offline_is_said_at_once_instead_of_minutes_of_download_retries(monkeypatch, tmp_path):
+  asked = []
+  monkeypatch.setattr(div2k, "_resolves", lambda host: asked.append(host) or False)  # No network.
+  with pytest.raises(div2k.DatasetUnavailableError, match=r"(?s)cannot be resolved: this machine looks offline.*"
+                                                         r"DIV2K_train_HR.zip"):
+    list(div2k.iter_examples("div2k/bicubic_x2:validation", data_dir=str(tmp_path)))
+  assert asked == [div2k.HOST]
+  manual = tmp_path / "manual"
+  manual.mkdir()
+  (manual / "DIV2K_valid_HR.zip").write_bytes(b"")  # Zips given: tfds reads them, no network needed.
+  div2k._check_offline(tfds, "div2k/bicubic_x2", str(tmp_path), str(manual))
+  assert asked == [div2k.HOST]

@@ -73,6 +73,9 @@ def test_fetch_over_a_loopback_http_server(checkpoint, tmp_path):
 def test_cli_lists_the_registry():
   out = subprocess.run([sys.executable, "-m", "sr_jax.cli.pretrained", "list"], capture_output=True, text=True)
   assert out.returncode == 0 and "realesrgan_x4plus" in out.stdout and "DF2K + OST" in out.stdout
+  here, _, elsewhere = out.stdout.partition("Need a download first")  # The usable ones first, under a header.
+  assert "Here, usable offline now (--pretrained=NAME): " in here and "realesrnet_x4plus" in elsewhere
+  assert out.stdout.count("\n") < 2 * 30 + 6  # Two lines a model, a header per group.
   out = subprocess.run([sys.executable, "-m", "sr_jax.cli.pretrained", "fetch"], capture_output=True, text=True)
   assert out.returncode != 0 and "usage: python -m sr_jax.cli.pretrained list | fetch NAME" in out.stderr
 

@@ -124,8 +124,10 @@ def test_upscale_and_evaluate_take_a_published_model_by_name(cache, tmp_path, da
   assert out.returncode == 0, out.stderr[-2000:]
   assert "Imported realesr_animevideov3" in out.stdout and f"upscaled x4 into {tmp_path / 'out'} ({NAME})" in out.stdout
   assert os.path.isfile(tmp_path / "out" / "butterfly_x4.png")
-  again = subprocess.run(cmd[:-1] + [f"--output={tmp_path / 'out2'}"], capture_output=True, text=True, env=env)
-  assert again.returncode == 0 and "Imported" not in again.stdout
+  again = subprocess.run(cmd[:3] + ["-n", "realesr-animevideov3", "--suffix=out", f"--input={photo}",  # As
+                                     f"--output={tmp_path / 'out2'}"], capture_output=True, text=True, env=env)  # Real-ESRGAN.
+  assert again.returncode == 0 and "Imported" not in again.stdout, again.stderr[-2000:]
+  assert os.listdir(tmp_path / "out2") == ["butterfly_out.png"]
   ev = subprocess.run([sys.executable, "-m", "sr_jax.cli.evaluate", f"--pretrained={NAME}", f"--data_dir={data_dir}",
                        "--datasets=Set5", "--scales=4", "--heatmaps=none", "--sheets=false",
                        f"--output_dir={tmp_path / 'ev'}"], capture_output=True, text=True, env=env)
@@ -171,3 +173,25 @@ def test_the_fine_tune_config_scores_the_published_model_then_trains_from_it(cac
   published = run_dir.load_run(model_zoo.ensure(NAME), "latest")
   validator = eval_lib.Validator(config, train.make_mesh(1), registry.generator_graphdef(config.model))
   assert validator(published.params)[0]["chelsea"]["psnr"] == pytest.approx(before["psnr"], abs=1e-4)
+
+
+def test_denoise_strength_blends_general_with_its_weak_denoise_twin_as_real_esrgan(cache, server, monkeypatch):
+  from flax import nnx
+  from sr_jax.cli import published
+  base, _, root = server
+  general = srvgg_reference.state_dict("x4_prelu")
+  weak = {k: v + np.float32(0.01) * np.arange(v.size, dtype=np.float32).reshape(v.shape) for k, v in general.items()}
+  for name, sd in ((published.GENERAL, general), (published.WEAK_DENOISE, weak)):
+    np.savez(root / f"{name}.npz", **{f"params.{k}": v for k, v in sd.items()})
+    monkeypatch.setitem(model_zoo.ZOO, name, model_zoo.Entry(f"{base}/{name}.npz", "srvgg", 4, "", ""))
+  monkeypatch.setattr(model_zoo, "PACKAGE", "sr_jax_tests_no_such_package")
+  flat = lambda run: {k: np.asarray(v) for k, v in nnx.to_flat_state(run.params)}
+  a = flat(published.load("realesr-general-x4v3"))  # Real-ESRGAN's name; the model as published.
+  b = flat(published.load(published.WEAK_DENOISE))
+  blend = flat(published.load("realesr-general-x4v3", denoise_strength=0.3))
+  assert a.keys() == blend.keys() and any(not np.array_equal(a[k], b[k]) for k in a)
+  for k in a:  # Real-ESRGAN's dni weights [strength, 1 - strength] over [general, wdn].
+    np.testing.assert_allclose(blend[k], 0.3 * a[k] + 0.7 * b[k], rtol=1e-6, atol=1e-7)
+  assert all(np.array_equal(x, a[k]) for k, x in flat(published.load(published.GENERAL, denoise_strength=1)).items())
+  with pytest.raises(published.UserError, match="--denoise_strength applies to --pretrained=realesr_general_x4v3"):
+    published.load("RealESRGAN_x4plus", denoise_strength=0.5)

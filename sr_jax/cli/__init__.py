@@ -106,7 +106,14 @@ def _parse_flags_or_config_error(argv: list[str]) -> list[str]:
 _HELP = ("--help", "-help", "-h", "-?", "--helpshort", "-helpshort")
 
 
-def help_text(main: Callable) -> str:
+def starting(what: str) -> None:
+  """A first line, on stdout, before a program's long imports (JAX, TensorFlow: seconds on a small machine), so
+  that no command starts with a silent wait; not for ``--help``."""
+  if not any(a in _HELP for a in sys.argv[1:]):
+    print(f"{os.path.basename(sys.argv[0]) or 'sr_jax'}: {what} ...", flush=True)
+
+
+def help_text(main: Callable, more: str = "") -> str:
   """The program's docstring (its commands) and the flags its module defines, with their help and defaults.
 
   absl lists the flags of the main module, which for a console script is the wrapper pip wrote, not the module
@@ -115,16 +122,18 @@ def help_text(main: Callable) -> str:
   key = sys.argv[0] if name == "__main__" else name  # absl files a __main__ module's flags under argv[0].
   doc = (sys.modules[name].__doc__ or "").strip("\n")
   listed = flags.FLAGS.module_help(key).strip().split("\n", 1)[-1]  # Without absl's "module:" header line.
-  return f"{doc}\n\nFlags (--helpfull: every library's too):\n{listed}\n"
+  return f"{doc}\n{more}\nFlags (--helpfull: every library's too):\n{listed}\n"
 
 
 def run(main: Callable[[list[str]], None], argv: list[str] | None = None,
-        prepare: Callable[[list[str]], list[str]] | None = None, interrupted: str = "") -> None:
+        prepare: Callable[[list[str]], list[str]] | None = None, interrupted: str = "",
+        more_help: Callable[[], str] | None = None) -> None:
   """``main`` under absl; ``prepare`` maps ``argv`` before parsing (its user errors are one line too). ``--help``
   prints ``help_text`` and exits 0. Ctrl-C ends the program with one line, ``PROGRAM: interrupted (Ctrl-C)``
-  and ``interrupted`` (what was kept, how to go on), exit status 130; ``--verbose`` keeps the traceback."""
+  and ``interrupted`` (what was kept, how to go on), exit status 130; ``--verbose`` keeps the traceback.
+  ``more_help``: text for ``--help`` between the docstring and the flags (e.g. the shipped config names)."""
   if any(a in _HELP for a in (argv if argv is not None else sys.argv)[1:]):
-    sys.stdout.write(help_text(main))
+    sys.stdout.write(help_text(main, "\n" + more_help() + "\n" if more_help else ""))
     sys.exit(0)
   if prepare is not None:
     try:

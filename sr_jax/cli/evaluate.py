@@ -1,8 +1,8 @@
 r"""Evaluates a trained run or the bicubic baseline on benchmark sets, the papers' way.
 
-  python -m sr_jax.cli.evaluate --baseline=bicubic --data_dir=../shared/data --datasets=Set5,Set14,B100 \
+  python -m sr_jax.cli.evaluate --baseline=bicubic --data_dir=$SR_DATA_DIR --datasets=Set5,Set14,B100 \
       --scales=2,3,4 --output_dir=out
-  python -m sr_jax.cli.evaluate --workdir=runs/quickstart --data_dir=../shared/data --datasets=Set5,Set14,B100
+  python -m sr_jax.cli.evaluate --workdir=runs/quickstart --data_dir=$SR_DATA_DIR --datasets=Set5,Set14,B100
   python -m sr_jax.cli.evaluate --pretrained=realesrgan_x4plus --datasets=Set5,Set14,B100 --metrics=psnr,ssim,lpips,niqe
 
 Datasets: names of folders under --data_dir (Set5, Set14, B100, Urban100, Manga109, ...), any folder path of
@@ -10,7 +10,7 @@ HR images, ``div2k`` (DIV2K validation through tensorflow-datasets, scored on it
 ``paired:HR_DIR,LR_DIR`` (your own LR images scored against their HR; files matched by name, see sr_jax.data.paired).
 Writes ``summary.json`` ({dataset: {"x2": {psnr, ssim, bicubic_psnr, bicubic_ssim, num_images, skipped}}}),
 ``per_image.csv``, ``table.md``, ``heatmaps/`` (the 5 worst images per set and scale; --heatmaps=all|none) and
-``sheets/`` into --output_dir (default WORKDIR/eval; ./eval_NAME for --pretrained=NAME, a published model
+``sheets/`` into --output_dir (default WORKDIR/eval; runs/eval_NAME for --pretrained=NAME, a published model
 imported into the cache on first use). Images are scored one at a time (memory does not grow
 with the set); unreadable files and files over --max_pixels are skipped with the reason and counted.
 """
@@ -21,13 +21,17 @@ import os
 
 from absl import app, flags
 
-from sr_jax import cli, metrics
-from sr_jax.data import datasets
-from sr_jax.evaluation import error_maps, eval_report
-from sr_jax.hub import model_zoo
-from sr_jax.image import image_io
-from sr_jax.inference import upscaler
-from sr_jax.workdir import run_dir
+from sr_jax import cli
+
+cli.starting("loading JAX")  # Seconds of imports: the first line comes before them.
+
+from sr_jax import metrics  # noqa: E402
+from sr_jax.data import datasets  # noqa: E402
+from sr_jax.evaluation import error_maps, eval_report  # noqa: E402
+from sr_jax.hub import model_zoo  # noqa: E402
+from sr_jax.image import image_io  # noqa: E402
+from sr_jax.inference import upscaler  # noqa: E402
+from sr_jax.workdir import run_dir  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Training workdir to evaluate (its config.json and checkpoints).")
 flags.DEFINE_string("pretrained", None, "A published model by name (sr-pretrained list), instead of --workdir.")
@@ -36,13 +40,15 @@ flags.DEFINE_enum("baseline", None, ["bicubic"], "Evaluate a baseline instead of
 flags.DEFINE_string("data_dir", None, "Folder holding the benchmark sets (default: $SR_DATA_DIR).")
 flags.DEFINE_list("datasets", ["Set5", "Set14", "B100"], "Benchmark set names, folder paths or 'div2k'.")
 flags.DEFINE_list("scales", None, "Scales to evaluate (default: the run's scale; 2,3,4 for baselines).")
-flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval, or ./eval_bicubic).")
+flags.DEFINE_string("output_dir", None, "Where results go (default: WORKDIR/eval; runs/eval_NAME for "
+                    "--pretrained=NAME, runs/eval_bicubic for the baseline).")
 flags.DEFINE_bool("raw_weights", False, "Score the raw weights of a run that kept an EMA (default: the EMA).")
 flags.DEFINE_bool("self_ensemble", False, "x8 self-ensemble (the papers' '+' rows).")
 flags.DEFINE_bool("bf16", False, "Compute in bfloat16, parameters float32 (for accelerators: on the CPU it is "
                   "slower; the table's label says bf16). Agreement with float32: experiments/results/benchmarks.md.")
 flags.DEFINE_string("tile", "0", "LR tile size for tiled inference (0: whole images, exact for every architecture; "
-                    "'auto': as sr-upscale, whole within a 2 GB budget on a CPU, tiles beyond; whole on an accelerator).")
+                    "'auto': as sr-upscale, whole within a 2 GB budget on a CPU, tiles beyond; whole on an "
+                    "accelerator).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in LR pixels (default: the receptive field radius).",
                      lower_bound=0)
 flags.DEFINE_enum("heatmaps", "worst", error_maps.HEATMAP_MODES, "|HR - SR| heatmaps: of the 5 images with the "
@@ -97,7 +103,7 @@ def main(argv):
       raise app.UsageError(f"--{name}={FLAGS[name].value} is not a folder")
   if FLAGS.baseline:
     upscalers = {s: eval_report.bicubic_upscale(s) for s in (scales or [2, 3, 4])}
-    output_dir, label = FLAGS.output_dir or "eval_bicubic", "bicubic"
+    output_dir, label = FLAGS.output_dir or os.path.join("runs", "eval_bicubic"), "bicubic"
   else:
     workdir = model_zoo.ensure(FLAGS.pretrained) if FLAGS.pretrained else FLAGS.workdir
     run = run_dir.load_run(workdir, "latest" if FLAGS.pretrained else FLAGS.step, raw_weights=FLAGS.raw_weights,
@@ -109,7 +115,8 @@ def main(argv):
                            f"--scales={','.join(map(str, scales))} asks for others")
     upscalers = {run_scale: upscaler.Upscaler(run.graphdef, run.params, run.config.model, tile=tile,
                                                overlap=FLAGS.overlap, self_ensemble=FLAGS.self_ensemble)}
-    output_dir = FLAGS.output_dir or (f"eval_{FLAGS.pretrained}" if FLAGS.pretrained else os.path.join(workdir, "eval"))
+    output_dir = FLAGS.output_dir or (os.path.join("runs", f"eval_{FLAGS.pretrained}") if FLAGS.pretrained
+                                      else os.path.join(workdir, "eval"))
     name = FLAGS.pretrained or f"{run.config.model.name.upper()}"
     label = (f"{name}{'+' if FLAGS.self_ensemble else ''}{' bf16' if FLAGS.bf16 else ''}"
              + ("" if FLAGS.pretrained else f" (step {run.step})"))

@@ -1,11 +1,11 @@
 r"""Exports a trained model as a TensorFlow SavedModel or an ONNX model (any batch, height and width) and
 verifies it.
 
-  python -m sr_jax.cli.export --workdir=runs/quickstart --output=exported/quickstart
-  python -c "import tensorflow as tf; m = tf.saved_model.load('exported/quickstart'); \
+  python -m sr_jax.cli.export --workdir=runs/quickstart --output=runs/exported/quickstart
+  python -c "import tensorflow as tf; m = tf.saved_model.load('runs/exported/quickstart'); \
       print(m.signatures['serving_default'](images=tf.zeros([1, 37, 29, 3])))"
   pip install --no-deps -r requirements-export.txt  # once, for ONNX
-  python -m sr_jax.cli.export --workdir=runs/quickstart --format=onnx --output=exported/quickstart.onnx
+  python -m sr_jax.cli.export --workdir=runs/quickstart --format=onnx --output=runs/exported/quickstart.onnx
 
 Input ``images``: float32 NHWC in [0, 1]; output: the SR images (float32, unclipped; clip and round to save).
 The export is run by TensorFlow (onnxruntime for ONNX) on an odd-sized image and compared with JAX before the

@@ -30,9 +30,7 @@ def main(argv):
   if len(argv) < 2 or argv[1] not in ("list", "fetch") or (argv[1] == "fetch") != (len(argv) == 3):
     raise app.UsageError("usage: python -m sr_jax.cli.pretrained list | fetch NAME --workdir=DIR [--file=PATH]")
   if argv[1] == "list":
-    for name, e in model_zoo.ZOO.items():
-      print(f"{name:28s} x{e.scale}  {e.architecture}\n{'':32s}trained on: {e.trained_on}\n{'':32s}use: {e.expect}"
-            f"\n{'':32s}{model_zoo.availability(name)}")
+    print(list_text())
     return
   if not FLAGS.workdir:
     raise app.UsageError("fetch needs --workdir")
@@ -41,6 +39,23 @@ def main(argv):
   e = model_zoo.entry(argv[2])
   check = "verified against the published hash" if e.sha256 else "no published hash to verify against; pin this one"
   print(f"Imported {argv[2]} ({fields}) into {FLAGS.workdir}; sha256 {digest} ({check})")
+
+
+def list_text() -> str:
+  """The registry in two groups, usable here first, one model per two lines (what it is; its use and source)."""
+  where = {name: model_zoo.availability(name) for name in model_zoo.ZOO}
+  groups = [("Here, usable offline now (--pretrained=NAME)", [n for n, w in where.items() if w.startswith("here")]),
+            ("Need a download first (sr-pretrained fetch NAME --workdir=DIR, or --file=PATH of a copy you have)",
+             [n for n, w in where.items() if not w.startswith("here")])]
+  lines = [f"{len(model_zoo.ZOO)} published models; `python -m sr_jax.cli.pretrained fetch NAME --workdir=DIR` "
+           "imports one, --pretrained=NAME (sr-upscale, sr-evaluate, train.init_from) uses it."]
+  for title, names in groups:
+    lines += ["", f"{title}: {len(names)}"]
+    for name in names:
+      e = model_zoo.ZOO[name]
+      lines += [f"  {name:28s} x{e.scale}  {e.architecture}; trained on {e.trained_on}",
+                f"  {'':28s}     {e.expect}; {where[name].split(': ', 1)[1]}"]
+  return "\n".join(lines)
 
 
 def run() -> None:

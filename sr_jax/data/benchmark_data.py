@@ -71,7 +71,11 @@ def fetch(names: list[str], to: str, *, mirror: str | None = None, timeout: floa
           continue
         raise DataError(f"{dst} exists and is not the published file (size or SHA-256 differ); it is not replaced, "
                         f"since it may be yours: move it away, or fetch into another --to")
-      download.download(f"{base}/{file}", dst, size=size, digest=digest, timeout=timeout, deadline=deadline)
+      try:
+        download.download(f"{base}/{file}", dst, size=size, digest=digest, timeout=timeout, deadline=deadline)
+      except DataError as e:
+        raise DataError(f"{e}. Offline: copy the sets from a machine that has them (laid out as SET/FILE) and give "
+                        "--mirror=file:///PATH/TO/THAT/FOLDER, or any URL laid out so") from None
       counts[name] += 1
     progress(f"{name}: {len(known[name])} files verified in {folder} ({counts[name]} downloaded)")
   return counts

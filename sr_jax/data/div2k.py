@@ -9,6 +9,8 @@ used instead of downloading (tfds still checks their checksums). See ``MANUAL_IN
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from typing import Iterator
 
 import numpy as np
@@ -28,8 +30,48 @@ the official zips (https://data.vision.ee.ethz.ch/cvl/DIV2K/) into the tfds manu
   DIV2K_train_LR_bicubic_XS.zip and DIV2K_valid_LR_bicubic_XS.zip (S = 2, 3 or 4; unknown_xS: ..._LR_unknown_XS.zip)."""
 
 
+HOST = "data.vision.ee.ethz.ch"  # Where tfds's div2k builder downloads the zips from.
+
+
+def _resolves(host: str, seconds: float = 10.0) -> bool:
+  """Whether ``host`` resolves within ``seconds`` (a thread: getaddrinfo has no timeout of its own)."""
+  done: list[bool] = []
+
+  def lookup() -> None:
+    try:
+      socket.getaddrinfo(host, 443)
+      done.append(True)
+    except OSError:
+      done.append(False)
+
+  thread = threading.Thread(target=lookup, daemon=True)
+  thread.start()
+  thread.join(seconds)
+  return bool(done and done[0])
+
+
+def _check_offline(tfds, name: str, data_dir: str | None, manual_dir: str | None) -> None:
+  """Refuses at once what would otherwise be minutes of tfds's download retries (10, backing off to 100 s) on a
+  host without a network: a dataset not prepared, no zips in the manual directory, and a host that does not
+  resolve."""
+  if tfds.core.DatasetBuilder.download_and_prepare.__module__ != "tensorflow_datasets.core.dataset_builder":
+    return  # Replaced (tfds.testing.mock_data): nothing would be downloaded.
+  builder = tfds.builder(name, data_dir=data_dir)
+  if builder.is_prepared():
+    return
+  manual = manual_dir or os.path.join(data_dir or os.path.expanduser("~/tensorflow_datasets"), "downloads", "manual")
+  if os.path.isdir(manual) and any(f.startswith("DIV2K_") and f.endswith(".zip") for f in os.listdir(manual)):
+    return
+  if not _resolves(HOST):
+    raise DatasetUnavailableError(f"tfds:{name}: not prepared in {builder.data_dir} and {HOST} (where it "
+                                  "downloads from) cannot be resolved: this machine looks offline.\n"
+                                  + MANUAL_INSTRUCTIONS.format(manual_dir=manual))
+
+
 def _load(name: str, split: str, data_dir: str | None, manual_dir: str | None):
   import tensorflow_datasets as tfds  # Heavy and only needed for tfds sources.
+  if name.startswith("div2k"):
+    _check_offline(tfds, name, data_dir, manual_dir)
   kwargs = {}
   if manual_dir:
     kwargs["download_and_prepare_kwargs"] = {

@@ -15,12 +15,13 @@ from typing import Any, Callable
 
 import jax
 import ml_collections
+from absl import logging
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sr_jax import metrics
-from sr_jax.core import boundary
+from sr_jax.core import boundary, heartbeat
 from sr_jax.data import datasets
 from sr_jax.data.degradations import realesrgan
 from sr_jax.image import color, imresize
@@ -116,15 +117,19 @@ def bicubic_score(pair: TestPair, name: str, fn: metrics.MetricFn, scale: int) -
 
 
 def score_set(pairs: list[TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
-              keep_outputs: int = 0, extra: dict[str, metrics.MetricFn] | None = None
+              keep_outputs: int = 0, extra: dict[str, metrics.MetricFn] | None = None,
+              heartbeat: Callable[[Callable[[], str]], object] | None = None
               ) -> tuple[dict, list[dict], list[np.ndarray]]:
-  """Returns (summary, per-image rows, the first ``keep_outputs`` uint8 SR images)."""
+  """Returns (summary, per-image rows, the first ``keep_outputs`` uint8 SR images); ``heartbeat`` is told how far
+  it got after each image (``core.heartbeat.Heartbeat.beat``)."""
   rows, outputs = [], []
   for k, pair in enumerate(pairs):
     sr = upscale_uint8(upscale, pair)
     rows.append(score_pair(pair, sr, scale, extra))
     if k < keep_outputs:
       outputs.append(sr)
+    if heartbeat is not None:
+      heartbeat(lambda: f"{k + 1}/{len(pairs)} images")
   return summarize(rows), rows, outputs
 
 
@@ -192,9 +197,10 @@ class Validator:
     """Returns ({set: summary}, {image tag: HR|bicubic|SR uint8 triplet})."""
     results, images = {}, {}
     upscale = functools.partial(self.upscale, jax.tree.flatten(params))  # Flattened once for every image.
+    beat = heartbeat.Heartbeat(logging.info)  # A line every 10 s of a slow validation (a big model on a CPU).
     for name, pairs in self.sets.items():
-      summary, _, outputs = score_set(pairs, upscale, self.scale,
-                                      keep_outputs=self.num_triplets, extra=self.extra)
+      summary, _, outputs = score_set(pairs, upscale, self.scale, keep_outputs=self.num_triplets, extra=self.extra,
+                                      heartbeat=lambda say: beat.beat(lambda: f"validation {name}: {say()}"))
       results[name] = summary
       for pair, sr in zip(pairs, outputs):
         images[f"val/{name}/{pair.name}"] = triplet(pair, sr)[None]

@@ -18,7 +18,7 @@ import numpy as np
 from absl import logging
 
 from sr_jax import metrics
-from sr_jax.core import atomic
+from sr_jax.core import atomic, heartbeat
 from sr_jax.data import datasets, div2k, paired
 from sr_jax.evaluation import error_maps, eval_lib
 from sr_jax.image import image_io, imresize
@@ -89,17 +89,18 @@ def markdown_table(summary: dict, label: str) -> str:
 
 
 def score_dataset(pairs: Iterator[eval_lib.TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
-                  analysis: error_maps.ErrorAnalysis | None, extra: dict[str, metrics.MetricFn] | None = None
-                  ) -> list[dict]:
+                  analysis: error_maps.ErrorAnalysis | None, extra: dict[str, metrics.MetricFn] | None = None,
+                  name: str = "") -> list[dict]:
   """Per-image rows; each SR image is dropped once scored (and seen by the error analysis).
 
   ``extra``: metrics.extra_scorers (LPIPS, DISTS, NIQE), each also computed for the bicubic image.
   """
-  rows = []
+  rows, beat = [], heartbeat.Heartbeat(logging.info)  # A line every 10 s: a big model on a CPU is slow.
   for pair in pairs:
     sr = eval_lib.upscale_uint8(upscale, pair)
     row = eval_lib.score_pair(pair, sr, scale, extra)
     rows.append(row)
+    beat.beat(lambda: f"{name} x{scale}: {len(rows)} images scored, the last {pair.name}")
     if analysis is not None:
       analysis.add(pair, sr, row["psnr"] - row["bicubic_psnr"])
   if analysis is not None:
@@ -129,6 +130,7 @@ def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir:
     name = (datasets.source_name(dataset) if dataset.startswith("paired:")
             else os.path.basename(os.path.normpath(dataset)))
     for scale, upscale in upscalers.items():
+      logging.info("Scoring %s on %s x%d (each new image size compiles the model first)", label, name, scale)
       skipped: list[str] = []
       pairs = iter_pairs(dataset, scale, data_dir, skipped, max_pixels=max_pixels, tfds_data_dir=tfds_data_dir,
                          tfds_manual_dir=tfds_manual_dir)
@@ -138,7 +140,7 @@ def evaluate(upscalers: dict[int, Callable], dataset_names: list[str], data_dir:
             os.path.join(output_dir, "heatmaps", f"{name}_x{scale}"),
             os.path.join(output_dir, "sheets", f"{name}_x{scale}.png") if sheets else None,
             f"{label} on {name} x{scale}: patches of least and most gain over bicubic", scale, heatmaps=heatmaps)
-      per_image = score_dataset(pairs, upscale, scale, analysis, extra)
+      per_image = score_dataset(pairs, upscale, scale, analysis, extra, name)
       if not per_image:
         raise datasets.DataError(f"dataset {dataset!r}: no usable image at x{scale}"
                                  + (f" ({len(skipped)} skipped: {'; '.join(skipped[:3])})" if skipped else ""))

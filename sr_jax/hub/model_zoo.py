@@ -96,8 +96,8 @@ ZOO = {
         "real-world photos, fast (about 15x fewer FLOPs than x4plus)"),
     "realesr_general_wdn_x4v3": Entry(
         f"{_REAL_ESRGAN}/v0.2.5.0/realesr-general-wdn-x4v3.pth", "srvgg, 32 convolutions, 64 features, PReLU", 4,
-        "as realesr_general_x4v3, trained to also remove noise (its 'denoise strength' 1 end)",
-        "noisy real-world photos, fast"),
+        "as realesr_general_x4v3, the weak-denoise end (keeps noise; Real-ESRGAN's --denoise_strength 0)",
+        "real-world photos whose grain should stay, fast; sr-upscale --denoise_strength blends the two"),
     # EDSR's own releases (EDSR-PyTorch layout, trained on DIV2K with MATLAB bicubic, L1); Set5 from the paper.
     **{f"edsr_baseline_x{s}": Entry(
         f"{_EDSR}/edsr_baseline_x{s}-{h}.pt", "edsr, 16 blocks, 64 features", s, "DIV2K, MATLAB bicubic, L1",
@@ -145,7 +145,14 @@ def cache_dir() -> str:
   return os.environ.get("SR_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sr_jax")
 
 
+def canonical(name: str) -> str:
+  """A model's registry name from the names Real-ESRGAN's scripts use too ('RealESRGAN_x4plus',
+  'realesr-general-x4v3', a '.pth' file name): lower case, '-' as '_', no extension."""
+  return name.split(".")[0].strip().lower().replace("-", "_")
+
+
 def entry(name: str) -> Entry:
+  name = canonical(name)
   if name not in ZOO:
     raise DataError(f"unknown pretrained model {name!r}; available: {', '.join(sorted(ZOO))}")
   return ZOO[name]
@@ -297,6 +304,7 @@ def ensure(name: str, *, progress: bool = True) -> str:
   moved aside, imported again and the damaged copy deleted (it is sr_jax's own, in its cache), with a line saying
   so. Processes racing on one entry agree: the first complete import renamed into place is the one all use."""
   entry(name)
+  name = canonical(name)
   final = ensured_dir(name)
   parent = os.path.dirname(final)
   os.makedirs(parent, exist_ok=True)
@@ -308,12 +316,13 @@ def ensure(name: str, *, progress: bool = True) -> str:
     _set_aside(final)
     print(f"The cached {name} in {final} could not be used ({damage}); importing it again")
   tmp = atomic.temp_path(final)
+  print(f"Importing {name} into the cache (first use; later uses read it from there) ...", flush=True)
   try:
     fields, _ = fetch(name, tmp, progress=progress)
     run_dir.write_json(os.path.join(tmp, ENTRY_FILE), _entry_files(tmp))
     try:
       os.rename(tmp, final)
-      print(f"Imported {name} ({fields['name']} x{fields['scale']}) into {final}; later uses read it from there")
+      print(f"Imported {name} ({fields['name']} x{fields['scale']}) into {final}", flush=True)
     except OSError:
       if _entry_damage(final) is not None:  # Not another process winning the race with a good copy.
         raise

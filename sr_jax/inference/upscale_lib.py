@@ -70,13 +70,17 @@ def _key(path: str) -> str:
   return os.path.normcase(os.path.normpath(path)).lower()
 
 
-def plan(files: list[str], root: str, out_dir: str, scale: float, ext: str | None) -> list[Job]:
-  """One Job per input, output names decided up front (unique, inputs never overwritten; module docstring)."""
+def plan(files: list[str], root: str, out_dir: str, scale: float, ext: str | None,
+         suffix: str | None = None) -> list[Job]:
+  """One Job per input, output names decided up front (unique, inputs never overwritten; module docstring);
+  ``suffix``: names ``<stem>_<suffix>`` (default ``x<scale>``; '' for the input's stem alone)."""
+  end = f"_x{scale:g}" if suffix is None else (f"_{suffix}" if suffix else "")
+
   def name(src: str, tag: str = "") -> str:
     rel = os.path.relpath(src, root) if root else os.path.basename(src)
     stem, src_ext = os.path.splitext(rel)
     out_ext = ext or src_ext.lower() or ".png"
-    return os.path.join(out_dir, f"{stem}{tag}_x{scale:g}{out_ext}")
+    return os.path.join(out_dir, f"{stem}{tag}{end}{out_ext}")
 
   by_dst = collections.defaultdict(list)
   for src in files:

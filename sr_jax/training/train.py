@@ -49,7 +49,8 @@ def load_train_images(config: ml_collections.ConfigDict) -> datasets.ImageSet:
                                 tfds_manual_dir=d.tfds_manual_dir, max_pixels=d.max_image_pixels,
                                 min_size=d.patch_size * scale, cache_gb=d.cache_gb,
                                 lr_scale=scale if d.lr_from_dataset else 0)
-  logging.info("Training on %d images of %s (%d skipped)", len(images), d.train, len(images.skipped))
+  logging.info("Training on %d images of %s (%d skipped); preparing the validation images, the model and the input "
+               "pipeline", len(images), d.train, len(images.skipped))
   return images
 
 
@@ -114,9 +115,13 @@ def restore_or_init(config: ml_collections.ConfigDict, restored: state_lib.Train
 class TrainLog:
   """Averages the step metrics between log points and adds throughput (patches/s, GFLOP/s) and an ETA.
 
-  The ETA is the time a step has taken over the run so far (validation and saving included), counted from the
-  first log point (so the compilation before it does not inflate it), times the steps left: it settles instead
-  of swinging with each interval's load."""
+  Log points: every config.log_every steps, the first step (its line says how long compiling and running it took,
+  instead of a rate), and whenever ``EVERY_S`` seconds passed without a line (``due``), so a slow run is never
+  silent for minutes. The ETA is the time a step has taken over the run so far (validation and saving included),
+  counted from the first log point (so the compilation before it does not inflate it), times the steps left: it
+  settles instead of swinging with each interval's load."""
+
+  EVERY_S = 60.0
 
   def __init__(self, config: ml_collections.ConfigDict, start_step: int, clock=time.time):
     self.batch_size, self.num_steps, self.clock = config.train.batch_size, config.train.num_steps, clock
@@ -135,14 +140,20 @@ class TrainLog:
     return f"  ETA {int(left // 3600)}h{int(left % 3600 // 60):02d}m" if left >= 3600 else \
         f"  ETA {int(left // 60)}m{int(left % 60):02d}s"
 
+  def due(self) -> bool:
+    """Whether a line is due although ``log_every`` is not: the first step, or ``EVERY_S`` without a line."""
+    return self.since is None or self.clock() - self.time >= self.EVERY_S
+
   def flush(self, step: int) -> dict[str, float]:
     stacked = jax.device_get(jax.tree.map(lambda *xs: jnp.stack(xs), *self.pending))
     means = {k: float(np.mean(v)) for k, v in stacked.items()}
     now = self.clock()
     patches_s = (step - self.step) * self.batch_size / max(now - self.time, 1e-9)
     means.update(patches_per_sec=patches_s, gflops_per_sec=patches_s * self.gflop_per_patch)
-    logging.info("step %d/%d  loss %.5f  lr %.2e  %.0f patches/s%s", step, self.num_steps, means["loss"],
-                 means["learning_rate"], patches_s, self.eta(step, now))
+    rate = (f"{patches_s:.0f} patches/s{self.eta(step, now)}" if self.since else
+            f"first step{'s' if step - self.step > 1 else ''}, compilation included: {now - self.time:.1f} s")
+    logging.info("step %d/%d  loss %.5f  lr %.2e  %s", step, self.num_steps, means["loss"], means["learning_rate"],
+                 rate)
     self.since = self.since or (step, now)
     self.pending, self.step, self.time = [], step, now
     return {f"train/{k}": v for k, v in means.items()}
@@ -282,11 +293,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if config.profile_steps:
       hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
                                             first_profile=start_step + 10 * k, every_secs=None))
-    train_log = TrainLog(config, start_step)
     val_log = train_workdir.ValidationLog(workdir, config.model.scale, start_step, config.best_metric)
     run_start, step = time.time(), start_step
     if start_step == 0 and source and "start" not in val_log.data:
+      logging.info("Scoring the weights it starts from (%s) on the validation images before training",
+                   config.train.init_from)
       validate_start(validator, carried.state().eval_params(), val_log, config.train.init_from)
+    logging.info("Compiling the train step (%d patches of %d² HR pixels%s); the first step's line follows",
+                 cfg_t.batch_size, config.data.patch_size * config.model.scale, f", {k} per call" if k > 1 else "")
+    train_log = TrainLog(config, start_step)  # Its clock starts now: the first line times the compilation.
     in_flight = collections.deque()  # The metrics of the steps dispatched and maybe not yet run.
     with metric_writers.ensure_flushes(writer):
       for step in range(start_step + k, cfg_t.num_steps + 1, k):
@@ -298,7 +313,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         for hook in hooks:
           hook(step)
         last = step == cfg_t.num_steps
-        if step % config.log_every == 0 or last:
+        if step % config.log_every == 0 or last or train_log.due():
           check_finite(carried.state(), ckpt)
           writer.write_scalars(step, train_log.flush(step))
         val_metrics = None
