@@ -103,3 +103,70 @@ def test_docs_links_point_at_files_that_exist(doc):
   missing = [t for t in re.findall(r"\]\(([^)#\s]+)", text) if not t.startswith("http")
              and not os.path.exists(os.path.join(base, t))]
   assert not missing, missing
+
+
+def _tables(text: str) -> list[list[list[str]]]:
+  """The markdown tables of ``text`` outside code fences: each a list of rows, each a list of cell texts."""
+  tables, current, fenced = [], [], False
+  for line in text.splitlines() + [""]:
+    if line.startswith("```"):
+      fenced = not fenced
+    if not fenced and line.startswith("|"):
+      current.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))])  # Not at "\|".
+    elif current:
+      tables.append(current)
+      current = []
+  return tables
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_docs_markdown_renders(doc):
+  """Fences open and close, every table row has its header's cells, inline code spans close within their
+  paragraph (an odd backtick swallows the rest of the paragraph into code)."""
+  text = open(os.path.join(REPO, doc)).read()
+  fences = [i for i, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith("```")]
+  assert len(fences) % 2 == 0, f"{doc}: an unclosed code fence (fence lines {fences})"
+  bad = []
+  for table in _tables(text):
+    if len(table) > 1 and not set("".join(table[1])) <= set("-: "):
+      bad.append(f"no separator row under {table[0]}")
+    bad += [f"row {row[:2]} has {len(row)} cells, the header {len(table[0])}" for row in table[2:]
+            if len(row) != len(table[0])]
+  prose = re.sub(r"```.*?```", "", text, flags=re.S)
+  for para in re.split(r"\n\s*\n", prose):
+    if para.count("`") % 2:
+      bad.append(f"odd backticks in the paragraph starting {para.strip()[:60]!r}")
+  assert not bad, f"{doc}: " + "; ".join(bad)
+
+
+_METRIC = {"PSNR": "PSNR ↑", "SSIM": "SSIM ↑", "LPIPS": "LPIPS ↓", "DISTS": "DISTS ↓", "NIQE": "NIQE ↓"}
+
+
+def test_figures_quoted_from_the_loss_study_equal_its_report():
+  """docs/experiments.md quotes the x4 loss study's table; the report (written by experiments/report.py from the
+  runs) is the one source: every quoted number equals the report's, rounded as quoted."""
+  report = open(os.path.join(REPO, "experiments", "results", "loss_study_x4", "report.md")).read()
+  source = next(t for t in _tables(report) if t[0][:2] == ["recipe", "seeds"])
+  values = {row[0]: dict(zip(source[0], row)) for row in source[2:]}
+  checked, bad = 0, []
+  for table in _tables(open(os.path.join(REPO, "docs", "experiments.md")).read()):
+    if table[0][:2] != ["recipe", "seeds"] or "Set5" not in table[0][2]:
+      continue
+    for row in table[2:]:
+      if row[0] not in values:
+        continue
+      for head, cell in zip(table[0][2:], row[2:]):
+        dataset, metrics_ = head.split(" ", 1)
+        names = re.split(r"\s*[/·]\s*", metrics_)
+        numbers = [n for n in re.split(r"\s*[/·]\s*", cell.replace("**", ""))]
+        for name, quoted in zip(names, numbers):
+          quoted = quoted.split("±")[0].strip()
+          source_cell = values[row[0]][f"{dataset} x4 {_METRIC[name]}"].split("±")[0].strip()
+          want = float(source_cell)
+          decimals = len(quoted.split(".")[1]) if "." in quoted else 0
+          places = len(source_cell.split(".")[1]) if "." in source_cell else 0
+          checked += 1  # As precise as the report: equal; less: either rounding of its figure (0.3125: 0.312, 0.313).
+          if (quoted != source_cell if decimals >= places else
+              abs(float(quoted) - want) > 0.5 * 10**-decimals + 0.5 * 10**-places + 1e-9):
+            bad.append(f"{row[0]} {dataset} {name}: quoted {quoted}, the report says {want}")
+  assert checked >= 100 and not bad, bad

@@ -129,6 +129,9 @@ class TrainLog:
     self.gflop_per_patch = 3 * registry.flops_per_output_pixel(config.model) * hr_pixels / 1e9  # fwd + bwd.
     self.pending, self.step, self.time = [], start_step, clock()
     self.since: tuple[int, float] | None = None  # (step, time) of the first log point.
+    k = config.train.steps_per_dispatch
+    logging.info("Compiling the train step (%d patches of %d² HR pixels%s); the first step's line follows",
+                 self.batch_size, config.data.patch_size * config.model.scale, f", {k} per call" if k > 1 else "")
 
   def add(self, metrics: dict) -> None:
     self.pending.append(metrics)
@@ -169,6 +172,7 @@ def _log_validation(results: dict[str, dict], when: str) -> None:
 
 def validate_start(validator: eval_lib.Validator, params, log: train_workdir.ValidationLog, init_from: str) -> None:
   """Scores the weights a fresh run starts from (train.init_from): the 'before' of a fine-tune."""
+  logging.info("Scoring the weights it starts from (%s) on the validation images before training", init_from)
   results, _ = validator(params)
   _log_validation(results, f"before training ({init_from})")
   log.add_start(init_from, results)
@@ -296,11 +300,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     val_log = train_workdir.ValidationLog(workdir, config.model.scale, start_step, config.best_metric)
     run_start, step = time.time(), start_step
     if start_step == 0 and source and "start" not in val_log.data:
-      logging.info("Scoring the weights it starts from (%s) on the validation images before training",
-                   config.train.init_from)
       validate_start(validator, carried.state().eval_params(), val_log, config.train.init_from)
-    logging.info("Compiling the train step (%d patches of %d² HR pixels%s); the first step's line follows",
-                 cfg_t.batch_size, config.data.patch_size * config.model.scale, f", {k} per call" if k > 1 else "")
     train_log = TrainLog(config, start_step)  # Its clock starts now: the first line times the compilation.
     in_flight = collections.deque()  # The metrics of the steps dispatched and maybe not yet run.
     with metric_writers.ensure_flushes(writer):
