@@ -47,7 +47,7 @@ def _save(sd, path, old_layout=False):
   np.savez(path, **sd)
 
 
-@pytest.mark.parametrize("case,old_layout", [("x4", False), ("x2", False), ("x4", True)])
+@pytest.mark.parametrize("case,old_layout", [("x4", False), ("x2", False), ("x1", False), ("x4", True)])
 def test_imported_weights_reproduce_basicsr_rrdbnet(tmp_path, case, old_layout):
   golden = np.load(os.path.join(GOLDEN_DIR, "rrdbnet_reference.npz"))[case]
   path = str(tmp_path / "w.npz")
@@ -63,12 +63,13 @@ def test_imported_weights_reproduce_basicsr_rrdbnet(tmp_path, case, old_layout):
   np.testing.assert_allclose(out, golden, rtol=1e-4, atol=1e-4 * np.abs(golden).max())
 
 
-def test_odd_sizes_and_tiled_equals_whole():
-  m = _cfg(scale=2, num_blocks=1, growth=4, features=8)
+@pytest.mark.parametrize("scale", [2, 1])
+def test_odd_sizes_and_tiled_equals_whole(scale):
+  m = _cfg(scale=scale, num_blocks=1, growth=4, features=8)
   graphdef, params = nnx.split(registry.build_generator(m, seed=3))
   lr = np.random.default_rng(0).integers(0, 256, (23, 37, 3), dtype=np.uint8)  # Odd: padded for the unshuffle.
   whole = upscaler.Upscaler(graphdef, params, m)(lr)
-  assert whole.shape == (46, 74, 3)
+  assert whole.shape == (23 * scale, 37 * scale, 3)
   tiled = upscaler.Upscaler(graphdef, params, m, tile=8)(lr)
   np.testing.assert_allclose(tiled, whole, atol=1e-5)
   assert registry.receptive_field(m) >= 2 * (2 + 15) and rrdbnet.unshuffle_factor(2) == 2
@@ -79,5 +80,15 @@ def test_odd_sizes_and_tiled_equals_whole():
 def test_scale_3_is_refused_by_the_config_check(test_config):
   from sr_jax.training import config_lib
   test_config.model.update(name="rrdbnet", scale=3)
-  with pytest.raises(config_lib.ConfigError, match="model.scale=3 .*2, 4 for model.name='rrdbnet'"):
+  with pytest.raises(config_lib.ConfigError, match="model.scale=3 .*1, 2, 4 for model.name='rrdbnet'"):
     config_lib.validate(test_config)
+
+
+def test_scale_1_needs_inputs_degraded_at_the_same_size(test_config):
+  from sr_jax.training import config_lib
+  test_config.model.update(name="rrdbnet", scale=1)
+  with pytest.raises(config_lib.ConfigError, match="model.scale=1 with config.data.degradation='bicubic'.*"
+                                                   "identity.*data.degradation='realesrgan'"):
+    config_lib.validate(test_config)
+  test_config.data.degradation = "realesrgan"
+  config_lib.validate(test_config)

@@ -69,7 +69,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         fields=_RRDB_FIELDS,
         receptive_field=lambda m: rrdbnet.receptive_field_radius(m.num_blocks, m.scale),
         flops_per_output_pixel=lambda m: rrdbnet.flops_per_output_pixel(**{k: m[k] for k in _RRDB_FIELDS}),
-        scales=(2, 4)),
+        scales=(1, 2, 4)),  # 1 and 2 pixel-unshuffle the input (BasicSR's layout, Real-ESRGAN's x2plus).
     "srvgg": Architecture(  # Real-ESRGAN's SRVGGNetCompact; num_blocks is BasicSR's num_conv (body convs).
         build=lambda m, rngs: srvgg.SRVGGNetCompact(scale=m.scale, num_conv=m.num_blocks, features=m.features,
                                                     channels=m.channels, activation=m.activation,
@@ -77,7 +77,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         fields=_SRVGG_FIELDS,
         receptive_field=lambda m: srvgg.receptive_field_radius(m.num_blocks),
         flops_per_output_pixel=lambda m: srvgg.flops_per_output_pixel(scale=m.scale, num_conv=m.num_blocks,
-                                                                      features=m.features, channels=m.channels)),
+                                                                      features=m.features, channels=m.channels),
+        scales=(1, 2, 3, 4)),  # 1: same size (the 1x restoration models people train).
     "edsr": Architecture(  # Baseline: 16 blocks, 64 features; paper: 32 blocks, 256 features, res_scale 0.1.
         build=lambda m, rngs: edsr.EDSR(**{k: m[k] for k in _EDSR_FIELDS}, dtype=jnp.dtype(m.dtype), rngs=rngs),
         fields=_EDSR_FIELDS,

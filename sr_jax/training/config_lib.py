@@ -71,6 +71,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None,
   datasets.validate(config)
   if config.data.degradation == "realesrgan":
     realesrgan.validate(config.realesrgan)
+  if config.model.scale == 1 and config.data.degradation == "bicubic" and not config.data.lr_from_dataset:
+    raise ConfigError("config.model.scale=1 with config.data.degradation='bicubic': a bicubic reduction by 1 "
+                      "leaves the image as it is, so the network would learn the identity. Same-size restoration "
+                      "needs inputs degraded at the same size: data.degradation='realesrgan' (its final resize "
+                      "goes back to the input size), or your own pairs (data.train='paired:HR_DIR,LR_DIR' with "
+                      "data.lr_from_dataset=True)")
   train_config.validate(config, num_devices, process_count)
   losses.validate(config)
   names = eval_lib.config_metrics(config)

@@ -162,19 +162,20 @@ class TrainLog:
     return {f"train/{k}": v for k, v in means.items()}
 
 
-def _log_validation(results: dict[str, dict], when: str) -> None:
+def _log_validation(results: dict[str, dict], when: str, scale: int) -> None:
+  base = "bicubic" if scale > 1 else "input"  # At scale 1 the 'bicubic' figures are the degraded input's own.
   for name, r in results.items():
-    extra = "".join(f", {m.upper()} {r[m]:.4f} (bicubic {r[f'bicubic_{m}']:.4f})" for m in metrics.EXTRA
+    extra = "".join(f", {m.upper()} {r[m]:.4f} ({base} {r[f'bicubic_{m}']:.4f})" for m in metrics.EXTRA
                     if m in r)
-    logging.info("validation %s %s: PSNR %.3f dB (bicubic %.3f), SSIM %.4f (bicubic %.4f)%s", name, when,
-                 r["psnr"], r["bicubic_psnr"], r["ssim"], r["bicubic_ssim"], extra)
+    logging.info("validation %s %s: PSNR %.3f dB (%s %.3f), SSIM %.4f (%s %.4f)%s", name, when, r["psnr"], base,
+                 r["bicubic_psnr"], r["ssim"], base, r["bicubic_ssim"], extra)
 
 
 def validate_start(validator: eval_lib.Validator, params, log: train_workdir.ValidationLog, init_from: str) -> None:
   """Scores the weights a fresh run starts from (train.init_from): the 'before' of a fine-tune."""
   logging.info("Scoring the weights it starts from (%s) on the validation images before training", init_from)
   results, _ = validator(params)
-  _log_validation(results, f"before training ({init_from})")
+  _log_validation(results, f"before training ({init_from})", validator.scale)
   log.add_start(init_from, results)
 
 
@@ -184,7 +185,7 @@ def validate(validator: eval_lib.Validator, params, step: int, writer, log: trai
   results, images = validator(params)
   for name, r in results.items():
     writer.write_scalars(step, {f"val/{name}/{k}": v for k, v in r.items()})
-  _log_validation(results, f"step {step}")
+  _log_validation(results, f"step {step}", validator.scale)
   writer.write_images(step, images)
   log.add(step, wall_time_s, results)
   first = next(iter(results.values()))

@@ -19,7 +19,8 @@ import types
 import numpy as np
 
 CASES = {"x4": dict(scale=4, num_block=2, num_feat=16, num_grow_ch=8),
-         "x2": dict(scale=2, num_block=2, num_feat=16, num_grow_ch=8)}
+         "x2": dict(scale=2, num_block=2, num_feat=16, num_grow_ch=8),
+         "x1": dict(scale=1, num_block=2, num_feat=16, num_grow_ch=8)}  # Same size: unshuffled by 4.
 
 
 def shapes(case: str) -> dict[str, tuple]:
@@ -42,8 +43,8 @@ def state_dict(case: str) -> dict[str, np.ndarray]:
 
 
 def inputs(case: str) -> np.ndarray:
-  """NCHW float32 in [0, 1], even sides (BasicSR's pixel_unshuffle needs them for x2)."""
-  return np.random.default_rng(11).random((2, 3, 12, 10)).astype(np.float32)
+  """NCHW float32 in [0, 1], sides BasicSR's pixel_unshuffle divides (even for x2, multiples of 4 for x1)."""
+  return np.random.default_rng(11).random((2, 3, 12, 8 if case == "x1" else 10)).astype(np.float32)
 
 
 def _basicsr_rrdbnet(root: str):

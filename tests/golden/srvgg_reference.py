@@ -19,7 +19,8 @@ import numpy as np
 
 CASES = {"x4_prelu": dict(upscale=4, num_conv=3, num_feat=8, act_type="prelu"),
          "x2_prelu": dict(upscale=2, num_conv=2, num_feat=8, act_type="prelu"),
-         "x3_leakyrelu": dict(upscale=3, num_conv=2, num_feat=8, act_type="leakyrelu")}
+         "x3_leakyrelu": dict(upscale=3, num_conv=2, num_feat=8, act_type="leakyrelu"),
+         "x1_prelu": dict(upscale=1, num_conv=2, num_feat=8, act_type="prelu")}  # Same size (1x models).
 
 
 def shapes(case: str) -> dict[str, tuple]:
