@@ -153,3 +153,9 @@ def test_a_tiny_same_size_run_beats_its_degraded_input_on_a_held_out_image(tmp_p
   train.train_and_evaluate(config, str(tmp_path / "run"))
   result = json.load(open(tmp_path / "run" / "validation.json"))["history"][-1]["sets"]["chelsea"]
   assert result["psnr"] > result["bicubic_psnr"] + 0.1, result  # bicubic_psnr: the degraded input's own PSNR.
+
+
+def test_a_same_size_model_is_not_scored_on_clean_images(data_dir):
+  from sr_jax.evaluation import eval_report
+  with pytest.raises(eval_report.datasets.DataError, match="at x1: a same-size model is scored on degraded inputs"):
+    next(eval_report.iter_pairs("Set5", 1, data_dir, []))

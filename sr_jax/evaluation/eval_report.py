@@ -42,6 +42,9 @@ def iter_pairs(dataset: str, scale: int, data_dir: str, skipped: list[str], *,
         continue
       yield eval_lib.make_pair(name, hr, scale, lr)
     return
+  if scale == 1:  # A bicubic reduction by 1 is the image itself: nothing to restore, a meaningless score.
+    raise datasets.DataError(f"dataset {dataset!r} at x1: a same-size model is scored on degraded inputs, which a "
+                             "folder of clean images does not hold; give them as paired:CLEAN_DIR,DEGRADED_DIR")
   candidates = ([os.path.join(data_dir, dataset)] if data_dir else []) + [dataset]
   folder = next((c for c in candidates if os.path.isdir(c)), None)
   if folder is None:
