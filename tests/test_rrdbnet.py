@@ -92,3 +92,14 @@ def test_scale_1_needs_inputs_degraded_at_the_same_size(test_config):
     config_lib.validate(test_config)
   test_config.data.degradation = "realesrgan"
   config_lib.validate(test_config)
+
+
+def test_a_same_size_rrdbnet_exports_as_a_saved_model_equal_to_jax(tmp_path):
+  """Scale 1 unshuffles by 4 after a reflect pad of constant size: the SavedModel takes any height and width
+  (export's own check, an odd 37x29 image, < 1e-4); ONNX is refused with the reason (jax2onnx's conversion)."""
+  from sr_jax.inference import export_lib
+  _save(ref.state_dict("x1"), str(tmp_path / "w.npz"), False)
+  importers.import_to_workdir(str(tmp_path / "w.npz"), str(tmp_path / "run"))
+  assert export_lib.export(str(tmp_path / "run"), "saved_model", str(tmp_path / "sm"), "latest") < 1e-4
+  with pytest.raises(ValueError, match="RRDBNet x1 .* use --format=saved_model"):
+    export_lib.export(str(tmp_path / "run"), "onnx", str(tmp_path / "m.onnx"), "latest")

@@ -94,9 +94,10 @@ def test_trains_with_every_loss(lpips_weights):
   assert len(moved) == 2 * 4 + 3 and all(d > 0 for d in moved)  # 4 convs (kernel, bias), 3 PReLU slopes.
 
 
-def test_onnx_export_equals_jax(tmp_path):
+@pytest.mark.parametrize("case", ["x2_prelu", "x1_prelu"])
+def test_onnx_export_equals_jax(tmp_path, case):
   pytest.importorskip("jax2onnx")
-  np.savez(tmp_path / "w.npz", **ref.state_dict("x2_prelu"))
+  np.savez(tmp_path / "w.npz", **ref.state_dict(case))
   importers.import_to_workdir(str(tmp_path / "w.npz"), str(tmp_path / "run"))
   assert arch_checks.onnx_equals_jax(str(tmp_path / "run"), tmp_path) < 1e-4
 
