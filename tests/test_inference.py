@@ -124,8 +124,8 @@ class _Counting(upscaler.Upscaler):
     return super()._run(batch)
 
 
-def test_auto_tile_on_a_cpu_runs_whole_within_the_budget_and_tiles_beyond_it_with_bounded_work(model_parts,
-                                                                                              monkeypatch):
+def test_auto_tile_on_a_cpu_runs_whole_within_the_budget_and_tiles_beyond_it_with_bounded_work(
+    model_parts, monkeypatch):
   config, graphdef, params = model_parts
   rng = np.random.default_rng(6)
   lr = rng.integers(0, 256, (200, 190, 3)).astype(np.uint8)

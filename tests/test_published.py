@@ -124,8 +124,9 @@ def test_upscale_and_evaluate_take_a_published_model_by_name(cache, tmp_path, da
   assert out.returncode == 0, out.stderr[-2000:]
   assert "Imported realesr_animevideov3" in out.stdout and f"upscaled x4 into {tmp_path / 'out'} ({NAME})" in out.stdout
   assert os.path.isfile(tmp_path / "out" / "butterfly_x4.png")
-  again = subprocess.run(cmd[:3] + ["-n", "realesr-animevideov3", "--suffix=out", f"--input={photo}",  # As
-                                     f"--output={tmp_path / 'out2'}"], capture_output=True, text=True, env=env)  # Real-ESRGAN.
+  as_real_esrgan = ["-n", "realesr-animevideov3", "--suffix=out"]  # Its script's flags and model name.
+  again = subprocess.run(cmd[:3] + as_real_esrgan + [f"--input={photo}", f"--output={tmp_path / 'out2'}"],
+                         capture_output=True, text=True, env=env)
   assert again.returncode == 0 and "Imported" not in again.stdout, again.stderr[-2000:]
   assert os.listdir(tmp_path / "out2") == ["butterfly_out.png"]
   ev = subprocess.run([sys.executable, "-m", "sr_jax.cli.evaluate", f"--pretrained={NAME}", f"--data_dir={data_dir}",

