@@ -118,18 +118,18 @@ def bicubic_score(pair: TestPair, name: str, fn: metrics.MetricFn, scale: int) -
 
 def score_set(pairs: list[TestPair], upscale: Callable[[np.ndarray], np.ndarray], scale: int,
               keep_outputs: int = 0, extra: dict[str, metrics.MetricFn] | None = None,
-              heartbeat: Callable[[Callable[[], str]], object] | None = None
+              progress: heartbeat.Heartbeat | None = None, label: str = ""
               ) -> tuple[dict, list[dict], list[np.ndarray]]:
-  """Returns (summary, per-image rows, the first ``keep_outputs`` uint8 SR images); ``heartbeat`` is told how far
-  it got after each image (``core.heartbeat.Heartbeat.beat``)."""
+  """Returns (summary, per-image rows, the first ``keep_outputs`` uint8 SR images); ``progress`` hears how far
+  it got after each image, as '``label``: k/n images'."""
   rows, outputs = [], []
   for k, pair in enumerate(pairs):
     sr = upscale_uint8(upscale, pair)
     rows.append(score_pair(pair, sr, scale, extra))
     if k < keep_outputs:
       outputs.append(sr)
-    if heartbeat is not None:
-      heartbeat(lambda: f"{k + 1}/{len(pairs)} images")
+    if progress is not None:
+      progress.beat(lambda: f"{label}: {k + 1}/{len(pairs)} images")
   return summarize(rows), rows, outputs
 
 
@@ -200,7 +200,7 @@ class Validator:
     beat = heartbeat.Heartbeat(logging.info)  # A line every 10 s of a slow validation (a big model on a CPU).
     for name, pairs in self.sets.items():
       summary, _, outputs = score_set(pairs, upscale, self.scale, keep_outputs=self.num_triplets, extra=self.extra,
-                                      heartbeat=lambda say: beat.beat(lambda: f"validation {name}: {say()}"))
+                                      progress=beat, label=f"validation {name}")
       results[name] = summary
       for pair, sr in zip(pairs, outputs):
         images[f"val/{name}/{pair.name}"] = triplet(pair, sr)[None]

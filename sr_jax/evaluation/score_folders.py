@@ -64,20 +64,12 @@ def match(sr_dir: str, hr_dir: str) -> tuple[list[tuple[str, str, str]], list[st
   return sorted(pairs), lonely_sr, lonely_hr
 
 
-def matlab_rgb2gray(img: np.ndarray) -> np.ndarray:
-  """MATLAB ``rgb2gray`` of a uint8 image (its coefficients, rounded to uint8); gray is returned as HxW."""
-  if color.is_gray(img):
-    return img.reshape(img.shape[:2])
-  return imresize.to_uint8(img[..., :3].astype(np.float64) @ np.array([0.298936021293775, 0.587043074451121,
-                                                                       0.114020904255103]), peak=255.0)
-
-
 def score_pair(sr: np.ndarray, hr: np.ndarray, convention: Convention,
                extra: dict[str, metrics.MetricFn]) -> dict[str, float]:
   """PSNR, SSIM and ``extra`` of one aligned uint8 pair under ``convention``."""
   s = convention.shave
   if convention.channels == "gray":
-    g_sr, g_hr = matlab_rgb2gray(sr), matlab_rgb2gray(hr)
+    g_sr, g_hr = color.rgb_to_gray_matlab(sr), color.rgb_to_gray_matlab(hr)
     row = {"psnr": metrics.psnr(g_sr, g_hr, shave=s), "ssim": metrics.ssim(g_sr, g_hr, shave=s)}
   elif convention.channels == "rgb" and not color.is_gray(hr):
     row = {"psnr": psnr_ssim.psnr(sr, hr, shave=s, mode="rgb"), "ssim": psnr_ssim.ssim(sr, hr, shave=s, mode="rgb")}
@@ -85,7 +77,7 @@ def score_pair(sr: np.ndarray, hr: np.ndarray, convention: Convention,
     row = {"psnr": metrics.psnr(sr, hr, shave=s), "ssim": metrics.ssim(sr, hr, shave=s)}
   for name, fn in extra.items():
     if name == "niqe" and convention.channels == "gray":
-      row[name] = fn(matlab_rgb2gray(sr), matlab_rgb2gray(hr), s)
+      row[name] = fn(color.rgb_to_gray_matlab(sr), color.rgb_to_gray_matlab(hr), s)
     else:
       row[name] = fn(sr, hr, s)
   return row

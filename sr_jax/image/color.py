@@ -2,6 +2,7 @@
 
 * ``rgb_to_y``: Y of MATLAB ``rgb2ycbcr`` (16-235), what PSNR/SSIM are measured on.
 * ``rgb_to_luma``: BT.601 luma in the image's own 0-255 range (a gray image's value for the same colour).
+* ``rgb_to_gray_matlab``: MATLAB ``rgb2gray`` (the IQA references' gray, sr-score --channels=gray).
 * ``rgb_to_gray_uint8`` / ``gray_to_rgb`` / ``to_channels``: uint8 layouts for models of 1 or 3 channels.
 """
 
@@ -11,6 +12,7 @@ import numpy as np
 
 # MATLAB rgb2ycbcr, Y row, for RGB in [0, 255].
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+_RGB2GRAY_WEIGHTS = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])  # MATLAB rgb2gray.
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
@@ -26,6 +28,14 @@ def rgb_to_luma(img: np.ndarray) -> np.ndarray:
 def rgb_to_gray_uint8(rgb: np.ndarray) -> np.ndarray:
   """uint8 RGB [..., 3] -> uint8 luma [..., 1] (the input of gray models)."""
   return np.clip(np.round(rgb_to_luma(rgb)), 0, 255)[..., None].astype(np.uint8)
+
+
+def rgb_to_gray_matlab(img: np.ndarray) -> np.ndarray:
+  """MATLAB ``rgb2gray`` of a uint8 image: its coefficients, rounded to uint8 (HxW); gray is returned as HxW."""
+  if is_gray(img):
+    return img.reshape(img.shape[:2])
+  gray = np.asarray(img, np.float64)[..., :3] @ _RGB2GRAY_WEIGHTS
+  return np.clip(np.round(gray), 0, 255).astype(np.uint8)
 
 
 def is_gray(img: np.ndarray) -> bool:

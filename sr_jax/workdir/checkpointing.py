@@ -155,7 +155,7 @@ class Checkpointer:
             f"{', '.join(map(str, kept)) or 'none'}" + ("; run the same command to resume from the latest."
                                                          if kept else "."))
 
-  def _restore_handlers(self) -> None:
+  def _stop_listening(self) -> None:
     if self._signals is not None:
       self._signals.__exit__(None, None, None)
       self._signals = None
@@ -294,7 +294,7 @@ class Checkpointer:
     return self.manager.reached_preemption(step)
 
   def close(self) -> None:
-    self._restore_handlers()
+    self._stop_listening()
     try:
       self.manager.wait_until_finished()
     except Exception as e:  # An asynchronous save failed in the background.
